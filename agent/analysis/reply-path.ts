@@ -1,0 +1,482 @@
+// Reply-path analysis: for each VIP, do replies leave on the interface the requests arrive on?
+// The kernel's answer (`ip route get`) is authoritative when available; the route model explains it
+// (which rule, which route) and answers alone for offline snapshots.
+
+import { addressInPrefix, formatIp, formatPrefix, isLinkLocal, parseIp, parsePrefix, prefixContains, type Family } from '../net/ip.js';
+import type { HostSnapshot, Route, RouteType } from '../model/host-state.js';
+import { describeRoute, describeRule, RouteModel, type ModelAnswer, type Question } from './route-model.js';
+import { sortFindings, type Finding, type Remediation } from './findings.js';
+import { chooseIngress, connectedSubnets, vipHolder, type VipSpec } from './vips.js';
+
+export type KernelVerdict =
+  | { ok: true; type: RouteType; dev: string; gateway: string | null }
+  | { ok: false; errno: string; message: string };
+
+/** Asks the kernel; null when no kernel is at hand (a saved snapshot). */
+export type KernelOracle = (q: Question) => Promise<KernelVerdict | null>;
+
+export type ClientKind = 'default-destination' | 'client-cidr' | 'gateway' | 'observed';
+
+export type PathVerdict = 'symmetric' | 'asymmetric' | 'unroutable' | 'unknown' | 'connected-elsewhere' | 'no-ingress';
+
+export interface PathReport {
+  client: string;
+  clientKind: ClientKind;
+  /** the client CIDR this address stands for, when it came from one */
+  cidr: string | null;
+  question: Question;
+  kernel: KernelVerdict | null;
+  model: ModelSummary;
+  /** interfaces the reply may leave on (kernel's choice, else the model's candidates) */
+  egress: string[];
+  gateway: string | null;
+  verdict: PathVerdict;
+  rule: string | null;
+  route: string | null;
+  modelAgrees: boolean | null;
+}
+
+export interface ModelSummary {
+  kind: ModelAnswer['kind'];
+  devs: string[];
+  gateways: (string | null)[];
+  errno: string | null;
+  reason: string | null;
+  rule: string | null;
+  route: string | null;
+  table: string | null;
+  note: string | null;
+}
+
+export interface VipReport {
+  ip: string;
+  source: VipSpec['source'];
+  service: string | null;
+  holder: string | null;
+  ingress: string | null;
+  ingressReason: string;
+  subnet: string | null;
+  rpFilter: number | null;
+  paths: PathReport[];
+}
+
+export interface CheckInput {
+  snapshot: HostSnapshot;
+  vips: VipSpec[];
+  clientCidrs: string[];
+  observedClients?: string[];
+  managementCidrs: string[];
+  /** gateway per ingress interface, when the operator knows it better than the host does */
+  gateways?: Record<string, string>;
+  oracle: KernelOracle;
+}
+
+export interface CheckResult {
+  vips: VipReport[];
+  findings: Finding[];
+}
+
+// Well-known NAT/management networks a node's default route should not point into when VIPs live elsewhere.
+export const DEFAULT_MANAGEMENT_CIDRS = ['10.0.2.0/24', '192.168.121.0/24', '192.168.122.0/24', '172.17.0.0/16'];
+
+const INTERNET_PROBES: Record<Family, string[]> = {
+  4: ['203.0.113.77', '198.51.100.77', '192.0.2.77', '8.8.8.8', '1.1.1.1'],
+  6: ['2001:db8:ffff::77', '2606:4700:4700::1111', '2001:4860:4860::8888'],
+};
+
+export function summariseModel(a: ModelAnswer): ModelSummary {
+  const rule = a.kind !== 'unknown' && a.rule ? describeRule(a.rule) : null;
+  const route = a.kind !== 'unknown' && a.route ? describeRoute(a.route) : null;
+  return {
+    kind: a.kind,
+    devs: a.kind === 'route' ? a.candidates.map((c) => c.dev) : [],
+    gateways: a.kind === 'route' ? a.candidates.map((c) => c.gateway) : [],
+    errno: a.kind === 'error' ? a.errno : null,
+    reason: a.kind === 'unknown' ? a.reason : a.kind === 'error' ? a.reason : null,
+    rule,
+    route,
+    table: a.kind === 'route' ? a.table : null,
+    note: a.kind !== 'unknown' ? (a.note ?? null) : null,
+  };
+}
+
+/** Does the model's answer account for what the kernel said? */
+export function modelAgrees(m: ModelAnswer, k: KernelVerdict): boolean | null {
+  if (m.kind === 'unknown') return null;
+  if (!k.ok) return m.kind === 'error' && m.errno === k.errno;
+  if (m.kind !== 'route') return false;
+  if (m.type !== k.type && !(m.type === 'unicast' && k.type === 'unicast')) return false;
+  return m.candidates.some((c) => c.dev === k.dev && (c.gateway ?? null) === (k.gateway ?? null));
+}
+
+function defaultDestination(model: RouteModel, family: Family): string {
+  // Prefer a documentation address that only a default route covers, so it stands for "any Internet client".
+  const specific = model.snapshot.routes.filter((r) => r.family === family && r.type !== 'local' && r.type !== 'broadcast' && r.dst !== 'default');
+  for (const c of INTERNET_PROBES[family]) {
+    const ip = parseIp(c)!;
+    if (!specific.some((r) => prefixContains(parsePrefix(r.dst, family)!, ip))) return c;
+  }
+  return INTERNET_PROBES[family][0]!;
+}
+
+interface Client {
+  ip: string;
+  kind: ClientKind;
+  cidr: string | null;
+}
+
+function representativeClients(input: CheckInput, model: RouteModel, family: Family): Client[] {
+  const out: Client[] = [{ ip: defaultDestination(model, family), kind: 'default-destination', cidr: null }];
+  for (const c of input.clientCidrs) {
+    const p = parsePrefix(c);
+    if (!p || p.family !== family) continue;
+    const host = p.len >= (family === 4 ? 31 : 127) ? addressInPrefix(p, 0n) : addressInPrefix(p, 1n);
+    out.push({ ip: formatIp(host), kind: 'client-cidr', cidr: formatPrefix(p) });
+  }
+  for (const r of input.snapshot.routes) {
+    if (r.family !== family) continue;
+    for (const n of r.nexthops) if (n.gateway && !isLinkLocal(parseIp(n.gateway)!)) out.push({ ip: n.gateway, kind: 'gateway', cidr: null });
+  }
+  for (const o of input.observedClients ?? []) {
+    const ip = parseIp(o);
+    if (ip && ip.family === family) out.push({ ip: formatIp(ip), kind: 'observed', cidr: null });
+  }
+  const seen = new Set<string>();
+  return out.filter((c) => !seen.has(c.ip) && (seen.add(c.ip), true));
+}
+
+/** The gateway on an interface, from configuration, routes or the neighbour table, with how sure we are. */
+export function gatewayOn(snap: HostSnapshot, dev: string, family: Family, configured?: string): { ip: string | null; how: string } {
+  if (configured) return { ip: configured, how: 'configured' };
+  const fromRoutes = new Set<string>();
+  for (const r of snap.routes) {
+    if (r.family !== family) continue;
+    for (const n of r.nexthops) if (n.dev === dev && n.gateway) fromRoutes.add(n.gateway);
+  }
+  if (fromRoutes.size > 0) return { ip: [...fromRoutes][0]!, how: `used by an existing route on ${dev}` };
+  const neigh = snap.neighbours.filter((n) => n.family === family && n.dev === dev && n.lladdr && !n.state.includes('FAILED') && !n.state.includes('INCOMPLETE'));
+  const routers = neigh.filter((n) => n.state.includes('router'));
+  const pick = routers.length === 1 ? routers[0]! : neigh.length === 1 ? neigh[0]! : null;
+  if (pick) return { ip: pick.dst, how: `the only ${routers.length === 1 ? 'router ' : ''}neighbour seen on ${dev}: verify it is the LAN router` };
+  return { ip: null, how: `no gateway on ${dev} is known: replace <gateway-on-${dev}> with the LAN router's address` };
+}
+
+function freeTable(snap: HostSnapshot): string {
+  const used = new Set([...snap.routes.map((r) => r.table), ...snap.rules.map((r) => r.table ?? '')]);
+  for (let t = 100; t < 250; t++) if (!used.has(String(t))) return String(t);
+  return '1000';
+}
+
+function freeRulePriority(snap: HostSnapshot, family: Family, below: number): number {
+  const used = new Set(snap.rules.filter((r) => r.family === family).map((r) => r.priority));
+  for (let p = below - 1; p > 0; p--) if (!used.has(p)) return p;
+  return 1;
+}
+
+function fixesForAsymmetry(input: CheckInput, vip: VipReport, p: PathReport, family: Family, local: boolean): Remediation[] {
+  const snap = input.snapshot;
+  const ingress = vip.ingress!;
+  const ipf = family === 6 ? 'ip -6' : 'ip';
+  const gw = gatewayOn(snap, ingress, family, input.gateways?.[ingress]);
+  const gwText = gw.ip ?? `<gateway-on-${ingress}>`;
+  const out: Remediation[] = [];
+  const ruleMatch = /^(\d+):/.exec(p.rule ?? '');
+  const decidingPriority = ruleMatch ? Number(ruleMatch[1]) : 32766;
+  if (local) {
+    const table = freeTable(snap);
+    const prio = freeRulePriority(snap, family, decidingPriority);
+    const cmds = [`${ipf} rule add from ${vip.ip} lookup ${table} priority ${prio}`];
+    if (vip.subnet) cmds.push(`${ipf} route add ${vip.subnet} dev ${ingress} table ${table}`);
+    cmds.push(`${ipf} route add default via ${gwText} dev ${ingress} table ${table}`);
+    out.push({
+      title: `policy routing: replies from ${vip.ip} use ${ingress}, the host's default route stays as it is`,
+      commands: cmds,
+      note: `gateway: ${gw.how}. Make it persistent in the network configuration (netplan routing-policy, ifupdown post-up, NetworkManager ipv4.routing-rules).`,
+    });
+  } else {
+    out.push({
+      title: 'policy routing by source does not apply',
+      commands: [],
+      note: `${vip.ip} is not an address of this host (kube-proxy iptables mode): replies are de-NATed after routing, so only the destination route decides. Mark connections arriving on ${ingress} with CONNMARK and route the mark instead, or move the route below.`,
+    });
+  }
+  const route = p.route ?? '';
+  const defaultVia = /^default( via (\S+))?( dev (\S+))?/.exec(route);
+  if (defaultVia) {
+    const del = `${ipf} route del ${route.split(' metric ')[0]}`;
+    out.push({
+      title: `move the default route to ${ingress}`,
+      commands: [del, `${ipf} route add default via ${gwText} dev ${ingress}`],
+      note: `all traffic of the host then leaves via ${ingress}; ${p.egress.join(', ')} keeps only its connected subnets (management access from elsewhere may need its own route). Gateway: ${gw.how}.`,
+    });
+  } else if (route) {
+    const dst = route.split(' ')[0]!;
+    out.push({
+      title: `send ${dst} via ${ingress}`,
+      commands: [`${ipf} route replace ${dst} via ${gwText} dev ${ingress}${/ table (\S+)/.exec(route)?.[0] ?? ''}`],
+      note: `the route "${route}" sends replies to ${p.client} away from ${ingress}. Gateway: ${gw.how}.`,
+    });
+  }
+  return out;
+}
+
+export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
+  const snap = input.snapshot;
+  const model = new RouteModel(snap);
+  const findings: Finding[] = [];
+  const reports: VipReport[] = [];
+  const managementCidrs = input.managementCidrs.map((c) => parsePrefix(c)).filter((p) => p !== null);
+
+  for (const vip of input.vips) {
+    const ip = parseIp(vip.ip)!;
+    const family = ip.family;
+    const holder = vipHolder(vip.ip, snap);
+    const local = holder !== null;
+    const ing = chooseIngress(vip, snap);
+    const report: VipReport = {
+      ip: vip.ip,
+      source: vip.source,
+      service: vip.service ?? null,
+      holder,
+      ingress: ing.ingress,
+      ingressReason: ing.reason,
+      subnet: ing.subnet,
+      rpFilter: ing.ingress && family === 4 ? model.effectiveRpFilter(ing.ingress) : null,
+      paths: [],
+    };
+    reports.push(report);
+    const label = vip.service ? `${vip.ip} (${vip.service})` : vip.ip;
+    if (!local) {
+      findings.push({
+        type: 'vip-not-local',
+        severity: 'info',
+        vip: vip.ip,
+        summary: `${label} is not an address of this host: replies are routed by destination only`,
+        evidence: [`no interface holds ${vip.ip} (ip -j addr)`],
+        remediation: [],
+      });
+    }
+    if (!ing.subnet && !ing.configured) {
+      findings.push({
+        type: 'vip-outside-connected-subnets',
+        severity: 'warning',
+        vip: vip.ip,
+        summary: `${label} lies in no connected subnet: L2 (ARP/NDP) announcements cannot reach clients`,
+        evidence: [`connected subnets: ${connectedSubnets(snap).map((s) => `${formatPrefix(s.prefix)} on ${s.ifname}`).join(', ') || 'none'}`],
+        remediation: [
+          { title: 'allocate the VIP from a LAN subnet (L2 mode)', commands: [], note: 'MetalLB L2 mode answers ARP/NDP only for clients on the same segment.' },
+          { title: 'or announce it with BGP and pin its ingress interface', commands: [], note: `run asymroute with --vip ${vip.ip}@<interface towards the BGP router>` },
+        ],
+        ingress: null,
+      });
+    }
+    const clients = representativeClients(input, model, family);
+    const localSubnets = connectedSubnets(snap);
+    for (const c of clients) {
+      const q: Question = { dst: c.ip, src: local ? vip.ip : null };
+      const kernel = await input.oracle(q);
+      const m = model.lookup(q);
+      const ms = summariseModel(m);
+      const agrees = kernel ? modelAgrees(m, kernel) : null;
+      let egress: string[] = [];
+      let gateway: string | null = null;
+      let verdict: PathVerdict;
+      if (kernel) {
+        if (kernel.ok) {
+          egress = [kernel.dev];
+          gateway = kernel.gateway;
+        }
+      } else if (m.kind === 'route') {
+        egress = [...new Set(m.candidates.map((x) => x.dev))];
+        gateway = m.candidates.length === 1 ? m.candidates[0]!.gateway : null;
+      }
+      const clientIp = parseIp(c.ip)!;
+      const elsewhere = localSubnets.find((s) => prefixContains(s.prefix, clientIp) && s.ifname !== ing.ingress);
+      if ((kernel && !kernel.ok) || (!kernel && m.kind === 'error')) verdict = 'unroutable';
+      else if (egress.length === 0) verdict = 'unknown';
+      else if (!ing.ingress) verdict = 'no-ingress';
+      else if (elsewhere) verdict = 'connected-elsewhere';
+      else verdict = egress.every((d) => d === ing.ingress) ? 'symmetric' : 'asymmetric';
+      report.paths.push({ client: c.ip, clientKind: c.kind, cidr: c.cidr, question: q, kernel, model: ms, egress, gateway, verdict, rule: ms.rule, route: ms.route, modelAgrees: agrees });
+
+      if (agrees === false) {
+        findings.push({
+          type: 'route-model-mismatch',
+          severity: 'info',
+          vip: vip.ip,
+          summary: `the route model disagrees with the kernel for replies to ${c.ip}: the kernel's answer is used`,
+          evidence: [`kernel: ${kernelText(kernel!)}`, `model: ${modelText(ms)}`],
+          remediation: [{ title: 'report this with the snapshot attached (asymroute snapshot > snapshot.json)', commands: [] }],
+          client: c.ip,
+        });
+      } else if (m.kind === 'unknown') {
+        findings.push({
+          type: 'route-model-unknown',
+          severity: 'info',
+          vip: vip.ip,
+          summary: `the route model cannot explain replies to ${c.ip}: ${m.reason}`,
+          evidence: kernel ? [`kernel: ${kernelText(kernel)}`] : ['no kernel answer (offline snapshot)'],
+          remediation: [],
+          client: c.ip,
+        });
+      }
+    }
+    const asym = report.paths.filter((p) => p.verdict === 'asymmetric');
+    const byEgress = new Map<string, PathReport[]>();
+    for (const p of asym) {
+      const k = p.egress.join(',');
+      byEgress.set(k, [...(byEgress.get(k) ?? []), p]);
+    }
+    for (const [egress, paths] of byEgress) {
+      const p = paths[0]!;
+      const evidence = paths.map((x) => `${questionText(x.question)} -> ${x.kernel ? kernelText(x.kernel) : `model: ${modelText(x.model)}`} (${clientLabel(x)})`);
+      if (p.rule) evidence.push(`decided by rule ${p.rule}${p.route ? `, route ${p.route}` : ''}`);
+      findings.push({
+        type: 'asymmetric-reply-path',
+        severity: 'critical',
+        vip: vip.ip,
+        summary: `${label}: requests arrive on ${ing.ingress}, replies to ${paths.map((x) => x.cidr ?? x.client).join(', ')} leave on ${egress}${p.route ? ` (${p.route})` : ''}`,
+        evidence,
+        remediation: fixesForAsymmetry(input, report, p, family, local),
+        ingress: ing.ingress,
+        egress,
+        client: p.client,
+        rule: p.rule,
+        route: p.route,
+      });
+    }
+    for (const p of report.paths.filter((x) => x.verdict === 'unroutable' && x.clientKind !== 'gateway')) {
+      findings.push({
+        type: 'reply-unroutable',
+        severity: p.clientKind === 'default-destination' ? 'warning' : 'critical',
+        vip: vip.ip,
+        summary: `${label}: replies to ${p.cidr ?? p.client} have no route (${p.kernel && !p.kernel.ok ? p.kernel.errno : p.model.errno ?? p.model.reason})`,
+        evidence: [`${questionText(p.question)} -> ${p.kernel ? kernelText(p.kernel) : `model: ${modelText(p.model)}`}`],
+        remediation: [],
+        ingress: ing.ingress,
+        client: p.client,
+        rule: p.rule,
+        route: p.route,
+      });
+    }
+
+    // Strict reverse-path filtering drops requests whose reverse route leaves elsewhere: the SYN never reaches a socket.
+    if (family === 4 && local && ing.ingress && (report.rpFilter ?? 0) > 0) {
+      for (const p of report.paths.filter((x) => x.verdict === 'asymmetric' || x.verdict === 'unroutable')) {
+        if (p.clientKind === 'gateway') continue;
+        const q: Question = { dst: vip.ip, src: p.client, iif: ing.ingress };
+        const kernel = await input.oracle(q);
+        const m = model.lookup(q);
+        const dropped = kernel ? !kernel.ok && kernel.errno === 'EINVAL' : m.kind === 'error' && m.reason === 'rp-filter';
+        if (!dropped) continue;
+        const rp = snap.sysctls.rpFilter;
+        const cmds = [`sysctl -w net.ipv4.conf.${ing.ingress}.rp_filter=2`];
+        if ((rp['all'] ?? 0) === 1) cmds.unshift('sysctl -w net.ipv4.conf.all.rp_filter=2');
+        findings.push({
+          type: 'rp-filter-drop',
+          severity: 'critical',
+          vip: vip.ip,
+          summary: `${label}: rp_filter=${report.rpFilter} on ${ing.ingress} drops requests from ${p.cidr ?? p.client}: their reverse path leaves on ${p.egress.join(', ') || 'no interface'}`,
+          evidence: [
+            `${questionText(q)} -> ${kernel ? kernelText(kernel) : `model: ${modelText(summariseModel(m))}`}`,
+            `net.ipv4.conf.all.rp_filter=${rp['all'] ?? '?'}, net.ipv4.conf.${ing.ingress}.rp_filter=${rp[ing.ingress] ?? '?'} (the kernel uses the larger)`,
+          ],
+          remediation: [
+            { title: 'fix the reply path (see asymmetric-reply-path): strict rp_filter then passes', commands: [] },
+            { title: 'or relax reverse-path filtering to loose mode', commands: cmds, note: 'persist in /etc/sysctl.d/' },
+          ],
+          ingress: ing.ingress,
+          egress: p.egress.join(',') || null,
+          client: p.client,
+        });
+      }
+    }
+  }
+
+  findings.push(...hostFindings(input, reports, managementCidrs));
+  return { vips: reports, findings: sortFindings(findings) };
+}
+
+function hostFindings(input: CheckInput, reports: VipReport[], mgmt: ReturnType<typeof parsePrefix>[]): Finding[] {
+  const snap = input.snapshot;
+  const out: Finding[] = [];
+  const ingresses = new Set(reports.map((r) => r.ingress).filter((x): x is string => x !== null));
+  for (const family of [4, 6] as const) {
+    const defaults = snap.routes.filter((r) => r.family === family && r.table === 'main' && r.dst === 'default' && r.type === 'unicast');
+    const devs = new Set(defaults.flatMap((r) => r.nexthops.map((n) => n.dev ?? '')));
+    if (defaults.length > 1 && devs.size > 1) {
+      out.push({
+        type: 'competing-default-routes',
+        severity: 'warning',
+        vip: null,
+        summary: `${defaults.length} IPv${family} default routes on ${[...devs].join(', ')}: the lowest metric wins, and which one that is changes when a link or DHCP lease changes`,
+        evidence: defaults.map(describeRoute),
+        remediation: [{ title: 'keep one default route, or give each a distinct metric on purpose and use policy routing for VIP replies', commands: [] }],
+      });
+    }
+    for (const r of defaults.filter((d) => d.nexthops.length > 1)) {
+      const nd = new Set(r.nexthops.map((n) => n.dev));
+      if (nd.size > 1) {
+        out.push({
+          type: 'multipath-default-spans-interfaces',
+          severity: 'warning',
+          vip: null,
+          summary: `the IPv${family} default route is multipath over ${[...nd].join(', ')}: replies are hashed across interfaces per flow`,
+          evidence: [describeRoute(r)],
+          remediation: [{ title: 'route VIP replies with policy routing to the VIP interface', commands: [] }],
+        });
+      }
+    }
+    const best = defaults.slice().sort((a, b) => a.metric - b.metric)[0];
+    if (!best) continue;
+    const dev = best.nexthops[0]?.dev ?? null;
+    // Only worth saying when VIP replies actually leave through it.
+    const misrouted = reports.some((r) => r.paths.some((p) => p.verdict === 'asymmetric' && p.egress.includes(dev ?? '')));
+    if (!dev || !misrouted) continue;
+    const devSubnets = connectedSubnets(snap).filter((s) => s.ifname === dev && s.prefix.family === family);
+    const hit = devSubnets.find((s) => mgmt.some((m) => m && m.family === family && m.len <= s.prefix.len && prefixContains(m, { family, value: s.prefix.value })));
+    if (hit) {
+      out.push({
+        type: 'default-route-on-management-network',
+        severity: 'warning',
+        vip: null,
+        summary: `the IPv${family} default route uses ${dev} (${formatPrefix(hit.prefix)}, a NAT/management network) while VIPs arrive on ${[...ingresses].filter((i) => i !== dev).join(', ')}`,
+        evidence: [describeRoute(best as Route)],
+        remediation: [{ title: 'see asymmetric-reply-path for the fixes', commands: [] }],
+        egress: dev,
+      });
+    }
+  }
+  return out;
+}
+
+export function questionText(q: Question): string {
+  const fam = q.dst.includes(':') ? 'ip -6' : 'ip';
+  return [`${fam} route get ${q.dst}`, q.src ? `from ${q.src}` : '', q.iif ? `iif ${q.iif}` : '', q.oif ? `oif ${q.oif}` : '', q.mark ? `mark ${q.mark}` : '']
+    .filter(Boolean)
+    .join(' ');
+}
+
+export function kernelText(k: KernelVerdict): string {
+  if (!k.ok) return `error ${k.errno} (${k.message.replace(/^RTNETLINK answers: /, '')})`;
+  return [k.type !== 'unicast' ? k.type : '', k.gateway ? `via ${k.gateway}` : '', `dev ${k.dev}`].filter(Boolean).join(' ');
+}
+
+export function modelText(m: ModelSummary): string {
+  if (m.kind === 'unknown') return `unknown (${m.reason})`;
+  if (m.kind === 'error') return `error ${m.errno} (${m.reason})`;
+  return m.devs.map((d, i) => `${m.gateways[i] ? `via ${m.gateways[i]} ` : ''}dev ${d}`).join(' | ');
+}
+
+function clientLabel(p: PathReport): string {
+  switch (p.clientKind) {
+    case 'default-destination':
+      return 'an address only the default route covers';
+    case 'client-cidr':
+      return `client CIDR ${p.cidr}`;
+    case 'gateway':
+      return 'a gateway';
+    case 'observed':
+      return 'a client seen in traffic';
+  }
+}

@@ -1,0 +1,106 @@
+// Which VIPs to check, and on which interface their requests arrive.
+
+import { bitsOf, formatIp, formatPrefix, isLinkLocal, isLoopback, makePrefix, parseIp, prefixContains, type Prefix } from '../net/ip.js';
+import type { HostSnapshot } from '../model/host-state.js';
+
+export type VipSource = 'flag' | 'config' | 'auto' | 'kubernetes' | 'observed';
+
+export interface VipSpec {
+  ip: string;
+  /** configured ingress interface; null means "derive from connected subnets" */
+  ingress: string | null;
+  source: VipSource;
+  /** e.g. "default/web" for a Kubernetes Service */
+  service?: string;
+}
+
+export class VipSpecError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VipSpecError';
+  }
+}
+
+const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
+
+/** "192.168.1.240" or "192.168.1.240@eth1" (the second form pins the ingress interface). */
+export function parseVipSpec(text: string, source: VipSource): VipSpec {
+  const at = text.lastIndexOf('@');
+  const ipText = at === -1 ? text : text.slice(0, at);
+  const ingress = at === -1 ? null : text.slice(at + 1);
+  const ip = parseIp(ipText);
+  if (!ip) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: expected an IPv4/IPv6 address, optionally followed by @INTERFACE`);
+  if (isLoopback(ip) || isLinkLocal(ip) || ip.value === 0n) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: loopback, link-local and unspecified addresses cannot be load-balancer VIPs`);
+  if (ingress !== null && !IFNAME.test(ingress)) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: ${JSON.stringify(ingress)} is not an interface name`);
+  return { ip: formatIp(ip), ingress, source };
+}
+
+const VIP_HOLDER_KINDS = new Set(['dummy']);
+const VIP_HOLDER_NAMES = /^(kube-ipvs0|kube-lb0|nodelocaldns)$/;
+
+/** VIP-like local addresses: host-length (/32, /128) global addresses, and any address on a dummy or kube-ipvs0 device. */
+export function detectVips(snap: HostSnapshot): VipSpec[] {
+  const holders = new Set(snap.links.filter((l) => (l.kind && VIP_HOLDER_KINDS.has(l.kind)) || VIP_HOLDER_NAMES.test(l.name)).map((l) => l.name));
+  const out: VipSpec[] = [];
+  const seen = new Set<string>();
+  for (const a of snap.addrs) {
+    const ip = parseIp(a.local);
+    if (!ip || isLoopback(ip) || isLinkLocal(ip) || a.scope !== 'global') continue;
+    const hostLength = a.prefixlen === bitsOf(ip.family);
+    if (!hostLength && !holders.has(a.ifname)) continue;
+    if (seen.has(a.local)) continue;
+    seen.add(a.local);
+    out.push({ ip: a.local, ingress: null, source: 'auto' });
+  }
+  return out;
+}
+
+export interface ConnectedSubnet {
+  ifname: string;
+  prefix: Prefix;
+}
+
+export function connectedSubnets(snap: HostSnapshot): ConnectedSubnet[] {
+  const out: ConnectedSubnet[] = [];
+  for (const a of snap.addrs) {
+    const ip = parseIp(a.local);
+    if (!ip || a.ifname === 'lo' || isLinkLocal(ip) || a.prefixlen >= bitsOf(ip.family)) continue;
+    out.push({ ifname: a.ifname, prefix: makePrefix(ip, a.prefixlen) });
+  }
+  return out;
+}
+
+export interface IngressChoice {
+  ingress: string | null;
+  /** how it was chosen, for the report */
+  reason: string;
+  subnet: string | null;
+  configured: boolean;
+}
+
+/** Requests for a VIP arrive where its subnet is connected, whatever device holds the address itself. */
+export function chooseIngress(vip: VipSpec, snap: HostSnapshot): IngressChoice {
+  const ip = parseIp(vip.ip)!;
+  const subnets = connectedSubnets(snap)
+    .filter((s) => prefixContains(s.prefix, ip))
+    .sort((a, b) => b.prefix.len - a.prefix.len);
+  const best = subnets[0] ?? null;
+  if (vip.ingress) {
+    return { ingress: vip.ingress, reason: 'configured', subnet: best ? formatPrefix(best.prefix) : null, configured: true };
+  }
+  if (!best) return { ingress: null, reason: 'the VIP lies in no connected subnet', subnet: null, configured: false };
+  const others = subnets.filter((s) => s.prefix.len === best.prefix.len && s.ifname !== best.ifname);
+  const reason = others.length > 0 ? `connected subnet ${formatPrefix(best.prefix)} (also on ${others.map((o) => o.ifname).join(', ')})` : `connected subnet ${formatPrefix(best.prefix)}`;
+  return { ingress: best.ifname, reason, subnet: formatPrefix(best.prefix), configured: false };
+}
+
+/** The device that holds the VIP address, if this host has it. */
+export function vipHolder(vip: string, snap: HostSnapshot): string | null {
+  const ip = parseIp(vip);
+  if (!ip) return null;
+  const a = snap.addrs.find((x) => {
+    const y = parseIp(x.local);
+    return y !== null && y.family === ip.family && y.value === ip.value;
+  });
+  return a ? a.ifname : null;
+}

@@ -1,0 +1,89 @@
+// `asymroute check` and `asymroute snapshot`: wiring of sources, analysis and exposition.
+
+import { readFile } from 'node:fs/promises';
+import { checkReplyPaths, type KernelOracle } from '../analysis/reply-path.js';
+import { detectVips, parseVipSpec, type VipSpec } from '../analysis/vips.js';
+import { resolveConfig, UsageError, type Resolved } from '../config/load.js';
+import { checkReportJson, checkReportText } from '../exposition/check-report.js';
+import { SNAPSHOT_VERSION, type HostSnapshot } from '../model/host-state.js';
+import { IpRunner } from '../sources/ip-command.js';
+import { readHostState } from '../sources/host-state.js';
+
+export interface Output {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+export const consoleOutput: Output = {
+  out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+  err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+};
+
+export async function loadSnapshot(path: string): Promise<HostSnapshot> {
+  let data: unknown;
+  try {
+    data = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`snapshot ${path}: ${(e as Error).message}`);
+  }
+  const s = data as Partial<HostSnapshot>;
+  if (typeof s !== 'object' || s === null || s.version !== SNAPSHOT_VERSION || !Array.isArray(s.routes) || !Array.isArray(s.rules) || !Array.isArray(s.addrs) || !Array.isArray(s.links)) {
+    throw new UsageError(`snapshot ${path}: not an asymroute snapshot of version ${SNAPSHOT_VERSION} (make one with: asymroute snapshot > FILE)`);
+  }
+  return s as HostSnapshot;
+}
+
+function vipSources(cfg: Resolved, snap: HostSnapshot): { vips: VipSpec[]; label: string } {
+  const list = cfg.values['vips'] as string[];
+  if (list.length > 0) {
+    const origin = cfg.origin['vips'];
+    const source = origin === 'file' ? 'config' : 'flag';
+    const label = origin === 'file' ? `from ${cfg.configFile}` : origin === 'env' ? 'from ASYMROUTE_VIPS' : 'from --vip';
+    return { vips: list.map((v) => parseVipSpec(v, source)), label };
+  }
+  return { vips: detectVips(snap), label: 'auto-detected: /32 and /128 addresses, addresses on dummy and kube-ipvs0 devices' };
+}
+
+export function kernelOracle(ip: IpRunner): KernelOracle {
+  return async (q) => {
+    const a = await ip.routeGet(q);
+    if (!a.ok) return { ok: false, errno: a.errno, message: a.message };
+    return { ok: true, type: a.route.type, dev: a.route.dev, gateway: a.route.gateway };
+  };
+}
+
+export async function runCheck(argv: string[], io: Output = consoleOutput): Promise<number> {
+  const cfg = resolveConfig('check', argv);
+  if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute check --help)`);
+  const snapshotPath = cfg.values['snapshot'] as string | null;
+  const ip = new IpRunner();
+  const snap = snapshotPath ? await loadSnapshot(snapshotPath) : await readHostState({ ip });
+  const { vips, label } = vipSources(cfg, snap);
+  if (vips.length === 0) {
+    throw new UsageError('no VIPs given and none detected on this host: pass --vip IP (repeatable) or list vips in the config file');
+  }
+  const gateways: Record<string, string> = {};
+  for (const g of cfg.values['gateways'] as string[]) {
+    const eq = g.indexOf('=');
+    gateways[g.slice(0, eq)] = g.slice(eq + 1);
+  }
+  const result = await checkReplyPaths({
+    snapshot: snap,
+    vips,
+    clientCidrs: cfg.values['clients'] as string[],
+    managementCidrs: cfg.values['managementCidrs'] as string[],
+    gateways,
+    oracle: snapshotPath ? async () => null : kernelOracle(ip),
+  });
+  const meta = { node: snap.hostname, takenAt: snap.takenAt, source: snapshotPath ? ('snapshot' as const) : ('live' as const), vipSource: label };
+  const report = checkReportJson(meta, result);
+  io.out(cfg.values['json'] ? JSON.stringify(report, null, 2) : checkReportText(meta, result));
+  return report.exitCode;
+}
+
+export async function runSnapshot(argv: string[], io: Output = consoleOutput): Promise<number> {
+  if (argv.length > 0) throw new UsageError(`asymroute snapshot takes no arguments, got ${JSON.stringify(argv[0])}`);
+  const snap = await readHostState();
+  io.out(JSON.stringify(snap, null, 2));
+  return 0;
+}

@@ -1,0 +1,114 @@
+// `asymroute demo`: the Vagrant incident rebuilt in network namespaces, detected, proven, fixed and proven again.
+
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { resolveConfig, UsageError } from '../config/load.js';
+import { buildIncidentLab, fixByDefaultRoute, fixByPolicyRouting, type IncidentLab } from '../netns/incident-lab.js';
+import { NetnsLab, startTcpServer, tcpConnect, type TcpServer } from '../netns/netns.js';
+import { EnvironmentError } from '../sources/ip-command.js';
+import { consoleOutput, type Output } from './check.js';
+
+export const DEMO_TAG = 'ardemo';
+const PORT = 8443;
+
+/** [node, bin/asymroute.js] of this installation, to run ourselves inside a namespace. */
+export function selfCommand(): string[] {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const bin = join(dir, 'bin', 'asymroute.js');
+    if (existsSync(join(dir, 'package.json')) && existsSync(bin)) return [process.execPath, bin];
+    dir = dirname(dir);
+  }
+  throw new EnvironmentError('cannot find bin/asymroute.js above the installed code');
+}
+
+export async function runDemo(argv: string[], io: Output = consoleOutput): Promise<number> {
+  const cfg = resolveConfig('demo', argv);
+  if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute demo --help)`);
+  if (process.getuid?.() !== 0) throw new EnvironmentError('asymroute demo builds network namespaces and must run as root (try: sudo asymroute demo)');
+  const self = selfCommand();
+  const reaped = await NetnsLab.reapStale(DEMO_TAG);
+  if (reaped.length) io.out(`removed namespaces left by an interrupted demo: ${reaped.join(', ')}`);
+
+  let lab: IncidentLab | null = null;
+  let server: TcpServer | null = null;
+  let interrupted = false;
+  const cleanup = async () => {
+    await server?.stop().catch(() => undefined);
+    await lab?.lab.destroy();
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    io.err(`\n${sig}: removing the demo namespaces...`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const step = (n: number, s: string) => io.out(`\n== ${n}. ${s}`);
+  try {
+    step(1, 'building the incident in network namespaces');
+    lab = await buildIncidentLab(DEMO_TAG);
+    const l = lab;
+    io.out(
+      [
+        `   client ${l.clientIp} --- LAN router (192.168.1.254) --- eth1 [node] eth0 --- management NAT 192.168.121.1`,
+        `   node: eth0 192.168.121.10/24 (default via 192.168.121.1), eth1 192.168.1.10/24, VIP ${l.vip} on eth1`,
+        `   namespaces: ${[l.client, l.router, l.mgmt, l.node].map((n) => n.name).join(', ')}`,
+      ].join('\n'),
+    );
+    server = await startTcpServer(l.node, l.vip, PORT);
+
+    const check = async (): Promise<number> => {
+      const argvCheck = [...self, 'check', '--vip', l.vip, '--client', l.clientCidr];
+      io.out(`   $ ip netns exec ${l.node.name} asymroute check --vip ${l.vip} --client ${l.clientCidr}`);
+      const r = await execa('ip', ['netns', 'exec', l.node.name, ...argvCheck], { reject: false, stdin: 'ignore', timeout: 60_000 });
+      io.out(String(r.stdout).replace(/^/gm, '   | '));
+      if (r.stderr) io.err(String(r.stderr));
+      return r.exitCode ?? -1;
+    };
+    const connect = async () => {
+      io.out(`   $ ip netns exec ${l.client.name} <tcp connect ${l.vip}:${PORT}, 3 s timeout>`);
+      const c = await tcpConnect(l.client, l.vip, PORT, 3000);
+      io.out(c.ok ? `   connected in ${c.ms} ms, server said "${c.reply}"` : `   connection FAILED after ${c.ms} ms: ${c.error}`);
+      return c;
+    };
+
+    step(2, 'asymroute check inside the node namespace');
+    const before = await check();
+    step(3, 'proof: a real TCP connection from the client');
+    const c1 = await connect();
+
+    const fix = cfg.values['fix'] as string;
+    step(4, `applying the fix (${fix === 'policy' ? 'policy routing' : 'default route moved to eth1'})`);
+    if (fix === 'policy') {
+      io.out(`   $ ip rule add from ${l.vip} lookup 100\n   $ ip route add default via ${l.lanGateway} dev eth1 table 100`);
+      await fixByPolicyRouting(l);
+    } else {
+      io.out(`   $ ip route replace default via ${l.lanGateway} dev eth1`);
+      await fixByDefaultRoute(l);
+    }
+    step(5, 'asymroute check after the fix');
+    const after = await check();
+    step(6, 'proof: the same TCP connection');
+    const c2 = await connect();
+
+    const ok = before === 1 && !c1.ok && after === 0 && c2.ok;
+    io.out(`\n== ${ok ? 'demo complete: the finding matched the failure, and the fix cleared both' : 'demo did NOT behave as expected (see above)'}`);
+    return ok ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (!interrupted) {
+      if (cfg.values['keep'] && lab) {
+        await server?.stop().catch(() => undefined);
+        io.out(`namespaces kept (--keep): remove with: ${[lab.client, lab.router, lab.mgmt, lab.node].map((n) => `ip netns del ${n.name}`).join('; ')}`);
+      } else {
+        await cleanup();
+        io.out('namespaces removed.');
+      }
+    }
+  }
+}

@@ -1,0 +1,168 @@
+// Resolves configuration: flag > environment > config file > default, failing fast with the bad value quoted.
+
+import { readFileSync, existsSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { optionsFor, type Command, type OptionSpec } from './schema.js';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export type ConfigValues = Record<string, string | string[] | boolean | null>;
+
+export interface Resolved {
+  values: ConfigValues;
+  /** where each key's value came from */
+  origin: Record<string, 'flag' | 'env' | 'file' | 'default'>;
+  configFile: string | null;
+  positionals: string[];
+}
+
+function checkValue(o: OptionSpec, v: string, where: string): void {
+  const err = o.check?.(v);
+  if (err) throw new UsageError(`${where}: invalid value ${JSON.stringify(v)} for ${o.flag}: ${err}`);
+}
+
+function parseBool(o: OptionSpec, v: string, where: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  throw new UsageError(`${where}: invalid value ${JSON.stringify(v)} for ${o.flag}: expected true or false`);
+}
+
+export function parseArgs(cmd: Command, argv: string[]): { flags: ConfigValues; positionals: string[] } {
+  const opts = optionsFor(cmd);
+  const flags: ConfigValues = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('--')) {
+      positionals.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = eq === -1 ? a : a.slice(0, eq);
+    const o = opts.find((x) => x.flag === name);
+    if (!o) throw new UsageError(`unknown option ${JSON.stringify(name)} for "asymroute ${cmd}" (see asymroute ${cmd} --help)`);
+    if (o.type === 'boolean') {
+      flags[o.key] = eq === -1 ? true : parseBool(o, a.slice(eq + 1), 'command line');
+      continue;
+    }
+    let v: string;
+    if (eq !== -1) v = a.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`${o.flag} needs a value (${o.metavar ?? 'VALUE'})`);
+      v = next;
+      i++;
+    }
+    checkValue(o, v, 'command line');
+    if (o.type === 'list') flags[o.key] = [...((flags[o.key] as string[] | undefined) ?? []), v];
+    else flags[o.key] = v;
+  }
+  return { flags, positionals };
+}
+
+function fromEnv(o: OptionSpec, env: NodeJS.ProcessEnv): string | string[] | boolean | undefined {
+  const raw = env[o.env];
+  if (raw === undefined || raw === '') return undefined;
+  const where = `environment ${o.env}`;
+  if (o.type === 'boolean') return parseBool(o, raw, where);
+  if (o.type === 'list') {
+    const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    items.forEach((v) => checkValue(o, v, where));
+    return items;
+  }
+  checkValue(o, raw, where);
+  return raw;
+}
+
+function fromFile(o: OptionSpec, doc: Record<string, unknown>, file: string): string | string[] | boolean | undefined {
+  if (!(o.key in doc)) return undefined;
+  const v = doc[o.key];
+  const where = `${file}: key ${o.key}`;
+  if (o.type === 'boolean') {
+    if (typeof v !== 'boolean') throw new UsageError(`${where}: expected true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+  if (o.type === 'list') {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new UsageError(`${where}: expected a list of strings, got ${JSON.stringify(v)}`);
+    v.forEach((x) => checkValue(o, x, where));
+    return v as string[];
+  }
+  if (typeof v !== 'string') throw new UsageError(`${where}: expected a string, got ${JSON.stringify(v)}`);
+  checkValue(o, v, where);
+  return v;
+}
+
+export function resolveConfig(cmd: Command, argv: string[], env: NodeJS.ProcessEnv = process.env): Resolved {
+  const opts = optionsFor(cmd);
+  const { flags, positionals } = parseArgs(cmd, argv);
+  const values: ConfigValues = {};
+  const origin: Resolved['origin'] = {};
+  let configFile: string | null = null;
+  let doc: Record<string, unknown> = {};
+  const cfgOpt = opts.find((o) => o.key === 'config');
+  if (cfgOpt) {
+    const explicit = (flags['config'] as string | undefined) ?? (fromEnv(cfgOpt, env) as string | undefined);
+    const path = explicit ?? (cfgOpt.default as string);
+    if (existsSync(path)) {
+      let parsed: unknown;
+      try {
+        parsed = parseYaml(readFileSync(path, 'utf8'));
+      } catch (e) {
+        throw new UsageError(`config file ${path}: ${(e as Error).message}`);
+      }
+      if (parsed !== null && parsed !== undefined) {
+        if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`config file ${path}: expected a mapping of keys`);
+        doc = parsed as Record<string, unknown>;
+        const known = new Set(opts.map((o) => o.key));
+        for (const k of Object.keys(doc)) if (!known.has(k)) throw new UsageError(`config file ${path}: unknown key ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
+      }
+      configFile = path;
+    } else if (explicit) {
+      throw new UsageError(`config file ${JSON.stringify(explicit)} does not exist`);
+    }
+  }
+  for (const o of opts) {
+    if (o.key in flags) {
+      values[o.key] = flags[o.key]!;
+      origin[o.key] = 'flag';
+      continue;
+    }
+    const e = fromEnv(o, env);
+    if (e !== undefined) {
+      values[o.key] = e;
+      origin[o.key] = 'env';
+      continue;
+    }
+    const f = configFile ? fromFile(o, doc, configFile) : undefined;
+    if (f !== undefined) {
+      values[o.key] = f;
+      origin[o.key] = 'file';
+      continue;
+    }
+    values[o.key] = o.default;
+    origin[o.key] = 'default';
+  }
+  return { values, origin, configFile, positionals };
+}
+
+export function helpText(cmd: Command, summary: string, usage: string): string {
+  const lines = [`usage: ${usage}`, '', summary, '', 'options:'];
+  for (const o of optionsFor(cmd)) {
+    const left = `  ${o.flag}${o.metavar ? ` ${o.metavar}` : ''}`;
+    const def = Array.isArray(o.default) ? (o.default.length ? o.default.join(',') : null) : o.default === false || o.default === null ? null : String(o.default);
+    lines.push(left);
+    lines.push(`      ${o.help}`);
+    lines.push(`      env ${o.env}${def ? `; default ${def}` : ''}`);
+  }
+  lines.push('  -h, --help');
+  return lines.join('\n');
+}

@@ -1,0 +1,144 @@
+// The one configuration schema: flags, environment variables, config-file keys, defaults and help text all come
+// from here. Later issues' chart values.schema.json mirrors it.
+
+import { parseIp, parsePrefix } from '../net/ip.js';
+
+export type Command = 'check' | 'demo' | 'snapshot';
+
+export type OptionType = 'string' | 'list' | 'boolean';
+
+export interface OptionSpec {
+  /** config-file key and result key */
+  key: string;
+  flag: string;
+  env: string;
+  type: OptionType;
+  default: string | string[] | boolean | null;
+  metavar?: string;
+  help: string;
+  commands: Command[];
+  /** returns an error message for a bad single value */
+  check?: (v: string) => string | null;
+}
+
+const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
+
+function checkVip(v: string): string | null {
+  const at = v.lastIndexOf('@');
+  const ip = parseIp(at === -1 ? v : v.slice(0, at));
+  if (!ip) return 'expected an IP address, optionally followed by @INTERFACE';
+  if (at !== -1 && !IFNAME.test(v.slice(at + 1))) return 'the part after @ must be an interface name';
+  return null;
+}
+
+function checkCidr(v: string): string | null {
+  return parsePrefix(v) && v !== 'default' ? null : 'expected a CIDR such as 203.0.113.0/24 or 2001:db8::/64';
+}
+
+function checkGateway(v: string): string | null {
+  const eq = v.indexOf('=');
+  if (eq === -1) return 'expected INTERFACE=ADDRESS';
+  if (!IFNAME.test(v.slice(0, eq))) return 'the part before = must be an interface name';
+  if (!parseIp(v.slice(eq + 1))) return 'the part after = must be an IP address';
+  return null;
+}
+
+export const OPTIONS: OptionSpec[] = [
+  {
+    key: 'vips',
+    flag: '--vip',
+    env: 'ASYMROUTE_VIPS',
+    type: 'list',
+    default: [],
+    metavar: 'IP[@IFACE]',
+    help: 'load-balancer VIP to check (repeatable; env: comma-separated). @IFACE pins the interface requests arrive on. Without any, VIP-like local addresses are detected.',
+    commands: ['check'],
+    check: checkVip,
+  },
+  {
+    key: 'clients',
+    flag: '--client',
+    env: 'ASYMROUTE_CLIENTS',
+    type: 'list',
+    default: [],
+    metavar: 'CIDR',
+    help: 'client network whose replies to check (repeatable). An address only the default route covers, and the gateways, are always checked.',
+    commands: ['check'],
+    check: checkCidr,
+  },
+  {
+    key: 'gateways',
+    flag: '--gateway',
+    env: 'ASYMROUTE_GATEWAYS',
+    type: 'list',
+    default: [],
+    metavar: 'IFACE=IP',
+    help: 'the router on an interface, used in the fix commands when the host has no route through it (repeatable).',
+    commands: ['check'],
+    check: checkGateway,
+  },
+  {
+    key: 'managementCidrs',
+    flag: '--management-cidr',
+    env: 'ASYMROUTE_MANAGEMENT_CIDRS',
+    type: 'list',
+    default: ['10.0.2.0/24', '192.168.121.0/24', '192.168.122.0/24', '172.17.0.0/16'],
+    metavar: 'CIDR',
+    help: 'networks treated as NAT/management networks that should not carry VIP replies (repeatable; replaces the default list).',
+    commands: ['check'],
+    check: checkCidr,
+  },
+  {
+    key: 'snapshot',
+    flag: '--snapshot',
+    env: 'ASYMROUTE_SNAPSHOT',
+    type: 'string',
+    default: null,
+    metavar: 'FILE',
+    help: 'analyse a saved snapshot (from `asymroute snapshot`) instead of this host; the route model answers alone.',
+    commands: ['check'],
+  },
+  {
+    key: 'json',
+    flag: '--json',
+    env: 'ASYMROUTE_JSON',
+    type: 'boolean',
+    default: false,
+    help: 'print the stable JSON report (see README) instead of text.',
+    commands: ['check'],
+  },
+  {
+    key: 'config',
+    flag: '--config',
+    env: 'ASYMROUTE_CONFIG',
+    type: 'string',
+    default: '/etc/asymroute/config.yaml',
+    metavar: 'FILE',
+    help: 'YAML config file with the keys vips, clients, gateways, managementCidrs. The default path is read only if it exists.',
+    commands: ['check'],
+  },
+  {
+    key: 'keep',
+    flag: '--keep',
+    env: 'ASYMROUTE_DEMO_KEEP',
+    type: 'boolean',
+    default: false,
+    help: 'demo: leave the namespaces in place at the end (they are still removed on Ctrl-C).',
+    commands: ['demo'],
+  },
+  {
+    key: 'fix',
+    flag: '--fix',
+    env: 'ASYMROUTE_DEMO_FIX',
+    type: 'string',
+    default: 'policy',
+    metavar: 'policy|default-route',
+    help: 'demo: which fix to apply.',
+    commands: ['demo'],
+    check: (v) => (v === 'policy' || v === 'default-route' ? null : 'expected policy or default-route'),
+  },
+];
+
+export function optionsFor(cmd: Command): OptionSpec[] {
+  return OPTIONS.filter((o) => o.commands.includes(cmd));
+}

@@ -1,0 +1,86 @@
+// The check report: a compact text for a terminal during an incident, and a stable JSON document.
+
+import type { CheckResult, PathReport, VipReport } from '../analysis/reply-path.js';
+import { kernelText, modelText } from '../analysis/reply-path.js';
+import type { Finding, Severity } from '../analysis/findings.js';
+
+export const CHECK_SCHEMA = 'asymroute.check/v1';
+
+export interface CheckReportMeta {
+  node: string;
+  takenAt: string;
+  source: 'live' | 'snapshot';
+  vipSource: string;
+}
+
+export interface CheckReportJson {
+  schema: typeof CHECK_SCHEMA;
+  node: string;
+  takenAt: string;
+  source: 'live' | 'snapshot';
+  vipSource: string;
+  vips: VipReport[];
+  findings: Finding[];
+  summary: Record<Severity, number>;
+  exitCode: 0 | 1;
+}
+
+export function exitCodeFor(findings: Finding[]): 0 | 1 {
+  return findings.some((f) => f.severity === 'critical' || f.severity === 'warning') ? 1 : 0;
+}
+
+export function checkReportJson(meta: CheckReportMeta, r: CheckResult): CheckReportJson {
+  const summary: Record<Severity, number> = { critical: 0, warning: 0, info: 0 };
+  for (const f of r.findings) summary[f.severity]++;
+  return { schema: CHECK_SCHEMA, ...meta, vips: r.vips, findings: r.findings, summary, exitCode: exitCodeFor(r.findings) };
+}
+
+const VERDICT_TEXT: Record<PathReport['verdict'], string> = {
+  symmetric: 'ok',
+  asymmetric: 'ASYMMETRIC',
+  unroutable: 'NO ROUTE',
+  unknown: 'unknown',
+  'connected-elsewhere': 'ok (client on another connected subnet)',
+  'no-ingress': 'ingress unknown',
+};
+
+function pathLine(p: PathReport): string {
+  const who = p.clientKind === 'client-cidr' ? `${p.cidr}` : p.clientKind === 'default-destination' ? `${p.client} (default route)` : `${p.client} (${p.clientKind})`;
+  const where = p.kernel ? kernelText(p.kernel) : `model: ${modelText(p.model)}`;
+  return `    reply to ${who.padEnd(34)} -> ${where.padEnd(34)} ${VERDICT_TEXT[p.verdict]}`;
+}
+
+export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
+  const j = checkReportJson(meta, r);
+  const out: string[] = [];
+  out.push(`asymroute check: node ${meta.node}, ${meta.takenAt}${meta.source === 'snapshot' ? ' (saved snapshot: route model only)' : ''}`);
+  out.push(`VIPs (${meta.vipSource}): ${r.vips.map((v) => v.ip).join(', ') || 'none'}`);
+  for (const v of r.vips) {
+    out.push('');
+    const held = v.holder ? `held by ${v.holder}` : 'not a local address';
+    out.push(`  ${v.ip}${v.service ? ` [${v.service}]` : ''}: requests arrive on ${v.ingress ?? '?'} (${v.ingressReason}), ${held}${v.rpFilter ? `, rp_filter=${v.rpFilter}` : ''}`);
+    for (const p of v.paths) {
+      out.push(pathLine(p));
+      if (p.verdict === 'asymmetric' && p.rule) out.push(`        decided by rule "${p.rule}"${p.route ? `, route "${p.route}"` : ''}`);
+    }
+  }
+  out.push('');
+  if (r.findings.length === 0) {
+    out.push('No findings: replies leave on the interfaces the requests arrive on.');
+  } else {
+    out.push(`Findings (${r.findings.length}):`);
+    for (const f of r.findings) {
+      out.push('');
+      out.push(`  ${f.severity.toUpperCase()} ${f.type}: ${f.summary}`);
+      for (const e of f.evidence) out.push(`      evidence: ${e}`);
+      for (const rem of f.remediation) {
+        out.push(`      fix: ${rem.title}`);
+        for (const c of rem.commands) out.push(`          ${c}`);
+        if (rem.note) out.push(`          (${rem.note})`);
+      }
+    }
+  }
+  out.push('');
+  out.push(`Result: ${j.summary.critical} critical, ${j.summary.warning} warning, ${j.summary.info} info; exit ${j.exitCode}`);
+  return out.join('\n');
+}

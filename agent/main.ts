@@ -1,0 +1,89 @@
+// Composition root: dispatches a command and maps errors to exit codes (0 healthy, 1 findings, 2 usage/environment).
+
+import { readFileSync } from 'node:fs';
+import { runCheck, runSnapshot, consoleOutput, type Output } from './cli/check.js';
+import { runDemo } from './cli/demo.js';
+import { helpText, UsageError } from './config/load.js';
+import { InvalidArgumentError } from './sources/validate.js';
+import { EnvironmentError } from './sources/ip-command.js';
+import { IpJsonError } from './parsers/ip-json.js';
+import { VipSpecError } from './analysis/vips.js';
+
+const COMMANDS = {
+  check: {
+    usage: 'asymroute check [--vip IP[@IFACE]]... [--client CIDR]... [--json]',
+    summary:
+      'One-shot: for each VIP, find where its requests arrive and ask the kernel (ip route get CLIENT from VIP) where the replies leave; ' +
+      'explain the decision with the route model and print the fixes.\nExit 0: healthy; 1: critical or warning findings; 2: usage or environment error.',
+  },
+  snapshot: { usage: 'asymroute snapshot > snapshot.json', summary: 'Print the host state (links, addresses, routes, rules, neighbours, sysctls) as JSON, for `asymroute check --snapshot`.' },
+  demo: {
+    usage: 'asymroute demo [--fix policy|default-route] [--keep]',
+    summary: 'As root: build the Vagrant incident in network namespaces, detect it, prove it with a TCP connection, fix it, and prove the fix. Everything is removed at the end, also on Ctrl-C.',
+  },
+} as const;
+
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function usage(): string {
+  return [
+    'usage: asymroute <command> [options]',
+    '',
+    'Checks that replies for load-balancer VIPs leave on the interface the requests arrived on.',
+    '',
+    'commands:',
+    '  check      one-shot reply-path check of this host (or of a saved snapshot)',
+    '  snapshot   print the host state as JSON',
+    '  demo       rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
+    '',
+    'not implemented yet: serve (HTTP agent and metrics), analyze (packet captures).',
+    'asymroute <command> --help shows the options of a command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: Output = consoleOutput): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined || cmd === '-h' || cmd === '--help' || cmd === 'help') {
+    io.out(usage());
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === '--version' || cmd === 'version') {
+    io.out(`asymroute ${version()}`);
+    return 0;
+  }
+  if (cmd === 'serve' || cmd === 'analyze') {
+    io.err(`asymroute ${cmd}: not implemented yet in this version`);
+    return 2;
+  }
+  if (!(cmd in COMMANDS)) {
+    io.err(`asymroute: unknown command ${JSON.stringify(cmd)}\n\n${usage()}`);
+    return 2;
+  }
+  const c = cmd as keyof typeof COMMANDS;
+  if (rest.includes('-h') || rest.includes('--help')) {
+    io.out(c === 'snapshot' ? `usage: ${COMMANDS.snapshot.usage}\n\n${COMMANDS.snapshot.summary}` : helpText(c, COMMANDS[c].summary, COMMANDS[c].usage));
+    return 0;
+  }
+  try {
+    if (c === 'check') return await runCheck(rest, io);
+    if (c === 'snapshot') return await runSnapshot(rest, io);
+    return await runDemo(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof VipSpecError) {
+      io.err(`asymroute ${c}: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof EnvironmentError || e instanceof IpJsonError) {
+      io.err(`asymroute ${c}: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,98 @@
+// Reads the host state (links, addresses, routes, rules, neighbours, sysctls) of the namespace it runs in.
+
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { execa } from 'execa';
+import { SNAPSHOT_VERSION, type HostSnapshot, type Link, type Sysctls } from '../model/host-state.js';
+import { parseAddrs, parseLinks, parseNeighbours, parseRoutes, parseRules } from '../parsers/ip-json.js';
+import { parseNetstat } from '../parsers/proc.js';
+import { IpRunner } from './ip-command.js';
+import { validateIfname, validateNetnsName } from './validate.js';
+
+/** Reads a /proc file; returns null when it does not exist (a sysctl absent on this kernel). */
+export type ProcReader = (path: string) => Promise<string | null>;
+
+export const localProcReader: ProcReader = async (path) => {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw e;
+  }
+};
+
+// /proc/sys/net and /proc/net belong to the reader's namespace, so a namespace's files are read by a child inside it.
+export function netnsProcReader(netns: string): ProcReader {
+  const ns = validateNetnsName(netns);
+  return async (path) => {
+    const r = await execa('ip', ['netns', 'exec', ns, 'cat', path], { reject: false, stdin: 'ignore', timeout: 10_000 });
+    return r.exitCode === 0 ? String(r.stdout) : null;
+  };
+}
+
+async function readInt(read: ProcReader, path: string): Promise<number | null> {
+  const text = await read(path);
+  if (text === null) return null;
+  const n = Number(text.trim());
+  return Number.isInteger(n) ? n : null;
+}
+
+async function readPerInterface(read: ProcReader, key: string, names: string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const name of ['all', 'default', ...names]) {
+    const v = await readInt(read, `/proc/sys/net/ipv4/conf/${name}/${key}`);
+    if (v !== null) out[name] = v;
+  }
+  return out;
+}
+
+export async function readSysctls(read: ProcReader, links: Link[]): Promise<Sysctls> {
+  const names = links.map((l) => validateIfname(l.name));
+  return {
+    ipForward: await readInt(read, '/proc/sys/net/ipv4/ip_forward'),
+    ipv6Forwarding: await readInt(read, '/proc/sys/net/ipv6/conf/all/forwarding'),
+    rpFilter: await readPerInterface(read, 'rp_filter', names),
+    srcValidMark: await readPerInterface(read, 'src_valid_mark', names),
+    arpIgnore: await readPerInterface(read, 'arp_ignore', names),
+    arpAnnounce: await readPerInterface(read, 'arp_announce', names),
+    fibMultipathHashPolicy: await readInt(read, '/proc/sys/net/ipv4/fib_multipath_hash_policy'),
+    ignoreRoutesWithLinkdown: await readPerInterface(read, 'ignore_routes_with_linkdown', names),
+  };
+}
+
+export interface HostReaderOptions {
+  ip?: IpRunner;
+  proc?: ProcReader;
+  hostname?: string;
+}
+
+export async function readHostState(opts: HostReaderOptions = {}): Promise<HostSnapshot> {
+  const ip = opts.ip ?? new IpRunner();
+  const proc = opts.proc ?? localProcReader;
+  const links = parseLinks(await ip.json(['-d', 'link', 'show']));
+  const addrs = parseAddrs(await ip.json(['addr', 'show']));
+  const routes = [
+    ...parseRoutes(await ip.json(['-4', 'route', 'show', 'table', 'all']), 4),
+    ...parseRoutes(await ip.json(['-6', 'route', 'show', 'table', 'all']), 6),
+  ];
+  const rules = [...parseRules(await ip.json(['-4', 'rule', 'show']), 4), ...parseRules(await ip.json(['-6', 'rule', 'show']), 6)];
+  const neighbours = [
+    ...parseNeighbours(await ip.json(['-4', 'neigh', 'show']), 4),
+    ...parseNeighbours(await ip.json(['-6', 'neigh', 'show']), 6),
+  ];
+  const sysctls = await readSysctls(proc, links);
+  const netstat = await proc('/proc/net/netstat');
+  return {
+    version: SNAPSHOT_VERSION,
+    takenAt: new Date().toISOString(),
+    hostname: opts.hostname ?? hostname(),
+    links,
+    addrs,
+    routes,
+    rules,
+    neighbours,
+    sysctls,
+    ipReversePathFilter: netstat === null ? null : (parseNetstat(netstat).TcpExt?.IPReversePathFilter ?? null),
+  };
+}

@@ -1,0 +1,136 @@
+// Runs iproute2's `ip` with argument arrays. It reads whatever network namespace it runs in; tests and the
+// differential check may pass `netns` to aim it at a namespace with `ip -n`.
+
+import { execa } from 'execa';
+import { parseJsonText, parseRouteGet, parseRoutes, type RouteGetResult } from '../parsers/ip-json.js';
+import type { Route } from '../model/host-state.js';
+import type { Family } from '../net/ip.js';
+import { parseIp } from '../net/ip.js';
+import { validateIfname, validateIp, validateMark, validateNetnsName } from './validate.js';
+
+export class EnvironmentError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EnvironmentError';
+  }
+}
+
+export const IP_MISSING_MESSAGE =
+  "the 'ip' command (iproute2) was not found on PATH: install the iproute2 package (Debian/Ubuntu: apt-get install iproute2; Alpine: apk add iproute2)";
+
+export interface IpRunnerOptions {
+  netns?: string;
+  /** Path or name of the binary; defaults to "ip". */
+  binary?: string;
+  timeoutMs?: number;
+}
+
+export interface IpCommandResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type KernelErrno = 'ENETUNREACH' | 'EHOSTUNREACH' | 'EACCES' | 'EINVAL' | 'ENODEV' | 'EADDRNOTAVAIL' | 'OTHER';
+
+export type KernelRouteAnswer =
+  | { ok: true; route: RouteGetResult }
+  | { ok: false; errno: KernelErrno; message: string };
+
+export type KernelFibAnswer = { ok: true; entry: Route } | { ok: false; errno: KernelErrno; message: string };
+
+export interface RouteQuestion {
+  dst: string;
+  src?: string | null;
+  iif?: string | null;
+  oif?: string | null;
+  mark?: number | null;
+}
+
+const ERRNO_TEXT: Array<[RegExp, KernelErrno]> = [
+  [/Network is unreachable/, 'ENETUNREACH'],
+  [/No route to host/, 'EHOSTUNREACH'],
+  [/Permission denied/, 'EACCES'],
+  [/Invalid argument/, 'EINVAL'],
+  [/No such device|Cannot find device/, 'ENODEV'],
+  [/Cannot assign requested address/, 'EADDRNOTAVAIL'],
+];
+
+export function errnoFromStderr(stderr: string): KernelErrno {
+  for (const [re, e] of ERRNO_TEXT) if (re.test(stderr)) return e;
+  return 'OTHER';
+}
+
+export class IpRunner {
+  readonly binary: string;
+  private readonly prefix: string[];
+  private readonly timeoutMs: number;
+
+  constructor(opts: IpRunnerOptions = {}) {
+    this.binary = opts.binary ?? 'ip';
+    this.prefix = opts.netns ? ['-n', validateNetnsName(opts.netns)] : [];
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  async run(args: readonly string[]): Promise<IpCommandResult> {
+    try {
+      const r = await execa(this.binary, [...this.prefix, ...args], {
+        reject: false,
+        timeout: this.timeoutMs,
+        stdin: 'ignore',
+        env: { LC_ALL: 'C' },
+        extendEnv: true,
+      });
+      if (r.failed && r.exitCode === undefined) {
+        const code = (r as unknown as { code?: string }).code;
+        if (code === 'ENOENT') throw new EnvironmentError(IP_MISSING_MESSAGE);
+        throw new EnvironmentError(`running ${this.binary} ${args.join(' ')} failed: ${r.shortMessage ?? r.message}`);
+      }
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    } catch (e) {
+      if (e instanceof EnvironmentError) throw e;
+      const code = (e as { code?: string }).code;
+      if (code === 'ENOENT') throw new EnvironmentError(IP_MISSING_MESSAGE);
+      throw e;
+    }
+  }
+
+  async json(args: readonly string[]): Promise<unknown> {
+    const r = await this.run(['-j', ...args]);
+    const source = `ip -j ${args.join(' ')}`;
+    if (r.exitCode !== 0) {
+      throw new EnvironmentError(`${source} exited ${r.exitCode}: ${r.stderr.trim() || '(no message)'}`);
+    }
+    return parseJsonText(source, r.stdout);
+  }
+
+  /** `ip -j route get`: the kernel's own routing decision for one question. */
+  async routeGet(q: RouteQuestion): Promise<KernelRouteAnswer> {
+    const args = routeGetArgs(q);
+    const r = await this.run(['-j', ...args]);
+    if (r.exitCode !== 0) return { ok: false, errno: errnoFromStderr(r.stderr), message: r.stderr.trim() };
+    return { ok: true, route: parseRouteGet(parseJsonText(`ip -j ${args.join(' ')}`, r.stdout), `ip -j ${args.join(' ')}`) };
+  }
+
+  /** `ip -j route get ... fibmatch`: the FIB entry (prefix, table, nexthops) the kernel matched. */
+  async fibMatch(q: RouteQuestion): Promise<KernelFibAnswer> {
+    const args = [...routeGetArgs(q), 'fibmatch'];
+    const r = await this.run(['-j', ...args]);
+    if (r.exitCode !== 0) return { ok: false, errno: errnoFromStderr(r.stderr), message: r.stderr.trim() };
+    const family: Family = parseIp(q.dst)!.family;
+    const routes = parseRoutes(parseJsonText(`ip -j ${args.join(' ')}`, r.stdout), family, `ip -j ${args.join(' ')}`);
+    if (routes.length !== 1) throw new EnvironmentError(`ip -j ${args.join(' ')} printed ${routes.length} routes, expected 1`);
+    return { ok: true, entry: routes[0]! };
+  }
+}
+
+function routeGetArgs(q: RouteQuestion): string[] {
+  const dst = validateIp(q.dst);
+  const family: Family = parseIp(dst)!.family;
+  const args = [`-${family}`, 'route', 'get', dst];
+  if (q.src) args.push('from', validateIp(q.src));
+  if (q.iif) args.push('iif', validateIfname(q.iif));
+  if (q.oif) args.push('oif', validateIfname(q.oif));
+  if (q.mark !== undefined && q.mark !== null) args.push('mark', String(validateMark(q.mark)));
+  return args;
+}

@@ -151,6 +151,10 @@ const DEFAULT_V4_RULES = [
   [32766, 'main'],
   [32767, 'default'],
 ] as const;
+const DEFAULT_V6_RULES = [
+  [0, 'local'],
+  [32766, 'main'],
+] as const;
 
 export class RouteModel {
   private readonly tables = new Map<string, CRoute[]>(); // key `${family}:${table}`
@@ -158,6 +162,7 @@ export class RouteModel {
   private readonly localAddrs: IpAddr[];
   private readonly linkByName = new Map<string, HostSnapshot['links'][number]>();
   private readonly v4DefaultRulesOnly: boolean;
+  private readonly defaultRulesDeleted: Record<Family, boolean>;
 
   constructor(readonly snapshot: HostSnapshot) {
     snapshot.routes.forEach((r, idx) => {
@@ -182,6 +187,13 @@ export class RouteModel {
     for (const f of [4, 6] as const) this.rules[f].sort((a, b) => a.r.priority - b.r.priority);
     this.localAddrs = snapshot.addrs.map((a) => parseIp(a.local)).filter((a): a is IpAddr => a !== null);
     for (const l of snapshot.links) this.linkByName.set(l.name, l);
+    // Only default rules left, some deleted: the kernel ignores the rule list until a custom rule was ever added.
+    const isDefault = (c: CRule, defaults: readonly (readonly [number, string])[]) =>
+      defaults.some(([p, t]) => c.r.priority === p && c.r.action === 'table' && c.r.table === t && !c.src && !c.dst && !c.r.iif && !c.r.oif && c.r.fwmark === null && !c.r.not);
+    this.defaultRulesDeleted = {
+      4: this.rules[4].every((c) => isDefault(c, DEFAULT_V4_RULES)) && this.rules[4].length < DEFAULT_V4_RULES.length,
+      6: this.rules[6].every((c) => isDefault(c, DEFAULT_V6_RULES)) && this.rules[6].length < DEFAULT_V6_RULES.length,
+    };
     const v4 = this.rules[4];
     this.v4DefaultRulesOnly =
       v4.length === DEFAULT_V4_RULES.length &&
@@ -336,6 +348,9 @@ export class RouteModel {
   private fibLookup(flow: Flow, checkMerged = true): FibResult {
     const trace: TraceStep[] = [];
     const rules = this.rules[flow.family];
+    if (this.defaultRulesDeleted[flow.family]) {
+      return { kind: 'unknown', reason: `IPv${flow.family} default rules were deleted: whether the kernel honours the rule list depends on whether a custom rule was ever added`, trace };
+    }
     if (checkMerged && flow.family === 4 && this.v4DefaultRulesOnly) return this.mergedLocalMainLookup(flow);
     for (let i = 0; i < rules.length; i++) {
       const c = rules[i]!;

@@ -276,6 +276,8 @@ export function parseRules(data: unknown, family: Family, source = `ip -j -${fam
     if (r.has('goto')) {
       action = 'goto';
       gotoTarget = r.int('goto');
+    } else if (r.has('nop')) {
+      action = 'nop'; // iproute2 prints a nop rule as "nop": null
     } else if (r.has('action')) {
       const a = r.str('action');
       if (!RULE_ACTIONS.has(a)) r.fail('action', `one of ${[...RULE_ACTIONS].join(', ')}`);

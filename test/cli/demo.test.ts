@@ -1,0 +1,45 @@
+// `asymroute demo` end to end, and its teardown on Ctrl-C.
+
+import { execa } from 'execa';
+import { expect, it } from 'vitest';
+import { BIN, runCli } from '../helpers/cli.js';
+import { describeAsRoot } from '../helpers/root.js';
+
+async function demoNamespaces(): Promise<string[]> {
+  const r = await execa('ip', ['netns', 'list'], { reject: false });
+  return String(r.stdout).split('\n').map((l) => l.split(' ')[0]!).filter((n) => /^ardemo\d+-/.test(n));
+}
+
+describeAsRoot('asymroute demo', () => {
+  it('shows the finding, the failing connection, the fix and the working connection, and cleans up', { timeout: 120_000 }, async () => {
+    const r = await runCli(['demo']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1, replies to .* leave on eth0 \(default via 192\.168\.121\.1 dev eth0\)/);
+    expect(r.stdout).toMatch(/connection FAILED after \d+ ms: timeout/);
+    expect(r.stdout).toMatch(/No findings: replies leave on the interfaces the requests arrive on\./);
+    expect(r.stdout).toMatch(/connected in \d+ ms, server said "asymroute-demo"/);
+    expect(r.stdout).toMatch(/demo complete/);
+    expect(await demoNamespaces()).toEqual([]);
+  });
+
+  it('removes its namespaces on Ctrl-C', { timeout: 60_000 }, async () => {
+    const child = execa(process.execPath, [BIN, 'demo'], { reject: false, stdin: 'ignore', all: true });
+    let seen = '';
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`demo never reached its check step: ${seen}`)), 30_000);
+      child.all?.on('data', (d: Buffer) => {
+        seen += String(d);
+        if (seen.includes('== 3.')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    expect((await demoNamespaces()).length).toBe(4);
+    child.kill('SIGINT');
+    const r = await child;
+    expect(r.exitCode).toBe(130);
+    expect(await demoNamespaces()).toEqual([]);
+  });
+});

@@ -32,25 +32,26 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
   const reaped = await NetnsLab.reapStale(DEMO_TAG);
   if (reaped.length) io.out(`removed namespaces left by an interrupted demo: ${reaped.join(', ')}`);
 
+  const netns = new NetnsLab(DEMO_TAG);
   let lab: IncidentLab | null = null;
   let server: TcpServer | null = null;
-  let interrupted = false;
+  let interrupted: Promise<never> | null = null;
   const cleanup = async () => {
     await server?.stop().catch(() => undefined);
-    await lab?.lab.destroy();
+    await netns.destroy();
   };
+  // On Ctrl-C the namespaces go first; whatever the main flow was waiting for then fails, and waits for this too.
   const onSignal = (sig: NodeJS.Signals) => {
     if (interrupted) return;
-    interrupted = true;
     io.err(`\n${sig}: removing the demo namespaces...`);
-    void cleanup().finally(() => process.exit(130));
+    interrupted = cleanup().finally(() => process.exit(130)) as Promise<never>;
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const step = (n: number, s: string) => io.out(`\n== ${n}. ${s}`);
   try {
     step(1, 'building the incident in network namespaces');
-    lab = await buildIncidentLab(DEMO_TAG);
+    lab = await buildIncidentLab(netns);
     const l = lab;
     io.out(
       [
@@ -98,6 +99,9 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     const ok = before === 1 && !c1.ok && after === 0 && c2.ok;
     io.out(`\n== ${ok ? 'demo complete: the finding matched the failure, and the fix cleared both' : 'demo did NOT behave as expected (see above)'}`);
     return ok ? 0 : 1;
+  } catch (e) {
+    if (interrupted) return await interrupted;
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

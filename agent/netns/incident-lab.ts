@@ -52,8 +52,9 @@ export const V6 = {
   nodeMgmt: '2001:db8:121::10',
 } as const;
 
-export async function buildIncidentLab(tag: string, opts: IncidentOptions = {}): Promise<IncidentLab> {
-  const lab = new NetnsLab(tag);
+/** `labOrTag`: a lab the caller already holds (so a signal handler can tear down a half-built one), or a tag. */
+export async function buildIncidentLab(labOrTag: NetnsLab | string, opts: IncidentOptions = {}): Promise<IncidentLab> {
+  const lab = typeof labOrTag === 'string' ? new NetnsLab(labOrTag) : labOrTag;
   try {
     const client = await lab.add('client');
     const router = await lab.add('router');

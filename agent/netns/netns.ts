@@ -57,6 +57,7 @@ export class Netns {
 export class NetnsLab {
   readonly prefix: string;
   private readonly spaces: Netns[] = [];
+  private readonly creating = new Set<Promise<unknown>>();
   private destroyed = false;
 
   constructor(tag: string) {
@@ -65,10 +66,15 @@ export class NetnsLab {
   }
 
   async add(role: string): Promise<Netns> {
+    if (this.destroyed) throw new NetnsError('namespace lab already torn down');
     const ns = new Netns(`${this.prefix}-${role}`);
-    const r = await execa('ip', ['netns', 'add', ns.name], { reject: false, stdin: 'ignore' });
-    if (r.exitCode !== 0) throw new NetnsError(`ip netns add ${ns.name}: ${String(r.stderr).trim()}`);
+    // Known before it exists, so a teardown that starts meanwhile deletes it too.
     this.spaces.push(ns);
+    const creation = execa('ip', ['netns', 'add', ns.name], { reject: false, stdin: 'ignore' });
+    this.creating.add(creation);
+    const r = await creation.finally(() => this.creating.delete(creation));
+    if (r.exitCode !== 0) throw new NetnsError(`ip netns add ${ns.name}: ${String(r.stderr).trim()}`);
+    if (this.destroyed) throw new NetnsError('namespace lab already torn down');
     await ns.ip(['link', 'set', 'lo', 'up']);
     return ns;
   }
@@ -85,6 +91,7 @@ export class NetnsLab {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    await Promise.allSettled([...this.creating]);
     // Kill anything still running inside before deleting, so no process keeps a namespace alive.
     for (const ns of this.spaces.reverse()) {
       await execa('ip', ['netns', 'pids', ns.name], { reject: false, stdin: 'ignore' }).then(async (r) => {

@@ -44,10 +44,11 @@ const VERDICT_TEXT: Record<PathReport['verdict'], string> = {
   'no-ingress': 'ingress unknown',
 };
 
-function pathLine(p: PathReport): string {
+function pathLine(v: VipReport, p: PathReport): string {
   const who = p.clientKind === 'client-cidr' ? `${p.cidr}` : p.clientKind === 'default-destination' ? `${p.client} (default route)` : `${p.client} (${p.clientKind})`;
   const where = p.kernel ? kernelText(p.kernel) : `model: ${modelText(p.model)}`;
-  return `    reply to ${who.padEnd(34)} -> ${where.padEnd(34)} ${VERDICT_TEXT[p.verdict]}`;
+  const verdict = p.verdict === 'asymmetric' ? `ASYMMETRIC (in ${v.ingress}, out ${p.egress.join('|')})` : VERDICT_TEXT[p.verdict];
+  return `    reply to ${who.padEnd(34)} -> ${where.padEnd(34)} ${verdict}`;
 }
 
 export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
@@ -60,7 +61,7 @@ export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
     const held = v.holder ? `held by ${v.holder}` : 'not a local address';
     out.push(`  ${v.ip}${v.service ? ` [${v.service}]` : ''}: requests arrive on ${v.ingress ?? '?'} (${v.ingressReason}), ${held}${v.rpFilter ? `, rp_filter=${v.rpFilter}` : ''}`);
     for (const p of v.paths) {
-      out.push(pathLine(p));
+      out.push(pathLine(v, p));
       if (p.verdict === 'asymmetric' && p.rule) out.push(`        decided by rule "${p.rule}"${p.route ? `, route "${p.route}"` : ''}`);
     }
   }

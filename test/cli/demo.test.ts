@@ -16,6 +16,7 @@ describeAsRoot('asymroute demo', () => {
     expect(r.stderr).toBe('');
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toMatch(/CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1, replies to .* leave on eth0 \(default via 192\.168\.121\.1 dev eth0\)/);
+    expect(r.stdout).toMatch(/-> via 192\.168\.121\.1 dev eth0 +ASYMMETRIC \(in eth1, out eth0\)/);
     expect(r.stdout).toMatch(/connection FAILED after \d+ ms: timeout/);
     expect(r.stdout).toMatch(/No findings: replies leave on the interfaces the requests arrive on\./);
     expect(r.stdout).toMatch(/connected in \d+ ms, server said "asymroute-demo"/);

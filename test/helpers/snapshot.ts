@@ -1,0 +1,39 @@
+// Hand-written host snapshots: the incident node (eth0 management, eth1 LAN, VIP 192.168.1.240) plus extras.
+
+import type { HostSnapshot, Route, Rule } from '../../agent/model/host-state.js';
+
+export function route(p: Partial<Route> & { dst: string }): Route {
+  return { family: 4, table: 'main', type: 'unicast', metric: 0, protocol: null, scope: null, prefsrc: null, nexthops: [{ gateway: null, dev: 'eth0', weight: 1, flags: [] }], flags: [], unsupported: [], ...p };
+}
+export function rule(p: Partial<Rule> & { priority: number }): Rule {
+  return { family: 4, not: false, src: null, dst: null, iif: null, iifDetached: false, oif: null, oifDetached: false, fwmark: null, fwmask: null, action: 'table', table: 'main', goto: null, suppressPrefixlen: null, suppressIfgroup: null, unsupported: [], ...p };
+}
+export const via = (gateway: string, dev: string) => [{ gateway, dev, weight: 1, flags: [] }];
+
+export function snapshot(routes: Route[], rules: Rule[]): HostSnapshot {
+  return {
+    version: 1,
+    takenAt: '2026-01-01T00:00:00Z',
+    hostname: 't',
+    links: ['lo', 'eth0', 'eth1'].map((name, i) => ({ ifindex: i + 1, name, kind: null, flags: ['UP'], operstate: 'UP', master: null, address: null, group: 'default', linkType: 'ether' })),
+    addrs: [
+      { ifindex: 2, ifname: 'eth0', family: 4, local: '192.168.121.10', prefixlen: 24, scope: 'global', secondary: false, label: null },
+      { ifindex: 3, ifname: 'eth1', family: 4, local: '192.168.1.10', prefixlen: 24, scope: 'global', secondary: false, label: null },
+      { ifindex: 3, ifname: 'eth1', family: 4, local: '192.168.1.240', prefixlen: 32, scope: 'global', secondary: false, label: null },
+    ],
+    routes: [
+      route({ dst: 'default', nexthops: via('192.168.121.1', 'eth0') }),
+      route({ dst: '192.168.121.0/24' }),
+      route({ dst: '192.168.1.0/24', nexthops: [{ gateway: null, dev: 'eth1', weight: 1, flags: [] }] }),
+      route({ dst: '192.168.1.240', table: 'local', type: 'local', nexthops: [{ gateway: null, dev: 'eth1', weight: 1, flags: [] }] }),
+      route({ dst: '192.168.1.10', table: 'local', type: 'local', nexthops: [{ gateway: null, dev: 'eth1', weight: 1, flags: [] }] }),
+      route({ dst: '192.168.121.10', table: 'local', type: 'local' }),
+      ...routes,
+    ],
+    rules: [rule({ priority: 0, table: 'local' }), ...rules, rule({ priority: 32766 }), rule({ priority: 32767, table: 'default' })],
+    neighbours: [],
+    sysctls: { ipForward: 0, ipv6Forwarding: 0, rpFilter: { all: 0 }, srcValidMark: {}, arpIgnore: {}, arpAnnounce: {}, fibMultipathHashPolicy: 0, ignoreRoutesWithLinkdown: {} },
+    ipReversePathFilter: 0,
+  };
+}
+

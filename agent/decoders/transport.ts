@@ -1,0 +1,74 @@
+// Upper-layer decoders: TCP, UDP, ICMP, ICMPv6, and ARP (which rides directly on the link layer).
+
+import { available, fail, ipv4Text, macText, u16, u8, type Cursor, type DecodeFailure } from './cursor.js';
+
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_ACK = 0x10;
+
+export interface PortsInfo {
+  ok: true;
+  sport: number;
+  dport: number;
+  /** TCP flags; 0 for UDP */
+  flags: number;
+  seq: number;
+}
+
+export type PortsResult = PortsInfo | DecodeFailure;
+
+// TCP, RFC 9293:
+//  0 source port(16) | destination port(16)
+//  4 sequence number(32)   8 acknowledgment number(32)
+// 12 data offset(4) reserved(4) | flags(8: CWR ECE URG ACK PSH RST SYN FIN) | window(16)
+// 16 checksum(16) | urgent pointer(16)   20 options (data offset*4 - 20 bytes)
+export function decodeTcp(c: Cursor): PortsResult {
+  if (available(c) < 20) return fail('tcp', 'truncated', `header needs 20 bytes, ${available(c)} captured`);
+  const doff = (u8(c, 12) >> 4) * 4;
+  if (doff < 20) return fail('tcp', 'malformed', `data offset ${doff}`);
+  const seq = ((c.buf[c.off + 4]! << 24) >>> 0) + ((c.buf[c.off + 5]! << 16) | (c.buf[c.off + 6]! << 8) | c.buf[c.off + 7]!);
+  return { ok: true, sport: u16(c, 0), dport: u16(c, 2), flags: u8(c, 13), seq };
+}
+
+// UDP, RFC 768: source port(16) | destination port(16) | length(16) | checksum(16)
+export function decodeUdp(c: Cursor): PortsResult {
+  if (available(c) < 8) return fail('udp', 'truncated', `header needs 8 bytes, ${available(c)} captured`);
+  const len = u16(c, 4);
+  if (len !== 0 && len < 8) return fail('udp', 'malformed', `length ${len}`);
+  return { ok: true, sport: u16(c, 0), dport: u16(c, 2), flags: 0, seq: 0 };
+}
+
+export interface IcmpInfo {
+  ok: true;
+  type: number;
+  code: number;
+}
+
+// ICMP (RFC 792) and ICMPv6 (RFC 4443): type(8) | code(8) | checksum(16) | rest of header(32)
+export function decodeIcmp(c: Cursor, v6: boolean): IcmpInfo | DecodeFailure {
+  const layer = v6 ? 'icmpv6' : 'icmp';
+  if (available(c) < 4) return fail(layer, 'truncated', `header needs 4 bytes, ${available(c)} captured`);
+  return { ok: true, type: u8(c, 0), code: u8(c, 1) };
+}
+
+export interface ArpInfo {
+  ok: true;
+  op: number; // 1 request, 2 reply
+  senderMac: string;
+  senderIp: string;
+  targetMac: string;
+  targetIp: string;
+}
+
+// ARP, RFC 826, for Ethernet/IPv4 (the only form the analysis uses):
+//  0 hardware type(16)=1 | protocol type(16)=0x0800 | hlen(8)=6 | plen(8)=4 | operation(16)
+//  8 sender MAC(6) sender IP(4) target MAC(6) target IP(4)
+export function decodeArp(c: Cursor): ArpInfo | DecodeFailure {
+  if (available(c) < 8) return fail('arp', 'truncated', `header needs 8 bytes, ${available(c)} captured`);
+  const hlen = u8(c, 4);
+  const plen = u8(c, 5);
+  if (u16(c, 2) !== 0x0800 || hlen !== 6 || plen !== 4) return fail('arp', 'unsupported', `hardware/protocol ${u16(c, 0)}/${u16(c, 2)} lengths ${hlen}/${plen}`);
+  if (available(c) < 28) return fail('arp', 'truncated', `Ethernet/IPv4 ARP needs 28 bytes, ${available(c)} captured`);
+  return { ok: true, op: u16(c, 6), senderMac: macText(c, 8), senderIp: ipv4Text(c, 14), targetMac: macText(c, 18), targetIp: ipv4Text(c, 24) };
+}

@@ -1,0 +1,81 @@
+// Table tests per layer, and a bounded mutation fuzz test: decoders never throw, whatever the bytes.
+
+import { describe, expect, it } from 'vitest';
+import { decodePacket, type PacketResult } from '../../agent/decoders/packet.js';
+import { LINKTYPE } from '../../agent/decoders/link.js';
+import { arpRequest, ethernet, ipv4Packet, ipv6Packet, sll2, tcpSegment } from '../../bench/frames.js';
+import { prng } from '../helpers/root.js';
+
+const SYN = 0x02;
+const TCP_V4 = ipv4Packet('203.0.113.5', '192.168.1.240', 6, tcpSegment({ src: '', dst: '', sport: 40000, dport: 443, flags: SYN }));
+const UDP_V6_EXT = ipv6Packet('2001:db8:c::5', '2001:db8:1::240', 17, [0x9c, 0x40, 0, 53, 0, 8, 0, 0], [
+  [0, 1, 4, 0, 0, 0, 0], // hop-by-hop, 8 bytes
+  [60, 1, 4, 0, 0, 0, 0], // destination options
+]);
+
+const VALID: Array<[string, number, number[]]> = [
+  ['SLL2 IPv4 TCP SYN in on ifindex 3', LINKTYPE.LINUX_SLL2, sll2(0x0800, 3, 'host', TCP_V4)],
+  ['SLL2 IPv6 UDP with extension headers, outgoing', LINKTYPE.LINUX_SLL2, sll2(0x86dd, 7, 'outgoing', UDP_V6_EXT)],
+  ['Ethernet QinQ IPv4 TCP', LINKTYPE.ETHERNET, ethernet(0x0800, TCP_V4, [100, 200])],
+  ['Ethernet ARP', LINKTYPE.ETHERNET, ethernet(0x0806, arpRequest('192.168.1.254', '192.168.1.240'))],
+  ['raw IPv4', LINKTYPE.RAW, TCP_V4],
+];
+
+const brief = (d: PacketResult) =>
+  d.ok ? `${d.kind} if=${d.ifindex} ${d.direction} ${d.src}${d.sport !== null ? `.${d.sport}` : ''} > ${d.dst}${d.dport !== null ? `.${d.dport}` : ''} flags=${d.tcpFlags}${d.arp ? ` arp op ${d.arp.op} ${d.arp.senderIp} asks ${d.arp.targetIp}` : ''}` : `${d.layer}:${d.reason}`;
+
+describe('decodePacket', () => {
+  it.each([
+    [VALID[0]!, 'ip if=3 host 203.0.113.5.40000 > 192.168.1.240.443 flags=2'],
+    [VALID[1]!, 'ip if=7 outgoing 2001:db8:c::5.40000 > 2001:db8:1::240.53 flags=null'],
+    [VALID[2]!, 'ip if=null null 203.0.113.5.40000 > 192.168.1.240.443 flags=2'],
+    [VALID[3]!, 'arp if=null null null > null flags=null arp op 1 192.168.1.254 asks 192.168.1.240'],
+    [VALID[4]!, 'ip if=null null 203.0.113.5.40000 > 192.168.1.240.443 flags=2'],
+  ])('%s', ([, lt, frame], expected) => {
+    expect(brief(decodePacket(lt, Buffer.from(frame)))).toBe(expected);
+  });
+
+  it.each<[string, number, number[], string]>([
+    ['SLL2 header cut', LINKTYPE.LINUX_SLL2, sll2(0x0800, 3, 'host', TCP_V4).slice(0, 19), 'link:truncated'],
+    ['IPv4 header cut', LINKTYPE.LINUX_SLL2, sll2(0x0800, 3, 'host', TCP_V4).slice(0, 30), 'ipv4:truncated'],
+    ['raw link, version nibble 5: not IP', LINKTYPE.RAW_DLT12, [0x55, ...TCP_V4.slice(1)], 'other if=null null null > null flags=null'],
+    ['IPv4 link, version 5', LINKTYPE.IPV4, [0x55, ...TCP_V4.slice(1)], 'ipv4:malformed'],
+    ['IPv4 IHL 4', LINKTYPE.RAW_DLT12, [0x44, ...TCP_V4.slice(1)], 'ipv4:malformed'],
+    ['IPv4 total length below the header', LINKTYPE.IPV4, [0x45, 0, 0, 10, ...TCP_V4.slice(4)], 'ipv4:malformed'],
+    ['TCP header cut', LINKTYPE.IPV4, TCP_V4.slice(0, 30), 'tcp:truncated'],
+    ['TCP data offset 3', LINKTYPE.IPV4, [...TCP_V4.slice(0, 32), 0x30, ...TCP_V4.slice(33)], 'tcp:malformed'],
+    ['IPv6 extension header runs past the packet', LINKTYPE.IPV6, UDP_V6_EXT.slice(0, 44), 'ipv6:truncated'],
+    ['ARP cut', LINKTYPE.ETHERNET, ethernet(0x0806, arpRequest('1.2.3.4', '5.6.7.8')).slice(0, 30), 'arp:truncated'],
+    ['unknown link type', 9999, TCP_V4, 'link:unsupported'],
+    ['non-first IPv4 fragment has no ports', LINKTYPE.IPV4, ipv4Packet('10.0.0.1', '10.0.0.2', 6, [1, 2, 3], { fragOffset: 100 }), 'ip if=null null 10.0.0.1 > 10.0.0.2 flags=null'],
+  ])('%s -> %s', (_n, lt, frame, expected) => {
+    expect(brief(decodePacket(lt, Buffer.from(frame)))).toBe(expected);
+  });
+
+  it('respects the captured length, not the buffer behind it', () => {
+    const frame = Buffer.from(sll2(0x0800, 3, 'host', TCP_V4));
+    expect(brief(decodePacket(LINKTYPE.LINUX_SLL2, frame, 0, 50))).toBe('tcp:truncated');
+  });
+
+  it('survives bounded random mutation of valid frames', () => {
+    const rand = prng(7);
+    const deadline = Date.now() + 3000;
+    const outcomes = new Map<string, number>();
+    let n = 0;
+    while (n < 200_000 && Date.now() < deadline) {
+      const [, lt, frame] = VALID[n % VALID.length]!;
+      const b = Buffer.from(frame);
+      const flips = 1 + Math.floor(rand() * 4);
+      for (let i = 0; i < flips; i++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+      const cut = rand() < 0.3 ? Math.floor(rand() * b.length) : b.length;
+      const d = decodePacket(rand() < 0.05 ? Math.floor(rand() * 300) : lt, b, 0, cut);
+      const k = d.ok ? `ok:${d.kind}` : `${d.layer}:${d.reason}`;
+      outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+      n++;
+    }
+    expect(n).toBeGreaterThan(10_000);
+    expect(outcomes.get('ok:ip')).toBeGreaterThan(0);
+    expect([...outcomes.keys()].filter((k) => k.endsWith(':truncated')).length).toBeGreaterThan(3);
+    expect([...outcomes.keys()].filter((k) => k.endsWith(':malformed')).length).toBeGreaterThan(1);
+  });
+});

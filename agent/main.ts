@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { runCheck, runSnapshot, consoleOutput, type Output } from './cli/check.js';
 import { runDemo } from './cli/demo.js';
+import { runAnalyze } from './cli/analyze.js';
 import { helpText, UsageError } from './config/load.js';
 import { InvalidArgumentError } from './sources/validate.js';
 import { EnvironmentError } from './sources/ip-command.js';
@@ -15,6 +16,12 @@ const COMMANDS = {
     summary:
       'One-shot: for each VIP, find where its requests arrive and ask the kernel (ip route get CLIENT from VIP) where the replies leave; ' +
       'explain the decision with the route model and print the fixes.\nExit 0: healthy; 1: critical or warning findings; 2: usage or environment error.',
+  },
+  analyze: {
+    usage: 'asymroute analyze FILE [--vip IP]... [--links links.json] [--snapshot snapshot.json] [--json]',
+    summary:
+      'Offline: read a pcap or pcapng capture (best: tcpdump -i any -y LINUX_SLL2), match requests to VIPs with their replies, and report per VIP ' +
+      'where flows came in and where their replies went out, and which SYNs nobody answered. No root needed.\nExit 0: no findings; 1: findings; 2: usage error.',
   },
   snapshot: { usage: 'asymroute snapshot > snapshot.json', summary: 'Print the host state (links, addresses, routes, rules, neighbours, sysctls) as JSON, for `asymroute check --snapshot`.' },
   demo: {
@@ -40,10 +47,11 @@ function usage(): string {
     '',
     'commands:',
     '  check      one-shot reply-path check of this host (or of a saved snapshot)',
+    '  analyze    report from a packet capture (pcap/pcapng): ingress vs egress per flow, unanswered SYNs',
     '  snapshot   print the host state as JSON',
     '  demo       rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
     '',
-    'not implemented yet: serve (HTTP agent and metrics), analyze (packet captures).',
+    'not implemented yet: serve (HTTP agent, metrics, live capture).',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }
@@ -58,7 +66,7 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     io.out(`asymroute ${version()}`);
     return 0;
   }
-  if (cmd === 'serve' || cmd === 'analyze') {
+  if (cmd === 'serve') {
     io.err(`asymroute ${cmd}: not implemented yet in this version`);
     return 2;
   }
@@ -74,6 +82,7 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
   try {
     if (c === 'check') return await runCheck(rest, io);
     if (c === 'snapshot') return await runSnapshot(rest, io);
+    if (c === 'analyze') return await runAnalyze(rest, io);
     return await runDemo(rest, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof VipSpecError) {

@@ -11,6 +11,9 @@ export const FINDING_TYPES = [
   'multipath-default-spans-interfaces',
   'route-model-unknown',
   'route-model-mismatch',
+  'asymmetric-flows-observed',
+  'syn-unanswered',
+  'capture-without-interfaces',
 ] as const;
 
 export type FindingType = (typeof FINDING_TYPES)[number];

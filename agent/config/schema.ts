@@ -3,7 +3,7 @@
 
 import { parseIp, parsePrefix } from '../net/ip.js';
 
-export type Command = 'check' | 'demo' | 'snapshot';
+export type Command = 'check' | 'analyze' | 'demo' | 'snapshot';
 
 export type OptionType = 'string' | 'list' | 'boolean';
 
@@ -51,8 +51,8 @@ export const OPTIONS: OptionSpec[] = [
     type: 'list',
     default: [],
     metavar: 'IP[@IFACE]',
-    help: 'load-balancer VIP to check (repeatable; env: comma-separated). @IFACE pins the interface requests arrive on. Without any, VIP-like local addresses are detected.',
-    commands: ['check'],
+    help: 'load-balancer VIP to check (repeatable; env: comma-separated). @IFACE pins the interface requests arrive on. Without any, check detects VIP-like local addresses and analyze takes the destinations of incoming SYNs.',
+    commands: ['check', 'analyze'],
     check: checkVip,
   },
   {
@@ -63,7 +63,7 @@ export const OPTIONS: OptionSpec[] = [
     default: [],
     metavar: 'CIDR',
     help: 'client network whose replies to check (repeatable). An address only the default route covers, and the gateways, are always checked.',
-    commands: ['check'],
+    commands: ['check', 'analyze'],
     check: checkCidr,
   },
   {
@@ -74,7 +74,7 @@ export const OPTIONS: OptionSpec[] = [
     default: [],
     metavar: 'IFACE=IP',
     help: 'the router on an interface, used in the fix commands when the host has no route through it (repeatable).',
-    commands: ['check'],
+    commands: ['check', 'analyze'],
     check: checkGateway,
   },
   {
@@ -85,7 +85,7 @@ export const OPTIONS: OptionSpec[] = [
     default: ['10.0.2.0/24', '192.168.121.0/24', '192.168.122.0/24', '172.17.0.0/16'],
     metavar: 'CIDR',
     help: 'networks treated as NAT/management networks that should not carry VIP replies (repeatable; replaces the default list).',
-    commands: ['check'],
+    commands: ['check', 'analyze'],
     check: checkCidr,
   },
   {
@@ -95,8 +95,8 @@ export const OPTIONS: OptionSpec[] = [
     type: 'string',
     default: null,
     metavar: 'FILE',
-    help: 'analyse a saved snapshot (from `asymroute snapshot`) instead of this host; the route model answers alone.',
-    commands: ['check'],
+    help: 'check: analyse a saved snapshot (from `asymroute snapshot`) instead of this host; the route model answers alone. analyze: also run the static check on it, with the clients seen in the capture.',
+    commands: ['check', 'analyze'],
   },
   {
     key: 'json',
@@ -105,7 +105,7 @@ export const OPTIONS: OptionSpec[] = [
     type: 'boolean',
     default: false,
     help: 'print the stable JSON report (see README) instead of text.',
-    commands: ['check'],
+    commands: ['check', 'analyze'],
   },
   {
     key: 'config',
@@ -115,7 +115,17 @@ export const OPTIONS: OptionSpec[] = [
     default: '/etc/asymroute/config.yaml',
     metavar: 'FILE',
     help: 'YAML config file with the keys vips, clients, gateways, managementCidrs. The default path is read only if it exists.',
-    commands: ['check'],
+    commands: ['check', 'analyze'],
+  },
+  {
+    key: 'links',
+    flag: '--links',
+    env: 'ASYMROUTE_LINKS',
+    type: 'string',
+    default: null,
+    metavar: 'FILE',
+    help: 'analyze: interface names for the capture\'s interface indexes, as printed by `ip -j link` on the capturing host. Default: CAPTURE.links.json beside the capture, if present.',
+    commands: ['analyze'],
   },
   {
     key: 'keep',

@@ -14,9 +14,12 @@ export interface PcapngInterface {
   linktype: number;
   snaplen: number;
   name: string | null;
+  /** milliseconds per timestamp unit (if_tsresol; microseconds by default) */
+  msPerTick: number;
 }
 
-export type PcapngSink = (buf: Buffer, off: number, caplen: number, len: number, iface: PcapngInterface, ifaceIndex: number) => void;
+/** (data, offset, captured length, original length, interface, its index, timestamp in ms or NaN for SPB) */
+export type PcapngSink = (buf: Buffer, off: number, caplen: number, len: number, iface: PcapngInterface, ifaceIndex: number, tsMs: number) => void;
 
 export type PcapngErrorKind = PcapErrorKind | 'bad-block' | 'bad-interface';
 
@@ -52,7 +55,7 @@ export function readPcapng(b: Buffer, sink: PcapngSink): { records: number; inte
     const bodyEnd = pos + total - 4;
     if (type === 1) {
       if (bodyEnd - body < 8) return { records, interfaces: all, error: err('bad-block', `interface block at byte ${pos} too short`, records) };
-      const iface: PcapngInterface = { linktype: u16(body), snaplen: u32(body + 4), name: null };
+      const iface: PcapngInterface = { linktype: u16(body), snaplen: u32(body + 4), name: null, msPerTick: 1e-3 };
       // Options: code(2) length(2) value padded to 4; code 0 ends them.
       let o = body + 8;
       while (bodyEnd - o >= 4) {
@@ -60,6 +63,10 @@ export function readPcapng(b: Buffer, sink: PcapngSink): { records: number; inte
         const len = u16(o + 2);
         if (code === 0 || bodyEnd - o - 4 < len) break;
         if (code === 2) iface.name = b.toString('utf8', o + 4, o + 4 + len).replace(/\0+$/, '');
+        if (code === 9 && len >= 1) {
+          const r = b[o + 4]!;
+          iface.msPerTick = (r & 0x80 ? 2 ** -(r & 0x7f) : 10 ** -(r & 0x7f)) * 1000;
+        }
         o += 4 + ((len + 3) & ~3);
       }
       interfaces.push(iface);
@@ -73,7 +80,7 @@ export function readPcapng(b: Buffer, sink: PcapngSink): { records: number; inte
       const len = u32(body + 16);
       if (caplen > bodyEnd - body - 20 || caplen > MAX_CAPLEN) return { records, interfaces: all, error: err('bad-block', `packet block at byte ${pos}: captured length ${caplen} exceeds the block`, records) };
       if (caplen > len) return { records, interfaces: all, error: err('caplen-exceeds-len', `record ${records}: captured length ${caplen} exceeds the original length ${len}`, records) };
-      sink(b, body + 20, caplen, len, iface, id);
+      sink(b, body + 20, caplen, len, iface, id, (u32(body + 4) * 4294967296 + u32(body + 8)) * iface.msPerTick);
       records++;
     } else if (type === 3) {
       const iface = interfaces[0];
@@ -82,7 +89,7 @@ export function readPcapng(b: Buffer, sink: PcapngSink): { records: number; inte
       const len = u32(body);
       let caplen = Math.min(len, bodyEnd - body - 4);
       if (iface.snaplen > 0) caplen = Math.min(caplen, iface.snaplen);
-      sink(b, body + 4, caplen, len, iface, 0);
+      sink(b, body + 4, caplen, len, iface, 0, Number.NaN);
       records++;
     }
     pos += total;

@@ -1,0 +1,101 @@
+// A capture file through the decoders and the flow matcher: the offline half of the live evidence.
+
+import { decodePacket } from '../decoders/packet.js';
+import { TCP_ACK, TCP_SYN } from '../decoders/transport.js';
+import { readCaptureFile } from '../parsers/capture-file.js';
+import { FlowMatcher, type FlowView, type PacketSkip, type VipTally } from './flow-matcher.js';
+import { evidenceFindings } from './live-evidence.js';
+import type { Finding } from './findings.js';
+
+// pcapng interfaces without an in-band index get ids above any real ifindex.
+const PCAPNG_IFACE_BASE = 1 << 30;
+
+export interface CaptureAnalysisOptions {
+  /** null: infer VIPs from the destinations of incoming SYNs */
+  vips: string[] | null;
+  ifname: (ifindex: number) => string | null;
+  capacity?: number;
+  sampleFlows?: number;
+}
+
+export interface CaptureAnalysis {
+  format: 'pcap' | 'pcapng';
+  records: number;
+  formatError: string | null;
+  linktypes: number[];
+  decodeFailures: Record<string, number>;
+  vips: string[];
+  vipsInferred: boolean;
+  interfacesKnown: boolean;
+  tally: Map<string, VipTally>;
+  skipped: Record<PacketSkip, number>;
+  flowCount: number;
+  evictions: number;
+  flows: FlowView[];
+  observedClients: Map<string, string[]>;
+  findings: Finding[];
+}
+
+function inferVips(buf: Buffer): string[] {
+  const counts = new Map<string, number>();
+  readCaptureFile(buf, (rec) => {
+    const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
+    if (!d.ok || d.kind !== 'ip' || d.direction === 'outgoing' || d.tcpFlags === null) return;
+    if ((d.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) counts.set(d.dst!, (counts.get(d.dst!) ?? 0) + 1);
+  });
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 16).map(([ip]) => ip);
+}
+
+export function analyzeCapture(buf: Buffer, opts: CaptureAnalysisOptions): CaptureAnalysis {
+  const vips = opts.vips ?? inferVips(buf);
+  const vipSet = new Set(vips);
+  const pcapngNames = new Map<number, string>();
+  const matcher = new FlowMatcher({
+    vips,
+    capacity: opts.capacity,
+    ifname: (i) => (i >= PCAPNG_IFACE_BASE ? (pcapngNames.get(i) ?? null) : opts.ifname(i)),
+  });
+  const failures: Record<string, number> = {};
+  const linktypes = new Set<number>();
+  let interfacesKnown = false;
+  let lastTs = 0;
+  const res = readCaptureFile(buf, (rec) => {
+    linktypes.add(rec.linktype);
+    const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
+    if (!d.ok) {
+      const k = `${d.layer}:${d.reason}`;
+      failures[k] = (failures[k] ?? 0) + 1;
+      return;
+    }
+    if (d.ifindex === null && rec.ifaceIndex !== null && rec.ifaceName && d.kind === 'ip') {
+      // A pcapng file with one interface per link: the interface is the file's, the direction follows the VIP.
+      d.ifindex = PCAPNG_IFACE_BASE + rec.ifaceIndex;
+      pcapngNames.set(d.ifindex, rec.ifaceName);
+      d.direction = vipSet.has(d.src!) ? 'outgoing' : 'host';
+    }
+    if (d.ifindex !== null) interfacesKnown = true;
+    if (!Number.isNaN(rec.tsMs)) lastTs = rec.tsMs;
+    matcher.observe(d, lastTs);
+  });
+  // End of file: whatever still waits for a reply has waited long enough.
+  const end = lastTs + 1e9;
+  const tally = matcher.tally(end);
+  const skipped = { ...matcher.skipped };
+  return {
+    format: res.format,
+    records: res.records,
+    formatError: res.error ? res.error.message : null,
+    linktypes: [...linktypes],
+    decodeFailures: failures,
+    vips,
+    vipsInferred: opts.vips === null,
+    interfacesKnown,
+    tally,
+    skipped,
+    flowCount: matcher.size,
+    evictions: matcher.evictions,
+    flows: matcher.flows(end, { limit: opts.sampleFlows ?? 20 }),
+    observedClients: matcher.observedClients(),
+    findings: evidenceFindings({ tally, skipped, interfacesKnown }),
+  };
+}

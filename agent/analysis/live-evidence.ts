@@ -1,0 +1,66 @@
+// Findings from packets: flows that came in on one interface and whose replies left on another, SYNs nobody answered.
+
+import type { Finding } from './findings.js';
+import type { PacketSkip, VipTally } from './flow-matcher.js';
+
+export interface EvidenceInput {
+  tally: Map<string, VipTally>;
+  skipped: Record<PacketSkip, number>;
+  /** the capture had no interface index (plain SLL or Ethernet): ingress/egress cannot be told */
+  interfacesKnown: boolean;
+}
+
+export function pathsText(paths: Record<string, number>): string {
+  return Object.entries(paths)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k.replace('>', ' -> ')}: ${n}`)
+    .join(', ');
+}
+
+export function evidenceFindings(input: EvidenceInput): Finding[] {
+  const out: Finding[] = [];
+  if (!input.interfacesKnown && input.skipped['no-interface'] > 0) {
+    out.push({
+      type: 'capture-without-interfaces',
+      severity: 'warning',
+      vip: null,
+      summary: `${input.skipped['no-interface']} VIP packets carry no interface index (not LINUX_SLL2): live evidence of ingress and egress is unavailable`,
+      evidence: ['capture with tcpdump -i any -y LINUX_SLL2 (tcpdump >= 4.99 with libpcap >= 1.10)'],
+      remediation: [],
+    });
+  }
+  for (const [vip, t] of input.tally) {
+    const asymPaths = Object.fromEntries(Object.entries(t.paths).filter(([k]) => {
+      const [i, e] = k.split('>');
+      return e !== '-' && i !== '?' && i !== e;
+    }));
+    if (t.outcomes.asymmetric > 0) {
+      const [first] = Object.keys(asymPaths);
+      const [ingress, egress] = (first ?? '?>?').split('>');
+      const retrans = t.retransmittedSyns > 0 ? `; clients retransmitted their SYN ${t.retransmittedSyns} times: the replies did not reach them` : '';
+      out.push({
+        type: 'asymmetric-flows-observed',
+        severity: 'critical',
+        vip,
+        summary: `${vip}: ${t.outcomes.asymmetric} flows arrived on ${ingress} and their replies left on ${egress}${retrans}`,
+        evidence: [`flows by path (in -> out): ${pathsText(t.paths)}`],
+        remediation: [{ title: `run asymroute check --vip ${vip} for the rule and route that send the replies out on ${egress}, and the fix`, commands: [] }],
+        ingress: ingress ?? null,
+        egress: egress ?? null,
+      });
+    }
+    if (t.outcomes.unanswered > 0) {
+      const ins = Object.entries(t.paths).filter(([k]) => k.endsWith('>-')).map(([k, n]) => `${k.split('>')[0]} (${n})`);
+      out.push({
+        type: 'syn-unanswered',
+        severity: 'critical',
+        vip,
+        summary: `${vip}: ${t.outcomes.unanswered} flows got no reply on any interface (requests in on ${ins.join(', ') || '?'})`,
+        evidence: [`outcomes: ${Object.entries(t.outcomes).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}`],
+        remediation: [{ title: 'nothing answered: no listener, a firewall, or rp_filter dropping the request (asymroute check shows rp-filter-drop)', commands: [] }],
+        ingress: ins.length === 1 ? ins[0]!.split(' ')[0]! : null,
+      });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,63 @@
+// `asymroute analyze FILE`: the report from a capture file; no root needed.
+
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { analyzeCapture } from '../analysis/capture-analysis.js';
+import { checkReplyPaths } from '../analysis/reply-path.js';
+import { parseVipSpec } from '../analysis/vips.js';
+import { resolveConfig, UsageError } from '../config/load.js';
+import { analyzeReportJson, analyzeReportText } from '../exposition/analyze-report.js';
+import { checkReportJson } from '../exposition/check-report.js';
+import { parseLinks } from '../parsers/ip-json.js';
+import { consoleOutput, loadSnapshot, type Output } from './check.js';
+
+async function loadLinks(path: string): Promise<Map<number, string>> {
+  let data: unknown;
+  try {
+    data = JSON.parse(await readFile(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`links file ${path}: ${(e as Error).message}`);
+  }
+  return new Map(parseLinks(data, `links file ${path}`).map((l) => [l.ifindex, l.name]));
+}
+
+export async function runAnalyze(argv: string[], io: Output = consoleOutput): Promise<number> {
+  const cfg = resolveConfig('analyze', argv);
+  if (cfg.positionals.length !== 1) throw new UsageError('asymroute analyze takes one capture file (pcap or pcapng)');
+  const file = cfg.positionals[0]!;
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  let linksPath = cfg.values['links'] as string | null;
+  const sibling = file.replace(/\.(pcapng|pcap)$/, '') + '.links.json';
+  if (!linksPath && sibling !== file && existsSync(sibling)) linksPath = sibling;
+  const names = linksPath ? await loadLinks(linksPath) : new Map<number, string>();
+  const vipList = cfg.values['vips'] as string[];
+  const vips = vipList.length ? vipList.map((v) => parseVipSpec(v, cfg.origin['vips'] === 'file' ? 'config' : 'flag')) : null;
+  const a = analyzeCapture(buf, { vips: vips ? vips.map((v) => v.ip) : null, ifname: (i) => names.get(i) ?? null });
+  if (a.records === 0 && a.formatError) throw new UsageError(`${file}: ${a.formatError}`);
+
+  let check = null;
+  const snapPath = cfg.values['snapshot'] as string | null;
+  if (snapPath) {
+    const snap = await loadSnapshot(snapPath);
+    const specs = vips ?? a.vips.map((ip) => parseVipSpec(ip, 'observed'));
+    const observed = [...a.observedClients.values()].flat();
+    const r = await checkReplyPaths({
+      snapshot: snap,
+      vips: specs,
+      clientCidrs: cfg.values['clients'] as string[],
+      observedClients: observed,
+      managementCidrs: cfg.values['managementCidrs'] as string[],
+      oracle: async () => null,
+    });
+    check = checkReportJson({ node: snap.hostname, takenAt: snap.takenAt, source: 'snapshot', vipSource: vips ? 'given' : 'from the capture' }, r);
+  }
+  const meta = { file, linksSource: linksPath };
+  const report = analyzeReportJson(meta, a, check);
+  io.out(cfg.values['json'] ? JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2) : analyzeReportText(meta, a, check));
+  return report.exitCode;
+}

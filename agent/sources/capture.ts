@@ -1,0 +1,237 @@
+// Live capture: tcpdump as a child (`-i any -y LINUX_SLL2 --immediate-mode -U -w -`), its pcap stream parsed as it
+// arrives. SLL2 carries the interface index and direction of every packet; without it there is no live evidence.
+
+import { readdir, readFile } from 'node:fs/promises';
+import { execa, type ResultPromise } from 'execa';
+import { canonicalIp } from '../net/ip.js';
+import { PcapStreamReader, type PcapHeader } from '../parsers/pcap.js';
+import { LINKTYPE } from '../decoders/link.js';
+import { InvalidArgumentError, validateIfname, validateNetnsName } from './validate.js';
+
+export const TCPDUMP_MISSING_MESSAGE = "the 'tcpdump' command was not found on PATH: install the tcpdump package (Debian/Ubuntu: apt-get install tcpdump)";
+/** Marks our tcpdump children in their environment, so a restarted agent can find and end its orphans. */
+export const CAPTURE_MARKER = 'ASYMROUTE_CAPTURE';
+
+/** `host A or host B ... or arp`, from validated addresses only. */
+export function buildFilter(vips: string[], opts: { arp?: boolean } = {}): string {
+  const hosts = vips.map((v) => {
+    const c = canonicalIp(v);
+    if (c === null) throw new InvalidArgumentError(`invalid VIP ${JSON.stringify(v)} for the capture filter`);
+    return `host ${c}`;
+  });
+  const parts = [...new Set(hosts)];
+  if (opts.arp !== false) parts.push('arp');
+  if (parts.length === 0) throw new InvalidArgumentError('no VIPs to capture');
+  return parts.join(' or ');
+}
+
+export interface CaptureStats {
+  captured: number;
+  receivedByFilter: number;
+  droppedByKernel: number;
+}
+
+/** Parses tcpdump's statistics lines (printed on SIGUSR1 and at exit). */
+export function parseTcpdumpStats(text: string): CaptureStats | null {
+  const cap = /(\d+) packets? captured/.exec(text);
+  const rec = /(\d+) packets? received by filter/.exec(text);
+  const drop = /(\d+) packets? dropped by kernel/.exec(text);
+  if (!cap || !rec || !drop) return null;
+  return { captured: Number(cap[1]), receivedByFilter: Number(rec[1]), droppedByKernel: Number(drop[1]) };
+}
+
+export interface CaptureOptions {
+  vips: string[];
+  iface?: string;
+  snaplen?: number;
+  /** kernel buffer in KiB (-B) */
+  bufferKiB?: number;
+  netns?: string;
+  binary?: string;
+  /** first restart delay; doubles up to maxBackoffMs */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  statsIntervalMs?: number;
+  onPacket: (buf: Buffer, off: number, caplen: number, len: number, tsMs: number, linktype: number) => void;
+  onEvent?: (e: CaptureEvent) => void;
+}
+
+export type CaptureEvent =
+  | { type: 'started'; pid: number; args: string[] }
+  | { type: 'linktype'; linktype: number; ok: boolean; message: string }
+  | { type: 'exited'; code: number | null; signal: string | null; stderr: string; restartInMs: number | null }
+  | { type: 'stats'; stats: CaptureStats }
+  | { type: 'format-error'; message: string }
+  | { type: 'stale-killed'; pids: number[] };
+
+export class TcpdumpCapture {
+  private child: ResultPromise | null = null;
+  private stopping = false;
+  private timer: NodeJS.Timeout | null = null;
+  private statsTimer: NodeJS.Timeout | null = null;
+  private backoff: number;
+  private stderrTail = '';
+  restarts = 0;
+  stats: CaptureStats = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
+  linktype: number | null = null;
+  readonly args: string[];
+
+  constructor(private readonly opts: CaptureOptions) {
+    const iface = opts.iface ?? 'any';
+    if (iface !== 'any') validateIfname(iface);
+    const snaplen = opts.snaplen ?? 192;
+    const buffer = opts.bufferKiB ?? 4096;
+    if (!Number.isInteger(snaplen) || snaplen < 96 || snaplen > 262144) throw new InvalidArgumentError(`invalid snaplen ${snaplen}: 96..262144`);
+    if (!Number.isInteger(buffer) || buffer < 64 || buffer > 1048576) throw new InvalidArgumentError(`invalid capture buffer ${buffer} KiB: 64..1048576`);
+    if (opts.netns) validateNetnsName(opts.netns);
+    this.args = ['-i', iface, '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-', '-s', String(snaplen), '-B', String(buffer), buildFilter(opts.vips)];
+    this.backoff = opts.backoffMs ?? 1000;
+  }
+
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(): Promise<void> {
+    const killed = await killStaleCaptures();
+    if (killed.length) this.opts.onEvent?.({ type: 'stale-killed', pids: killed });
+    this.spawn();
+    const every = this.opts.statsIntervalMs ?? 10_000;
+    this.statsTimer = setInterval(() => this.requestStats(), every);
+    this.statsTimer.unref();
+  }
+
+  /** SIGUSR1 makes tcpdump print its counters on stderr and carry on. */
+  requestStats(): void {
+    if (this.running) this.child!.kill('SIGUSR1');
+  }
+
+  private spawn(): void {
+    const bin = this.opts.binary ?? 'tcpdump';
+    const [cmd, argv] = this.opts.netns ? ['ip', ['netns', 'exec', this.opts.netns, bin, ...this.args]] : [bin, this.args];
+    const reader = new PcapStreamReader(
+      (buf, off, caplen, len, sec, frac) => this.opts.onPacket(buf, off, caplen, len, sec * 1000 + frac / 1000, this.linktype ?? -1),
+      (h: PcapHeader) => this.onHeader(h),
+    );
+    const child = execa(cmd, argv, {
+      reject: false,
+      stdin: 'ignore',
+      buffer: false,
+      encoding: 'buffer',
+      env: { [CAPTURE_MARKER]: String(process.pid), LC_ALL: 'C' },
+      cleanup: true,
+    });
+    this.child = child;
+    this.stderrTail = '';
+    if (child.pid) this.opts.onEvent?.({ type: 'started', pid: child.pid, args: this.args });
+    let broken = false;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (broken) return;
+      const err = reader.push(chunk);
+      if (err) {
+        // The stream cannot be resynchronised: restart the child.
+        broken = true;
+        this.opts.onEvent?.({ type: 'format-error', message: err.message });
+        child.kill('SIGTERM');
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      this.stderrTail = (this.stderrTail + d.toString()).slice(-4000);
+      const s = parseTcpdumpStats(this.stderrTail);
+      if (s) {
+        this.stats = s;
+        this.opts.onEvent?.({ type: 'stats', stats: s });
+        this.stderrTail = this.stderrTail.replace(/\d+ packets? captured[\s\S]*?dropped by kernel\n?/, '');
+      }
+    });
+    void child.then((r) => {
+      if (this.child !== child) return;
+      const code = r.exitCode ?? null;
+      const signal = r.signal ?? null;
+      const enoent = (r as { code?: string }).code === 'ENOENT';
+      const restartIn = this.stopping ? null : this.backoff;
+      this.opts.onEvent?.({ type: 'exited', code, signal, stderr: enoent ? TCPDUMP_MISSING_MESSAGE : this.stderrTail.trim(), restartInMs: restartIn });
+      this.child = null;
+      if (restartIn !== null) {
+        this.timer = setTimeout(() => {
+          this.restarts++;
+          this.spawn();
+        }, restartIn);
+        this.timer.unref();
+        this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 30_000);
+      }
+    });
+  }
+
+  private onHeader(h: PcapHeader): void {
+    this.linktype = h.linktype;
+    const ok = h.linktype === LINKTYPE.LINUX_SLL2;
+    // A healthy stream resets the backoff.
+    if (ok) this.backoff = this.opts.backoffMs ?? 1000;
+    this.opts.onEvent?.({
+      type: 'linktype',
+      linktype: h.linktype,
+      ok,
+      message: ok ? 'LINUX_SLL2: interface index and direction per packet' : `tcpdump fell back to link type ${h.linktype} (not LINUX_SLL2): packets carry no interface index, LIVE EVIDENCE IS UNAVAILABLE (needs tcpdump >= 4.99 / libpcap >= 1.10)`,
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    const c = this.child;
+    if (!c) return;
+    c.kill('SIGTERM');
+    const done = await Promise.race([c.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
+    if (!done) {
+      c.kill('SIGKILL');
+      await c;
+    }
+    this.child = null;
+  }
+}
+
+/** Ends tcpdump processes left by an earlier agent (marked in their environment) whose agent is gone. */
+export async function killStaleCaptures(): Promise<number[]> {
+  const killed: number[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return killed;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    let env: string;
+    let comm: string;
+    try {
+      comm = (await readFile(`/proc/${e}/comm`, 'utf8')).trim();
+      if (comm !== 'tcpdump') continue;
+      env = await readFile(`/proc/${e}/environ`, 'latin1');
+    } catch {
+      continue;
+    }
+    const m = new RegExp(`(?:^|\\0)${CAPTURE_MARKER}=(\\d+)(?:\\0|$)`).exec(env);
+    if (!m) continue;
+    const owner = Number(m[1]);
+    let ownerAlive = true;
+    try {
+      process.kill(owner, 0);
+    } catch {
+      ownerAlive = false;
+    }
+    if (ownerAlive || owner === process.pid) continue;
+    try {
+      process.kill(Number(e), 'SIGTERM');
+      killed.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return killed;
+}

@@ -2,7 +2,7 @@
 
 import { decodePacket } from '../decoders/packet.js';
 import { TCP_ACK, TCP_SYN } from '../decoders/transport.js';
-import { readCaptureFile } from '../parsers/capture-file.js';
+import { readCaptureStream } from '../parsers/capture-file.js';
 import { FlowMatcher, type FlowView, type PacketSkip, type VipTally } from './flow-matcher.js';
 import { evidenceFindings } from './live-evidence.js';
 import type { Finding } from './findings.js';
@@ -36,9 +36,12 @@ export interface CaptureAnalysis {
   findings: Finding[];
 }
 
-function inferVips(buf: Buffer): string[] {
+/** Opens the capture from its start (called twice when VIPs are inferred). */
+export type ChunkSource = () => AsyncIterable<Buffer>;
+
+async function inferVips(open: ChunkSource): Promise<string[]> {
   const counts = new Map<string, number>();
-  readCaptureFile(buf, (rec) => {
+  await readCaptureStream(open(), (rec) => {
     const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
     if (!d.ok || d.kind !== 'ip' || d.direction === 'outgoing' || d.tcpFlags === null) return;
     if ((d.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) counts.set(d.dst!, (counts.get(d.dst!) ?? 0) + 1);
@@ -46,8 +49,8 @@ function inferVips(buf: Buffer): string[] {
   return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 16).map(([ip]) => ip);
 }
 
-export function analyzeCapture(buf: Buffer, opts: CaptureAnalysisOptions): CaptureAnalysis {
-  const vips = opts.vips ?? inferVips(buf);
+export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOptions): Promise<CaptureAnalysis> {
+  const vips = opts.vips ?? (await inferVips(open));
   const vipSet = new Set(vips);
   const pcapngNames = new Map<number, string>();
   const matcher = new FlowMatcher({
@@ -59,7 +62,7 @@ export function analyzeCapture(buf: Buffer, opts: CaptureAnalysisOptions): Captu
   const linktypes = new Set<number>();
   let interfacesKnown = false;
   let lastTs = 0;
-  const res = readCaptureFile(buf, (rec) => {
+  const res = await readCaptureStream(open(), (rec) => {
     linktypes.add(rec.linktype);
     const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
     if (!d.ok) {

@@ -1,7 +1,7 @@
 // `asymroute analyze FILE`: the report from a capture file; no root needed.
 
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { constants, createReadStream, existsSync } from 'node:fs';
+import { access, readFile } from 'node:fs/promises';
 import { analyzeCapture } from '../analysis/capture-analysis.js';
 import { checkReplyPaths } from '../analysis/reply-path.js';
 import { parseVipSpec } from '../analysis/vips.js';
@@ -25,19 +25,19 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   const cfg = resolveConfig('analyze', argv);
   if (cfg.positionals.length !== 1) throw new UsageError('asymroute analyze takes one capture file (pcap or pcapng)');
   const file = cfg.positionals[0]!;
-  let buf: Buffer;
   try {
-    buf = await readFile(file);
+    await access(file, constants.R_OK);
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
+  const open = () => createReadStream(file, { highWaterMark: 1 << 20 });
   let linksPath = cfg.values['links'] as string | null;
   const sibling = file.replace(/\.(pcapng|pcap)$/, '') + '.links.json';
   if (!linksPath && sibling !== file && existsSync(sibling)) linksPath = sibling;
   const names = linksPath ? await loadLinks(linksPath) : new Map<number, string>();
   const vipList = cfg.values['vips'] as string[];
   const vips = vipList.length ? vipList.map((v) => parseVipSpec(v, cfg.origin['vips'] === 'file' ? 'config' : 'flag')) : null;
-  const a = analyzeCapture(buf, { vips: vips ? vips.map((v) => v.ip) : null, ifname: (i) => names.get(i) ?? null });
+  const a = await analyzeCapture(open, { vips: vips ? vips.map((v) => v.ip) : null, ifname: (i) => names.get(i) ?? null });
   if (a.records === 0 && a.formatError) throw new UsageError(`${file}: ${a.formatError}`);
 
   let check = null;
@@ -58,6 +58,10 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   }
   const meta = { file, linksSource: linksPath };
   const report = analyzeReportJson(meta, a, check);
+  if (process.env['ASYMROUTE_STATS'] === '1') {
+    // For the benchmark: the analysis's own peak memory.
+    io.err(`asymroute-stats ${JSON.stringify({ maxRssKiB: process.resourceUsage().maxRSS, records: a.records })}`);
+  }
   io.out(cfg.values['json'] ? JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2) : analyzeReportText(meta, a, check));
   return report.exitCode;
 }

@@ -23,6 +23,39 @@ export interface CaptureFileResult {
   error: PcapFormatError | null;
 }
 
+/** Streams a capture: pcap record by record as chunks arrive; pcapng (offline only) is gathered whole first. */
+export async function readCaptureStream(chunks: AsyncIterable<Buffer>, sink: (r: CaptureRecord) => void): Promise<CaptureFileResult> {
+  const it = chunks[Symbol.asyncIterator]();
+  const held: Buffer[] = [];
+  let size = 0;
+  let r = await it.next();
+  while (!r.done && size < 4) {
+    held.push(r.value);
+    size += r.value.length;
+    if (size < 4) r = await it.next();
+  }
+  const head = Buffer.concat(held);
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x0a0d0d0a) {
+    const all: Buffer[] = [head];
+    for (let n = await it.next(); !n.done; n = await it.next()) all.push(n.value as Buffer);
+    return readCaptureFile(Buffer.concat(all), sink);
+  }
+  let linktype = -1;
+  let fracMs = 1e-3;
+  const reader = new PcapStreamReader(
+    (buf, off, caplen, len, sec, frac) => sink({ linktype, buf, off, caplen, len, ifaceName: null, ifaceIndex: null, tsMs: sec * 1000 + frac * fracMs }),
+    (h) => {
+      linktype = h.linktype;
+      fracMs = h.nanoseconds ? 1e-6 : 1e-3;
+    },
+  );
+  let err = head.length ? reader.push(head) : null;
+  if (!r.done) {
+    for (let n = await it.next(); !n.done && !err; n = await it.next()) err = reader.push(n.value);
+  }
+  return { format: 'pcap', records: reader.records, error: err ?? reader.finish() };
+}
+
 export function readCaptureFile(b: Buffer, sink: (r: CaptureRecord) => void): CaptureFileResult {
   if (b.length >= 4 && b.readUInt32BE(0) === 0x0a0d0d0a) {
     const r = readPcapng(b, (buf, off, caplen, len, iface, idx, tsMs) => sink({ linktype: iface.linktype, buf, off, caplen, len, ifaceName: iface.name, ifaceIndex: idx, tsMs }));

@@ -79,10 +79,10 @@ function flowTableMemory(): { flows: number; mb: number; msPerMillion: number } 
   gc?.();
   const before = process.memoryUsage();
   const m = new FlowMatcher({ vips: ['192.168.1.240'], capacity: 1_000_000, ifname: (i) => `eth${i}` });
-  const p: PacketSummary = { ok: true, ifindex: 3, direction: 'host', srcMac: null, kind: 'ip', family: 4, src: '', dst: '192.168.1.240', proto: 6, sport: 0, dport: 443, tcpFlags: 2, fragment: false, arp: null };
+  const p: PacketSummary = { ok: true, ifindex: 3, direction: 'host', srcMac: null, kind: 'ip', family: 4, src: '', dst: '192.168.1.240', src4: 0, dst4: 0xc0a801f0, proto: 6, sport: 0, dport: 443, tcpFlags: 2, fragment: false, arp: null };
   const t0 = performance.now();
   for (let i = 0; i < 1_000_000; i++) {
-    p.src = `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`;
+    p.src4 = 0x0a000000 + i;
     p.sport = 1024 + (i % 60000);
     m.observe(p, i);
   }

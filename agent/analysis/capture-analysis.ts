@@ -1,6 +1,7 @@
 // A capture file through the decoders and the flow matcher: the offline half of the live evidence.
 
 import { decodePacket } from '../decoders/packet.js';
+import { fastPathV4 } from '../decoders/fast-path.js';
 import { TCP_ACK, TCP_SYN } from '../decoders/transport.js';
 import { readCaptureStream } from '../parsers/capture-file.js';
 import { FlowMatcher, type FlowView, type PacketSkip, type VipTally } from './flow-matcher.js';
@@ -41,8 +42,8 @@ export type ChunkSource = () => AsyncIterable<Buffer>;
 
 async function inferVips(open: ChunkSource): Promise<string[]> {
   const counts = new Map<string, number>();
-  await readCaptureStream(open(), (rec) => {
-    const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
+  await readCaptureStream(open(), (linktype, b, off, caplen) => {
+    const d = decodePacket(linktype, b, off, caplen);
     if (!d.ok || d.kind !== 'ip' || d.direction === 'outgoing' || d.tcpFlags === null) return;
     if ((d.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) counts.set(d.dst!, (counts.get(d.dst!) ?? 0) + 1);
   });
@@ -62,22 +63,30 @@ export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOpt
   const linktypes = new Set<number>();
   let interfacesKnown = false;
   let lastTs = 0;
-  const res = await readCaptureStream(open(), (rec) => {
-    linktypes.add(rec.linktype);
-    const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
+  let lastLinktype = -2;
+  const res = await readCaptureStream(open(), (linktype, b, off, caplen, _len, tsMs, ifaceName, ifaceIndex) => {
+    if (!Number.isNaN(tsMs)) lastTs = tsMs;
+    if (linktype !== lastLinktype) {
+      linktypes.add(linktype);
+      lastLinktype = linktype;
+    }
+    if (fastPathV4(linktype, b, off, caplen, matcher, lastTs)) {
+      interfacesKnown = true;
+      return;
+    }
+    const d = decodePacket(linktype, b, off, caplen);
     if (!d.ok) {
       const k = `${d.layer}:${d.reason}`;
       failures[k] = (failures[k] ?? 0) + 1;
       return;
     }
-    if (d.ifindex === null && rec.ifaceIndex !== null && rec.ifaceName && d.kind === 'ip') {
+    if (d.ifindex === null && ifaceIndex !== null && ifaceName && d.kind === 'ip') {
       // A pcapng file with one interface per link: the interface is the file's, the direction follows the VIP.
-      d.ifindex = PCAPNG_IFACE_BASE + rec.ifaceIndex;
-      pcapngNames.set(d.ifindex, rec.ifaceName);
+      d.ifindex = PCAPNG_IFACE_BASE + ifaceIndex;
+      pcapngNames.set(d.ifindex, ifaceName);
       d.direction = vipSet.has(d.src!) ? 'outgoing' : 'host';
     }
     if (d.ifindex !== null) interfacesKnown = true;
-    if (!Number.isNaN(rec.tsMs)) lastTs = rec.tsMs;
     matcher.observe(d, lastTs);
   });
   // End of file: whatever still waits for a reply has waited long enough.

@@ -1,16 +1,20 @@
 // Matches requests to VIPs with their replies, per flow: where did the request come in, where did the reply go out?
 // Requests: packets to a VIP received on interface X (any direction but OUTGOING). Replies: packets from a VIP
-// with direction OUTGOING on interface Y. Flows live in typed arrays (bounded capacity, idle expiry, evictions
-// counted), so a million flows stay within a fixed, small memory budget.
+// with direction OUTGOING on interface Y.
+//
+// Memory is bounded and small: a flow is a slot in typed arrays; it is found through its service (VIP, port,
+// protocol: interned to a small id) and, for IPv4, one number (client address * 65536 + client port), so no
+// per-flow string or object exists. IPv6 clients use a string key. Full table: the CLOCK hand evicts a flow.
 
 import type { PacketSummary } from '../decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decoders/transport.js';
+import { formatIp, parseIp } from '../net/ip.js';
 
 export type FlowOutcome = 'symmetric' | 'asymmetric' | 'unanswered' | 'reset' | 'pending';
 export const FLOW_OUTCOMES: FlowOutcome[] = ['symmetric', 'asymmetric', 'unanswered', 'reset', 'pending'];
 
 /** Why a packet did not join a flow: bounded enum, usable as a metric label. */
-export type PacketSkip = 'not-ip' | 'not-vip' | 'no-interface' | 'no-ports' | 'outgoing-request' | 'incoming-reply';
+export type PacketSkip = 'not-ip' | 'not-vip' | 'no-interface' | 'no-ports' | 'outgoing-request' | 'incoming-reply' | 'too-many-services';
 
 export interface FlowMatcherOptions {
   vips: string[];
@@ -51,45 +55,91 @@ export interface VipTally {
 
 const F_SYNACK = 1;
 const F_RST = 2;
+const MAX_SERVICES = 65535;
+const MAX_IFACES = 4096;
+
+function v4Text(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+}
+
+function emptyTally(): VipTally {
+  return { outcomes: { symmetric: 0, asymmetric: 0, unanswered: 0, reset: 0, pending: 0 }, paths: {}, ingressPackets: {}, retransmittedSyns: 0 };
+}
 
 export class FlowMatcher {
   readonly capacity: number;
   private readonly idleMs: number;
   private readonly answerMs: number;
-  private readonly vipSet: Set<string>;
   private readonly ifname: (i: number) => string | null;
-  private readonly index = new Map<string, number>();
+  // VIPs: IPv4 as numbers (index = position), IPv6 as canonical text
+  private readonly vip4List: number[] = [];
+  private readonly vip4Index = new Map<number, number>();
+  private readonly vip6 = new Set<string>();
+  // IPv4 services by number: vip index * 2^24 + proto * 2^16 + port
+  private readonly svc4 = new Map<number, number>();
+  // IPv4 flows: open addressing with linear probing over typed arrays; entry = slot + 1, 0 = empty
+  private readonly tab: Int32Array;
+  private readonly mask: number;
+  private readonly client4: Uint32Array;
+  private readonly cport4: Uint16Array;
+  // services (proto, vip, vport) -> id; per service the flow index
+  private readonly svcIds = new Map<string, number>();
+  private readonly svcVip: string[] = [];
+  private readonly svcPort: number[] = [];
+  private readonly svcProto: number[] = [];
+  private readonly svcIndex6: Map<string, number>[] = [];
+  private live = 0;
   private readonly free: number[] = [];
   private next = 0;
-  // slot -> fields
-  private readonly keys: (string | null)[];
+  private hand = 0;
+  // slot fields
+  private readonly svc: Uint16Array;
+  private readonly v6key = new Map<number, string>();
+  private readonly used: Uint8Array;
   private readonly first: Float64Array;
   private readonly last: Float64Array;
   private readonly pin: Uint32Array;
   private readonly pout: Uint32Array;
   private readonly syns: Uint16Array;
   private readonly flags: Uint8Array;
-  private readonly ingress: Uint16Array; // interned interface id + 1; 0 = none
+  private readonly ingress: Uint16Array; // interface id + 1; 0 = none
   private readonly egress: Uint16Array;
+  // interfaces: ifindex -> id, id -> name
+  private readonly ifaceByIndex = new Map<number, number>();
   private readonly ifaces: string[] = [];
   private readonly ifaceIds = new Map<string, number>();
+  // request packets per service and interface: svc * MAX_IFACES + interface id
+  private readonly ingressCount = new Map<number, number>();
 
-  readonly skipped: Record<PacketSkip, number> = { 'not-ip': 0, 'not-vip': 0, 'no-interface': 0, 'no-ports': 0, 'outgoing-request': 0, 'incoming-reply': 0 };
+  readonly skipped: Record<PacketSkip, number> = { 'not-ip': 0, 'not-vip': 0, 'no-interface': 0, 'no-ports': 0, 'outgoing-request': 0, 'incoming-reply': 0, 'too-many-services': 0 };
   evictions = 0;
   expired = 0;
-  /** closed flows, per VIP */
   private readonly closed = new Map<string, VipTally>();
   private readonly clients = new Map<string, Set<string>>();
-  private readonly ingressPackets = new Map<string, Record<string, number>>();
 
   constructor(opts: FlowMatcherOptions) {
     this.capacity = opts.capacity ?? 1_000_000;
     this.idleMs = opts.idleMs ?? 120_000;
     this.answerMs = opts.answerMs ?? 3_000;
-    this.vipSet = new Set(opts.vips);
     this.ifname = opts.ifname ?? ((i) => `if${i}`);
+    for (const v of opts.vips) {
+      const ip = parseIp(v);
+      if (!ip) continue;
+      if (ip.family === 4 && !this.vip4Index.has(Number(ip.value))) {
+        this.vip4Index.set(Number(ip.value), this.vip4List.length);
+        this.vip4List.push(Number(ip.value));
+      }
+      else this.vip6.add(formatIp(ip));
+    }
     const n = this.capacity;
-    this.keys = new Array<string | null>(n).fill(null);
+    this.svc = new Uint16Array(n);
+    this.client4 = new Uint32Array(n);
+    this.cport4 = new Uint16Array(n);
+    let size = 1024;
+    while (size < n * 2) size *= 2;
+    this.tab = new Int32Array(size);
+    this.mask = size - 1;
+    this.used = new Uint8Array(n);
     this.first = new Float64Array(n);
     this.last = new Float64Array(n);
     this.pin = new Uint32Array(n);
@@ -101,74 +151,106 @@ export class FlowMatcher {
   }
 
   get size(): number {
-    return this.index.size;
+    return this.live;
+  }
+
+  // A short list is faster to scan than a Map lookup with a number that is not a small integer.
+  private vipIndex4(addr: number): number {
+    const l = this.vip4List;
+    if (l.length <= 16) {
+      for (let i = 0; i < l.length; i++) if (l[i] === addr) return i;
+      return -1;
+    }
+    return this.vip4Index.get(addr) ?? -1;
+  }
+
+  private static hash(svc: number, client: number, cport: number): number {
+    let h = Math.imul(client ^ (cport << 16) ^ Math.imul(svc, 0x9e3779b1), 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  private find4(svc: number, client: number, cport: number): number {
+    let i = FlowMatcher.hash(svc, client, cport) & this.mask;
+    for (;;) {
+      const e = this.tab[i]!;
+      if (e === 0) return -1;
+      const s = e - 1;
+      if (this.client4[s] === client && this.cport4[s] === cport && this.svc[s] === svc) return s;
+      i = (i + 1) & this.mask;
+    }
+  }
+
+  private insert4(slot: number): void {
+    let i = FlowMatcher.hash(this.svc[slot]!, this.client4[slot]!, this.cport4[slot]!) & this.mask;
+    while (this.tab[i] !== 0) i = (i + 1) & this.mask;
+    this.tab[i] = slot + 1;
+  }
+
+  // Backward-shift deletion keeps every probe sequence unbroken without tombstones.
+  private remove4(slot: number): void {
+    let i = FlowMatcher.hash(this.svc[slot]!, this.client4[slot]!, this.cport4[slot]!) & this.mask;
+    while (this.tab[i] !== slot + 1) i = (i + 1) & this.mask;
+    this.tab[i] = 0;
+    let j = i;
+    for (;;) {
+      j = (j + 1) & this.mask;
+      const e = this.tab[j]!;
+      if (e === 0) return;
+      const k = FlowMatcher.hash(this.svc[e - 1]!, this.client4[e - 1]!, this.cport4[e - 1]!) & this.mask;
+      const between = i <= j ? i < k && k <= j : i < k || k <= j;
+      if (!between) {
+        this.tab[i] = e;
+        this.tab[j] = 0;
+        i = j;
+      }
+    }
   }
 
   private ifaceId(ifindex: number): number {
+    let id = this.ifaceByIndex.get(ifindex);
+    if (id !== undefined) return id;
     const name = this.ifname(ifindex) ?? `if${ifindex}`;
-    let id = this.ifaceIds.get(name);
+    id = this.ifaceIds.get(name);
     if (id === undefined) {
-      id = this.ifaces.length;
+      if (this.ifaces.length >= MAX_IFACES - 1) return 0;
+      id = this.ifaces.length + 1;
       this.ifaces.push(name);
       this.ifaceIds.set(name, id);
     }
-    return id + 1;
+    this.ifaceByIndex.set(ifindex, id);
+    return id;
   }
 
-  /** Returns null when the packet joined a flow, else why it did not. */
-  observe(p: PacketSummary, ts: number): PacketSkip | null {
-    if (p.kind !== 'ip' || p.src === null || p.dst === null) return this.skip('not-ip');
-    const toVip = this.vipSet.has(p.dst);
-    const fromVip = this.vipSet.has(p.src);
-    if (!toVip && !fromVip) return this.skip('not-vip');
-    if (p.ifindex === null) return this.skip('no-interface');
-    const outgoing = p.direction === 'outgoing';
-    // A VIP talking to itself counts as a request on the receiving side.
-    const isRequest = toVip && !outgoing;
-    if (!isRequest && !(fromVip && outgoing)) return this.skip(toVip ? 'outgoing-request' : 'incoming-reply');
-    const hasPorts = p.sport !== null;
-    if (!hasPorts && p.proto !== 1 && p.proto !== 58) return this.skip('no-ports');
-    const vip = isRequest ? p.dst : p.src;
-    const client = isRequest ? p.src : p.dst;
-    const vport = (isRequest ? p.dport : p.sport) ?? 0;
-    const cport = (isRequest ? p.sport : p.dport) ?? 0;
-    const key = `${p.proto}|${vip}|${vport}|${client}|${cport}`;
-    let slot = this.index.get(key);
-    if (slot === undefined) {
-      if (!isRequest) return this.replyWithoutRequest(p, ts, key);
-      slot = this.allocate(key, ts);
-    }
-    this.last[slot] = ts;
-    const iface = this.ifaceId(p.ifindex);
-    const flags = p.tcpFlags ?? 0;
-    if (isRequest) {
-      this.pin[slot]!++;
-      if (this.ingress[slot] === 0) this.ingress[slot] = iface;
-      if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && this.syns[slot]! < 0xffff) this.syns[slot]!++;
-      if (flags & TCP_RST) this.flags[slot]! |= F_RST;
-      const per = this.ingressPackets.get(vip) ?? {};
-      const name = this.ifaces[iface - 1]!;
-      per[name] = (per[name] ?? 0) + 1;
-      this.ingressPackets.set(vip, per);
-      let cs = this.clients.get(vip);
-      if (!cs) this.clients.set(vip, (cs = new Set()));
-      if (cs.size < 64) cs.add(client);
-    } else {
-      this.pout[slot]!++;
-      if (this.egress[slot] === 0) this.egress[slot] = iface;
-      if ((flags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) this.flags[slot]! |= F_SYNACK;
-      if (flags & TCP_RST) this.flags[slot]! |= F_RST;
-    }
-    return null;
+  /** Forget cached index -> name mappings (links changed). */
+  refreshInterfaces(): void {
+    this.ifaceByIndex.clear();
   }
 
-  // A reply whose request was not captured (the capture started mid-flow): recorded as its own flow.
-  private replyWithoutRequest(p: PacketSummary, ts: number, key: string): null {
-    const slot = this.allocate(key, ts);
-    this.pout[slot] = 1;
-    this.egress[slot] = this.ifaceId(p.ifindex!);
-    if (((p.tcpFlags ?? 0) & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) this.flags[slot] = F_SYNACK;
-    return null;
+  private service4(vipIdx: number, proto: number, vport: number): number {
+    const k = vipIdx * 16777216 + proto * 65536 + vport;
+    let id = this.svc4.get(k);
+    if (id === undefined) {
+      id = this.service(proto, v4Text(this.vip4List[vipIdx]!), vport);
+      if (id >= 0) this.svc4.set(k, id);
+    }
+    return id;
+  }
+
+  private service(proto: number, vip: string, vport: number): number {
+    const k = `${proto}|${vip}|${vport}`;
+    let id = this.svcIds.get(k);
+    if (id === undefined) {
+      if (this.svcVip.length >= MAX_SERVICES) return -1;
+      id = this.svcVip.length;
+      this.svcIds.set(k, id);
+      this.svcVip.push(vip);
+      this.svcPort.push(vport);
+      this.svcProto.push(proto);
+      this.svcIndex6.push(new Map());
+    }
+    return id;
   }
 
   private skip(reason: PacketSkip): PacketSkip {
@@ -176,20 +258,106 @@ export class FlowMatcher {
     return reason;
   }
 
-  private allocate(key: string, ts: number): number {
+  /** A decoded packet. Returns null when it joined a flow, else why it did not. */
+  observe(p: PacketSummary, ts: number): PacketSkip | null {
+    if (p.kind !== 'ip' || p.src === null || p.dst === null) return this.skip('not-ip');
+    if (p.family === 4) return this.observeV4(p.src4!, p.dst4!, p.proto!, p.sport, p.dport, p.tcpFlags ?? 0, p.ifindex, p.direction === 'outgoing', ts);
+    const toVip = this.vip6.has(p.dst);
+    const fromVip = this.vip6.has(p.src);
+    if (!toVip && !fromVip) return this.skip('not-vip');
+    const isRequest = this.requestOrReply(toVip, fromVip, p.proto!, p.sport, p.ifindex, p.direction === 'outgoing');
+    if (typeof isRequest === 'string') return isRequest;
+    const vport = (isRequest ? p.dport : p.sport) ?? 0;
+    const cport = (isRequest ? p.sport : p.dport) ?? 0;
+    const vip = isRequest ? p.dst : p.src;
+    const svc = this.service(p.proto!, vip, vport);
+    if (svc < 0) return this.skip('too-many-services');
+    const client = isRequest ? p.src : p.dst;
+    const key = `${client}|${cport}`;
+    let slot = this.svcIndex6[svc]!.get(key);
+    if (slot === undefined) {
+      slot = this.allocate(svc, ts);
+      this.v6key.set(slot, key);
+      this.svcIndex6[svc]!.set(key, slot);
+      if (isRequest) this.noteClient(vip, client);
+    }
+    this.update(slot, isRequest, svc, p.tcpFlags ?? 0, p.ifindex!, ts);
+    return null;
+  }
+
+  /** The allocation-free entry for IPv4 (addresses as unsigned 32-bit numbers; ports null when absent). */
+  observeV4(src: number, dst: number, proto: number, sport: number | null, dport: number | null, tcpFlags: number, ifindex: number | null, outgoing: boolean, ts: number): PacketSkip | null {
+    const di = this.vipIndex4(dst);
+    const si = di >= 0 && !outgoing ? -1 : this.vipIndex4(src);
+    if (di < 0 && si < 0) return this.skip('not-vip');
+    const isRequest = this.requestOrReply(di >= 0, si >= 0, proto, sport, ifindex, outgoing);
+    if (typeof isRequest === 'string') return isRequest;
+    const vport = (isRequest ? dport : sport) ?? 0;
+    const cport = (isRequest ? sport : dport) ?? 0;
+    const svc = this.service4(isRequest ? di : si, proto, vport);
+    if (svc < 0) return this.skip('too-many-services');
+    const client = isRequest ? src : dst;
+    let slot = this.find4(svc, client, cport);
+    if (slot < 0) {
+      slot = this.allocate(svc, ts);
+      this.client4[slot] = client;
+      this.cport4[slot] = cport;
+      this.insert4(slot);
+      if (isRequest) this.noteClient(this.svcVip[svc]!, v4Text(client));
+    }
+    this.update(slot, isRequest, svc, tcpFlags, ifindex!, ts);
+    return null;
+  }
+
+  /** true: a request; false: a reply; a string: why neither. */
+  private requestOrReply(toVip: boolean, fromVip: boolean, proto: number, sport: number | null, ifindex: number | null, outgoing: boolean): boolean | PacketSkip {
+    if (ifindex === null) return this.skip('no-interface');
+    // A VIP talking to itself counts as a request on the receiving side.
+    const isRequest = toVip && !outgoing;
+    if (!isRequest && !(fromVip && outgoing)) return this.skip(toVip ? 'outgoing-request' : 'incoming-reply');
+    if (sport === null && proto !== 1 && proto !== 58) return this.skip('no-ports');
+    return isRequest;
+  }
+
+  private update(slot: number, isRequest: boolean, svc: number, tcpFlags: number, ifindex: number, ts: number): void {
+    const iface = this.ifaceId(ifindex);
+    this.last[slot] = ts;
+    if (isRequest) {
+      this.pin[slot]!++;
+      if (this.ingress[slot] === 0) this.ingress[slot] = iface;
+      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && this.syns[slot]! < 0xffff) this.syns[slot]!++;
+      if (tcpFlags & TCP_RST) this.flags[slot]! |= F_RST;
+      const k = svc * MAX_IFACES + iface;
+      this.ingressCount.set(k, (this.ingressCount.get(k) ?? 0) + 1);
+    } else {
+      this.pout[slot]!++;
+      if (this.egress[slot] === 0) this.egress[slot] = iface;
+      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) this.flags[slot]! |= F_SYNACK;
+      if (tcpFlags & TCP_RST) this.flags[slot]! |= F_RST;
+    }
+  }
+
+  private noteClient(vip: string, client: string): void {
+    let cs = this.clients.get(vip);
+    if (!cs) this.clients.set(vip, (cs = new Set()));
+    if (cs.size < 64) cs.add(client);
+  }
+
+  private allocate(svc: number, ts: number): number {
     let slot = this.free.pop();
     if (slot === undefined) {
       if (this.next < this.capacity) slot = this.next++;
       else {
-        // Full: evict the flow that was inserted first (Map keeps insertion order).
-        const [oldKey, oldSlot] = this.index.entries().next().value as [string, number];
-        this.close(oldKey, oldSlot, Number.POSITIVE_INFINITY);
+        // Full: the CLOCK hand evicts the slot it points at (every slot is live when the table is full).
+        const victim = this.hand;
+        this.hand = (this.hand + 1) % this.capacity;
+        this.close(victim, Number.POSITIVE_INFINITY);
         this.evictions++;
         slot = this.free.pop()!;
       }
     }
-    this.index.set(key, slot);
-    this.keys[slot] = key;
+    this.used[slot] = 1;
+    this.svc[slot] = svc;
     this.first[slot] = ts;
     this.last[slot] = ts;
     this.pin[slot] = 0;
@@ -198,6 +366,7 @@ export class FlowMatcher {
     this.flags[slot] = 0;
     this.ingress[slot] = 0;
     this.egress[slot] = 0;
+    this.live++;
     return slot;
   }
 
@@ -209,14 +378,15 @@ export class FlowMatcher {
   }
 
   private view(slot: number, now: number): FlowView {
-    const [proto, vip, vport, client, cport] = this.keys[slot]!.split('|');
+    const svc = this.svc[slot]!;
+    const k6 = this.v6key.get(slot);
     const name = (id: number) => (id === 0 ? null : this.ifaces[id - 1]!);
     return {
-      vip: vip!,
-      vport: Number(vport),
-      client: client!,
-      cport: Number(cport),
-      proto: Number(proto),
+      vip: this.svcVip[svc]!,
+      vport: this.svcPort[svc]!,
+      client: k6 !== undefined ? k6.slice(0, k6.lastIndexOf('|')) : v4Text(this.client4[slot]!),
+      cport: k6 !== undefined ? Number(k6.slice(k6.lastIndexOf('|') + 1)) : this.cport4[slot]!,
+      proto: this.svcProto[svc]!,
       ingress: name(this.ingress[slot]!),
       egress: name(this.egress[slot]!),
       firstSeen: this.first[slot]!,
@@ -230,36 +400,38 @@ export class FlowMatcher {
     };
   }
 
-  private tallyFor(vip: string): VipTally {
-    let t = this.closed.get(vip);
-    if (!t) {
-      t = { outcomes: { symmetric: 0, asymmetric: 0, unanswered: 0, reset: 0, pending: 0 }, paths: {}, ingressPackets: {}, retransmittedSyns: 0 };
-      this.closed.set(vip, t);
-    }
-    return t;
-  }
-
-  private addTo(t: VipTally, v: FlowView): void {
-    t.outcomes[v.outcome]++;
-    if (v.syns > 1) t.retransmittedSyns += v.syns - 1;
-    const k = `${v.ingress ?? '?'}>${v.egress ?? '-'}`;
+  private addTo(t: VipTally, slot: number, now: number): void {
+    t.outcomes[this.outcomeOf(slot, now)]++;
+    const syns = this.syns[slot]!;
+    if (syns > 1) t.retransmittedSyns += syns - 1;
+    const i = this.ingress[slot]!;
+    const e = this.egress[slot]!;
+    const k = `${i ? this.ifaces[i - 1] : '?'}>${e ? this.ifaces[e - 1] : '-'}`;
     t.paths[k] = (t.paths[k] ?? 0) + 1;
   }
 
-  private close(key: string, slot: number, now: number): void {
-    const v = this.view(slot, now);
-    this.addTo(this.tallyFor(v.vip), v);
-    this.index.delete(key);
-    this.keys[slot] = null;
+  private close(slot: number, now: number): void {
+    const svc = this.svc[slot]!;
+    const vip = this.svcVip[svc]!;
+    let t = this.closed.get(vip);
+    if (!t) this.closed.set(vip, (t = emptyTally()));
+    this.addTo(t, slot, now);
+    const k6 = this.v6key.get(slot);
+    if (k6 !== undefined) {
+      this.svcIndex6[svc]!.delete(k6);
+      this.v6key.delete(slot);
+    } else this.remove4(slot);
+    this.used[slot] = 0;
     this.free.push(slot);
+    this.live--;
   }
 
   /** Closes flows idle for longer than idleMs (call periodically with the capture clock). */
   expire(now: number): number {
     let n = 0;
-    for (const [key, slot] of this.index) {
-      if (now - this.last[slot]! > this.idleMs) {
-        this.close(key, slot, now);
+    for (let s = 0; s < this.next; s++) {
+      if (this.used[s] && now - this.last[s]! > this.idleMs) {
+        this.close(s, now);
         n++;
       }
     }
@@ -270,11 +442,11 @@ export class FlowMatcher {
   /** Open flows, most recent first, optionally filtered. */
   flows(now: number, filter: { vip?: string; outcome?: FlowOutcome; limit?: number } = {}): FlowView[] {
     const out: FlowView[] = [];
-    for (const slot of this.index.values()) {
-      const v = this.view(slot, now);
-      if (filter.vip && v.vip !== filter.vip) continue;
-      if (filter.outcome && v.outcome !== filter.outcome) continue;
-      out.push(v);
+    for (let s = 0; s < this.next; s++) {
+      if (!this.used[s]) continue;
+      if (filter.vip && this.svcVip[this.svc[s]!] !== filter.vip) continue;
+      if (filter.outcome && this.outcomeOf(s, now) !== filter.outcome) continue;
+      out.push(this.view(s, now));
     }
     out.sort((a, b) => b.lastSeen - a.lastSeen);
     return filter.limit ? out.slice(0, filter.limit) : out;
@@ -286,19 +458,19 @@ export class FlowMatcher {
     const get = (vip: string) => {
       let t = res.get(vip);
       if (!t) {
-        const c = this.closed.get(vip);
-        t = c ? { outcomes: { ...c.outcomes }, paths: { ...c.paths }, ingressPackets: {}, retransmittedSyns: c.retransmittedSyns } : { outcomes: { symmetric: 0, asymmetric: 0, unanswered: 0, reset: 0, pending: 0 }, paths: {}, ingressPackets: {}, retransmittedSyns: 0 };
-        t.ingressPackets = { ...(this.ingressPackets.get(vip) ?? {}) };
+        const c = this.closed.get(vip) ?? emptyTally();
+        t = { outcomes: { ...c.outcomes }, paths: { ...c.paths }, ingressPackets: {}, retransmittedSyns: c.retransmittedSyns };
         res.set(vip, t);
       }
       return t;
     };
     for (const vip of this.closed.keys()) get(vip);
-    for (const vip of this.ingressPackets.keys()) get(vip);
-    for (const slot of this.index.values()) {
-      const v = this.view(slot, now);
-      this.addTo(get(v.vip), v);
+    for (const [k, n] of this.ingressCount) {
+      const t = get(this.svcVip[Math.floor(k / MAX_IFACES)]!);
+      const name = this.ifaces[(k % MAX_IFACES) - 1]!;
+      t.ingressPackets[name] = (t.ingressPackets[name] ?? 0) + n;
     }
+    for (let s = 0; s < this.next; s++) if (this.used[s]) this.addTo(get(this.svcVip[this.svc[s]!]!), s, now);
     return res;
   }
 

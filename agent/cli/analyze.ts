@@ -1,7 +1,7 @@
 // `asymroute analyze FILE`: the report from a capture file; no root needed.
 
-import { constants, createReadStream, existsSync } from 'node:fs';
-import { access, readFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { access, open as openFile, readFile } from 'node:fs/promises';
 import { analyzeCapture } from '../analysis/capture-analysis.js';
 import { checkReplyPaths } from '../analysis/reply-path.js';
 import { parseVipSpec } from '../analysis/vips.js';
@@ -10,6 +10,21 @@ import { analyzeReportJson, analyzeReportText } from '../exposition/analyze-repo
 import { checkReportJson } from '../exposition/check-report.js';
 import { parseLinks } from '../parsers/ip-json.js';
 import { consoleOutput, loadSnapshot, type Output } from './check.js';
+
+// One buffer, reused for every read: the readers copy what they keep, so a large file costs no garbage.
+async function* fileChunks(path: string): AsyncGenerator<Buffer> {
+  const fh = await openFile(path, 'r');
+  const buf = Buffer.allocUnsafe(1 << 20);
+  try {
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}
 
 async function loadLinks(path: string): Promise<Map<number, string>> {
   let data: unknown;
@@ -30,7 +45,7 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
-  const open = () => createReadStream(file, { highWaterMark: 1 << 20 });
+  const open = () => fileChunks(file);
   let linksPath = cfg.values['links'] as string | null;
   const sibling = file.replace(/\.(pcapng|pcap)$/, '') + '.links.json';
   if (!linksPath && sibling !== file && existsSync(sibling)) linksPath = sibling;

@@ -1,12 +1,15 @@
 // IPv4 and IPv6 decoders.
 
-import { at, available, fail, ipv4Text, ipv6Text, u16, u8, type Cursor, type DecodeFailure } from './cursor.js';
+import { at, available, fail, ipv4Text, ipv6Text, u16, u32, u8, type Cursor, type DecodeFailure } from './cursor.js';
 
 export interface IpInfo {
   ok: true;
   family: 4 | 6;
   src: string;
   dst: string;
+  /** IPv4 addresses as unsigned 32-bit numbers (null for IPv6) */
+  src4: number | null;
+  dst4: number | null;
   /** upper-layer protocol (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6) */
   proto: number;
   /** the upper-layer header is present: not a non-first fragment */
@@ -42,6 +45,8 @@ export function decodeIpv4(c: Cursor): IpResult {
     family: 4,
     src: ipv4Text(c, 12),
     dst: ipv4Text(c, 16),
+    src4: u32(c, 12),
+    dst4: u32(c, 16),
     proto: u8(c, 9),
     hasL4: offset === 0,
     fragment: offset !== 0 || more,
@@ -93,5 +98,5 @@ export function decodeIpv6(c: Cursor): IpResult {
     break;
   }
   if (EXT_GENERIC.has(nh) || nh === 44 || nh === 51) return fail('ipv6', 'malformed', 'more than 16 extension headers');
-  return { ok: true, family: 6, src: ipv6Text(c, 8), dst: ipv6Text(c, 24), proto: nh, hasL4: hasL4 && nh !== 59 && nh !== 50, fragment, next: off, end, ttl: u8(c, 7) };
+  return { ok: true, family: 6, src: ipv6Text(c, 8), dst: ipv6Text(c, 24), src4: null, dst4: null, proto: nh, hasL4: hasL4 && nh !== 59 && nh !== 50, fragment, next: off, end, ttl: u8(c, 7) };
 }

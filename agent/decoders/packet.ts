@@ -15,6 +15,9 @@ export interface PacketSummary {
   family: 4 | 6 | null;
   src: string | null;
   dst: string | null;
+  /** IPv4 addresses as unsigned 32-bit numbers */
+  src4: number | null;
+  dst4: number | null;
   proto: number | null;
   sport: number | null;
   dport: number | null;
@@ -40,6 +43,8 @@ export function decodePacket(linktype: number, buf: Uint8Array, off = 0, caplen 
     family: null,
     src: null,
     dst: null,
+    src4: null,
+    dst4: null,
     proto: null,
     sport: null,
     dport: null,
@@ -56,7 +61,7 @@ export function decodePacket(linktype: number, buf: Uint8Array, off = 0, caplen 
   if (link.ethertype !== 0x0800 && link.ethertype !== 0x86dd) return base;
   const ip = link.ethertype === 0x0800 ? decodeIpv4(payload) : decodeIpv6(payload);
   if (!ip.ok) return ip;
-  const out: PacketSummary = { ...base, kind: 'ip', family: ip.family, src: ip.src, dst: ip.dst, proto: ip.proto, fragment: ip.fragment };
+  const out: PacketSummary = { ...base, kind: 'ip', family: ip.family, src: ip.src, dst: ip.dst, src4: ip.src4, dst4: ip.dst4, proto: ip.proto, fragment: ip.fragment };
   if (!ip.hasL4) return out;
   const l4 = at(c, ip.next, ip.end);
   if (ip.proto === 6 || ip.proto === 17) {

@@ -23,27 +23,34 @@ export interface CaptureFileResult {
   error: PcapFormatError | null;
 }
 
-/** Streams a capture: pcap record by record as chunks arrive; pcapng (offline only) is gathered whole first. */
-export async function readCaptureStream(chunks: AsyncIterable<Buffer>, sink: (r: CaptureRecord) => void): Promise<CaptureFileResult> {
+/** (link type, data, offset, captured length, original length, ms, pcapng interface name and index) */
+export type RawRecordSink = (linktype: number, buf: Buffer, off: number, caplen: number, len: number, tsMs: number, ifaceName: string | null, ifaceIndex: number | null) => void;
+
+/**
+ * Streams a capture: pcap record by record as chunks arrive; pcapng (offline only) is gathered whole first.
+ * Chunks may be reused by the source once the next one is asked for: what is kept is copied.
+ */
+export async function readCaptureStream(chunks: AsyncIterable<Buffer>, sink: RawRecordSink): Promise<CaptureFileResult> {
   const it = chunks[Symbol.asyncIterator]();
   const held: Buffer[] = [];
   let size = 0;
   let r = await it.next();
   while (!r.done && size < 4) {
-    held.push(r.value);
+    held.push(Buffer.from(r.value));
     size += r.value.length;
     if (size < 4) r = await it.next();
   }
   const head = Buffer.concat(held);
   if (head.length >= 4 && head.readUInt32BE(0) === 0x0a0d0d0a) {
     const all: Buffer[] = [head];
-    for (let n = await it.next(); !n.done; n = await it.next()) all.push(n.value as Buffer);
-    return readCaptureFile(Buffer.concat(all), sink);
+    for (let n = await it.next(); !n.done; n = await it.next()) all.push(Buffer.from(n.value as Buffer));
+    const res = readPcapng(Buffer.concat(all), (buf, off, caplen, len, iface, idx, tsMs) => sink(iface.linktype, buf, off, caplen, len, tsMs, iface.name, idx));
+    return { format: 'pcapng', records: res.records, error: res.error };
   }
   let linktype = -1;
   let fracMs = 1e-3;
   const reader = new PcapStreamReader(
-    (buf, off, caplen, len, sec, frac) => sink({ linktype, buf, off, caplen, len, ifaceName: null, ifaceIndex: null, tsMs: sec * 1000 + frac * fracMs }),
+    (buf, off, caplen, len, sec, frac) => sink(linktype, buf, off, caplen, len, sec * 1000 + frac * fracMs, null, null),
     (h) => {
       linktype = h.linktype;
       fracMs = h.nanoseconds ? 1e-6 : 1e-3;
@@ -51,7 +58,7 @@ export async function readCaptureStream(chunks: AsyncIterable<Buffer>, sink: (r:
   );
   let err = head.length ? reader.push(head) : null;
   if (!r.done) {
-    for (let n = await it.next(); !n.done && !err; n = await it.next()) err = reader.push(n.value);
+    for (let n = await it.next(); !n.done && !err; n = await it.next()) err = reader.push(n.value as Buffer);
   }
   return { format: 'pcap', records: reader.records, error: err ?? reader.finish() };
 }

@@ -78,10 +78,11 @@ export class PcapStreamReader {
   push(chunk: Buffer): PcapFormatError | null {
     if (this.error) return this.error;
     this.bytes += chunk.length;
-    const b = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
+    let b = chunk;
     let pos = 0;
     if (!this.header) {
+      b = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+      this.pending = null;
       if (b.length < 24) {
         this.pending = b;
         return null;
@@ -92,27 +93,63 @@ export class PcapStreamReader {
       this.snaplen = Math.min(h.snaplen === 0 ? DEFAULT_SNAPLEN : h.snaplen, MAX_CAPLEN);
       this.onHeader?.(h);
       pos = 24;
+    } else if (this.pending) {
+      // Complete only the record split across chunks; the rest of the chunk is read in place, not copied.
+      const p = this.pending;
+      const want = p.length < 16 ? 16 : 16 + this.recordLength(p);
+      if (this.error) return this.error;
+      const take = Math.min(want - p.length, chunk.length);
+      const joined = Buffer.concat([p, chunk.subarray(0, take)]);
+      if (joined.length < want) {
+        this.pending = joined;
+        return null;
+      }
+      this.pending = null;
+      if (p.length < 16) {
+        // Now the header is whole: go round again with it as the pending part.
+        this.pending = joined;
+        this.bytes -= chunk.length - take;
+        return this.push(chunk.subarray(take));
+      }
+      const rest = this.records_(joined, 0);
+      if (rest === -1) return this.error;
+      pos = take;
     }
-    const le = this.header.littleEndian;
+    const end = this.records_(b, pos);
+    if (end === -1) return this.error;
+    if (end < b.length) this.pending = Buffer.from(b.subarray(end));
+    return null;
+  }
+
+  // Captured length of the record whose header starts b; sets this.error when it is out of bounds.
+  private recordLength(b: Buffer): number {
+    const le = this.header!.littleEndian;
+    const caplen = le ? b.readUInt32LE(8) : b.readUInt32BE(8);
+    const len = le ? b.readUInt32LE(12) : b.readUInt32BE(12);
+    if (caplen > this.snaplen) {
+      this.error = new PcapFormatError('caplen-exceeds-snaplen', `record ${this.records}: captured length ${caplen} exceeds the snapshot length ${this.snaplen}`, this.records);
+    } else if (caplen > len) {
+      this.error = new PcapFormatError('caplen-exceeds-len', `record ${this.records}: captured length ${caplen} exceeds the original length ${len}`, this.records);
+    }
+    return caplen;
+  }
+
+  /** Delivers the whole records in b from pos; returns where the first incomplete one starts, or -1 on error. */
+  private records_(b: Buffer, pos: number): number {
+    const le = this.header!.littleEndian;
     const end = b.length;
     while (end - pos >= 16) {
       const caplen = le ? b.readUInt32LE(pos + 8) : b.readUInt32BE(pos + 8);
-      const len = le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12);
-      if (caplen > this.snaplen) {
-        return (this.error = new PcapFormatError('caplen-exceeds-snaplen', `record ${this.records}: captured length ${caplen} exceeds the snapshot length ${this.snaplen}`, this.records));
-      }
-      if (caplen > len) {
-        return (this.error = new PcapFormatError('caplen-exceeds-len', `record ${this.records}: captured length ${caplen} exceeds the original length ${len}`, this.records));
+      if (caplen > this.snaplen || caplen > (le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12))) {
+        this.recordLength(b.subarray(pos));
+        return -1;
       }
       if (end - pos - 16 < caplen) break;
-      const sec = le ? b.readUInt32LE(pos) : b.readUInt32BE(pos);
-      const frac = le ? b.readUInt32LE(pos + 4) : b.readUInt32BE(pos + 4);
-      this.sink(b, pos + 16, caplen, len, sec, frac);
+      this.sink(b, pos + 16, caplen, le ? b.readUInt32LE(pos + 12) : b.readUInt32BE(pos + 12), le ? b.readUInt32LE(pos) : b.readUInt32BE(pos), le ? b.readUInt32LE(pos + 4) : b.readUInt32BE(pos + 4));
       this.records++;
       pos += 16 + caplen;
     }
-    if (pos < end) this.pending = b.subarray(pos);
-    return null;
+    return pos;
   }
 
   /** End of input: leftover bytes mean the last record was cut off. */

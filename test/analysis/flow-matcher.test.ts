@@ -1,0 +1,98 @@
+// The flow matcher on decoded packets: outcomes, paths, retransmitted SYNs, IPv6, capacity, eviction and expiry,
+// and its hash table under churn checked against a plain Map model.
+
+import { describe, expect, it } from 'vitest';
+import { FlowMatcher } from '../../agent/analysis/flow-matcher.js';
+import { decodePacket, type PacketSummary } from '../../agent/decoders/packet.js';
+import { LINKTYPE } from '../../agent/decoders/link.js';
+import { ipv4Packet, ipv6Packet, sll2, tcpSegment } from '../../bench/frames.js';
+import { prng } from '../helpers/root.js';
+
+const VIP = '192.168.1.240';
+const NAMES: Record<number, string> = { 2: 'eth0', 3: 'eth1' };
+const SYN = 0x02;
+const SYNACK = 0x12;
+const ACK = 0x10;
+const RST = 0x04;
+
+function pkt(req: boolean, client: string, cport: number, flags: number, ifindex: number, vip = VIP): PacketSummary {
+  const v6 = vip.includes(':');
+  const seg = tcpSegment({ src: '', dst: '', sport: req ? cport : 443, dport: req ? 443 : cport, flags });
+  const ip = v6 ? ipv6Packet(req ? client : vip, req ? vip : client, 6, seg) : ipv4Packet(req ? client : vip, req ? vip : client, 6, seg);
+  const d = decodePacket(LINKTYPE.LINUX_SLL2, Buffer.from(sll2(v6 ? 0x86dd : 0x0800, ifindex, req ? 'host' : 'outgoing', ip)));
+  if (!d.ok) throw new Error('bad test frame');
+  return d;
+}
+
+const matcher = (o: Partial<ConstructorParameters<typeof FlowMatcher>[0]> = {}) => new FlowMatcher({ vips: [VIP, '2001:db8:1::240'], ifname: (i) => NAMES[i] ?? null, answerMs: 1000, ...o });
+
+describe('FlowMatcher', () => {
+  it('classifies flows: symmetric, asymmetric with retransmitted SYN, unanswered, reset, pending', () => {
+    const m = matcher();
+    m.observe(pkt(true, '203.0.113.1', 1000, SYN, 3), 0);
+    m.observe(pkt(false, '203.0.113.1', 1000, SYNACK, 3), 1);
+    m.observe(pkt(true, '203.0.113.2', 2000, SYN, 3), 0);
+    m.observe(pkt(false, '203.0.113.2', 2000, SYNACK, 2), 1);
+    m.observe(pkt(true, '203.0.113.2', 2000, SYN, 3), 1000);
+    m.observe(pkt(true, '203.0.113.3', 3000, SYN, 3), 0);
+    m.observe(pkt(true, '203.0.113.4', 4000, SYN, 3), 0);
+    m.observe(pkt(false, '203.0.113.4', 4000, RST | ACK, 3), 1);
+    m.observe(pkt(true, '203.0.113.5', 5000, SYN, 3), 1500);
+    const t = m.tally(2000).get(VIP)!;
+    expect(t.outcomes).toEqual({ symmetric: 1, asymmetric: 1, unanswered: 1, reset: 1, pending: 1 });
+    expect(t.paths).toEqual({ 'eth1>eth1': 2, 'eth1>eth0': 1, 'eth1>-': 2 });
+    expect(t.retransmittedSyns).toBe(1);
+    expect(t.ingressPackets).toEqual({ eth1: 6 });
+    const f = m.flows(2000, { outcome: 'asymmetric' });
+    expect(f).toMatchObject([{ client: '203.0.113.2', cport: 2000, vip: VIP, vport: 443, ingress: 'eth1', egress: 'eth0', syns: 2, synAck: true, packetsIn: 2, packetsOut: 1 }]);
+    expect(m.observedClients().get(VIP)).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5']);
+  });
+
+  it('IPv6 flows', () => {
+    const m = matcher();
+    m.observe(pkt(true, '2001:db8:c::5', 1000, SYN, 3, '2001:db8:1::240'), 0);
+    m.observe(pkt(false, '2001:db8:c::5', 1000, SYNACK, 2, '2001:db8:1::240'), 1);
+    expect(m.flows(2)).toMatchObject([{ client: '2001:db8:c::5', cport: 1000, ingress: 'eth1', egress: 'eth0', outcome: 'asymmetric' }]);
+  });
+
+  it('says why packets are not in flows', () => {
+    const m = matcher();
+    expect(m.observe(pkt(true, '203.0.113.1', 1000, SYN, 3, '10.0.0.1'), 0)).toBe('not-vip');
+    const outReq = { ...pkt(true, '203.0.113.1', 1000, SYN, 3), direction: 'outgoing' as const };
+    expect(m.observe(outReq, 0)).toBe('outgoing-request');
+    expect(m.observe({ ...pkt(true, '203.0.113.1', 1000, SYN, 3), ifindex: null }, 0)).toBe('no-interface');
+    expect(m.skipped).toMatchObject({ 'not-vip': 1, 'outgoing-request': 1, 'no-interface': 1 });
+  });
+
+  it('bounded: evicts when full and expires idle flows, counting both', () => {
+    const m = matcher({ capacity: 100, idleMs: 10 });
+    for (let i = 0; i < 150; i++) m.observe(pkt(true, '203.0.113.9', 1000 + i, SYN, 3), i < 100 ? 0 : 50);
+    expect(m.size).toBe(100);
+    expect(m.evictions).toBe(50);
+    expect(m.expire(55)).toBe(50);
+    expect(m.size).toBe(50);
+    expect(m.tally(55).get(VIP)!.outcomes.pending + m.tally(55).get(VIP)!.outcomes.unanswered).toBe(150);
+  });
+
+  it('its hash table stays consistent under random churn (against a Map model)', () => {
+    const r = prng(11);
+    const m = matcher({ capacity: 512, idleMs: 5 });
+    const model = new Map<string, number>();
+    let now = 0;
+    for (let step = 0; step < 20_000; step++) {
+      now++;
+      const c = `10.0.${Math.floor(r() * 4)}.${Math.floor(r() * 200)}`;
+      const port = 1000 + Math.floor(r() * 50);
+      m.observe(pkt(true, c, port, ACK, 3), now);
+      model.set(`${c}:${port}`, now);
+      if (step % 97 === 0) {
+        m.expire(now);
+        for (const [k, t] of model) if (now - t > 5) model.delete(k);
+      }
+      if (m.size !== model.size && m.evictions === 0) throw new Error(`step ${step}: ${m.size} flows, model ${model.size}`);
+    }
+    const open = m.flows(now).map((f) => `${f.client}:${f.cport}`).sort();
+    expect(new Set(open).size).toBe(open.length);
+    if (m.evictions === 0) expect(open).toEqual([...model.keys()].sort());
+  });
+});

@@ -8,6 +8,8 @@ import { decodePacket } from '../../agent/decoders/packet.js';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type TcpServer } from '../../agent/netns/netns.js';
 import { parseLinks } from '../../agent/parsers/ip-json.js';
+import { LinkNames } from '../../agent/sources/link-names.js';
+import { IpRunner } from '../../agent/sources/ip-command.js';
 import { CAPTURE_MARKER, killStaleCaptures, TcpdumpCapture, type CaptureEvent } from '../../agent/sources/capture.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -97,6 +99,21 @@ describeAsRoot('live capture in network namespaces', () => {
     await capture.stop();
     expect(capture.running).toBe(false);
     expect(await markedTcpdumps()).toEqual([]);
+  });
+
+  it('learns the names of interfaces that appear after start', { timeout: 30_000 }, async () => {
+    const l = (lab = await buildIncidentLab('arlinks'));
+    let changes = 0;
+    const names = new LinkNames(new IpRunner({ netns: l.node.name }), { minIntervalMs: 0, onChange: () => changes++ });
+    await names.refresh();
+    const eth1 = parseLinks(JSON.parse((await l.node.ip(['-j', 'link', 'show', 'eth1'])).stdout))[0]!.ifindex;
+    expect(names.name(eth1)).toBe('eth1');
+    await l.node.ip(['link', 'add', 'name', 'kube-ipvs0', 'type', 'bridge']);
+    const idx = parseLinks(JSON.parse((await l.node.ip(['-j', 'link', 'show', 'kube-ipvs0'])).stdout))[0]!.ifindex;
+    expect(names.name(idx)).toBeNull();
+    await names.settled();
+    expect(names.name(idx)).toBe('kube-ipvs0');
+    expect(changes).toBe(2);
   });
 
   it('ends tcpdump children orphaned by an agent that died', { timeout: 30_000 }, async () => {

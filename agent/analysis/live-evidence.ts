@@ -37,7 +37,7 @@ export function evidenceFindings(input: EvidenceInput): Finding[] {
     if (t.outcomes.asymmetric > 0) {
       const [first] = Object.keys(asymPaths);
       const [ingress, egress] = (first ?? '?>?').split('>');
-      const retrans = t.retransmittedSyns > 0 ? `; clients retransmitted their SYN ${t.retransmittedSyns} times: the replies did not reach them` : '';
+      const retrans = t.retransmittedSyns > 0 ? `; clients retransmitted their SYN ${t.retransmittedSyns} times: from their side the SYNs went unanswered` : '';
       out.push({
         type: 'asymmetric-flows-observed',
         severity: 'critical',

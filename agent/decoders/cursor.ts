@@ -1,6 +1,8 @@
 // A bounds-checked view of captured bytes: every read is checked against what was captured (`end`), never
 // against a length field in the packet. Decoders return typed failures instead of throwing.
 
+import { formatV6Groups } from '../net/ip.js';
+
 export type Layer = 'link' | 'ipv4' | 'ipv6' | 'tcp' | 'udp' | 'icmp' | 'icmpv6' | 'arp';
 
 /** Why a packet could not be decoded: bounded enum, usable as a metric label. */
@@ -68,24 +70,7 @@ export function ipv6Text(c: Cursor, i: number): string {
   const o = c.off + i;
   const g: number[] = new Array(8);
   for (let k = 0; k < 8; k++) g[k] = (c.buf[o + 2 * k]! << 8) | c.buf[o + 2 * k + 1]!;
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let k = 0; k < 8; ) {
-    if (g[k] !== 0) {
-      k++;
-      continue;
-    }
-    let j = k;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - k > bestLen) {
-      bestStart = k;
-      bestLen = j - k;
-    }
-    k = j;
-  }
-  const hex = g.map((x) => x.toString(16));
-  if (bestLen < 2) return hex.join(':');
-  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
+  return formatV6Groups(g);
 }
 
 export function macText(c: Cursor, i: number, len = 6): string {

@@ -133,7 +133,11 @@ export function formatIp(ip: IpAddr): string {
   }
   const groups: number[] = [];
   for (let i = 7; i >= 0; i--) groups.push(Number((ip.value >> BigInt(i * 16)) & 0xffffn));
-  // RFC 5952: compress the longest run (>= 2) of zero groups, the first one on ties.
+  return formatV6Groups(groups);
+}
+
+/** RFC 5952 text of eight 16-bit groups: the longest run (>= 2) of zero groups compressed, the first on ties. */
+export function formatV6Groups(groups: number[]): string {
   let bestStart = -1;
   let bestLen = 0;
   for (let i = 0; i < 8; ) {
@@ -151,9 +155,7 @@ export function formatIp(ip: IpAddr): string {
   }
   const hex = groups.map((g) => g.toString(16));
   if (bestLen < 2) return hex.join(':');
-  const left = hex.slice(0, bestStart).join(':');
-  const right = hex.slice(bestStart + bestLen).join(':');
-  return `${left}::${right}`;
+  return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
 export function formatPrefix(p: Prefix): string {

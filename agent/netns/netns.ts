@@ -2,6 +2,7 @@
 // Nothing here touches the root namespace's links, addresses or routes.
 
 import { execa } from 'execa';
+import { pidAlive } from '../sources/pids.js';
 import { validateIfname, validateNetnsName } from '../sources/validate.js';
 
 export class NetnsError extends Error {
@@ -116,14 +117,7 @@ export class NetnsLab {
       const name = line.split(' ')[0] ?? '';
       const m = new RegExp(`^${tag}([0-9]+)-`).exec(name);
       if (!m) continue;
-      const pid = Number(m[1]);
-      let alive = true;
-      try {
-        process.kill(pid, 0);
-      } catch {
-        alive = false;
-      }
-      if (!alive) {
+      if (!pidAlive(Number(m[1]))) {
         await execa('ip', ['netns', 'del', name], { reject: false, stdin: 'ignore' });
         reaped.push(name);
       }

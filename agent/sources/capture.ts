@@ -6,6 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { canonicalIp } from '../net/ip.js';
 import { PcapStreamReader, type PcapHeader } from '../parsers/pcap.js';
 import { LINKTYPE } from '../decoders/link.js';
+import { pidAlive } from './pids.js';
 import { InvalidArgumentError, validateIfname, validateNetnsName } from './validate.js';
 
 export const TCPDUMP_MISSING_MESSAGE = "the 'tcpdump' command was not found on PATH: install the tcpdump package (Debian/Ubuntu: apt-get install tcpdump)";
@@ -219,13 +220,7 @@ export async function killStaleCaptures(): Promise<number[]> {
     const m = new RegExp(`(?:^|\\0)${CAPTURE_MARKER}=(\\d+)(?:\\0|$)`).exec(env);
     if (!m) continue;
     const owner = Number(m[1]);
-    let ownerAlive = true;
-    try {
-      process.kill(owner, 0);
-    } catch {
-      ownerAlive = false;
-    }
-    if (ownerAlive || owner === process.pid) continue;
+    if (owner === process.pid || pidAlive(owner)) continue;
     try {
       process.kill(Number(e), 'SIGTERM');
       killed.push(Number(e));

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { runCheck, runSnapshot, consoleOutput, type Output } from './cli/check.js';
 import { runDemo } from './cli/demo.js';
 import { runAnalyze } from './cli/analyze.js';
+import { runServe } from './cli/serve.js';
 import { helpText, UsageError } from './config/load.js';
 import { InvalidArgumentError } from './sources/validate.js';
 import { EnvironmentError } from './sources/ip-command.js';
@@ -22,6 +23,13 @@ const COMMANDS = {
     summary:
       'Offline: read a pcap or pcapng capture (best: tcpdump -i any -y LINUX_SLL2), match requests to VIPs with their replies, and report per VIP ' +
       'where flows came in and where their replies went out, and which SYNs nobody answered. No root needed.\nExit 0: no findings; 1: findings; 2: usage error.',
+  },
+  serve: {
+    usage: 'asymroute serve [--vip IP[@IFACE]]... [--listen ADDRESS] [--port PORT] [--interval SECONDS] [--capture=false]',
+    summary:
+      'The node agent: the static check on start, every --interval seconds and within a second of a routing change; the packet capture ' +
+      'running continuously; GET / (report for curl), /healthz, /readyz, /metrics, /v1/findings, /v1/vips, /v1/flows, /v1/routes, /v1/capture. ' +
+      'Logs JSON lines. SIGTERM stops the capture and the monitor and closes the server.',
   },
   snapshot: { usage: 'asymroute snapshot > snapshot.json', summary: 'Print the host state (links, addresses, routes, rules, neighbours, sysctls) as JSON, for `asymroute check --snapshot`.' },
   demo: {
@@ -48,10 +56,11 @@ function usage(): string {
     'commands:',
     '  check      one-shot reply-path check of this host (or of a saved snapshot)',
     '  analyze    report from a packet capture (pcap/pcapng): ingress vs egress per flow, unanswered SYNs',
+    '  serve      the node agent: HTTP report, Prometheus metrics, periodic and change-triggered checks, live capture',
     '  snapshot   print the host state as JSON',
     '  demo       rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
     '',
-    'not implemented yet: serve (HTTP agent, metrics, live capture).',
+    'not implemented yet: Kubernetes VIP discovery and Events (serve uses --vip, the config file or local VIP-like addresses).',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }
@@ -66,10 +75,6 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     io.out(`asymroute ${version()}`);
     return 0;
   }
-  if (cmd === 'serve') {
-    io.err(`asymroute ${cmd}: not implemented yet in this version`);
-    return 2;
-  }
   if (!(cmd in COMMANDS)) {
     io.err(`asymroute: unknown command ${JSON.stringify(cmd)}\n\n${usage()}`);
     return 2;
@@ -83,6 +88,7 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     if (c === 'check') return await runCheck(rest, io);
     if (c === 'snapshot') return await runSnapshot(rest, io);
     if (c === 'analyze') return await runAnalyze(rest, io);
+    if (c === 'serve') return await runServe(rest, io, version());
     return await runDemo(rest, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof VipSpecError) {

@@ -474,6 +474,19 @@ export class FlowMatcher {
     return res;
   }
 
+  /** Only the flows still open (not yet expired): the recent picture, which clears after a fix. */
+  openTally(now: number): Map<string, VipTally> {
+    const res = new Map<string, VipTally>();
+    for (let s = 0; s < this.next; s++) {
+      if (!this.used[s]) continue;
+      const vip = this.svcVip[this.svc[s]!]!;
+      let t = res.get(vip);
+      if (!t) res.set(vip, (t = emptyTally()));
+      this.addTo(t, s, now);
+    }
+    return res;
+  }
+
   /** Client addresses seen sending to each VIP (at most 64 per VIP), for the static check. */
   observedClients(): Map<string, string[]> {
     return new Map([...this.clients].map(([vip, s]) => [vip, [...s]]));

@@ -1,12 +1,12 @@
 // `asymroute check` and `asymroute snapshot`: wiring of sources, analysis and exposition.
 
 import { readFile } from 'node:fs/promises';
-import { checkReplyPaths, type KernelOracle } from '../analysis/reply-path.js';
+import { checkReplyPaths } from '../analysis/reply-path.js';
 import { detectVips, parseVipSpec, type VipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError, type Resolved } from '../config/load.js';
 import { checkReportJson, checkReportText } from '../exposition/check-report.js';
 import { SNAPSHOT_VERSION, type HostSnapshot } from '../model/host-state.js';
-import { IpRunner } from '../sources/ip-command.js';
+import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { readHostState } from '../sources/host-state.js';
 
 export interface Output {
@@ -42,14 +42,6 @@ function vipSources(cfg: Resolved, snap: HostSnapshot): { vips: VipSpec[]; label
     return { vips: list.map((v) => parseVipSpec(v, source)), label };
   }
   return { vips: detectVips(snap), label: 'auto-detected: /32 and /128 addresses, addresses on dummy and kube-ipvs0 devices' };
-}
-
-export function kernelOracle(ip: IpRunner): KernelOracle {
-  return async (q) => {
-    const a = await ip.routeGet(q);
-    if (!a.ok) return { ok: false, errno: a.errno, message: a.message };
-    return { ok: true, type: a.route.type, dev: a.route.dev, gateway: a.route.gateway };
-  };
 }
 
 export async function runCheck(argv: string[], io: Output = consoleOutput): Promise<number> {

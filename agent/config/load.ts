@@ -11,7 +11,7 @@ export class UsageError extends Error {
   }
 }
 
-export type ConfigValues = Record<string, string | string[] | boolean | null>;
+export type ConfigValues = Record<string, string | string[] | boolean | number | null>;
 
 export interface Resolved {
   values: ConfigValues;
@@ -24,6 +24,14 @@ export interface Resolved {
 function checkValue(o: OptionSpec, v: string, where: string): void {
   const err = o.check?.(v);
   if (err) throw new UsageError(`${where}: invalid value ${JSON.stringify(v)} for ${o.flag}: ${err}`);
+}
+
+function parseInteger(o: OptionSpec, v: string, where: string): number {
+  const n = /^-?[0-9]+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+    throw new UsageError(`${where}: invalid value ${JSON.stringify(v)} for ${o.flag}: expected an integer from ${o.min ?? '-inf'} to ${o.max ?? 'inf'}`);
+  }
+  return n;
 }
 
 function parseBool(o: OptionSpec, v: string, where: string): boolean {
@@ -62,6 +70,10 @@ export function parseArgs(cmd: Command, argv: string[]): { flags: ConfigValues; 
       v = next;
       i++;
     }
+    if (o.type === 'integer') {
+      flags[o.key] = parseInteger(o, v, 'command line');
+      continue;
+    }
     checkValue(o, v, 'command line');
     if (o.type === 'list') flags[o.key] = [...((flags[o.key] as string[] | undefined) ?? []), v];
     else flags[o.key] = v;
@@ -69,11 +81,12 @@ export function parseArgs(cmd: Command, argv: string[]): { flags: ConfigValues; 
   return { flags, positionals };
 }
 
-function fromEnv(o: OptionSpec, env: NodeJS.ProcessEnv): string | string[] | boolean | undefined {
+function fromEnv(o: OptionSpec, env: NodeJS.ProcessEnv): string | string[] | boolean | number | undefined {
   const raw = env[o.env];
   if (raw === undefined || raw === '') return undefined;
   const where = `environment ${o.env}`;
   if (o.type === 'boolean') return parseBool(o, raw, where);
+  if (o.type === 'integer') return parseInteger(o, raw, where);
   if (o.type === 'list') {
     const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
     items.forEach((v) => checkValue(o, v, where));
@@ -83,10 +96,14 @@ function fromEnv(o: OptionSpec, env: NodeJS.ProcessEnv): string | string[] | boo
   return raw;
 }
 
-function fromFile(o: OptionSpec, doc: Record<string, unknown>, file: string): string | string[] | boolean | undefined {
+function fromFile(o: OptionSpec, doc: Record<string, unknown>, file: string): string | string[] | boolean | number | undefined {
   if (!(o.key in doc)) return undefined;
   const v = doc[o.key];
   const where = `${file}: key ${o.key}`;
+  if (o.type === 'integer') {
+    if (typeof v !== 'number') throw new UsageError(`${where}: expected an integer, got ${JSON.stringify(v)}`);
+    return parseInteger(o, String(v), where);
+  }
   if (o.type === 'boolean') {
     if (typeof v !== 'boolean') throw new UsageError(`${where}: expected true or false, got ${JSON.stringify(v)}`);
     return v;

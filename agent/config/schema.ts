@@ -3,9 +3,9 @@
 
 import { parseIp, parsePrefix } from '../net/ip.js';
 
-export type Command = 'check' | 'analyze' | 'demo' | 'snapshot';
+export type Command = 'check' | 'analyze' | 'serve' | 'demo' | 'snapshot';
 
-export type OptionType = 'string' | 'list' | 'boolean';
+export type OptionType = 'string' | 'list' | 'boolean' | 'integer';
 
 export interface OptionSpec {
   /** config-file key and result key */
@@ -13,7 +13,10 @@ export interface OptionSpec {
   flag: string;
   env: string;
   type: OptionType;
-  default: string | string[] | boolean | null;
+  default: string | string[] | boolean | number | null;
+  /** integer options: inclusive bounds */
+  min?: number;
+  max?: number;
   metavar?: string;
   help: string;
   commands: Command[];
@@ -52,7 +55,7 @@ export const OPTIONS: OptionSpec[] = [
     default: [],
     metavar: 'IP[@IFACE]',
     help: 'load-balancer VIP to check (repeatable; env: comma-separated). @IFACE pins the interface requests arrive on. Without any, check detects VIP-like local addresses and analyze takes the destinations of incoming SYNs.',
-    commands: ['check', 'analyze'],
+    commands: ['check', 'analyze', 'serve'],
     check: checkVip,
   },
   {
@@ -63,7 +66,7 @@ export const OPTIONS: OptionSpec[] = [
     default: [],
     metavar: 'CIDR',
     help: 'client network whose replies to check (repeatable). An address only the default route covers, and the gateways, are always checked.',
-    commands: ['check', 'analyze'],
+    commands: ['check', 'analyze', 'serve'],
     check: checkCidr,
   },
   {
@@ -74,7 +77,7 @@ export const OPTIONS: OptionSpec[] = [
     default: [],
     metavar: 'IFACE=IP',
     help: 'the router on an interface, used in the fix commands when the host has no route through it (repeatable).',
-    commands: ['check', 'analyze'],
+    commands: ['check', 'analyze', 'serve'],
     check: checkGateway,
   },
   {
@@ -85,7 +88,7 @@ export const OPTIONS: OptionSpec[] = [
     default: ['10.0.2.0/24', '192.168.121.0/24', '192.168.122.0/24', '172.17.0.0/16'],
     metavar: 'CIDR',
     help: 'networks treated as NAT/management networks that should not carry VIP replies (repeatable; replaces the default list).',
-    commands: ['check', 'analyze'],
+    commands: ['check', 'analyze', 'serve'],
     check: checkCidr,
   },
   {
@@ -115,7 +118,7 @@ export const OPTIONS: OptionSpec[] = [
     default: '/etc/asymroute/config.yaml',
     metavar: 'FILE',
     help: 'YAML config file with the keys vips, clients, gateways, managementCidrs. The default path is read only if it exists.',
-    commands: ['check', 'analyze'],
+    commands: ['check', 'analyze', 'serve'],
   },
   {
     key: 'links',
@@ -127,6 +130,26 @@ export const OPTIONS: OptionSpec[] = [
     help: 'analyze: interface names for the capture\'s interface indexes, as printed by `ip -j link` on the capturing host. Default: CAPTURE.links.json beside the capture, if present.',
     commands: ['analyze'],
   },
+  {
+    key: 'listen',
+    flag: '--listen',
+    env: 'ASYMROUTE_LISTEN',
+    type: 'string',
+    default: '127.0.0.1',
+    metavar: 'ADDRESS',
+    help: 'serve: address the HTTP server binds (0.0.0.0 or :: for every address; the chart sets 0.0.0.0).',
+    commands: ['serve'],
+    check: (v) => (parseIp(v) ? null : 'expected an IP address'),
+  },
+  { key: 'port', flag: '--port', env: 'ASYMROUTE_PORT', type: 'integer', default: 9472, min: 1, max: 65535, metavar: 'PORT', help: 'serve: HTTP port.', commands: ['serve'] },
+  { key: 'interval', flag: '--interval', env: 'ASYMROUTE_INTERVAL', type: 'integer', default: 30, min: 1, max: 3600, metavar: 'SECONDS', help: 'serve: period of the static check (it also runs within a second of a route, rule, address or link change).', commands: ['serve'] },
+  { key: 'debounceMs', flag: '--debounce-ms', env: 'ASYMROUTE_DEBOUNCE_MS', type: 'integer', default: 300, min: 0, max: 10000, metavar: 'MS', help: 'serve: quiet time after a burst of routing changes before the check runs.', commands: ['serve'] },
+  { key: 'capture', flag: '--capture', env: 'ASYMROUTE_CAPTURE_ENABLED', type: 'boolean', default: true, help: 'serve: run the packet capture (tcpdump) for live evidence; --capture=false to turn it off.', commands: ['serve'] },
+  { key: 'snaplen', flag: '--snaplen', env: 'ASYMROUTE_SNAPLEN', type: 'integer', default: 192, min: 96, max: 262144, metavar: 'BYTES', help: 'serve: bytes captured per packet (headers only by default).', commands: ['serve'] },
+  { key: 'captureBufferKiB', flag: '--capture-buffer', env: 'ASYMROUTE_CAPTURE_BUFFER_KIB', type: 'integer', default: 4096, min: 64, max: 1048576, metavar: 'KiB', help: 'serve: kernel capture buffer (tcpdump -B).', commands: ['serve'] },
+  { key: 'flowCapacity', flag: '--flow-capacity', env: 'ASYMROUTE_FLOW_CAPACITY', type: 'integer', default: 1000000, min: 1000, max: 10000000, metavar: 'FLOWS', help: 'serve: flows tracked at once (about 46 bytes each); when full, a slot is evicted (CLOCK order) and counted.', commands: ['serve'] },
+  { key: 'flowIdle', flag: '--flow-idle', env: 'ASYMROUTE_FLOW_IDLE', type: 'integer', default: 60, min: 5, max: 3600, metavar: 'SECONDS', help: 'serve: a flow without packets for this long is closed; live findings clear once the flows behind them have.', commands: ['serve'] },
+  { key: 'pcapDownload', flag: '--pcap-download', env: 'ASYMROUTE_PCAP_DOWNLOAD', type: 'boolean', default: false, help: 'serve: allow GET /v1/capture?seconds=N (a pcap of VIP traffic; packets carry payloads).', commands: ['serve'] },
   {
     key: 'keep',
     flag: '--keep',

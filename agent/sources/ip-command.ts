@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { parseJsonText, parseRouteGet, parseRoutes, type RouteGetResult } from '../parsers/ip-json.js';
 import type { Route } from '../model/host-state.js';
+import type { KernelOracle } from '../analysis/reply-path.js';
 import type { Family } from '../net/ip.js';
 import { parseIp } from '../net/ip.js';
 import { validateIfname, validateIp, validateMark, validateNetnsName } from './validate.js';
@@ -133,4 +134,13 @@ function routeGetArgs(q: RouteQuestion): string[] {
   if (q.oif) args.push('oif', validateIfname(q.oif));
   if (q.mark !== undefined && q.mark !== null) args.push('mark', String(validateMark(q.mark)));
   return args;
+}
+
+/** The kernel as the reply-path analysis's oracle. */
+export function kernelOracle(ip: IpRunner): KernelOracle {
+  return async (q) => {
+    const a = await ip.routeGet(q);
+    if (!a.ok) return { ok: false, errno: a.errno, message: a.message };
+    return { ok: true, type: a.route.type, dev: a.route.dev, gateway: a.route.gateway };
+  };
 }

@@ -1,0 +1,122 @@
+// `asymroute serve`: the node agent. HTTP report, metrics, periodic and change-triggered checks, live capture.
+
+import { hostname } from 'node:os';
+import { PassThrough } from 'node:stream';
+import { execa } from 'execa';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { FastifyReply } from 'fastify';
+import { parseVipSpec } from '../analysis/vips.js';
+import { resolveConfig, UsageError } from '../config/load.js';
+import { buildHttp } from '../exposition/http.js';
+import { registerMetrics } from '../exposition/metrics.js';
+import { Agent } from '../runtime/agent.js';
+import { buildFilter } from '../sources/capture.js';
+import { consoleOutput, type Output } from './check.js';
+
+export interface ServeHandle {
+  /** resolves with the exit code once the agent has shut down */
+  done: Promise<number>;
+  shutdown: (why: string) => Promise<void>;
+  port: number;
+}
+
+// A pcap of VIP traffic for a bounded time and size, straight from a second tcpdump.
+function pcapDownloader(vips: () => string[]) {
+  return async (seconds: number, maxBytes: number, reply: FastifyReply): Promise<void> => {
+    const list = vips();
+    if (list.length === 0) {
+      await reply.code(409).send({ error: 'no VIPs to capture yet' });
+      return;
+    }
+    const child = execa('tcpdump', ['-i', 'any', '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-', buildFilter(list)], { reject: false, stdin: 'ignore', buffer: false, encoding: 'buffer' });
+    const out = new PassThrough();
+    let sent = 0;
+    const stop = () => child.kill('SIGTERM');
+    const timer = setTimeout(stop, seconds * 1000);
+    child.stdout?.on('data', (d: Buffer) => {
+      if (sent + d.length > maxBytes) {
+        out.write(d.subarray(0, Math.max(0, maxBytes - sent)));
+        sent = maxBytes;
+        stop();
+        return;
+      }
+      sent += d.length;
+      out.write(d);
+    });
+    void child.then(() => {
+      clearTimeout(timer);
+      out.end();
+    });
+    reply.raw.on('close', stop);
+    await reply.type('application/vnd.tcpdump.pcap').header('content-disposition', `attachment; filename="asymroute-${seconds}s.pcap"`).send(out);
+  };
+}
+
+export async function startServe(argv: string[], io: Output, version: string): Promise<ServeHandle> {
+  const cfg = resolveConfig('serve', argv);
+  if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
+  const v = cfg.values;
+  const vipList = v['vips'] as string[];
+  const vips = vipList.map((x) => parseVipSpec(x, cfg.origin['vips'] === 'file' ? 'config' : 'flag'));
+  const gateways: Record<string, string> = {};
+  for (const g of v['gateways'] as string[]) gateways[g.slice(0, g.indexOf('='))] = g.slice(g.indexOf('=') + 1);
+  const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
+  const node = process.env['NODE_NAME'] || hostname();
+  const agent = new Agent({
+    vips,
+    autoDetect: vips.length === 0,
+    clientCidrs: v['clients'] as string[],
+    managementCidrs: v['managementCidrs'] as string[],
+    gateways,
+    intervalMs: (v['interval'] as number) * 1000,
+    debounceMs: v['debounceMs'] as number,
+    capture: { enabled: v['capture'] as boolean, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000 },
+    log,
+  });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // Gauges named *_total: promtool (rightly) refuses them.
+  for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(m);
+  registerMetrics(registry, agent, { version, node });
+  const app = buildHttp({
+    agent,
+    registry,
+    node,
+    version,
+    pcapDownload: v['pcapDownload'] ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => agent.vips.map((x) => x.ip)) } : { enabled: false },
+  });
+  await app.listen({ host: v['listen'] as string, port: v['port'] as number });
+  const port = (app.server.address() as { port: number }).port;
+  log({ event: 'listening', address: v['listen'], port, node, version, vips: vipList.length ? vipList : 'auto-detect', capture: v['capture'] });
+
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+  let shuttingDown: Promise<void> | null = null;
+  const shutdown = (why: string) => {
+    if (!shuttingDown) {
+      shuttingDown = (async () => {
+        log({ event: 'shutdown', reason: why });
+        await app.close();
+        await agent.stop();
+        log({ event: 'stopped' });
+        resolveDone(0);
+      })();
+    }
+    return shuttingDown;
+  };
+  const onSignal = (sig: NodeJS.Signals) => void shutdown(sig);
+  // on, not once: execa's signal-exit re-raises the signal if it finds itself the only listener.
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  void done.then(() => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  });
+  agent.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));
+  return { done, shutdown, port };
+}
+
+export async function runServe(argv: string[], io: Output = consoleOutput, version = 'unknown'): Promise<number> {
+  const h = await startServe(argv, io, version);
+  return h.done;
+}

@@ -1,0 +1,171 @@
+// Every metric of the agent, in one place: `asymroute_` prefix, an injected registry, values read from the agent at
+// scrape time. Labels are VIPs, interfaces, finding types, outcomes: bounded sets, never client addresses or ports.
+
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FINDING_TYPES, SEVERITIES } from '../analysis/findings.js';
+import { FLOW_OUTCOMES } from '../analysis/flow-matcher.js';
+import type { Agent } from '../runtime/agent.js';
+
+export interface MetricsInfo {
+  version: string;
+  node: string;
+}
+
+/** A counter that follows a cumulative value read at scrape time (never decreasing). */
+function followCounter(c: Counter<string>, seen: Map<string, number>, labels: Record<string, string>, value: number): void {
+  const k = JSON.stringify(labels);
+  const prev = seen.get(k) ?? 0;
+  if (value > prev) c.inc(labels, value - prev);
+  seen.set(k, Math.max(prev, value));
+}
+
+export function registerMetrics(registry: Registry, agent: Agent, info: MetricsInfo): void {
+  const registers = [registry];
+  const counterSeen = new Map<Counter<string>, Map<string, number>>();
+  const follow = (c: Counter<string>, labels: Record<string, string>, v: number) => {
+    let m = counterSeen.get(c);
+    if (!m) counterSeen.set(c, (m = new Map()));
+    followCounter(c, m, labels, v);
+  };
+
+  new Gauge({ name: 'asymroute_build_info', help: 'Build information; always 1.', labelNames: ['version', 'node'], registers }).set({ version: info.version, node: info.node }, 1);
+
+  new Gauge({
+    name: 'asymroute_reply_path_asymmetric',
+    help: 'Per VIP: 1 when replies to an Internet client (the default-route destination) leave on another interface than requests arrive on, else 0.',
+    labelNames: ['vip', 'ingress', 'egress'],
+    registers,
+    collect() {
+      this.reset();
+      for (const v of agent.result?.vips ?? []) {
+        const p = v.paths.find((x) => x.clientKind === 'default-destination');
+        if (!p) continue;
+        this.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', egress: p.egress.join(',') || 'none' }, p.verdict === 'asymmetric' ? 1 : 0);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'asymroute_findings',
+    help: 'Current findings by type and severity.',
+    labelNames: ['type', 'severity'],
+    registers,
+    collect() {
+      this.reset();
+      const all = agent.findings.all();
+      for (const type of FINDING_TYPES) for (const severity of SEVERITIES) {
+        const n = all.filter((f) => f.type === type && f.severity === severity).length;
+        if (n > 0) this.set({ type, severity }, n);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'asymroute_flows',
+    help: 'Flows to each VIP currently tracked (not yet expired), by outcome.',
+    labelNames: ['vip', 'outcome'],
+    registers,
+    collect() {
+      this.reset();
+      if (!agent.matcher) return;
+      for (const [vip, t] of agent.matcher.openTally(Date.now())) for (const o of FLOW_OUTCOMES) this.set({ vip, outcome: o }, t.outcomes[o]);
+    },
+  });
+
+  const ingress = new Counter({
+    name: 'asymroute_vip_ingress_packets_total',
+    help: 'Request packets to each VIP received, by interface. A node that never sees VIP traffic while its peers do is a symptom in itself.',
+    labelNames: ['vip', 'interface'],
+    registers,
+    collect() {
+      if (!agent.matcher) return;
+      for (const [vip, t] of agent.matcher.tally(Date.now())) for (const [iface, n] of Object.entries(t.ingressPackets)) follow(ingress, { vip, interface: iface }, n);
+    },
+  });
+
+  new Gauge({
+    name: 'asymroute_vip_info',
+    help: 'The VIPs this agent checks, with the interface their requests arrive on; always 1.',
+    labelNames: ['vip', 'ingress', 'source'],
+    registers,
+    collect() {
+      this.reset();
+      for (const v of agent.result?.vips ?? []) this.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', source: v.source }, 1);
+    },
+  });
+
+  new Gauge({
+    name: 'asymroute_capture_up',
+    help: '1 while the tcpdump child runs and delivers LINUX_SLL2, else 0.',
+    registers,
+    collect() {
+      this.set(agent.capture?.running && agent.captureStats.linktypeOk !== false ? 1 : 0);
+    },
+  });
+
+  const packets = new Counter({
+    name: 'asymroute_capture_packets_total',
+    help: 'Packets read from the capture.',
+    registers,
+    collect() {
+      follow(packets, {}, agent.captureStats.packets);
+    },
+  });
+
+  const drops = new Counter({
+    name: 'asymroute_capture_kernel_drops_total',
+    help: 'Packets the kernel dropped before the capture read them (tcpdump statistics, summed across restarts).',
+    registers,
+    collect() {
+      follow(drops, {}, agent.captureStats.drops);
+    },
+  });
+
+  const restarts = new Counter({
+    name: 'asymroute_capture_restarts_total',
+    help: 'Restarts of the tcpdump child.',
+    registers,
+    collect() {
+      follow(restarts, {}, agent.capture?.restarts ?? 0);
+    },
+  });
+
+  const rpf = new Counter({
+    name: 'asymroute_kernel_rp_filter_drops_total',
+    help: "The kernel's TcpExt IPReversePathFilter counter (packets dropped by rp_filter), as of the last check.",
+    registers,
+    collect() {
+      follow(rpf, {}, agent.snapshot?.ipReversePathFilter ?? 0);
+    },
+  });
+
+  const hist = new Histogram({
+    name: 'asymroute_check_duration_seconds',
+    help: 'Duration of the static reply-path check.',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers,
+    collect() {
+      for (const d of agent.durations.splice(0)) hist.observe(d);
+    },
+  });
+
+  const checks = new Counter({
+    name: 'asymroute_checks_total',
+    help: 'Static checks run, by result.',
+    labelNames: ['result'],
+    registers,
+    collect() {
+      follow(checks, { result: 'ok' }, agent.status.count - agent.status.failures);
+      follow(checks, { result: 'error' }, agent.status.failures);
+    },
+  });
+
+  new Gauge({
+    name: 'asymroute_check_last_run_timestamp_seconds',
+    help: 'When the last static check finished (Unix time).',
+    registers,
+    collect() {
+      if (agent.status.at) this.set(Date.parse(agent.status.at) / 1000);
+    },
+  });
+}

@@ -1,0 +1,210 @@
+// The long-running agent: the static check on start, on a period and after route changes; the capture and the flow
+// matcher running continuously; findings tracked with first/last seen and transitions logged as JSON lines.
+
+import { FlowMatcher } from '../analysis/flow-matcher.js';
+import { evidenceFindings } from '../analysis/live-evidence.js';
+import { FindingStore, type Transition } from '../analysis/finding-store.js';
+import { checkReplyPaths, type CheckResult } from '../analysis/reply-path.js';
+import { detectVips, type VipSpec } from '../analysis/vips.js';
+import { fastPathV4 } from '../decoders/fast-path.js';
+import { decodePacket } from '../decoders/packet.js';
+import type { HostSnapshot } from '../model/host-state.js';
+import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats } from '../sources/capture.js';
+import { readHostState } from '../sources/host-state.js';
+import { IpRunner, kernelOracle } from '../sources/ip-command.js';
+import { RouteMonitor } from '../sources/ip-monitor.js';
+import { LinkNames } from '../sources/link-names.js';
+
+export type LogFn = (record: Record<string, unknown>) => void;
+
+export interface AgentOptions {
+  vips: VipSpec[];
+  /** re-detect VIP-like local addresses at every check when no VIPs are given */
+  autoDetect: boolean;
+  clientCidrs: string[];
+  managementCidrs: string[];
+  gateways: Record<string, string>;
+  intervalMs: number;
+  debounceMs: number;
+  capture: { enabled: boolean; snaplen: number; bufferKiB: number; flowCapacity: number; idleMs: number };
+  log: LogFn;
+}
+
+export interface CheckStatus {
+  at: string | null;
+  durationMs: number | null;
+  reason: string | null;
+  error: string | null;
+  count: number;
+  failures: number;
+}
+
+export class Agent {
+  readonly findings = new FindingStore();
+  readonly ip = new IpRunner();
+  snapshot: HostSnapshot | null = null;
+  result: CheckResult | null = null;
+  vips: VipSpec[] = [];
+  readonly status: CheckStatus = { at: null, durationMs: null, reason: null, error: null, count: 0, failures: 0 };
+  readonly durations: number[] = [];
+  matcher: FlowMatcher | null = null;
+  capture: TcpdumpCapture | null = null;
+  captureStats: { packets: number; drops: number; restarts: number; linktypeOk: boolean | null; lastError: string | null } = { packets: 0, drops: 0, restarts: 0, linktypeOk: null, lastError: null };
+  private dropsBase = 0;
+  private lastStats: CaptureStats | null = null;
+  private monitor: RouteMonitor | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private readonly names: LinkNames;
+  readonly decodeFailures: Record<string, number> = {};
+  private stopped = false;
+
+  constructor(readonly opts: AgentOptions) {
+    this.names = new LinkNames(this.ip, { onChange: () => this.matcher?.refreshInterfaces() });
+  }
+
+  get ready(): boolean {
+    return this.status.count > 0;
+  }
+
+  async start(): Promise<void> {
+    await this.names.refresh().catch((e: Error) => this.opts.log({ event: 'link-names-failed', error: e.message }));
+    await this.check('start');
+    this.monitor = new RouteMonitor({ debounceMs: this.opts.debounceMs, onChange: () => void this.check('route-change'), onExit: (code, stderr) => this.opts.log({ event: 'monitor-exited', code, stderr }) });
+    this.monitor.start();
+    this.timer = setInterval(() => void this.check('period'), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Runs a check now; overlapping requests collapse into one more run. */
+  check(reason: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.runCheck(reason).finally(() => {
+      this.running = null;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        void this.check('coalesced');
+      }
+    });
+    return this.running;
+  }
+
+  private async runCheck(reason: string): Promise<void> {
+    const t0 = performance.now();
+    try {
+      const snap = await readHostState({ ip: this.ip });
+      const vips = this.opts.autoDetect ? detectVips(snap) : this.opts.vips;
+      await this.ensureCapture(vips);
+      const observed = this.matcher ? [...this.matcher.observedClients().values()].flat() : [];
+      const result = await checkReplyPaths({
+        snapshot: snap,
+        vips,
+        clientCidrs: this.opts.clientCidrs,
+        observedClients: observed,
+        managementCidrs: this.opts.managementCidrs,
+        gateways: this.opts.gateways,
+        oracle: kernelOracle(this.ip),
+      });
+      this.snapshot = snap;
+      this.result = result;
+      this.vips = vips;
+      this.logTransitions(this.findings.update('static', result.findings, new Date()));
+      this.status.error = null;
+    } catch (e) {
+      this.status.failures++;
+      this.status.error = (e as Error).message;
+      this.opts.log({ event: 'check-failed', reason, error: (e as Error).message });
+    } finally {
+      const ms = performance.now() - t0;
+      this.status.at = new Date().toISOString();
+      this.status.durationMs = ms;
+      this.status.reason = reason;
+      this.status.count++;
+      this.durations.push(ms / 1000);
+    }
+  }
+
+  private logTransitions(ts: Transition[]): void {
+    for (const t of ts) this.opts.log({ ...t });
+  }
+
+  /** Live evidence from the flows still open; called on scrapes and reports. */
+  liveFindings(): void {
+    if (!this.matcher) return;
+    const tally = this.matcher.openTally(Date.now());
+    const f = evidenceFindings({ tally, skipped: this.matcher.skipped, interfacesKnown: this.captureStats.linktypeOk !== false });
+    this.logTransitions(this.findings.update('live', f, new Date()));
+  }
+
+  private async ensureCapture(vips: VipSpec[]): Promise<void> {
+    const c = this.opts.capture;
+    if (!c.enabled || vips.length === 0) return;
+    const filter = buildFilter(vips.map((v) => v.ip));
+    if (this.capture && this.capture.args.at(-1) === filter) return;
+    if (this.capture) {
+      this.opts.log({ event: 'capture-restart', reason: 'VIP set changed', filter });
+      await this.capture.stop();
+    }
+    this.matcher = new FlowMatcher({ vips: vips.map((v) => v.ip), capacity: c.flowCapacity, idleMs: c.idleMs, ifname: (i) => this.names.name(i) });
+    const m = this.matcher;
+    this.dropsBase = this.captureStats.drops;
+    this.capture = new TcpdumpCapture({
+      vips: vips.map((v) => v.ip),
+      snaplen: c.snaplen,
+      bufferKiB: c.bufferKiB,
+      onPacket: (buf, off, caplen, _len, ts, linktype) => {
+        this.captureStats.packets++;
+        if (fastPathV4(linktype, buf, off, caplen, m, ts)) return;
+        const d = decodePacket(linktype, buf, off, caplen);
+        if (!d.ok) {
+          const k = `${d.layer}:${d.reason}`;
+          this.decodeFailures[k] = (this.decodeFailures[k] ?? 0) + 1;
+          return;
+        }
+        m.observe(d, ts);
+      },
+      onEvent: (e) => this.onCaptureEvent(e),
+    });
+    await this.capture.start();
+    if (!this.expiryTimer) {
+      this.expiryTimer = setInterval(() => {
+        this.matcher?.expire(Date.now());
+        this.liveFindings();
+      }, 5000);
+      this.expiryTimer.unref();
+    }
+  }
+
+  private onCaptureEvent(e: CaptureEvent): void {
+    if (e.type === 'stats') {
+      // tcpdump's counters restart with each child: carry the total across restarts.
+      if (this.lastStats && e.stats.droppedByKernel < this.lastStats.droppedByKernel) this.dropsBase += this.lastStats.droppedByKernel;
+      this.lastStats = e.stats;
+      this.captureStats.drops = this.dropsBase + e.stats.droppedByKernel;
+      return;
+    }
+    if (e.type === 'linktype') this.captureStats.linktypeOk = e.ok;
+    if (e.type === 'exited') {
+      this.captureStats.restarts = this.capture?.restarts ?? 0;
+      this.captureStats.lastError = e.stderr || `exit ${e.code ?? e.signal}`;
+      if (this.lastStats) this.dropsBase += this.lastStats.droppedByKernel;
+      this.lastStats = null;
+    }
+    this.opts.log({ event: `capture-${e.type}`, ...e });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.expiryTimer) clearInterval(this.expiryTimer);
+    await this.monitor?.stop();
+    await this.capture?.stop();
+    await this.running;
+  }
+}

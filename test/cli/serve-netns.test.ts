@@ -1,0 +1,107 @@
+// `asymroute serve` end to end in the node namespace: HTTP read from inside the namespace, real client connections,
+// the route broken and fixed while the agent runs, promtool on a live scrape, and a clean SIGTERM.
+
+import { execa, type ResultPromise } from 'execa';
+import { afterEach, expect, it } from 'vitest';
+import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
+import { startTcpServer, tcpConnect, type Netns, type TcpServer } from '../../agent/netns/netns.js';
+import { BIN } from '../helpers/cli.js';
+import { describeAsRoot } from '../helpers/root.js';
+
+const PORT = 9472;
+
+// fetch() run by a node process inside the namespace: the agent listens on that namespace's loopback.
+const GET_JS = `fetch(process.argv[1], { headers: { accept: process.argv[2] || '*/*' } }).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, type: r.headers.get('content-type'), body: await r.text() })), (e) => process.stdout.write(JSON.stringify({ status: 0, body: String(e) })));`;
+
+async function get(ns: Netns, path: string, accept = ''): Promise<{ status: number; type: string | null; body: string }> {
+  const r = await ns.exec([process.execPath, '-e', GET_JS, `http://127.0.0.1:${PORT}${path}`, accept], { timeoutMs: 15_000 });
+  return JSON.parse(r.stdout) as { status: number; type: string | null; body: string };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null | false>, ms = 20_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describeAsRoot('asymroute serve in the node namespace', () => {
+  let lab: IncidentLab | null = null;
+  let agent: ResultPromise | null = null;
+  let server: TcpServer | null = null;
+  afterEach(async () => {
+    agent?.kill('SIGKILL');
+    await server?.stop();
+    await lab?.lab.destroy();
+    lab = null;
+    agent = null;
+    server = null;
+  });
+
+  it('reports the incident, sees live asymmetric flows, clears and re-raises on route changes, shuts down cleanly', { timeout: 120_000 }, async () => {
+    const l = (lab = await buildIncidentLab('arserve'));
+    server = await startTcpServer(l.node, l.vip, 8443);
+    const logs: string[] = [];
+    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+
+    await until('readyz', async () => (await get(l.node, '/readyz')).status === 200);
+    const report = await get(l.node, '/');
+    expect(report.type).toMatch(/^text\/plain/);
+    expect(report.body).toMatch(/CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1, replies to .* leave on eth0 \(default via 192\.168\.121\.1 dev eth0\)/);
+    const asJson = JSON.parse((await get(l.node, '/', 'application/json')).body);
+    expect(asJson.schema).toBe('asymroute.check/v1');
+    expect((await get(l.node, '/healthz')).status).toBe(200);
+
+    // Live evidence from real connections.
+    for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
+    const flows = await until('asymmetric flows', async () => {
+      const f = JSON.parse((await get(l.node, `/v1/flows?vip=${l.vip}&outcome=asymmetric`)).body) as { flows: Array<{ ingress: string; egress: string }> };
+      return f.flows.length >= 2 ? f.flows : null;
+    });
+    expect(flows[0]).toMatchObject({ ingress: 'eth1', egress: 'eth0' });
+    const metrics = (await get(l.node, '/metrics')).body;
+    expect(metrics).toMatch(new RegExp(`asymroute_reply_path_asymmetric\\{vip="${l.vip.replace(/\./g, '\\.')}",ingress="eth1",egress="eth0"\\} 1`));
+    expect(metrics).toMatch(/asymroute_flows\{vip="192\.168\.1\.240",outcome="asymmetric"\} [2-9]/);
+    expect(metrics).toMatch(/asymroute_vip_ingress_packets_total\{vip="192\.168\.1\.240",interface="eth1"\} [1-9]/);
+    expect(metrics).toMatch(/asymroute_capture_up 1/);
+    expect(metrics).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);
+    expect(metrics).not.toMatch(/203\.0\.113\.5/); // no client addresses in labels
+    const lint = await execa('promtool', ['check', 'metrics'], { input: metrics, reject: false });
+    expect({ code: lint.exitCode, out: `${lint.stdout}${lint.stderr}` }).toEqual({ code: 0, out: '' });
+
+    // Fix while the agent runs: the route monitor triggers a check within seconds (the period is 300 s).
+    await fixByPolicyRouting(l);
+    await until('the static finding to clear', async () => {
+      const f = JSON.parse((await get(l.node, '/v1/findings')).body) as { findings: Array<{ type: string }> };
+      return !f.findings.some((x) => x.type === 'asymmetric-reply-path');
+    }, 10_000);
+    expect(logs.some((x) => x.includes('"event":"finding-cleared"') && x.includes('asymmetric-reply-path'))).toBe(true);
+    expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
+
+    // Break it again.
+    await l.node.ip(['rule', 'del', 'from', l.vip, 'lookup', '100']);
+    await until('the finding to come back', async () => {
+      const f = JSON.parse((await get(l.node, '/v1/findings')).body) as { findings: Array<{ type: string; firstSeen: string }> };
+      return f.findings.some((x) => x.type === 'asymmetric-reply-path');
+    }, 10_000);
+
+    const routes = JSON.parse((await get(l.node, '/v1/routes')).body);
+    expect(routes.version).toBe(1);
+    expect((await get(l.node, '/v1/flows?limit=0')).status).toBe(400);
+
+    // SIGTERM: the agent exits 0 and leaves no tcpdump or ip monitor behind.
+    const pidsBefore = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
+    expect(pidsBefore.length).toBeGreaterThanOrEqual(3); // agent, tcpdump, ip monitor (and the test server)
+    agent.kill('SIGTERM');
+    const r = await agent;
+    expect(r.exitCode).toBe(0);
+    expect(logs.some((x) => x.includes('"event":"stopped"'))).toBe(true);
+    const left = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
+    const names = await Promise.all(left.map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()));
+    expect(names.filter((n) => n === 'tcpdump' || n === 'ip')).toEqual([]);
+  });
+});

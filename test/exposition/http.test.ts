@@ -1,0 +1,121 @@
+// The HTTP interface with fastify's inject, over an agent whose last check is a real offline analysis of the
+// incident's snapshot (no capture, no kernel): routes, content negotiation, bad parameters, metrics via promtool.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { Registry } from 'prom-client';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { checkReplyPaths } from '../../agent/analysis/reply-path.js';
+import { buildHttp } from '../../agent/exposition/http.js';
+import { registerMetrics } from '../../agent/exposition/metrics.js';
+import type { HostSnapshot } from '../../agent/model/host-state.js';
+import { Agent } from '../../agent/runtime/agent.js';
+import { ROOT } from '../helpers/cli.js';
+
+const SNAP = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/vagrant-incident.snapshot.json'), 'utf8')) as HostSnapshot;
+const VIP = { ip: '192.168.1.240', ingress: null, source: 'flag' as const };
+
+function makeAgent(): Agent {
+  return new Agent({
+    vips: [VIP],
+    autoDetect: false,
+    clientCidrs: ['203.0.113.0/24'],
+    managementCidrs: ['192.168.121.0/24'],
+    gateways: {},
+    intervalMs: 60_000,
+    debounceMs: 300,
+    capture: { enabled: false, snaplen: 192, bufferKiB: 4096, flowCapacity: 1000, idleMs: 60_000 },
+    log: () => undefined,
+  });
+}
+
+async function checked(agent: Agent): Promise<Agent> {
+  const result = await checkReplyPaths({ snapshot: SNAP, vips: [VIP], clientCidrs: ['203.0.113.0/24'], managementCidrs: ['192.168.121.0/24'], oracle: async () => null });
+  agent.snapshot = SNAP;
+  agent.result = result;
+  agent.vips = [VIP];
+  agent.findings.update('static', result.findings, new Date());
+  agent.status.count = 1;
+  agent.status.at = new Date().toISOString();
+  agent.durations.push(0.12);
+  return agent;
+}
+
+function app(agent: Agent) {
+  const registry = new Registry();
+  registerMetrics(registry, agent, { version: 'test', node: 'node1' });
+  return buildHttp({ agent, registry, node: 'node1', version: 'test', pcapDownload: { enabled: false } });
+}
+
+describe('HTTP before the first check', () => {
+  it('is not ready and has no snapshot yet', async () => {
+    const a = app(makeAgent());
+    expect((await a.inject('/readyz')).statusCode).toBe(503);
+    expect((await a.inject('/v1/routes')).statusCode).toBe(503);
+    expect((await a.inject('/healthz')).statusCode).toBe(200);
+  });
+});
+
+describe('HTTP after a check', () => {
+  let a: ReturnType<typeof app>;
+  beforeAll(async () => {
+    a = app(await checked(makeAgent()));
+  });
+
+  it('serves the report as text by default and JSON on request', async () => {
+    const text = await a.inject('/');
+    expect(text.headers['content-type']).toMatch(/^text\/plain/);
+    expect(text.body).toMatch(/CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1/);
+    expect(text.body).toMatch(/Live flows: capture disabled/);
+    for (const r of [await a.inject({ url: '/', headers: { accept: 'application/json' } }), await a.inject('/?format=json')]) {
+      expect(r.headers['content-type']).toMatch(/^application\/json/);
+      const j = r.json();
+      expect(j.schema).toBe('asymroute.check/v1');
+      expect(j.findings.map((f: { type: string }) => f.type).sort()).toEqual(['asymmetric-reply-path', 'default-route-on-management-network']);
+      expect(j.findings[0].firstSeen).toBeTypeOf('string');
+    }
+  });
+
+  it('serves the API', async () => {
+    expect((await a.inject('/readyz')).statusCode).toBe(200);
+    expect((await a.inject('/v1/vips')).json().vips[0].ingress).toBe('eth1');
+    expect((await a.inject('/v1/routes')).json().hostname).toBe(SNAP.hostname);
+    expect((await a.inject('/v1/findings')).json().findings).toHaveLength(2);
+    expect((await a.inject('/v1/flows')).json()).toEqual({ flows: [], capture: 'disabled' });
+  });
+
+  it.each([
+    ['/v1/flows?vip=nope', /vip "nope" is not an IP address/],
+    ['/v1/flows?outcome=weird', /outcome "weird" is not one of symmetric, asymmetric, unanswered, reset, pending/],
+    ['/v1/flows?limit=0', /limit "0" must be an integer from 1 to 10000/],
+    ['/v1/flows?limit=abc', /limit "abc"/],
+    ['/v1/flows?vip=1.2.3.4&vip=5.6.7.8', /given more than once/],
+    ['/?format=json&format=text', /given more than once/],
+  ])('400 for %s', async (url, msg) => {
+    const r = await a.inject(url);
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toMatch(msg);
+  });
+
+  it('404 names the endpoints; capture download is off by default', async () => {
+    const r = await a.inject('/v2/nothing');
+    expect(r.statusCode).toBe(404);
+    expect(r.json().endpoints).toContain('/v1/findings');
+    const c = await a.inject('/v1/capture?seconds=5');
+    expect(c.statusCode).toBe(403);
+    expect(c.json().error).toMatch(/disabled/);
+  });
+
+  it('metrics pass promtool and carry no client addresses', async () => {
+    const r = await a.inject('/metrics');
+    expect(r.body).toMatch(/asymroute_reply_path_asymmetric\{vip="192\.168\.1\.240",ingress="eth1",egress="eth0"\} 1/);
+    expect(r.body).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);
+    expect(r.body).toMatch(/asymroute_check_duration_seconds_count 1/);
+    expect(r.body).toMatch(/asymroute_build_info\{version="test",node="node1"\} 1/);
+    expect(r.body).toMatch(/asymroute_capture_up 0/);
+    expect(r.body).not.toMatch(/203\.0\.113/);
+    const lint = await execa('promtool', ['check', 'metrics'], { input: r.body, reject: false });
+    expect({ code: lint.exitCode, out: `${lint.stdout}${lint.stderr}` }).toEqual({ code: 0, out: '' });
+  });
+});

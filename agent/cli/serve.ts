@@ -11,6 +11,7 @@ import { buildHttp } from '../exposition/http.js';
 import { registerMetrics } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
 import { buildFilter } from '../sources/capture.js';
+import { loadKubeConfig, ServiceWatcher } from '../sources/kubernetes.js';
 import { consoleOutput, type Output } from './check.js';
 
 export interface ServeHandle {
@@ -62,6 +63,10 @@ export async function startServe(argv: string[], io: Output, version: string): P
   for (const g of v['gateways'] as string[]) gateways[g.slice(0, g.indexOf('='))] = g.slice(g.indexOf('=') + 1);
   const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
   const node = process.env['NODE_NAME'] || hostname();
+  const kmode = v['kubernetes'] as string;
+  const kc = kmode === 'off' ? null : loadKubeConfig((v['kubeconfig'] as string | null) ?? undefined);
+  if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
+  let watcher: ServiceWatcher | null = null;
   const agent = new Agent({
     vips,
     autoDetect: vips.length === 0,
@@ -72,7 +77,19 @@ export async function startServe(argv: string[], io: Output, version: string): P
     debounceMs: v['debounceMs'] as number,
     capture: { enabled: v['capture'] as boolean, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000 },
     log,
+    kubernetesVips: kc ? () => (watcher?.vips() ?? []).map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service })) : null,
   });
+  if (kc) {
+    watcher = new ServiceWatcher({
+      kubeconfig: kc,
+      onChange: (list) => {
+        log({ event: 'kubernetes-vips', vips: list.map((x) => `${x.ip} ${x.service}`) });
+        void agent.check('kubernetes-change');
+      },
+      onError: (error) => log({ event: 'kubernetes-error', error }),
+    });
+    agent.kubernetes = watcher.status;
+  } else log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // Gauges named *_total: promtool (rightly) refuses them.
@@ -97,6 +114,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
       shuttingDown = (async () => {
         log({ event: 'shutdown', reason: why });
         await app.close();
+        watcher?.stop();
         await agent.stop();
         log({ event: 'stopped' });
         resolveDone(0);
@@ -112,6 +130,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   });
+  watcher?.start();
   agent.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));
   return { done, shutdown, port };
 }

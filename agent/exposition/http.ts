@@ -36,7 +36,7 @@ function oneString(q: Record<string, unknown>, key: string): string | undefined 
 }
 
 export function buildHttp(o: HttpOptions): FastifyInstance {
-  const app = Fastify({ logger: false, maxParamLength: 200 });
+  const app = Fastify({ logger: false });
   const a = o.agent;
   let captureBusy = false;
 
@@ -60,7 +60,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const json = wantsJson(req.headers.accept, oneString(q, 'format'));
     const { meta, result } = report();
     const flows = a.matcher ? Object.fromEntries([...a.matcher.openTally(Date.now())].map(([vip, t]) => [vip, t])) : null;
-    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, lastCheck: a.status });
+    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, lastCheck: a.status });
     const lines = [checkReportText(meta, result)];
     lines.push('');
     if (!a.opts.capture.enabled) lines.push('Live flows: capture disabled');
@@ -72,6 +72,8 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
         lines.push(`  ${vip}: ${oc}; paths ${pathsText(t.paths)}${t.retransmittedSyns ? `; retransmitted SYNs ${t.retransmittedSyns}` : ''}`);
       }
     }
+    const k = a.kubernetes;
+    lines.push(k ? `Kubernetes: ${k.connected ? `connected, ${k.services} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}` : 'Kubernetes: not in use');
     lines.push(`Last check: ${a.status.at ?? 'never'} (${a.status.reason ?? '-'}, ${a.status.durationMs?.toFixed(0) ?? '-'} ms)${a.status.error ? `, FAILED: ${a.status.error}` : ''}`);
     return reply.type('text/plain; charset=utf-8').send(lines.join('\n') + '\n');
   });

@@ -95,6 +95,16 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
   });
 
   new Gauge({
+    name: 'asymroute_kubernetes_up',
+    help: '1 while the Service watch is connected, 0 when the API is unreachable; absent when Kubernetes is not in use.',
+    registers,
+    collect() {
+      this.reset();
+      if (agent.kubernetes) this.set(agent.kubernetes.connected ? 1 : 0);
+    },
+  });
+
+  new Gauge({
     name: 'asymroute_capture_up',
     help: '1 while the tcpdump child runs and delivers LINUX_SLL2, else 0.',
     registers,

@@ -28,6 +28,19 @@ export interface AgentOptions {
   debounceMs: number;
   capture: { enabled: boolean; snaplen: number; bufferKiB: number; flowCapacity: number; idleMs: number };
   log: LogFn;
+  /** VIPs from Kubernetes Services, read at every check (null: Kubernetes not in use) */
+  kubernetesVips?: (() => VipSpec[]) | null;
+}
+
+/** Configured VIPs plus the Services' (a configured ingress wins, the Service name is kept); local detection only when both are empty. */
+export function mergeVips(configured: VipSpec[], fromKubernetes: VipSpec[]): VipSpec[] {
+  const out = new Map<string, VipSpec>();
+  for (const v of fromKubernetes) if (!out.has(v.ip)) out.set(v.ip, v);
+  for (const v of configured) {
+    const k = out.get(v.ip);
+    out.set(v.ip, k ? { ...v, service: k.service } : v);
+  }
+  return [...out.values()];
 }
 
 export interface CheckStatus {
@@ -59,6 +72,8 @@ export class Agent {
   private again = false;
   private readonly names: LinkNames;
   readonly decodeFailures: Record<string, number> = {};
+  /** the Service watcher's status, when Kubernetes is in use */
+  kubernetes: { connected: boolean; lastError: string | null; services: number } | null = null;
   private stopped = false;
 
   constructor(readonly opts: AgentOptions) {
@@ -99,7 +114,8 @@ export class Agent {
     const t0 = performance.now();
     try {
       const snap = await readHostState({ ip: this.ip });
-      const vips = this.opts.autoDetect ? detectVips(snap) : this.opts.vips;
+      const merged = mergeVips(this.opts.vips, this.opts.kubernetesVips?.() ?? []);
+      const vips = merged.length === 0 && this.opts.autoDetect ? detectVips(snap) : merged;
       await this.ensureCapture(vips);
       const observed = this.matcher ? [...this.matcher.observedClients().values()].flat() : [];
       const result = await checkReplyPaths({

@@ -20,7 +20,7 @@ describe('asymroute CLI', () => {
     expect(r.stdout).toMatch(/not implemented yet: Kubernetes VIP discovery and Events/);
     const serve = await runCli(['serve', '--port', '70000'], { env: { ASYMROUTE_CONFIG: '' } });
     expect(serve.exitCode).toBe(2);
-    expect(serve.stderr).toMatch(/invalid value "70000" for --port: expected an integer from 1 to 65535/);
+    expect(serve.stderr).toMatch(/invalid value "70000" for --port: expected an integer from 0 to 65535/);
     const unknown = await runCli(['frob']);
     expect(unknown.exitCode).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frob"/);

@@ -45,7 +45,7 @@ describeAsRoot('asymroute serve in the node namespace', () => {
     const l = (lab = await buildIncidentLab('arserve'));
     server = await startTcpServer(l.node, l.vip, 8443);
     const logs: string[] = [];
-    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30', '--kubernetes', 'off'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
     agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
 
     await until('readyz', async () => (await get(l.node, '/readyz')).status === 200);

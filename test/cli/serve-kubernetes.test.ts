@@ -1,0 +1,96 @@
+// `asymroute serve` with Kubernetes discovery, through the real CLI against a local API that answers like the real
+// one (capture off, so no root is needed: the checks only read this host's routing).
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { afterEach, expect, it } from 'vitest';
+import { BIN } from '../helpers/cli.js';
+
+// Plain http to the replay API: client-node requires insecure-skip-tls-verify for that.
+function kubeconfigFile(server: string): string {
+  const f = join(mkdtempSync(join(tmpdir(), 'asymroute-kc-')), 'config');
+  writeFileSync(f, `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: ${server}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t0k3n\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`);
+  return f;
+}
+
+const SVC = {
+  kind: 'Service',
+  apiVersion: 'v1',
+  metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7', creationTimestamp: '2026-11-01T10:00:00Z' },
+  spec: { type: 'LoadBalancer', ports: [{ port: 443, protocol: 'TCP', targetPort: 8443, nodePort: 31443 }], clusterIP: '10.96.0.20' },
+  status: { loadBalancer: { ingress: [{ ip: '198.51.100.77', ipMode: 'VIP' }] } },
+};
+
+let api: Server | null = null;
+let agent: ResultPromise | null = null;
+afterEach(async () => {
+  agent?.kill('SIGTERM');
+  await agent;
+  api?.closeAllConnections();
+  await new Promise((r) => api?.close(r) ?? r(undefined));
+  api = null;
+  agent = null;
+});
+
+async function start(kubeconfig: string): Promise<{ port: number; logs: string[] }> {
+  const logs: string[] = [];
+  agent = execa(process.execPath, [BIN, 'serve', '--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1', '--port', '0', '--vip', '198.51.100.10'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+  agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+  const t0 = Date.now();
+  for (;;) {
+    const l = logs.find((x) => x.includes('"event":"listening"'));
+    if (l) return { port: (JSON.parse(l) as { port: number }).port, logs };
+    if (Date.now() - t0 > 15_000) throw new Error(`serve did not start: ${logs.join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitFor(url: string, pred: (body: string) => boolean): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    const body = await (await fetch(url)).text();
+    if (pred(body)) return body;
+    if (Date.now() - t0 > 15_000) throw new Error(`timed out; last body: ${body}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+it('checks the VIPs of LoadBalancer Services and names the Service', { timeout: 60_000 }, async () => {
+  const auth: string[] = [];
+  api = createServer((req, res) => {
+    auth.push(String(req.headers.authorization));
+    res.setHeader('content-type', 'application/json');
+    if (req.url?.includes('watch=true')) return void res.writeHead(200);
+    res.end(JSON.stringify({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [SVC] }));
+  });
+  await new Promise<void>((r) => api!.listen(0, '127.0.0.1', r));
+  const { port } = await start(kubeconfigFile(`http://127.0.0.1:${(api.address() as AddressInfo).port}`));
+  const body = await waitFor(`http://127.0.0.1:${port}/v1/vips`, (b) => b.includes('198.51.100.77'));
+  const vips = (JSON.parse(body) as { vips: Array<{ ip: string; source: string; service: string | null }> }).vips;
+  expect(vips.map((v) => [v.ip, v.source, v.service]).sort()).toEqual([
+    ['198.51.100.10', 'flag', null],
+    ['198.51.100.77', 'kubernetes', 'shop/web'],
+  ]);
+  const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  expect(report).toMatch(/198\.51\.100\.77 \[shop\/web\]/);
+  expect(report).toMatch(/Kubernetes: connected, 1 Services/);
+  expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/asymroute_kubernetes_up 1/);
+  expect(auth.every((a) => a === 'Bearer t0k3n')).toBe(true);
+});
+
+it('keeps running on the other VIP sources when the API is unreachable, and reports it', { timeout: 60_000 }, async () => {
+  const closed = createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const deadPort = (closed.address() as AddressInfo).port;
+  await new Promise((r) => closed.close(r));
+  const { port } = await start(kubeconfigFile(`http://127.0.0.1:${deadPort}`));
+  await waitFor(`http://127.0.0.1:${port}/readyz`, (b) => b.includes('"ready":true'));
+  const report = await waitFor(`http://127.0.0.1:${port}/`, (b) => /Kubernetes: UNREACHABLE \(fetch failed|ECONNREFUSED/.test(b));
+  expect(report).toMatch(/198\.51\.100\.10/);
+  expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+  expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/asymroute_kubernetes_up 0/);
+});

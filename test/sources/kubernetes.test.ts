@@ -1,0 +1,116 @@
+// The Service watcher against a local HTTP server that answers like the Kubernetes API (list, then a watch stream
+// of ADDED / MODIFIED / DELETED / BOOKMARK and a 410 Gone that forces a new list), and against no server at all.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import { afterEach, describe, expect, it } from 'vitest';
+import { vipsOfService } from '../../agent/parsers/kubernetes.js';
+import { ServiceWatcher } from '../../agent/sources/kubernetes.js';
+
+function service(ns: string, name: string, rv: string, spec: Record<string, unknown>, ingress: string[] = []) {
+  return {
+    kind: 'Service',
+    apiVersion: 'v1',
+    metadata: { name, namespace: ns, uid: `uid-${name}`, resourceVersion: rv, creationTimestamp: '2026-11-01T10:00:00Z', labels: { app: name } },
+    spec: { ports: [{ name: 'https', protocol: 'TCP', port: 443, targetPort: 8443, nodePort: 31443 }], selector: { app: name }, clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], sessionAffinity: 'None', ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', ...spec },
+    status: { loadBalancer: spec['type'] === 'LoadBalancer' ? { ingress: ingress.map((ip) => ({ ip, ipMode: 'VIP' })) } : {} },
+  };
+}
+
+const list = (rv: string, items: unknown[]) => ({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: rv }, items });
+const event = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
+const GONE = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version: 100 (250)', reason: 'Expired', code: 410 };
+
+function kubeconfig(server: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 't', server, skipTLSVerify: true }], users: [{ name: 'u', token: 'replay-token' }], contexts: [{ name: 'c', cluster: 't', user: 'u' }], currentContext: 'c' });
+  return kc;
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('vipsOfService', () => {
+  it.each([
+    ['LoadBalancer with an ingress IP and a requested IP', service('default', 'web', '1', { type: 'LoadBalancer', loadBalancerIP: '192.168.1.241' }, ['192.168.1.240']), ['192.168.1.240 status.loadBalancer.ingress', '192.168.1.241 spec.loadBalancerIP']],
+    ['ClusterIP with externalIPs', service('default', 'ext', '1', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] }), ['10.0.0.9 spec.externalIPs']],
+    ['ClusterIP without externalIPs', service('default', 'int', '1', { type: 'ClusterIP' }), []],
+    ['garbage in the fields', service('default', 'bad', '1', { type: 'LoadBalancer', loadBalancerIP: 'not-an-ip', externalIPs: [42] }, ['nope']), []],
+  ])('%s', (_n, svc, expected) => {
+    expect(vipsOfService(svc).map((v) => `${v.ip} ${v.from}`)).toEqual(expected);
+  });
+  it('skips objects without metadata', () => {
+    expect(vipsOfService({ spec: { type: 'LoadBalancer' } })).toEqual([]);
+  });
+});
+
+describe('ServiceWatcher', () => {
+  let server: Server | null = null;
+  let watcher: ServiceWatcher | null = null;
+  afterEach(async () => {
+    watcher?.stop();
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r) ?? r(undefined));
+    server = null;
+  });
+
+  it('lists, follows the watch, and lists again after 410 Gone', async () => {
+    const seen: string[] = [];
+    let lists = 0;
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      seen.push(`${req.headers.authorization} ${req.url}`);
+      const url = new URL(req.url!, 'http://x');
+      res.setHeader('content-type', 'application/json');
+      if (url.pathname !== '/api/v1/services') return void res.writeHead(404).end('{}');
+      if (url.searchParams.get('watch') !== 'true') {
+        lists++;
+        return void res.end(JSON.stringify(lists === 1
+          ? list('100', [service('default', 'web', '90', { type: 'LoadBalancer' }, ['192.168.1.240']), service('default', 'ext', '91', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] })])
+          : list('300', [service('default', 'web', '290', { type: 'LoadBalancer' }, ['192.168.1.241'])])));
+      }
+      if (url.searchParams.get('resourceVersion') === '100') {
+        res.writeHead(200);
+        res.write(event('ADDED', service('shop', 'cart', '101', { type: 'LoadBalancer' }, ['192.168.1.242'])));
+        res.write(event('MODIFIED', service('default', 'web', '102', { type: 'LoadBalancer', loadBalancerIP: '192.168.1.250' }, ['192.168.1.250'])));
+        res.write(event('DELETED', service('default', 'ext', '103', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] })));
+        res.write(event('BOOKMARK', { kind: 'Service', apiVersion: 'v1', metadata: { resourceVersion: '104' } }));
+        setTimeout(() => res.end(event('ERROR', GONE)), 100);
+        return;
+      }
+      res.writeHead(200); // the second watch stays open
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const states: string[][] = [];
+    watcher = new ServiceWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${port}`), onChange: (v) => states.push(v.map((x) => `${x.ip} ${x.service}`).sort()) });
+    watcher.start();
+    await until(() => lists === 2 && seen.some((s) => s.includes('resourceVersion=300')));
+    expect(states[0]).toEqual(['10.0.0.9 default/ext', '192.168.1.240 default/web']);
+    expect(states).toContainEqual(['10.0.0.9 default/ext', '192.168.1.240 default/web', '192.168.1.242 shop/cart']);
+    expect(states).toContainEqual(['192.168.1.242 shop/cart', '192.168.1.250 default/web']);
+    expect(states.at(-1)).toEqual(['192.168.1.241 default/web']);
+    expect(seen.every((s) => s.startsWith('Bearer replay-token '))).toBe(true);
+    expect(seen.filter((s) => s.includes('watch=true'))[0]).toMatch(/resourceVersion=100/);
+    expect(watcher.status).toMatchObject({ connected: true, lists: 2, services: 1 });
+  });
+
+  it('keeps retrying with backoff when the API is unreachable, and says why', async () => {
+    server = createServer();
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    await new Promise((r) => server!.close(r));
+    server = null;
+    watcher = new ServiceWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${port}`), onChange: () => undefined, backoffMs: 20 });
+    watcher.start();
+    await until(() => watcher!.status.lastError !== null);
+    expect(watcher.status.connected).toBe(false);
+    expect(watcher.status.lastError).toMatch(/fetch failed|ECONNREFUSED/);
+    expect(watcher.vips()).toEqual([]);
+  });
+});

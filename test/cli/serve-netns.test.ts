@@ -18,6 +18,9 @@ async function get(ns: Netns, path: string, accept = ''): Promise<{ status: numb
   return JSON.parse(r.stdout) as { status: number; type: string | null; body: string };
 }
 
+// The first bytes of a binary answer, as hex, plus its length.
+const GET_BIN_JS = `fetch(process.argv[1]).then(async (r) => { const b = Buffer.from(await r.arrayBuffer()); process.stdout.write(JSON.stringify({ status: r.status, type: r.headers.get('content-type'), head: b.subarray(0, 24).toString('hex'), length: b.length })); });`;
+
 async function until<T>(what: string, fn: () => Promise<T | null | false>, ms = 20_000): Promise<T> {
   const t0 = Date.now();
   for (;;) {
@@ -45,7 +48,7 @@ describeAsRoot('asymroute serve in the node namespace', () => {
     const l = (lab = await buildIncidentLab('arserve'));
     server = await startTcpServer(l.node, l.vip, 8443);
     const logs: string[] = [];
-    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30', '--kubernetes', 'off'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30', '--kubernetes', 'off', '--pcap-download'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
     agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
 
     await until('readyz', async () => (await get(l.node, '/readyz')).status === 200);
@@ -88,6 +91,18 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       const f = JSON.parse((await get(l.node, '/v1/findings')).body) as { findings: Array<{ type: string; firstSeen: string }> };
       return f.findings.some((x) => x.type === 'asymmetric-reply-path');
     }, 10_000);
+
+    // A bounded pcap download while the client connects.
+    const download = l.node.exec([process.execPath, '-e', GET_BIN_JS, `http://127.0.0.1:${PORT}/v1/capture?seconds=2`], { timeoutMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 700));
+    await tcpConnect(l.client, l.vip, 8443, 1000);
+    const pcap = JSON.parse((await download).stdout) as { status: number; type: string; head: string; length: number };
+    expect(pcap.status).toBe(200);
+    expect(pcap.type).toBe('application/vnd.tcpdump.pcap');
+    expect(pcap.head.slice(0, 8)).toBe('d4c3b2a1'); // pcap, microseconds, little-endian
+    expect(parseInt(pcap.head.slice(40, 48).match(/../g)!.reverse().join(''), 16)).toBe(276); // LINUX_SLL2
+    expect(pcap.length).toBeGreaterThan(24 + 16 + 40);
+    expect((await get(l.node, '/v1/capture?seconds=999')).status).toBe(400);
 
     const routes = JSON.parse((await get(l.node, '/v1/routes')).body);
     expect(routes.version).toBe(1);

@@ -12,6 +12,7 @@ import { registerMetrics } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
 import { buildFilter } from '../sources/capture.js';
 import { loadKubeConfig, ServiceWatcher } from '../sources/kubernetes.js';
+import { ServiceEvents } from '../sources/kubernetes-events.js';
 import { consoleOutput, type Output } from './check.js';
 
 export interface ServeHandle {
@@ -67,6 +68,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const kc = kmode === 'off' ? null : loadKubeConfig((v['kubeconfig'] as string | null) ?? undefined);
   if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
   let watcher: ServiceWatcher | null = null;
+  if (v['kubernetesEvents'] && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
+  const events = v['kubernetesEvents'] && kc ? new ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
   const agent = new Agent({
     vips,
     autoDetect: vips.length === 0,
@@ -77,6 +80,13 @@ export async function startServe(argv: string[], io: Output, version: string): P
     debounceMs: v['debounceMs'] as number,
     capture: { enabled: v['capture'] as boolean, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000 },
     log,
+    onTransition: (t, vip) => {
+      if (!events || !vip?.service || t.type !== 'asymmetric-reply-path') return;
+      const raised = t.event === 'finding-raised';
+      void events
+        .report({ service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored', message: raised ? `on node ${node}: ${t.summary}` : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again` })
+        .then((posted) => posted && log({ event: 'kubernetes-event-posted', service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored' }));
+    },
     kubernetesVips: kc ? () => (watcher?.vips() ?? []).map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service })) : null,
   });
   if (kc) {

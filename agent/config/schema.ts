@@ -161,6 +161,7 @@ export const OPTIONS: OptionSpec[] = [
     commands: ['serve'],
     check: (v) => (['auto', 'on', 'off'].includes(v) ? null : 'expected auto, on or off'),
   },
+  { key: 'kubernetesEvents', flag: '--kubernetes-events', env: 'ASYMROUTE_KUBERNETES_EVENTS', type: 'boolean', default: false, help: 'serve: post an Event on the Service when its VIP\'s reply path turns asymmetric on this node and when it clears (deduplicated, at most one per Service and reason every 5 minutes; needs create on events).', commands: ['serve'] },
   { key: 'kubeconfig', flag: '--kubeconfig', env: 'ASYMROUTE_KUBECONFIG', type: 'string', default: null, metavar: 'FILE', help: 'serve: kubeconfig file (default: in-cluster service account, else $KUBECONFIG or ~/.kube/config).', commands: ['serve'] },
   {
     key: 'keep',

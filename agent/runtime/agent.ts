@@ -30,6 +30,8 @@ export interface AgentOptions {
   log: LogFn;
   /** VIPs from Kubernetes Services, read at every check (null: Kubernetes not in use) */
   kubernetesVips?: (() => VipSpec[]) | null;
+  /** every finding transition, with the VIP's spec (and so its Service) when it concerns one */
+  onTransition?: (t: Transition, vip: VipSpec | null) => void;
 }
 
 /** Configured VIPs plus the Services' (a configured ingress wins, the Service name is kept); local detection only when both are empty. */
@@ -129,7 +131,8 @@ export class Agent {
       });
       this.snapshot = snap;
       this.result = result;
-      this.vips = vips;
+      // A VIP that disappears keeps its spec until its findings have cleared.
+      this.vips = [...vips, ...this.vips.filter((o) => !vips.some((v) => v.ip === o.ip) && this.findings.all().some((f) => f.vip === o.ip))];
       this.logTransitions(this.findings.update('static', result.findings, new Date()));
       this.status.error = null;
     } catch (e) {
@@ -147,7 +150,10 @@ export class Agent {
   }
 
   private logTransitions(ts: Transition[]): void {
-    for (const t of ts) this.opts.log({ ...t });
+    for (const t of ts) {
+      this.opts.log({ ...t });
+      this.opts.onTransition?.(t, this.vips.find((v) => v.ip === t.vip) ?? null);
+    }
   }
 
   /** Live evidence from the flows still open; called on scrapes and reports. */

@@ -1,0 +1,75 @@
+// Kubernetes Events on a Service when its VIP's reply path turns asymmetric on this node and when it clears.
+// Deduplicated (a raise is only reported again after a clear) and rate-limited per Service and reason.
+
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export type EventReason = 'AsymmetricReplyPath' | 'ReplyPathRestored';
+
+export interface ServiceEvent {
+  service: string; // namespace/name
+  reason: EventReason;
+  message: string;
+}
+
+export interface EventSinkOptions {
+  kubeconfig: KubeConfig;
+  node: string;
+  /** at most one Event per Service and reason in this window */
+  minIntervalMs?: number;
+  onError?: (message: string) => void;
+  now?: () => number;
+}
+
+export class ServiceEvents {
+  private readonly last = new Map<string, number>();
+  private readonly state = new Map<string, EventReason>();
+  posted = 0;
+  suppressed = 0;
+
+  constructor(private readonly opts: EventSinkOptions) {}
+
+  /** Records a state; posts an Event when it changed and the rate limit allows. */
+  async report(e: ServiceEvent): Promise<boolean> {
+    const prev = this.state.get(e.service);
+    if (prev === e.reason || (prev === undefined && e.reason === 'ReplyPathRestored')) return false;
+    const key = `${e.service}|${e.reason}`;
+    const now = (this.opts.now ?? Date.now)();
+    const last = this.last.get(key);
+    if (last !== undefined && now - last < (this.opts.minIntervalMs ?? 300_000)) {
+      this.suppressed++;
+      return false;
+    }
+    const [namespace, name] = e.service.split('/') as [string, string];
+    const at = new Date(now).toISOString();
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { generateName: `${name}.asymroute.`, namespace },
+      involvedObject: { apiVersion: 'v1', kind: 'Service', namespace, name },
+      reason: e.reason,
+      message: e.message.slice(0, 1000),
+      type: e.reason === 'AsymmetricReplyPath' ? 'Warning' : 'Normal',
+      source: { component: 'asymroute', host: this.opts.node },
+      reportingComponent: 'asymroute',
+      reportingInstance: this.opts.node,
+      firstTimestamp: at,
+      lastTimestamp: at,
+      count: 1,
+    };
+    try {
+      const kc = this.opts.kubeconfig;
+      const init = (await kc.applyToFetchOptions({})) as RequestInit;
+      const headers = new Headers(init.headers as ConstructorParameters<typeof Headers>[0]);
+      headers.set('content-type', 'application/json');
+      const res = await fetch(`${kc.getCurrentCluster()!.server}/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { ...init, headers, method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+      if (!res.ok) throw new Error(`POST events: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    } catch (err) {
+      this.opts.onError?.((err as Error).message);
+      return false;
+    }
+    this.state.set(e.service, e.reason);
+    this.last.set(key, now);
+    this.posted++;
+    return true;
+  }
+}

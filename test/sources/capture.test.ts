@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildFilter, parseTcpdumpStats, TCPDUMP_MISSING_MESSAGE, TcpdumpCapture, type CaptureEvent } from '../../agent/sources/capture.js';
 import { InvalidArgumentError } from '../../agent/sources/validate.js';
+import { until } from '../helpers/wait.js';
 
 describe('buildFilter', () => {
   it('builds host terms from validated, canonical addresses', () => {
@@ -29,14 +30,6 @@ it('parses the statistics tcpdump prints on SIGUSR1', () => {
   expect(parseTcpdumpStats('1 packet captured\n1 packet received by filter\n0 packets dropped by kernel')).toEqual({ captured: 1, receivedByFilter: 1, droppedByKernel: 0 });
   expect(parseTcpdumpStats('listening on any')).toBeNull();
 });
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('TcpdumpCapture child handling', () => {
   it('says loudly when the stream is not LINUX_SLL2, and restarts an exited child with growing backoff', async () => {

@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { vipsOfService } from '../../agent/parsers/kubernetes.js';
 import { ServiceWatcher } from '../../agent/sources/kubernetes.js';
+import { until } from '../helpers/wait.js';
 
 function service(ns: string, name: string, rv: string, spec: Record<string, unknown>, ingress: string[] = []) {
   return {
@@ -26,14 +27,6 @@ function kubeconfig(server: string): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({ clusters: [{ name: 't', server, skipTLSVerify: true }], users: [{ name: 'u', token: 'replay-token' }], contexts: [{ name: 'c', cluster: 't', user: 'u' }], currentContext: 'c' });
   return kc;
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe('vipsOfService', () => {

@@ -12,14 +12,7 @@ import { LinkNames } from '../../agent/sources/link-names.js';
 import { IpRunner } from '../../agent/sources/ip-command.js';
 import { CAPTURE_MARKER, killStaleCaptures, TcpdumpCapture, type CaptureEvent } from '../../agent/sources/capture.js';
 import { describeAsRoot } from '../helpers/root.js';
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const t0 = Date.now();
-  while (!cond()) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { until } from '../helpers/wait.js';
 
 async function markedTcpdumps(): Promise<number[]> {
   const r = await execa('pgrep', ['-x', 'tcpdump'], { reject: false });

@@ -60,7 +60,7 @@ function usage(): string {
     '  snapshot   print the host state as JSON',
     '  demo       rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
     '',
-    'not implemented yet: Kubernetes VIP discovery and Events (serve uses --vip, the config file or local VIP-like addresses).',
+    'not implemented yet: MetalLB ServiceL2Status (which node announces a VIP), L2/ARP and BGP health, the Helm chart.',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }

@@ -26,6 +26,26 @@ export interface CaptureFileResult {
 /** (link type, data, offset, captured length, original length, ms, pcapng interface name and index) */
 export type RawRecordSink = (linktype: number, buf: Buffer, off: number, caplen: number, len: number, tsMs: number, ifaceName: string | null, ifaceIndex: number | null) => void;
 
+// Classic pcap into a raw sink: the link type and timestamp unit come from the header.
+function pcapReader(sink: RawRecordSink): PcapStreamReader {
+  let linktype = -1;
+  let fracMs = 1e-3;
+  return new PcapStreamReader(
+    (buf, off, caplen, len, sec, frac) => sink(linktype, buf, off, caplen, len, sec * 1000 + frac * fracMs, null, null),
+    (h) => {
+      linktype = h.linktype;
+      fracMs = h.nanoseconds ? 1e-6 : 1e-3;
+    },
+  );
+}
+
+function readPcapngBuffer(b: Buffer, sink: RawRecordSink): CaptureFileResult {
+  const r = readPcapng(b, (buf, off, caplen, len, iface, idx, tsMs) => sink(iface.linktype, buf, off, caplen, len, tsMs, iface.name, idx));
+  return { format: 'pcapng', records: r.records, error: r.error };
+}
+
+const isPcapng = (b: Buffer) => b.length >= 4 && b.readUInt32BE(0) === 0x0a0d0d0a;
+
 /**
  * Streams a capture: pcap record by record as chunks arrive; pcapng (offline only) is gathered whole first.
  * Chunks may be reused by the source once the next one is asked for: what is kept is copied.
@@ -41,21 +61,12 @@ export async function readCaptureStream(chunks: AsyncIterable<Buffer>, sink: Raw
     if (size < 4) r = await it.next();
   }
   const head = Buffer.concat(held);
-  if (head.length >= 4 && head.readUInt32BE(0) === 0x0a0d0d0a) {
+  if (isPcapng(head)) {
     const all: Buffer[] = [head];
     for (let n = await it.next(); !n.done; n = await it.next()) all.push(Buffer.from(n.value as Buffer));
-    const res = readPcapng(Buffer.concat(all), (buf, off, caplen, len, iface, idx, tsMs) => sink(iface.linktype, buf, off, caplen, len, tsMs, iface.name, idx));
-    return { format: 'pcapng', records: res.records, error: res.error };
+    return readPcapngBuffer(Buffer.concat(all), sink);
   }
-  let linktype = -1;
-  let fracMs = 1e-3;
-  const reader = new PcapStreamReader(
-    (buf, off, caplen, len, sec, frac) => sink(linktype, buf, off, caplen, len, sec * 1000 + frac * fracMs, null, null),
-    (h) => {
-      linktype = h.linktype;
-      fracMs = h.nanoseconds ? 1e-6 : 1e-3;
-    },
-  );
+  const reader = pcapReader(sink);
   let err = head.length ? reader.push(head) : null;
   if (!r.done) {
     for (let n = await it.next(); !n.done && !err; n = await it.next()) err = reader.push(n.value as Buffer);
@@ -63,20 +74,11 @@ export async function readCaptureStream(chunks: AsyncIterable<Buffer>, sink: Raw
   return { format: 'pcap', records: reader.records, error: err ?? reader.finish() };
 }
 
+/** A capture already in memory, one record object per packet (tests and small files). */
 export function readCaptureFile(b: Buffer, sink: (r: CaptureRecord) => void): CaptureFileResult {
-  if (b.length >= 4 && b.readUInt32BE(0) === 0x0a0d0d0a) {
-    const r = readPcapng(b, (buf, off, caplen, len, iface, idx, tsMs) => sink({ linktype: iface.linktype, buf, off, caplen, len, ifaceName: iface.name, ifaceIndex: idx, tsMs }));
-    return { format: 'pcapng', records: r.records, error: r.error };
-  }
-  let linktype = -1;
-  let fracMs = 1e-3;
-  const reader = new PcapStreamReader(
-    (buf, off, caplen, len, sec, frac) => sink({ linktype, buf, off, caplen, len, ifaceName: null, ifaceIndex: null, tsMs: sec * 1000 + frac * fracMs }),
-    (h) => {
-      linktype = h.linktype;
-      fracMs = h.nanoseconds ? 1e-6 : 1e-3;
-    },
-  );
+  const raw: RawRecordSink = (linktype, buf, off, caplen, len, tsMs, ifaceName, ifaceIndex) => sink({ linktype, buf, off, caplen, len, ifaceName, ifaceIndex, tsMs });
+  if (isPcapng(b)) return readPcapngBuffer(b, raw);
+  const reader = pcapReader(raw);
   reader.push(b);
   return { format: 'pcap', records: reader.records, error: reader.finish() };
 }

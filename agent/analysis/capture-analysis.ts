@@ -1,11 +1,11 @@
 // A capture file through the decoders and the flow matcher: the offline half of the live evidence.
 
 import { decodePacket } from '../decoders/packet.js';
-import { fastPathV4 } from '../decoders/fast-path.js';
 import { TCP_ACK, TCP_SYN } from '../decoders/transport.js';
 import { readCaptureStream } from '../parsers/capture-file.js';
 import { FlowMatcher, type FlowView, type PacketSkip, type VipTally } from './flow-matcher.js';
 import { evidenceFindings } from './live-evidence.js';
+import { feedPacket } from './packet-feed.js';
 import type { Finding } from './findings.js';
 
 // pcapng interfaces without an in-band index get ids above any real ifindex.
@@ -70,24 +70,15 @@ export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOpt
       linktypes.add(linktype);
       lastLinktype = linktype;
     }
-    if (fastPathV4(linktype, b, off, caplen, matcher, lastTs)) {
-      interfacesKnown = true;
-      return;
-    }
-    const d = decodePacket(linktype, b, off, caplen);
-    if (!d.ok) {
-      const k = `${d.layer}:${d.reason}`;
-      failures[k] = (failures[k] ?? 0) + 1;
-      return;
-    }
-    if (d.ifindex === null && ifaceIndex !== null && ifaceName && d.kind === 'ip') {
-      // A pcapng file with one interface per link: the interface is the file's, the direction follows the VIP.
-      d.ifindex = PCAPNG_IFACE_BASE + ifaceIndex;
-      pcapngNames.set(d.ifindex, ifaceName);
-      d.direction = vipSet.has(d.src!) ? 'outgoing' : 'host';
-    }
-    if (d.ifindex !== null) interfacesKnown = true;
-    matcher.observe(d, lastTs);
+    const known = feedPacket(matcher, failures, linktype, b, off, caplen, lastTs, (d) => {
+      if (d.ifindex === null && ifaceIndex !== null && ifaceName && d.kind === 'ip') {
+        // A pcapng file with one interface per link: the interface is the file's, the direction follows the VIP.
+        d.ifindex = PCAPNG_IFACE_BASE + ifaceIndex;
+        pcapngNames.set(d.ifindex, ifaceName);
+        d.direction = vipSet.has(d.src!) ? 'outgoing' : 'host';
+      }
+    });
+    if (known) interfacesKnown = true;
   });
   // End of file: whatever still waits for a reply has waited long enough.
   const end = lastTs + 1e9;

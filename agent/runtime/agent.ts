@@ -4,10 +4,9 @@
 import { FlowMatcher } from '../analysis/flow-matcher.js';
 import { evidenceFindings } from '../analysis/live-evidence.js';
 import { FindingStore, type Transition } from '../analysis/finding-store.js';
+import { feedPacket } from '../analysis/packet-feed.js';
 import { checkReplyPaths, type CheckResult } from '../analysis/reply-path.js';
 import { detectVips, type VipSpec } from '../analysis/vips.js';
-import { fastPathV4 } from '../decoders/fast-path.js';
-import { decodePacket } from '../decoders/packet.js';
 import type { HostSnapshot } from '../model/host-state.js';
 import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats } from '../sources/capture.js';
 import { readHostState } from '../sources/host-state.js';
@@ -182,14 +181,7 @@ export class Agent {
       bufferKiB: c.bufferKiB,
       onPacket: (buf, off, caplen, _len, ts, linktype) => {
         this.captureStats.packets++;
-        if (fastPathV4(linktype, buf, off, caplen, m, ts)) return;
-        const d = decodePacket(linktype, buf, off, caplen);
-        if (!d.ok) {
-          const k = `${d.layer}:${d.reason}`;
-          this.decodeFailures[k] = (this.decodeFailures[k] ?? 0) + 1;
-          return;
-        }
-        m.observe(d, ts);
+        feedPacket(m, this.decodeFailures, linktype, buf, off, caplen, ts);
       },
       onEvent: (e) => this.onCaptureEvent(e),
     });

@@ -10,7 +10,7 @@ import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
 import { registerMetrics } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
-import { buildFilter } from '../sources/capture.js';
+import { tcpdumpArgs } from '../sources/capture.js';
 import { loadKubeConfig, ServiceWatcher } from '../sources/kubernetes.js';
 import { ServiceEvents } from '../sources/kubernetes-events.js';
 import { consoleOutput, type Output } from './check.js';
@@ -30,7 +30,7 @@ function pcapDownloader(vips: () => string[]) {
       await reply.code(409).send({ error: 'no VIPs to capture yet' });
       return;
     }
-    const child = execa('tcpdump', ['-i', 'any', '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-', buildFilter(list)], { reject: false, stdin: 'ignore', buffer: false, encoding: 'buffer' });
+    const child = execa('tcpdump', tcpdumpArgs(list), { reject: false, stdin: 'ignore', buffer: false, encoding: 'buffer' });
     const out = new PassThrough();
     let sent = 0;
     const stop = () => child.kill('SIGTERM');

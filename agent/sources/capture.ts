@@ -26,6 +26,21 @@ export function buildFilter(vips: string[], opts: { arp?: boolean } = {}): strin
   return parts.join(' or ');
 }
 
+/** tcpdump's arguments for a pcap stream of VIP traffic on stdout; -s and -B only when given (else tcpdump's defaults). */
+export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: number; bufferKiB?: number } = {}): string[] {
+  const iface = opts.iface ?? 'any';
+  if (iface !== 'any') validateIfname(iface);
+  const { snaplen, bufferKiB } = opts;
+  if (snaplen !== undefined && (!Number.isInteger(snaplen) || snaplen < 96 || snaplen > 262144)) throw new InvalidArgumentError(`invalid snaplen ${snaplen}: 96..262144`);
+  if (bufferKiB !== undefined && (!Number.isInteger(bufferKiB) || bufferKiB < 64 || bufferKiB > 1048576)) throw new InvalidArgumentError(`invalid capture buffer ${bufferKiB} KiB: 64..1048576`);
+  return [
+    ...['-i', iface, '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-'],
+    ...(snaplen !== undefined ? ['-s', String(snaplen)] : []),
+    ...(bufferKiB !== undefined ? ['-B', String(bufferKiB)] : []),
+    buildFilter(vips),
+  ];
+}
+
 export interface CaptureStats {
   captured: number;
   receivedByFilter: number;
@@ -78,14 +93,8 @@ export class TcpdumpCapture {
   readonly args: string[];
 
   constructor(private readonly opts: CaptureOptions) {
-    const iface = opts.iface ?? 'any';
-    if (iface !== 'any') validateIfname(iface);
-    const snaplen = opts.snaplen ?? 192;
-    const buffer = opts.bufferKiB ?? 4096;
-    if (!Number.isInteger(snaplen) || snaplen < 96 || snaplen > 262144) throw new InvalidArgumentError(`invalid snaplen ${snaplen}: 96..262144`);
-    if (!Number.isInteger(buffer) || buffer < 64 || buffer > 1048576) throw new InvalidArgumentError(`invalid capture buffer ${buffer} KiB: 64..1048576`);
     if (opts.netns) validateNetnsName(opts.netns);
-    this.args = ['-i', iface, '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-', '-s', String(snaplen), '-B', String(buffer), buildFilter(opts.vips)];
+    this.args = tcpdumpArgs(opts.vips, { iface: opts.iface, snaplen: opts.snaplen ?? 192, bufferKiB: opts.bufferKiB ?? 4096 });
     this.backoff = opts.backoffMs ?? 1000;
   }
 

@@ -9,7 +9,7 @@ import { resolveConfig, UsageError } from '../config/load.js';
 import { analyzeReportJson, analyzeReportText } from '../exposition/analyze-report.js';
 import { checkReportJson } from '../exposition/check-report.js';
 import { parseLinks } from '../parsers/ip-json.js';
-import { consoleOutput, loadSnapshot, type Output } from './check.js';
+import { configuredGateways, configuredVips, consoleOutput, loadSnapshot, type Output } from './check.js';
 
 // One buffer, reused for every read: the readers copy what they keep, so a large file costs no garbage.
 async function* fileChunks(path: string): AsyncGenerator<Buffer> {
@@ -50,8 +50,8 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   const sibling = file.replace(/\.(pcapng|pcap)$/, '') + '.links.json';
   if (!linksPath && sibling !== file && existsSync(sibling)) linksPath = sibling;
   const names = linksPath ? await loadLinks(linksPath) : new Map<number, string>();
-  const vipList = cfg.values['vips'] as string[];
-  const vips = vipList.length ? vipList.map((v) => parseVipSpec(v, cfg.origin['vips'] === 'file' ? 'config' : 'flag')) : null;
+  const given = configuredVips(cfg);
+  const vips = given.length ? given : null;
   const a = await analyzeCapture(open, { vips: vips ? vips.map((v) => v.ip) : null, ifname: (i) => names.get(i) ?? null });
   if (a.records === 0 && a.formatError) throw new UsageError(`${file}: ${a.formatError}`);
 
@@ -67,6 +67,7 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
       clientCidrs: cfg.values['clients'] as string[],
       observedClients: observed,
       managementCidrs: cfg.values['managementCidrs'] as string[],
+      gateways: configuredGateways(cfg),
       oracle: async () => null,
     });
     check = checkReportJson({ node: snap.hostname, takenAt: snap.takenAt, source: 'snapshot', vipSource: vips ? 'given' : 'from the capture' }, r);

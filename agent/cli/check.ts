@@ -33,13 +33,28 @@ export async function loadSnapshot(path: string): Promise<HostSnapshot> {
   return s as HostSnapshot;
 }
 
+/** The VIPs given by flag, environment or config file (empty when none). */
+export function configuredVips(cfg: Resolved): VipSpec[] {
+  const source = cfg.origin['vips'] === 'file' ? 'config' : 'flag';
+  return (cfg.values['vips'] as string[]).map((v) => parseVipSpec(v, source));
+}
+
+/** --gateway IFACE=IP values (validated by the schema) as a map. */
+export function configuredGateways(cfg: Resolved): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const g of cfg.values['gateways'] as string[]) {
+    const eq = g.indexOf('=');
+    out[g.slice(0, eq)] = g.slice(eq + 1);
+  }
+  return out;
+}
+
 function vipSources(cfg: Resolved, snap: HostSnapshot): { vips: VipSpec[]; label: string } {
-  const list = cfg.values['vips'] as string[];
-  if (list.length > 0) {
+  const vips = configuredVips(cfg);
+  if (vips.length > 0) {
     const origin = cfg.origin['vips'];
-    const source = origin === 'file' ? 'config' : 'flag';
     const label = origin === 'file' ? `from ${cfg.configFile}` : origin === 'env' ? 'from ASYMROUTE_VIPS' : 'from --vip';
-    return { vips: list.map((v) => parseVipSpec(v, source)), label };
+    return { vips, label };
   }
   return { vips: detectVips(snap), label: 'auto-detected: /32 and /128 addresses, addresses on dummy and kube-ipvs0 devices' };
 }
@@ -54,11 +69,7 @@ export async function runCheck(argv: string[], io: Output = consoleOutput): Prom
   if (vips.length === 0) {
     throw new UsageError('no VIPs given and none detected on this host: pass --vip IP (repeatable) or list vips in the config file');
   }
-  const gateways: Record<string, string> = {};
-  for (const g of cfg.values['gateways'] as string[]) {
-    const eq = g.indexOf('=');
-    gateways[g.slice(0, eq)] = g.slice(eq + 1);
-  }
+  const gateways = configuredGateways(cfg);
   const result = await checkReplyPaths({
     snapshot: snap,
     vips,

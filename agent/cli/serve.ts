@@ -5,7 +5,6 @@ import { PassThrough } from 'node:stream';
 import { execa } from 'execa';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { FastifyReply } from 'fastify';
-import { parseVipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
 import { registerMetrics } from '../exposition/metrics.js';
@@ -13,7 +12,7 @@ import { Agent } from '../runtime/agent.js';
 import { tcpdumpArgs } from '../sources/capture.js';
 import { loadKubeConfig, ServiceWatcher } from '../sources/kubernetes.js';
 import { ServiceEvents } from '../sources/kubernetes-events.js';
-import { consoleOutput, type Output } from './check.js';
+import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
 
 export interface ServeHandle {
   /** resolves with the exit code once the agent has shut down */
@@ -59,9 +58,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
   if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
   const v = cfg.values;
   const vipList = v['vips'] as string[];
-  const vips = vipList.map((x) => parseVipSpec(x, cfg.origin['vips'] === 'file' ? 'config' : 'flag'));
-  const gateways: Record<string, string> = {};
-  for (const g of v['gateways'] as string[]) gateways[g.slice(0, g.indexOf('='))] = g.slice(g.indexOf('=') + 1);
+  const vips = configuredVips(cfg);
+  const gateways = configuredGateways(cfg);
   const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
   const node = process.env['NODE_NAME'] || hostname();
   const kmode = v['kubernetes'] as string;

@@ -3,9 +3,8 @@
 import type { CaptureAnalysis } from '../analysis/capture-analysis.js';
 import { FLOW_OUTCOMES } from '../analysis/flow-matcher.js';
 import { pathsText } from '../analysis/live-evidence.js';
-import type { Finding, Severity } from '../analysis/findings.js';
 import { sortFindings } from '../analysis/findings.js';
-import type { CheckReportJson } from './check-report.js';
+import { exitCodeFor, severityCounts, type CheckReportJson } from './check-report.js';
 
 export const ANALYZE_SCHEMA = 'asymroute.analyze/v1';
 
@@ -16,8 +15,6 @@ export interface AnalyzeMeta {
 
 export function analyzeReportJson(meta: AnalyzeMeta, a: CaptureAnalysis, check: CheckReportJson | null) {
   const findings = sortFindings([...a.findings, ...(check?.findings ?? [])]);
-  const summary: Record<Severity, number> = { critical: 0, warning: 0, info: 0 };
-  for (const f of findings) summary[f.severity]++;
   return {
     schema: ANALYZE_SCHEMA,
     file: meta.file,
@@ -39,8 +36,8 @@ export function analyzeReportJson(meta: AnalyzeMeta, a: CaptureAnalysis, check: 
     decodeFailures: a.decodeFailures,
     check,
     findings,
-    summary,
-    exitCode: findings.some((f: Finding) => f.severity !== 'info') ? 1 : 0,
+    summary: severityCounts(findings),
+    exitCode: exitCodeFor(findings),
   };
 }
 

@@ -29,10 +29,14 @@ export function exitCodeFor(findings: Finding[]): 0 | 1 {
   return findings.some((f) => f.severity === 'critical' || f.severity === 'warning') ? 1 : 0;
 }
 
-export function checkReportJson(meta: CheckReportMeta, r: CheckResult): CheckReportJson {
+export function severityCounts(findings: Finding[]): Record<Severity, number> {
   const summary: Record<Severity, number> = { critical: 0, warning: 0, info: 0 };
-  for (const f of r.findings) summary[f.severity]++;
-  return { schema: CHECK_SCHEMA, ...meta, vips: r.vips, findings: r.findings, summary, exitCode: exitCodeFor(r.findings) };
+  for (const f of findings) summary[f.severity]++;
+  return summary;
+}
+
+export function checkReportJson(meta: CheckReportMeta, r: CheckResult): CheckReportJson {
+  return { schema: CHECK_SCHEMA, ...meta, vips: r.vips, findings: r.findings, summary: severityCounts(r.findings), exitCode: exitCodeFor(r.findings) };
 }
 
 const VERDICT_TEXT: Record<PathReport['verdict'], string> = {

@@ -2,6 +2,7 @@
 // Deduplicated (a raise is only reported again after a clear) and rate-limited per Service and reason.
 
 import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeRequest } from './kubernetes.js';
 
 export type EventReason = 'AsymmetricReplyPath' | 'ReplyPathRestored';
 
@@ -57,12 +58,7 @@ export class ServiceEvents {
       count: 1,
     };
     try {
-      const kc = this.opts.kubeconfig;
-      const init = (await kc.applyToFetchOptions({})) as RequestInit;
-      const headers = new Headers(init.headers as ConstructorParameters<typeof Headers>[0]);
-      headers.set('content-type', 'application/json');
-      const res = await fetch(`${kc.getCurrentCluster()!.server}/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { ...init, headers, method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
-      if (!res.ok) throw new Error(`POST events: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+      await kubeRequest(this.opts.kubeconfig, 'POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { body, timeoutMs: 10_000 });
     } catch (err) {
       this.opts.onError?.((err as Error).message);
       return false;

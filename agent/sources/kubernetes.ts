@@ -34,6 +34,22 @@ export function loadKubeConfig(path?: string): KubeConfig | null {
   return kc.getCurrentCluster() ? kc : null;
 }
 
+/** An authenticated request to the API server; a non-2xx answer is an error naming the request and the status. */
+export async function kubeRequest(kc: KubeConfig, method: 'GET' | 'POST', path: string, opts: { body?: unknown; timeoutMs: number }): Promise<Response> {
+  const init = (await kc.applyToFetchOptions({})) as RequestInit;
+  const headers = new Headers(init.headers as ConstructorParameters<typeof Headers>[0]);
+  if (opts.body !== undefined) headers.set('content-type', 'application/json');
+  const res = await fetch(`${kc.getCurrentCluster()!.server}${path}`, {
+    ...init,
+    headers,
+    method,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: AbortSignal.timeout(opts.timeoutMs),
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+  return res;
+}
+
 export class ServiceWatcher {
   readonly status: KubeStatus = { connected: false, lastError: null, lists: 0, events: 0, services: 0 };
   private readonly services = new Map<string, ServiceVip[]>();
@@ -71,11 +87,7 @@ export class ServiceWatcher {
   }
 
   private async list(): Promise<string> {
-    const kc = this.opts.kubeconfig;
-    const cluster = kc.getCurrentCluster()!;
-    const init = await kc.applyToFetchOptions({});
-    const res = await fetch(`${cluster.server}/api/v1/services`, { ...(init as RequestInit), method: 'GET', signal: AbortSignal.timeout(30_000) });
-    if (!res.ok) throw new Error(`GET /api/v1/services: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+    const res = await kubeRequest(this.opts.kubeconfig, 'GET', '/api/v1/services', { timeoutMs: 30_000 });
     const body = (await res.json()) as { metadata?: { resourceVersion?: string }; items?: unknown[] };
     if (!Array.isArray(body.items)) throw new Error('GET /api/v1/services: no items in the answer');
     this.services.clear();

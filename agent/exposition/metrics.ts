@@ -113,41 +113,21 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     },
   });
 
-  const packets = new Counter({
-    name: 'asymroute_capture_packets_total',
-    help: 'Packets read from the capture.',
-    registers,
-    collect() {
-      follow(packets, {}, agent.captureStats.packets);
-    },
-  });
-
-  const drops = new Counter({
-    name: 'asymroute_capture_kernel_drops_total',
-    help: 'Packets the kernel dropped before the capture read them (tcpdump statistics, summed across restarts).',
-    registers,
-    collect() {
-      follow(drops, {}, agent.captureStats.drops);
-    },
-  });
-
-  const restarts = new Counter({
-    name: 'asymroute_capture_restarts_total',
-    help: 'Restarts of the tcpdump child.',
-    registers,
-    collect() {
-      follow(restarts, {}, agent.capture?.restarts ?? 0);
-    },
-  });
-
-  const rpf = new Counter({
-    name: 'asymroute_kernel_rp_filter_drops_total',
-    help: "The kernel's TcpExt IPReversePathFilter counter (packets dropped by rp_filter), as of the last check.",
-    registers,
-    collect() {
-      follow(rpf, {}, agent.snapshot?.ipReversePathFilter ?? 0);
-    },
-  });
+  // Label-less counters that follow a cumulative value of the agent.
+  const following = (name: string, help: string, read: () => number) => {
+    const c: Counter<string> = new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        follow(c, {}, read());
+      },
+    });
+  };
+  following('asymroute_capture_packets_total', 'Packets read from the capture.', () => agent.captureStats.packets);
+  following('asymroute_capture_kernel_drops_total', 'Packets the kernel dropped before the capture read them (tcpdump statistics, summed across restarts).', () => agent.captureStats.drops);
+  following('asymroute_capture_restarts_total', 'Restarts of the tcpdump child.', () => agent.capture?.restarts ?? 0);
+  following('asymroute_kernel_rp_filter_drops_total', "The kernel's TcpExt IPReversePathFilter counter (packets dropped by rp_filter), as of the last check.", () => agent.snapshot?.ipReversePathFilter ?? 0);
 
   const hist = new Histogram({
     name: 'asymroute_check_duration_seconds',

@@ -5,6 +5,7 @@ import { runCheck, runSnapshot, consoleOutput, type Output } from './cli/check.j
 import { runDemo } from './cli/demo.js';
 import { runAnalyze } from './cli/analyze.js';
 import { runServe } from './cli/serve.js';
+import { configJsonSchema } from './config/json-schema.js';
 import { helpText, UsageError } from './config/load.js';
 import { InvalidArgumentError } from './sources/validate.js';
 import { EnvironmentError } from './sources/ip-command.js';
@@ -31,6 +32,7 @@ const COMMANDS = {
       'running continuously; GET / (report for curl), /healthz, /readyz, /metrics, /v1/findings, /v1/vips, /v1/flows, /v1/routes, /v1/capture. ' +
       'Logs JSON lines. SIGTERM stops the capture and the monitor and closes the server.',
   },
+  'config-schema': { usage: 'asymroute config-schema > asymroute.schema.json', summary: 'Print the JSON Schema (draft-07) of the serve config file (/etc/asymroute/config.yaml): every key with its type, bounds, default and help. The Helm chart\'s values.schema.json carries the same under `config`.' },
   snapshot: { usage: 'asymroute snapshot > snapshot.json', summary: 'Print the host state (links, addresses, routes, rules, neighbours, sysctls) as JSON, for `asymroute check --snapshot`.' },
   demo: {
     usage: 'asymroute demo [--fix policy|default-route] [--keep]',
@@ -58,9 +60,10 @@ function usage(): string {
     '  analyze    report from a packet capture (pcap/pcapng): ingress vs egress per flow, unanswered SYNs',
     '  serve      the node agent: HTTP report, Prometheus metrics, periodic and change-triggered checks, live capture',
     '  snapshot   print the host state as JSON',
+    '  config-schema  print the JSON Schema of the config file',
     '  demo       rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
     '',
-    'not implemented yet: MetalLB ServiceL2Status (which node announces a VIP), L2/ARP and BGP health, the Helm chart.',
+    'not implemented yet: L2/ARP and BGP health.',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }
@@ -81,7 +84,15 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
   }
   const c = cmd as keyof typeof COMMANDS;
   if (rest.includes('-h') || rest.includes('--help')) {
-    io.out(c === 'snapshot' ? `usage: ${COMMANDS.snapshot.usage}\n\n${COMMANDS.snapshot.summary}` : helpText(c, COMMANDS[c].summary, COMMANDS[c].usage));
+    io.out(c === 'snapshot' || c === 'config-schema' ? `usage: ${COMMANDS[c].usage}\n\n${COMMANDS[c].summary}` : helpText(c, COMMANDS[c].summary, COMMANDS[c].usage));
+    return 0;
+  }
+  if (c === 'config-schema') {
+    if (rest.length > 0) {
+      io.err(`asymroute config-schema: unexpected argument ${JSON.stringify(rest[0])}`);
+      return 2;
+    }
+    io.out(JSON.stringify(configJsonSchema('serve'), null, 2));
     return 0;
   }
   try {

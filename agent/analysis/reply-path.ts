@@ -6,7 +6,7 @@ import { addressInPrefix, formatIp, formatPrefix, isLinkLocal, parseIp, parsePre
 import type { HostSnapshot, Route, RouteType } from '../model/host-state.js';
 import { describeRoute, describeRule, RouteModel, type ModelAnswer, type Question } from './route-model.js';
 import { sortFindings, type Finding, type Remediation } from './findings.js';
-import { chooseIngress, connectedSubnets, vipHolder, type VipSpec } from './vips.js';
+import { chooseIngress, connectedSubnets, vipHolder, type Announcement, type VipSpec } from './vips.js';
 
 export type KernelVerdict =
   | { ok: true; type: RouteType; dev: string; gateway: string | null }
@@ -55,6 +55,8 @@ export interface VipReport {
   holder: string | null;
   ingress: string | null;
   ingressReason: string;
+  /** MetalLB L2 announcement, when known */
+  announcement: Announcement | null;
   subnet: string | null;
   rpFilter: number | null;
   paths: PathReport[];
@@ -240,6 +242,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
       holder,
       ingress: ing.ingress,
       ingressReason: ing.reason,
+      announcement: vip.announcement ?? null,
       subnet: ing.subnet,
       rpFilter: ing.ingress && family === 4 ? model.effectiveRpFilter(ing.ingress) : null,
       paths: [],

@@ -1,5 +1,6 @@
 // Which VIPs to check, and on which interface their requests arrive.
 
+import { isIfname } from '../net/ifname.js';
 import { bitsOf, formatIp, formatPrefix, isLinkLocal, isLoopback, makePrefix, parseIp, prefixContains, type Prefix } from '../net/ip.js';
 import type { HostSnapshot } from '../model/host-state.js';
 
@@ -12,6 +13,28 @@ export interface VipSpec {
   source: VipSource;
   /** e.g. "default/web" for a Kubernetes Service */
   service?: string;
+  /** how a non-null ingress was chosen, when not by the operator (e.g. MetalLB's ServiceL2Status) */
+  ingressReason?: string;
+  /** MetalLB L2: which node announces the VIP (answers ARP/NDP for it), and on which interfaces */
+  announcement?: Announcement;
+}
+
+export interface Announcement {
+  nodes: string[];
+  here: boolean;
+  interfaces: string[];
+}
+
+/** The L2 announcements MetalLB reports, joined to Kubernetes VIPs by Service: on this node, a single announcing interface becomes the VIP's ingress. */
+export function applyAnnouncements(vips: VipSpec[], anns: Array<{ service: string; node: string; interfaces: string[] }>, node: string): VipSpec[] {
+  return vips.map((v) => {
+    const mine = anns.filter((a) => a.service === v.service);
+    if (!v.service || mine.length === 0) return v;
+    const here = mine.find((a) => a.node === node);
+    const announcement: Announcement = { nodes: [...new Set(mine.map((a) => a.node))].sort(), here: here !== undefined, interfaces: here?.interfaces ?? [] };
+    const pin = v.ingress === null && here?.interfaces.length === 1 ? here.interfaces[0]! : null;
+    return pin ? { ...v, announcement, ingress: pin, ingressReason: `MetalLB announces it from this node on ${pin}` } : { ...v, announcement };
+  });
 }
 
 export class VipSpecError extends Error {
@@ -21,8 +44,6 @@ export class VipSpecError extends Error {
   }
 }
 
-const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
-
 /** "192.168.1.240" or "192.168.1.240@eth1" (the second form pins the ingress interface). */
 export function parseVipSpec(text: string, source: VipSource): VipSpec {
   const at = text.lastIndexOf('@');
@@ -31,7 +52,7 @@ export function parseVipSpec(text: string, source: VipSource): VipSpec {
   const ip = parseIp(ipText);
   if (!ip) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: expected an IPv4/IPv6 address, optionally followed by @INTERFACE`);
   if (isLoopback(ip) || isLinkLocal(ip) || ip.value === 0n) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: loopback, link-local and unspecified addresses cannot be load-balancer VIPs`);
-  if (ingress !== null && !IFNAME.test(ingress)) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: ${JSON.stringify(ingress)} is not an interface name`);
+  if (ingress !== null && !isIfname(ingress)) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: ${JSON.stringify(ingress)} is not an interface name`);
   return { ip: formatIp(ip), ingress, source };
 }
 
@@ -86,7 +107,7 @@ export function chooseIngress(vip: VipSpec, snap: HostSnapshot): IngressChoice {
     .sort((a, b) => b.prefix.len - a.prefix.len);
   const best = subnets[0] ?? null;
   if (vip.ingress) {
-    return { ingress: vip.ingress, reason: 'configured', subnet: best ? formatPrefix(best.prefix) : null, configured: true };
+    return { ingress: vip.ingress, reason: vip.ingressReason ?? 'configured', subnet: best ? formatPrefix(best.prefix) : null, configured: true };
   }
   if (!best) return { ingress: null, reason: 'the VIP lies in no connected subnet', subnet: null, configured: false };
   const others = subnets.filter((s) => s.prefix.len === best.prefix.len && s.ifname !== best.ifname);

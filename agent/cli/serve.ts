@@ -10,7 +10,9 @@ import { buildHttp } from '../exposition/http.js';
 import { registerMetrics } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
 import { tcpdumpArgs } from '../sources/capture.js';
-import { loadKubeConfig, ServiceWatcher } from '../sources/kubernetes.js';
+import { applyAnnouncements } from '../analysis/vips.js';
+import type { L2Announcement, ServiceVip } from '../parsers/kubernetes.js';
+import { l2StatusWatcher, loadKubeConfig, serviceWatcher, type ListWatcher } from '../sources/kubernetes.js';
 import { ServiceEvents } from '../sources/kubernetes-events.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
 
@@ -65,7 +67,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const kmode = v['kubernetes'] as string;
   const kc = kmode === 'off' ? null : loadKubeConfig((v['kubeconfig'] as string | null) ?? undefined);
   if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
-  let watcher: ServiceWatcher | null = null;
+  let watcher: ListWatcher<ServiceVip> | null = null;
+  let l2: ListWatcher<L2Announcement> | null = null;
   if (v['kubernetesEvents'] && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
   const events = v['kubernetesEvents'] && kc ? new ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
   const agent = new Agent({
@@ -85,10 +88,17 @@ export async function startServe(argv: string[], io: Output, version: string): P
         .report({ service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored', message: raised ? `on node ${node}: ${t.summary}` : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again` })
         .then((posted) => posted && log({ event: 'kubernetes-event-posted', service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored' }));
     },
-    kubernetesVips: kc ? () => (watcher?.vips() ?? []).map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service })) : null,
+    kubernetesVips: kc
+      ? () =>
+          applyAnnouncements(
+            (watcher?.items() ?? []).map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service })),
+            l2?.items() ?? [],
+            node,
+          )
+      : null,
   });
   if (kc) {
-    watcher = new ServiceWatcher({
+    watcher = serviceWatcher({
       kubeconfig: kc,
       onChange: (list) => {
         log({ event: 'kubernetes-vips', vips: list.map((x) => `${x.ip} ${x.service}`) });
@@ -96,7 +106,18 @@ export async function startServe(argv: string[], io: Output, version: string): P
       },
       onError: (error) => log({ event: 'kubernetes-error', error }),
     });
+    // Optional: most clusters without MetalLB >= 0.14 answer 404; retried slowly in case it gets installed.
+    l2 = l2StatusWatcher({
+      kubeconfig: kc,
+      onChange: (list) => {
+        log({ event: 'metallb-l2-status', announcements: list.map((x) => `${x.service} ${x.node} ${x.interfaces.join(',')}`) });
+        void agent.check('metallb-change');
+      },
+      onError: (error) => log({ event: 'metallb-l2-status-error', error }),
+      maxBackoffMs: 300_000,
+    });
     agent.kubernetes = watcher.status;
+    agent.metallbL2 = l2.status;
   } else log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -123,6 +144,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
         log({ event: 'shutdown', reason: why });
         await app.close();
         watcher?.stop();
+        l2?.stop();
         await agent.stop();
         log({ event: 'stopped' });
         resolveDone(0);
@@ -139,6 +161,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     process.off('SIGINT', onSignal);
   });
   watcher?.start();
+  l2?.start();
   agent.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));
   return { done, shutdown, port };
 }

@@ -113,6 +113,7 @@ function fromFile(o: OptionSpec, doc: Record<string, unknown>, file: string): st
     v.forEach((x) => checkValue(o, x, where));
     return v as string[];
   }
+  if (v === null && o.default === null) return undefined; // "not set", as the default says
   if (typeof v !== 'string') throw new UsageError(`${where}: expected a string, got ${JSON.stringify(v)}`);
   checkValue(o, v, where);
   return v;

@@ -1,6 +1,7 @@
 // The one configuration schema: flags, environment variables, config-file keys, defaults and help text all come
 // from here. Later issues' chart values.schema.json mirrors it.
 
+import { isIfname } from '../net/ifname.js';
 import { parseIp, parsePrefix } from '../net/ip.js';
 
 export type Command = 'check' | 'analyze' | 'serve' | 'demo' | 'snapshot';
@@ -20,17 +21,19 @@ export interface OptionSpec {
   metavar?: string;
   help: string;
   commands: Command[];
+  /** string options with a fixed set of values */
+  choices?: string[];
   /** returns an error message for a bad single value */
   check?: (v: string) => string | null;
 }
 
-const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
+const oneOf = (choices: string[]) => ({ choices, check: (v: string) => (choices.includes(v) ? null : `expected ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`) });
 
 function checkVip(v: string): string | null {
   const at = v.lastIndexOf('@');
   const ip = parseIp(at === -1 ? v : v.slice(0, at));
   if (!ip) return 'expected an IP address, optionally followed by @INTERFACE';
-  if (at !== -1 && !IFNAME.test(v.slice(at + 1))) return 'the part after @ must be an interface name';
+  if (at !== -1 && !isIfname(v.slice(at + 1))) return 'the part after @ must be an interface name';
   return null;
 }
 
@@ -41,7 +44,7 @@ function checkCidr(v: string): string | null {
 function checkGateway(v: string): string | null {
   const eq = v.indexOf('=');
   if (eq === -1) return 'expected INTERFACE=ADDRESS';
-  if (!IFNAME.test(v.slice(0, eq))) return 'the part before = must be an interface name';
+  if (!isIfname(v.slice(0, eq))) return 'the part before = must be an interface name';
   if (!parseIp(v.slice(eq + 1))) return 'the part after = must be an IP address';
   return null;
 }
@@ -159,7 +162,7 @@ export const OPTIONS: OptionSpec[] = [
     metavar: 'auto|on|off',
     help: 'serve: take VIPs from Services of type LoadBalancer (status.loadBalancer.ingress, spec.loadBalancerIP) and spec.externalIPs. auto: when running in a cluster or a kubeconfig exists; on: fail if neither.',
     commands: ['serve'],
-    check: (v) => (['auto', 'on', 'off'].includes(v) ? null : 'expected auto, on or off'),
+    ...oneOf(['auto', 'on', 'off']),
   },
   { key: 'kubernetesEvents', flag: '--kubernetes-events', env: 'ASYMROUTE_KUBERNETES_EVENTS', type: 'boolean', default: false, help: 'serve: post an Event on the Service when its VIP\'s reply path turns asymmetric on this node and when it clears (deduplicated, at most one per Service and reason every 5 minutes; needs create on events).', commands: ['serve'] },
   { key: 'kubeconfig', flag: '--kubeconfig', env: 'ASYMROUTE_KUBECONFIG', type: 'string', default: null, metavar: 'FILE', help: 'serve: kubeconfig file (default: in-cluster service account, else $KUBECONFIG or ~/.kube/config).', commands: ['serve'] },
@@ -181,7 +184,7 @@ export const OPTIONS: OptionSpec[] = [
     metavar: 'policy|default-route',
     help: 'demo: which fix to apply.',
     commands: ['demo'],
-    check: (v) => (v === 'policy' || v === 'default-route' ? null : 'expected policy or default-route'),
+    ...oneOf(['policy', 'default-route']),
   },
 ];
 

@@ -64,6 +64,8 @@ export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
     out.push('');
     const held = v.holder ? `held by ${v.holder}` : 'not a local address';
     out.push(`  ${v.ip}${v.service ? ` [${v.service}]` : ''}: requests arrive on ${v.ingress ?? '?'} (${v.ingressReason}), ${held}${v.rpFilter ? `, rp_filter=${v.rpFilter}` : ''}`);
+    const a = v.announcement;
+    if (a) out.push(a.here ? `    MetalLB L2: announced by this node${a.interfaces.length ? ` on ${a.interfaces.join(', ')}` : ''}` : `    MetalLB L2: announced by ${a.nodes.join(', ')}, not this node (it receives the VIP's traffic only after a failover)`);
     for (const p of v.paths) {
       out.push(pathLine(v, p));
       if (p.verdict === 'asymmetric' && p.rule) out.push(`        decided by rule "${p.rule}"${p.route ? `, route "${p.route}"` : ''}`);

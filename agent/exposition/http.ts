@@ -60,7 +60,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const json = wantsJson(req.headers.accept, oneString(q, 'format'));
     const { meta, result } = report();
     const flows = a.matcher ? Object.fromEntries([...a.matcher.openTally(Date.now())].map(([vip, t]) => [vip, t])) : null;
-    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, lastCheck: a.status });
+    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, lastCheck: a.status });
     const lines = [checkReportText(meta, result)];
     lines.push('');
     if (!a.opts.capture.enabled) lines.push('Live flows: capture disabled');
@@ -73,20 +73,25 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
       }
     }
     const k = a.kubernetes;
-    lines.push(k ? `Kubernetes: ${k.connected ? `connected, ${k.services} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}` : 'Kubernetes: not in use');
+    lines.push(k ? `Kubernetes: ${k.connected ? `connected, ${k.objects} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}` : 'Kubernetes: not in use');
+    const m = a.metallbL2;
+    if (m) lines.push(`MetalLB ServiceL2Status: ${m.connected ? `${m.objects} objects` : m.lastHttpStatus === 404 ? 'not installed (MetalLB < 0.14 or not MetalLB)' : m.lastHttpStatus === 403 ? 'not allowed to list servicel2statuses.metallb.io (RBAC)' : `unreadable (${m.lastError ?? 'not yet listed'})`}`);
     lines.push(`Last check: ${a.status.at ?? 'never'} (${a.status.reason ?? '-'}, ${a.status.durationMs?.toFixed(0) ?? '-'} ms)${a.status.error ? `, FAILED: ${a.status.error}` : ''}`);
     return reply.type('text/plain; charset=utf-8').send(lines.join('\n') + '\n');
   });
 
   app.get('/healthz', async (_req, reply) => {
-    const captureWanted = a.opts.capture.enabled && a.vips.length > 0;
+    const captureWanted = a.captureWanted;
     const captureOk = !captureWanted || a.capture?.running === true;
     return reply.code(captureOk ? 200 : 503).send({ status: captureOk ? 'ok' : 'capture-down', capture: captureWanted ? (a.capture?.running ? 'running' : 'down') : 'disabled', lastCaptureError: a.captureStats.lastError });
   });
 
   app.get('/readyz', async (_req, reply) => reply.code(a.ready ? 200 : 503).send({ ready: a.ready, lastCheck: a.status }));
 
-  app.get('/metrics', async (_req, reply) => reply.type(o.registry.contentType).send(await o.registry.metrics()));
+  app.get('/metrics', async (_req, reply) => {
+    a.liveFindings();
+    return reply.type(o.registry.contentType).send(await o.registry.metrics());
+  });
 
   app.get('/v1/findings', async () => {
     a.liveFindings();

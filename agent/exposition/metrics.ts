@@ -72,6 +72,33 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     },
   });
 
+  new Gauge({
+    name: 'asymroute_asymmetric_flows',
+    help: 'Flows to each VIP currently tracked whose replies left on another interface than their requests arrived on, by interface pair.',
+    labelNames: ['vip', 'ingress', 'egress'],
+    registers,
+    collect() {
+      this.reset();
+      if (!agent.matcher) return;
+      for (const [vip, t] of agent.matcher.openTally(Date.now()))
+        for (const [path, n] of Object.entries(t.paths)) {
+          const [i, e] = path.split('>') as [string, string];
+          if (e !== '-' && i !== '?' && i !== e) this.inc({ vip, ingress: i, egress: e }, n);
+        }
+    },
+  });
+
+  new Gauge({
+    name: 'asymroute_vip_findings',
+    help: 'Current findings that concern a VIP, by VIP, type and severity (alerts name the VIP from here).',
+    labelNames: ['vip', 'type', 'severity'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of agent.findings.all()) if (f.vip) this.inc({ vip: f.vip, type: f.type, severity: f.severity });
+    },
+  });
+
   const ingress = new Counter({
     name: 'asymroute_vip_ingress_packets_total',
     help: 'Request packets to each VIP received, by interface. A node that never sees VIP traffic while its peers do is a symptom in itself.',
@@ -95,6 +122,17 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
   });
 
   new Gauge({
+    name: 'asymroute_vip_announced',
+    help: 'MetalLB L2 (ServiceL2Status): 1 when this node announces the VIP, 0 when another node does; absent when unknown.',
+    labelNames: ['vip', 'mode'],
+    registers,
+    collect() {
+      this.reset();
+      for (const v of agent.result?.vips ?? []) if (v.announcement) this.set({ vip: v.ip, mode: 'l2' }, v.announcement.here ? 1 : 0);
+    },
+  });
+
+  new Gauge({
     name: 'asymroute_kubernetes_up',
     help: '1 while the Service watch is connected, 0 when the API is unreachable; absent when Kubernetes is not in use.',
     registers,
@@ -106,7 +144,7 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
 
   new Gauge({
     name: 'asymroute_capture_up',
-    help: '1 while the tcpdump child runs and delivers LINUX_SLL2, else 0.',
+    help: '1 while the tcpdump child runs and delivers LINUX_SLL2, else 0 (also while no capture is wanted: --capture=false or no VIP yet).',
     registers,
     collect() {
       this.set(agent.capture?.running && agent.captureStats.linktypeOk !== false ? 1 : 0);

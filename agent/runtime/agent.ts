@@ -12,6 +12,7 @@ import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats } fro
 import { readHostState } from '../sources/host-state.js';
 import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { RouteMonitor } from '../sources/ip-monitor.js';
+import type { KubeStatus } from '../sources/kubernetes.js';
 import { LinkNames } from '../sources/link-names.js';
 
 export type LogFn = (record: Record<string, unknown>) => void;
@@ -39,7 +40,8 @@ export function mergeVips(configured: VipSpec[], fromKubernetes: VipSpec[]): Vip
   for (const v of fromKubernetes) if (!out.has(v.ip)) out.set(v.ip, v);
   for (const v of configured) {
     const k = out.get(v.ip);
-    out.set(v.ip, k ? { ...v, service: k.service } : v);
+    // The operator's ingress wins over MetalLB's; without one, what Kubernetes knows is kept.
+    out.set(v.ip, k ? { ...k, source: v.source, ...(v.ingress ? { ingress: v.ingress, ingressReason: undefined } : {}) } : v);
   }
   return [...out.values()];
 }
@@ -74,11 +76,17 @@ export class Agent {
   private readonly names: LinkNames;
   readonly decodeFailures: Record<string, number> = {};
   /** the Service watcher's status, when Kubernetes is in use */
-  kubernetes: { connected: boolean; lastError: string | null; services: number } | null = null;
+  kubernetes: KubeStatus | null = null;
+  /** the MetalLB ServiceL2Status watcher's status, when Kubernetes is in use */
+  metallbL2: KubeStatus | null = null;
   private stopped = false;
 
   constructor(readonly opts: AgentOptions) {
     this.names = new LinkNames(this.ip, { onChange: () => this.matcher?.refreshInterfaces() });
+  }
+
+  get captureWanted(): boolean {
+    return this.opts.capture.enabled && this.vips.length > 0;
   }
 
   get ready(): boolean {

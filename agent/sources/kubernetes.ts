@@ -1,24 +1,38 @@
-// Kubernetes Service discovery: list, then watch from the list's resourceVersion; a 410 Gone (or any broken watch)
-// means list again. Unreachable API: keep the last known VIPs, retry with backoff, report the error.
+// Kubernetes discovery: list, then watch from the list's resourceVersion; a 410 Gone (or any broken watch) means
+// list again. Unreachable API: keep the last known objects, retry with backoff, report the error. One watcher per
+// resource: Services (VIPs) and, when MetalLB is installed, its ServiceL2Status objects (who announces a VIP where).
 
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { serviceKey, vipsOfService, type ServiceVip } from '../parsers/kubernetes.js';
+import { l2StatusOf, objectKey, vipsOfService, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
 
 export interface KubeStatus {
   connected: boolean;
   lastError: string | null;
+  /** HTTP status of the last failed list (404: resource not installed, 403: not allowed), null otherwise */
+  lastHttpStatus: number | null;
   lists: number;
   events: number;
-  services: number;
+  /** objects currently known */
+  objects: number;
 }
 
-export interface ServiceWatcherOptions {
+export interface WatcherOptions<T> {
   kubeconfig: KubeConfig;
-  onChange: (vips: ServiceVip[]) => void;
+  onChange: (items: T[]) => void;
   /** a new error (the same one repeating is not reported again) */
   onError?: (message: string) => void;
   backoffMs?: number;
   maxBackoffMs?: number;
+}
+
+export class KubeHttpError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'KubeHttpError';
+  }
 }
 
 /** In-cluster when the pod's service account is mounted, else $KUBECONFIG / ~/.kube/config; null when neither. */
@@ -46,24 +60,29 @@ export async function kubeRequest(kc: KubeConfig, method: 'GET' | 'POST', path: 
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     signal: AbortSignal.timeout(opts.timeoutMs),
   });
-  if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`);
+  if (!res.ok) throw new KubeHttpError(`${method} ${path}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`, res.status);
   return res;
 }
 
-export class ServiceWatcher {
-  readonly status: KubeStatus = { connected: false, lastError: null, lists: 0, events: 0, services: 0 };
-  private readonly services = new Map<string, ServiceVip[]>();
+/** List + watch of one resource path; `parse` turns an object into the items it contributes (none when malformed). */
+export class ListWatcher<T> {
+  readonly status: KubeStatus = { connected: false, lastError: null, lastHttpStatus: null, lists: 0, events: 0, objects: 0 };
+  private readonly objects = new Map<string, T[]>();
   private abort: AbortController | null = null;
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private backoff: number;
 
-  constructor(private readonly opts: ServiceWatcherOptions) {
+  constructor(
+    private readonly path: string,
+    private readonly parse: (o: unknown) => T[],
+    private readonly opts: WatcherOptions<T>,
+  ) {
     this.backoff = opts.backoffMs ?? 1000;
   }
 
-  vips(): ServiceVip[] {
-    return [...this.services.values()].flat();
+  items(): T[] {
+    return [...this.objects.values()].flat();
   }
 
   start(): void {
@@ -71,8 +90,8 @@ export class ServiceWatcher {
   }
 
   private emit(): void {
-    this.status.services = this.services.size;
-    this.opts.onChange(this.vips());
+    this.status.objects = this.objects.size;
+    this.opts.onChange(this.items());
   }
 
   private fail(e: unknown): void {
@@ -80,6 +99,7 @@ export class ServiceWatcher {
     if (msg !== this.status.lastError) this.opts.onError?.(msg);
     this.status.connected = false;
     this.status.lastError = msg;
+    this.status.lastHttpStatus = e instanceof KubeHttpError ? e.status : null;
     if (this.stopped) return;
     this.timer = setTimeout(() => void this.cycle(), this.backoff);
     this.timer.unref();
@@ -87,13 +107,13 @@ export class ServiceWatcher {
   }
 
   private async list(): Promise<string> {
-    const res = await kubeRequest(this.opts.kubeconfig, 'GET', '/api/v1/services', { timeoutMs: 30_000 });
+    const res = await kubeRequest(this.opts.kubeconfig, 'GET', this.path, { timeoutMs: 30_000 });
     const body = (await res.json()) as { metadata?: { resourceVersion?: string }; items?: unknown[] };
-    if (!Array.isArray(body.items)) throw new Error('GET /api/v1/services: no items in the answer');
-    this.services.clear();
-    for (const s of body.items) {
-      const k = serviceKey(s);
-      if (k) this.services.set(k, vipsOfService(s));
+    if (!Array.isArray(body.items)) throw new Error(`GET ${this.path}: no items in the answer`);
+    this.objects.clear();
+    for (const o of body.items) {
+      const k = objectKey(o);
+      if (k) this.objects.set(k, this.parse(o));
     }
     this.status.lists++;
     this.emit();
@@ -111,12 +131,13 @@ export class ServiceWatcher {
     }
     this.status.connected = true;
     this.status.lastError = null;
+    this.status.lastHttpStatus = null;
     this.backoff = this.opts.backoffMs ?? 1000;
     let relist = false;
     const watch = new Watch(this.opts.kubeconfig);
     try {
       this.abort = await watch.watch(
-        '/api/v1/services',
+        this.path,
         { resourceVersion: rv, allowWatchBookmarks: true },
         (phase, o: unknown) => {
           this.status.events++;
@@ -128,10 +149,10 @@ export class ServiceWatcher {
             return;
           }
           if (phase === 'BOOKMARK') return;
-          const k = serviceKey(o);
+          const k = objectKey(o);
           if (!k) return;
-          if (phase === 'DELETED') this.services.delete(k);
-          else this.services.set(k, vipsOfService(o));
+          if (phase === 'DELETED') this.objects.delete(k);
+          else this.objects.set(k, this.parse(o));
           this.emit();
         },
         (err: unknown) => {
@@ -151,3 +172,12 @@ export class ServiceWatcher {
     this.abort?.abort();
   }
 }
+
+export const serviceWatcher = (opts: WatcherOptions<ServiceVip>) => new ListWatcher('/api/v1/services', vipsOfService, opts);
+
+/** MetalLB's ServiceL2Status (metallb.io/v1beta1, MetalLB >= 0.14): absent CRD answers 404, missing RBAC 403. */
+export const l2StatusWatcher = (opts: WatcherOptions<L2Announcement>) =>
+  new ListWatcher('/apis/metallb.io/v1beta1/servicel2statuses', (o) => {
+    const a = l2StatusOf(o);
+    return a ? [a] : [];
+  }, opts);

@@ -1,6 +1,7 @@
 // Validation of every value that is passed to a subprocess. Values always go as argv entries, never through a shell;
 // these checks make sure an argument cannot be read as an option or a keyword by the tool receiving it.
 
+import { isIfname } from '../net/ifname.js';
 import { canonicalIp, parsePrefix } from '../net/ip.js';
 
 export class InvalidArgumentError extends Error {
@@ -10,11 +11,9 @@ export class InvalidArgumentError extends Error {
   }
 }
 
-// Linux IFNAMSIZ is 16 including the NUL; names cannot contain '/', whitespace or ':' aliases are labels, not links.
-const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
 
 export function validateIfname(name: string): string {
-  if (typeof name !== 'string' || !IFNAME.test(name)) {
+  if (!isIfname(name)) {
     throw new InvalidArgumentError(`invalid interface name ${JSON.stringify(name)}: expected 1-15 characters of [A-Za-z0-9_.@-], not starting with '-' or '.'`);
   }
   return name;

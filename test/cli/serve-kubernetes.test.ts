@@ -38,7 +38,7 @@ afterEach(async () => {
 
 async function start(kubeconfig: string): Promise<{ port: number; logs: string[] }> {
   const logs: string[] = [];
-  agent = execa(process.execPath, [BIN, 'serve', '--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1', '--port', '0', '--vip', '198.51.100.10'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+  agent = execa(process.execPath, [BIN, 'serve', '--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1', '--port', '0', '--vip', '198.51.100.10'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } });
   agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
   const t0 = Date.now();
   for (;;) {
@@ -59,16 +59,28 @@ async function waitFor(url: string, pred: (body: string) => boolean): Promise<st
   }
 }
 
-it('checks the VIPs of LoadBalancer Services and names the Service', { timeout: 60_000 }, async () => {
-  const auth: string[] = [];
+const NOT_FOUND = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 };
+
+// List answers by path (watches stay open with nothing to say); anything else is a 404 like the API server's.
+async function replayApi(lists: Record<string, unknown>, auth: string[] = []): Promise<string> {
   api = createServer((req, res) => {
     auth.push(String(req.headers.authorization));
+    const url = new URL(req.url!, 'http://x');
     res.setHeader('content-type', 'application/json');
-    if (req.url?.includes('watch=true')) return void res.writeHead(200);
-    res.end(JSON.stringify({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [SVC] }));
+    const body = lists[url.pathname];
+    if (!body) return void res.writeHead(404).end(JSON.stringify(NOT_FOUND));
+    if (url.searchParams.get('watch') === 'true') return void res.writeHead(200);
+    res.end(JSON.stringify(body));
   });
   await new Promise<void>((r) => api!.listen(0, '127.0.0.1', r));
-  const { port } = await start(kubeconfigFile(`http://127.0.0.1:${(api.address() as AddressInfo).port}`));
+  return kubeconfigFile(`http://127.0.0.1:${(api.address() as AddressInfo).port}`);
+}
+
+const SERVICES = { '/api/v1/services': { kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [SVC] } };
+
+it('checks the VIPs of LoadBalancer Services and names the Service', { timeout: 60_000 }, async () => {
+  const auth: string[] = [];
+  const { port } = await start(await replayApi(SERVICES, auth));
   const body = await waitFor(`http://127.0.0.1:${port}/v1/vips`, (b) => b.includes('198.51.100.77'));
   const vips = (JSON.parse(body) as { vips: Array<{ ip: string; source: string; service: string | null }> }).vips;
   expect(vips.map((v) => [v.ip, v.source, v.service]).sort()).toEqual([
@@ -78,6 +90,8 @@ it('checks the VIPs of LoadBalancer Services and names the Service', { timeout: 
   const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
   expect(report).toMatch(/198\.51\.100\.77 \[shop\/web\]/);
   expect(report).toMatch(/Kubernetes: connected, 1 Services/);
+  expect(report).toMatch(/MetalLB ServiceL2Status: not installed/);
+  expect(report).not.toMatch(/MetalLB L2:/);
   expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/asymroute_kubernetes_up 1/);
   expect(auth.every((a) => a === 'Bearer t0k3n')).toBe(true);
 });
@@ -93,4 +107,27 @@ it('keeps running on the other VIP sources when the API is unreachable, and repo
   expect(report).toMatch(/198\.51\.100\.10/);
   expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
   expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/asymroute_kubernetes_up 0/);
+});
+
+it('takes the announcing node and interface from MetalLB ServiceL2Status', { timeout: 60_000 }, async () => {
+  const l2 = (node: string, iface: string) => ({ apiVersion: 'metallb.io/v1beta1', kind: 'ServiceL2Status', metadata: { name: `l2-${node}`, namespace: 'metallb-system', resourceVersion: '20' }, spec: {}, status: { node, serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: iface }] } });
+  const other = { ...SVC, metadata: { ...SVC.metadata, name: 'cart', uid: 'u2' }, status: { loadBalancer: { ingress: [{ ip: '198.51.100.78', ipMode: 'VIP' }] } } };
+  const { port } = await start(
+    await replayApi({
+      '/api/v1/services': { kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [SVC, other] },
+      '/apis/metallb.io/v1beta1/servicel2statuses': { kind: 'ServiceL2StatusList', apiVersion: 'metallb.io/v1beta1', metadata: { resourceVersion: '21' }, items: [l2('node-a', 'ens5'), { ...l2('node-b', 'eth1'), status: { ...l2('node-b', 'eth1').status, serviceName: 'cart' } }] },
+    }),
+  );
+  const body = await waitFor(`http://127.0.0.1:${port}/v1/vips`, (b) => b.includes('ens5') && b.includes('node-b'));
+  const vips = (JSON.parse(body) as { vips: Array<{ ip: string; ingress: string | null; ingressReason: string; announcement: unknown }> }).vips;
+  expect(vips.find((v) => v.ip === '198.51.100.77')).toMatchObject({ ingress: 'ens5', ingressReason: 'MetalLB announces it from this node on ens5', announcement: { nodes: ['node-a'], here: true, interfaces: ['ens5'] } });
+  expect(vips.find((v) => v.ip === '198.51.100.78')).toMatchObject({ announcement: { nodes: ['node-b'], here: false } });
+  const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  expect(report).toMatch(/198\.51\.100\.77 \[shop\/web\]: requests arrive on ens5 \(MetalLB announces it from this node on ens5\)/);
+  expect(report).toMatch(/MetalLB L2: announced by this node on ens5/);
+  expect(report).toMatch(/MetalLB L2: announced by node-b, not this node/);
+  expect(report).toMatch(/MetalLB ServiceL2Status: 2 objects/);
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.77",mode="l2"\} 1/);
+  expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.78",mode="l2"\} 0/);
 });

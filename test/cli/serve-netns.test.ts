@@ -1,6 +1,10 @@
 // `asymroute serve` end to end in the node namespace: HTTP read from inside the namespace, real client connections,
 // the route broken and fixed while the agent runs, promtool on a live scrape, and a clean SIGTERM.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
@@ -31,17 +35,85 @@ async function until<T>(what: string, fn: () => Promise<T | null | false>, ms = 
   }
 }
 
+// Inside the node namespace, a TCP port on its loopback that leads to a Unix socket: the replay API runs in the test
+// process, and the agent reaches it without any address in the root namespace.
+const PROXY_JS = `const net = require('net'); const s = net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u); u.pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); }); s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
+
 describeAsRoot('asymroute serve in the node namespace', () => {
   let lab: IncidentLab | null = null;
   let agent: ResultPromise | null = null;
   let server: TcpServer | null = null;
+  let proxy: ResultPromise | null = null;
+  let api: Server | null = null;
+  let dir: string | null = null;
   afterEach(async () => {
     agent?.kill('SIGKILL');
+    proxy?.kill('SIGKILL');
+    await Promise.allSettled([agent, proxy]);
+    api?.closeAllConnections();
+    await new Promise((r) => api?.close(r) ?? r(undefined));
+    if (dir) rmSync(dir, { recursive: true, force: true });
     await server?.stop();
     await lab?.lab.destroy();
     lab = null;
     agent = null;
     server = null;
+    proxy = null;
+    api = null;
+    dir = null;
+  });
+
+  it('posts a Warning Event on the Service when its reply path turns asymmetric, and a Normal one when it clears', { timeout: 90_000 }, async () => {
+    const l = (lab = await buildIncidentLab('arevents'));
+    dir = mkdtempSync(join(tmpdir(), 'asymroute-events-'));
+    const sock = join(dir, 'api.sock');
+    const posted: Array<{ path: string; body: Record<string, unknown> }> = [];
+    const svc = { kind: 'Service', apiVersion: 'v1', metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7' }, spec: { type: 'LoadBalancer', ports: [{ port: 8443, protocol: 'TCP' }] }, status: { loadBalancer: { ingress: [{ ip: l.vip, ipMode: 'VIP' }] } } };
+    api = createServer((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      let data = '';
+      req.on('data', (d: Buffer) => (data += String(d)));
+      req.on('end', () => {
+        res.setHeader('content-type', 'application/json');
+        if (req.method === 'POST' && url.pathname === '/api/v1/namespaces/shop/events') {
+          posted.push({ path: url.pathname, body: JSON.parse(data) as Record<string, unknown> });
+          return void res.writeHead(201).end(data);
+        }
+        if (url.pathname !== '/api/v1/services') return void res.writeHead(404).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }));
+        if (url.searchParams.get('watch') === 'true') return void res.writeHead(200);
+        res.end(JSON.stringify({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [svc] }));
+      });
+    });
+    await new Promise<void>((r) => api!.listen(sock, r));
+    proxy = execa('ip', ['netns', 'exec', l.node.name, process.execPath, '-e', PROXY_JS, sock], { reject: false, stdin: 'ignore', buffer: false });
+    const apiPort = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('the proxy did not start')), 10_000);
+      proxy!.stdout?.once('data', (d: Buffer) => {
+        clearTimeout(t);
+        resolve(Number(String(d).trim()));
+      });
+    });
+    const kubeconfig = join(dir, 'config');
+    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`);
+    const logs: string[] = [];
+    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--client', l.clientCidr, '--interval', '300', '--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--kubernetes-events'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } });
+    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+
+    await until('the Warning Event', async () => posted.length >= 1, 30_000);
+    const warn = posted[0]!.body;
+    expect(warn).toMatchObject({ type: 'Warning', reason: 'AsymmetricReplyPath', involvedObject: { kind: 'Service', namespace: 'shop', name: 'web' }, source: { component: 'asymroute', host: 'node-a' } });
+    expect(String(warn['message'])).toMatch(/^on node node-a: .*192\.168\.1\.240.*eth1.*eth0/);
+
+    await fixByPolicyRouting(l);
+    await until('the Normal Event', async () => posted.length >= 2, 15_000);
+    expect(posted[1]!.body).toMatchObject({ type: 'Normal', reason: 'ReplyPathRestored', involvedObject: { name: 'web' } });
+    expect(logs.filter((x) => x.includes('"event":"kubernetes-event-posted"'))).toHaveLength(2);
+
+    // Broken again within the rate-limit window: the state changes, but no third Event for five minutes.
+    await l.node.ip(['rule', 'del', 'from', l.vip, 'lookup', '100']);
+    await until('the finding to come back', async () => JSON.parse((await get(l.node, '/v1/findings')).body).findings.some((x: { type: string }) => x.type === 'asymmetric-reply-path'), 15_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(posted).toHaveLength(2);
   });
 
   it('reports the incident, sees live asymmetric flows, clears and re-raises on route changes, shuts down cleanly', { timeout: 120_000 }, async () => {
@@ -69,6 +141,8 @@ describeAsRoot('asymroute serve in the node namespace', () => {
     const metrics = (await get(l.node, '/metrics')).body;
     expect(metrics).toMatch(new RegExp(`asymroute_reply_path_asymmetric\\{vip="${l.vip.replace(/\./g, '\\.')}",ingress="eth1",egress="eth0"\\} 1`));
     expect(metrics).toMatch(/asymroute_flows\{vip="192\.168\.1\.240",outcome="asymmetric"\} [2-9]/);
+    expect(metrics).toMatch(/asymroute_asymmetric_flows\{vip="192\.168\.1\.240",ingress="eth1",egress="eth0"\} [2-9]/);
+    expect(metrics).toMatch(/asymroute_vip_findings\{vip="192\.168\.1\.240",type="asymmetric-flows-observed",severity="critical"\} 1/);
     expect(metrics).toMatch(/asymroute_vip_ingress_packets_total\{vip="192\.168\.1\.240",interface="eth1"\} [1-9]/);
     expect(metrics).toMatch(/asymroute_capture_up 1/);
     expect(metrics).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);

@@ -111,6 +111,7 @@ describe('HTTP after a check', () => {
     const r = await a.inject('/metrics');
     expect(r.body).toMatch(/asymroute_reply_path_asymmetric\{vip="192\.168\.1\.240",ingress="eth1",egress="eth0"\} 1/);
     expect(r.body).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);
+    expect(r.body).toMatch(/asymroute_vip_findings\{vip="192\.168\.1\.240",type="asymmetric-reply-path",severity="critical"\} 1/);
     expect(r.body).toMatch(/asymroute_check_duration_seconds_count 1/);
     expect(r.body).toMatch(/asymroute_build_info\{version="test",node="node1"\} 1/);
     expect(r.body).toMatch(/asymroute_capture_up 0/);

@@ -5,8 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { vipsOfService } from '../../agent/parsers/kubernetes.js';
-import { ServiceWatcher } from '../../agent/sources/kubernetes.js';
+import { l2StatusOf, vipsOfService, type ServiceVip } from '../../agent/parsers/kubernetes.js';
+import { l2StatusWatcher, serviceWatcher, type ListWatcher } from '../../agent/sources/kubernetes.js';
 import { until } from '../helpers/wait.js';
 
 function service(ns: string, name: string, rv: string, spec: Record<string, unknown>, ingress: string[] = []) {
@@ -43,9 +43,9 @@ describe('vipsOfService', () => {
   });
 });
 
-describe('ServiceWatcher', () => {
+describe('Service watcher', () => {
   let server: Server | null = null;
-  let watcher: ServiceWatcher | null = null;
+  let watcher: ListWatcher<ServiceVip> | null = null;
   afterEach(async () => {
     watcher?.stop();
     server?.closeAllConnections();
@@ -81,7 +81,7 @@ describe('ServiceWatcher', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     const states: string[][] = [];
-    watcher = new ServiceWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${port}`), onChange: (v) => states.push(v.map((x) => `${x.ip} ${x.service}`).sort()) });
+    watcher = serviceWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${port}`), onChange: (v) => states.push(v.map((x) => `${x.ip} ${x.service}`).sort()) });
     watcher.start();
     await until(() => lists === 2 && seen.some((s) => s.includes('resourceVersion=300')));
     expect(states[0]).toEqual(['10.0.0.9 default/ext', '192.168.1.240 default/web']);
@@ -90,7 +90,7 @@ describe('ServiceWatcher', () => {
     expect(states.at(-1)).toEqual(['192.168.1.241 default/web']);
     expect(seen.every((s) => s.startsWith('Bearer replay-token '))).toBe(true);
     expect(seen.filter((s) => s.includes('watch=true'))[0]).toMatch(/resourceVersion=100/);
-    expect(watcher.status).toMatchObject({ connected: true, lists: 2, services: 1 });
+    expect(watcher.status).toMatchObject({ connected: true, lists: 2, objects: 1 });
   });
 
   it('keeps retrying with backoff when the API is unreachable, and says why', async () => {
@@ -99,11 +99,91 @@ describe('ServiceWatcher', () => {
     const port = (server.address() as AddressInfo).port;
     await new Promise((r) => server!.close(r));
     server = null;
-    watcher = new ServiceWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${port}`), onChange: () => undefined, backoffMs: 20 });
+    watcher = serviceWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${port}`), onChange: () => undefined, backoffMs: 20 });
     watcher.start();
     await until(() => watcher!.status.lastError !== null);
     expect(watcher.status.connected).toBe(false);
     expect(watcher.status.lastError).toMatch(/fetch failed|ECONNREFUSED/);
-    expect(watcher.vips()).toEqual([]);
+    expect(watcher.items()).toEqual([]);
+  });
+});
+
+// As MetalLB's speaker writes them (metallb.io/v1beta1 ServiceL2Status, one per Service and announcing node).
+function l2Status(name: string, rv: string, status: Record<string, unknown>) {
+  return {
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'ServiceL2Status',
+    metadata: { name, namespace: 'metallb-system', generateName: 'l2-', resourceVersion: rv, uid: `uid-${name}`, labels: { 'metallb.io/node': status['node'], 'metallb.io/service-name': status['serviceName'], 'metallb.io/service-namespace': status['serviceNamespace'] } },
+    spec: {},
+    status,
+  };
+}
+
+describe('l2StatusOf', () => {
+  it.each([
+    ['one interface', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] }, { service: 'shop/web', node: 'node-a', interfaces: ['eth1'] }],
+    ['no interfaces listed', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop' }, { service: 'shop/web', node: 'node-a', interfaces: [] }],
+    ['invalid and repeated interface names dropped', { node: 'n', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }, { name: 'eth1' }, { name: '-rf /' }, { name: 7 }, 'x'] }, { service: 'shop/web', node: 'n', interfaces: ['eth1'] }],
+    ['status not yet written', {}, null],
+    ['node missing', { serviceName: 'web', serviceNamespace: 'shop' }, null],
+  ])('%s', (_n, status, expected) => {
+    expect(l2StatusOf(l2Status('l2-x', '1', status))).toEqual(expected);
+  });
+  it('skips objects that are not objects', () => {
+    expect(l2StatusOf(null)).toBeNull();
+    expect(l2StatusOf({ status: [] })).toBeNull();
+  });
+});
+
+describe('MetalLB ServiceL2Status watcher', () => {
+  let server: Server | null = null;
+  let watcher: { stop(): void } | null = null;
+  afterEach(async () => {
+    watcher?.stop();
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r) ?? r(undefined));
+    server = null;
+  });
+
+  it('lists and follows announcements as they move between nodes', async () => {
+    const paths: string[] = [];
+    server = createServer((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      paths.push(url.pathname);
+      res.setHeader('content-type', 'application/json');
+      if (url.pathname !== '/apis/metallb.io/v1beta1/servicel2statuses') return void res.writeHead(404).end('{}');
+      if (url.searchParams.get('watch') !== 'true') {
+        return void res.end(JSON.stringify({ apiVersion: 'metallb.io/v1beta1', kind: 'ServiceL2StatusList', metadata: { resourceVersion: '50' }, items: [l2Status('l2-a', '40', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] })] }));
+      }
+      res.writeHead(200);
+      // Failover: node-a's status goes away, node-b's appears.
+      res.write(event('DELETED', l2Status('l2-a', '51', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] })));
+      res.write(event('ADDED', l2Status('l2-b', '52', { node: 'node-b', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'ens4' }] })));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const states: string[][] = [];
+    const w = l2StatusWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), onChange: (v) => states.push(v.map((x) => `${x.service} ${x.node} ${x.interfaces.join(',')}`)) });
+    watcher = w;
+    w.start();
+    await until(() => states.length >= 3);
+    expect(states).toEqual([['shop/web node-a eth1'], [], ['shop/web node-b ens4']]);
+    expect(w.status).toMatchObject({ connected: true, objects: 1, lastHttpStatus: null });
+  });
+
+  it('reports a cluster without the CRD as HTTP 404 and keeps retrying', async () => {
+    let lists = 0;
+    server = createServer((_req, res) => {
+      lists++;
+      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 }));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const errors: string[] = [];
+    const w = l2StatusWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), onChange: () => undefined, onError: (e) => errors.push(e), backoffMs: 20 });
+    watcher = w;
+    w.start();
+    await until(() => lists >= 3);
+    expect(w.status).toMatchObject({ connected: false, lastHttpStatus: 404 });
+    expect(errors).toHaveLength(1); // the same error repeating is reported once
+    expect(errors[0]).toMatch(/GET \/apis\/metallb\.io\/v1beta1\/servicel2statuses: HTTP 404/);
   });
 });

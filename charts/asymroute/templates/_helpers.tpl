@@ -1,0 +1,73 @@
+{{/* Chart name, truncated to the 63 characters a DNS label allows. */}}
+{{- define "asymroute.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Fully qualified app name: release-chart unless the release name already contains the chart name. */}}
+{{- define "asymroute.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "asymroute.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "asymroute.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "asymroute.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "asymroute.labels" -}}
+helm.sh/chart: {{ include "asymroute.chart" . }}
+{{ include "asymroute.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: node-agent
+{{- end -}}
+
+{{- define "asymroute.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "asymroute.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "asymroute.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The PromQL selector every alert uses: the job Prometheus gives the agent's targets. With the chart's ServiceMonitor
+that is the Service's name; with another scrape configuration, set prometheusRule.selector.
+*/}}
+{{- define "asymroute.selector" -}}
+{{- default (printf "job=%q" (include "asymroute.fullname" .)) .Values.prometheusRule.selector -}}
+{{- end -}}
+
+{{/*
+Capabilities the container needs, measured (see README "Privileges"): NET_RAW opens the AF_PACKET socket; Debian's
+tcpdump, started as root, then drops to the tcpdump user (SETUID, SETGID), after which the agent, root without
+CAP_KILL, could no longer signal it (KILL). Without the capture nothing beyond the defaults-less set is needed.
+*/}}
+{{- define "asymroute.capabilities" -}}
+{{- if .Values.config.capture -}}
+{{- toYaml (list "NET_RAW" "SETUID" "SETGID" "KILL") -}}
+{{- else -}}
+[]
+{{- end -}}
+{{- end -}}

@@ -1,0 +1,208 @@
+// The Helm chart, rendered with several value sets (helm template when helm is installed, else Go text/template +
+// sprig v3 as Helm does) and every object validated against the Kubernetes schemas (kubernetes-models).
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { DaemonSet } from 'kubernetes-models/apps/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { configJsonSchema } from '../../agent/config/json-schema.js';
+import { resolveConfig } from '../../agent/config/load.js';
+import { optionsFor } from '../../agent/config/schema.js';
+import { CHART, ChartError, defaultValues, renderChart, renderer } from '../helpers/helm.js';
+
+const MODELS: Record<string, new (o: never) => { validate(): void }> = {
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'apps/v1/DaemonSet': DaemonSet,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+};
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
+
+/** Renders and validates every object; returns them by kind. */
+function render(values: Record<string, unknown> = {}, release = 'asymroute') {
+  const r = renderChart(values, { release, namespace: 'netcheck' });
+  for (const o of r.objects) {
+    const Model = MODELS[`${o.apiVersion}/${o.kind}`];
+    expect(Model, `no schema for ${o.apiVersion}/${o.kind}`).toBeDefined();
+    expect(() => new Model!(o as never).validate(), `${o.kind} ${o.metadata.name}`).not.toThrow();
+  }
+  const byKind = (kind: string) => r.objects.filter((o) => o.kind === kind);
+  const one = <T = Any>(kind: string) => {
+    const l = byKind(kind);
+    expect(l, kind).toHaveLength(1);
+    return l[0] as unknown as T;
+  };
+  return { ...r, byKind, one };
+}
+
+describe(`chart (rendered with ${renderer()})`, () => {
+  it('renders the defaults: a least-privilege DaemonSet on every node, with probes and the node name', () => {
+    const r = render();
+    expect(r.objects.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Service', 'ServiceAccount']);
+    const ds = r.one<Any>('DaemonSet');
+    const pod = ds.spec.template.spec;
+    expect(ds.metadata).toMatchObject({ name: 'asymroute', namespace: 'netcheck' });
+    expect(pod).toMatchObject({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet', serviceAccountName: 'asymroute', priorityClassName: 'system-node-critical', tolerations: [{ operator: 'Exists' }] });
+    expect(pod.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
+    expect(pod.containers).toHaveLength(1);
+    const c = pod.containers[0];
+    expect(c.image).toBe('asymroute/asymroute:0.1.0');
+    expect(c.args).toEqual(['serve', '--config', '/etc/asymroute/config.yaml']);
+    expect(c.securityContext).toEqual({ runAsUser: 0, runAsNonRoot: false, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_RAW', 'SETUID', 'SETGID', 'KILL'] } });
+    expect(c.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
+    expect(c.ports).toEqual([{ name: 'http', containerPort: 9472, protocol: 'TCP' }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    expect(c.resources.limits.memory).toBe('256Mi');
+    expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/asymroute', readOnly: true });
+    expect(ds.spec.selector.matchLabels).toEqual(ds.spec.template.metadata.labels);
+    expect(pod.volumes.find((v: Any) => v.name === 'config').configMap.name).toBe(r.one('ConfigMap').metadata.name);
+    const svc = r.one<Any>('Service');
+    expect(svc.spec.clusterIP).toBe('None');
+    expect(svc.spec.selector).toEqual(ds.spec.selector.matchLabels);
+    expect(svc.spec.ports).toEqual([{ name: 'http', port: 9472, targetPort: 'http', protocol: 'TCP' }]);
+  });
+
+  it('grants only what the agent uses: list/watch Services and ServiceL2Status, Events only when enabled', () => {
+    const rulesOf = (v: Record<string, unknown>) => {
+      const r = render(v);
+      const role = r.byKind('ClusterRole')[0] as Any | undefined;
+      return role ? (role.rules as Any[]).map((x) => `${x.apiGroups.join(',')}|${x.resources.join(',')}|${x.verbs.join(',')}`) : null;
+    };
+    expect(rulesOf({})).toEqual(['|services|list,watch', 'metallb.io|servicel2statuses|list,watch']);
+    expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual(['|services|list,watch', 'metallb.io|servicel2statuses|list,watch', '|events|create']);
+    expect(rulesOf({ rbac: { metallb: false } })).toEqual(['|services|list,watch']);
+    expect(rulesOf({ config: { kubernetes: 'off' } })).toBeNull();
+    const r = render();
+    const binding = r.one<Any>('ClusterRoleBinding');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: r.one('ClusterRole').metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: r.one('ServiceAccount').metadata.name, namespace: 'netcheck' }]);
+    expect(r.manifest).not.toMatch(/["']\*["']/);
+  });
+
+  it('renders a config file the agent itself accepts, with the values given', () => {
+    const r = render({ config: { vips: ['192.168.1.240@eth1'], interval: 60, kubernetesEvents: true } });
+    const text = r.one<Any>('ConfigMap').data['config.yaml'] as string;
+    const f = join(mkdtempSync(join(tmpdir(), 'asymroute-chartcfg-')), 'config.yaml');
+    writeFileSync(f, text);
+    const cfg = resolveConfig('serve', ['--config', f], {});
+    expect(cfg.configFile).toBe(f);
+    expect(cfg.values).toMatchObject({ vips: ['192.168.1.240@eth1'], interval: 60, kubernetesEvents: true, listen: '0.0.0.0', capture: true, port: 9472 });
+    // every key set in the file is taken from it (a null means "not set")
+    expect(Object.values(cfg.origin).filter((o) => o === 'file').length).toBe(Object.values(parseYaml(text) as object).filter((v) => v !== null).length);
+  });
+
+  it('mirrors the agent config schema in values.schema.json and values.yaml', () => {
+    const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as Any;
+    const generated = configJsonSchema('serve');
+    expect(schema.properties.config.properties).toEqual(generated['properties']);
+    expect(schema.properties.config.additionalProperties).toBe(false);
+    const values = defaultValues() as Any;
+    const keys = optionsFor('serve').filter((o) => o.key !== 'config').map((o) => o.key);
+    expect(Object.keys(values.config).sort()).toEqual([...keys].sort());
+    // The agent's defaults, except the bind address: Prometheus must reach the node.
+    for (const o of optionsFor('serve')) if (o.key !== 'config' && o.key !== 'listen') expect(values.config[o.key], o.key).toEqual(o.default);
+    expect(values.config.listen).toBe('0.0.0.0');
+  });
+
+  it.each([
+    ['config.port not an integer', { config: { port: 'http' } }, /\/config\/port: must be integer/],
+    ['config.port out of range', { config: { port: 70000 } }, /\/config\/port: must be <= 65535/],
+    ['config.kubernetes not in its enum', { config: { kubernetes: 'maybe' } }, /\/config\/kubernetes: must be equal to one of the allowed values/],
+    ['an unknown config key', { config: { vipz: ['1.2.3.4'] } }, /\/config: must NOT have additional properties \(vipz\)/],
+    ['a bad pull policy', { image: { pullPolicy: 'Sometimes' } }, /\/image\/pullPolicy: must be equal to one of the allowed values/],
+    ['a bad alert severity', { prometheusRule: { alerts: { synUnanswered: { severity: 'page' } } } }, /\/prometheusRule\/alerts\/synUnanswered\/severity/],
+    ['a bad alert duration', { prometheusRule: { alerts: { agentDown: { for: 'soon' } } } }, /\/prometheusRule\/alerts\/agentDown\/for: must match pattern/],
+    ['a bad PromQL selector', { prometheusRule: { selector: 'job=asymroute' } }, /\/prometheusRule\/selector: must match pattern/],
+  ])('refuses %s', (_n, values, message) => {
+    expect(() => renderChart(values)).toThrow(ChartError);
+    expect(() => renderChart(values)).toThrow(message);
+  });
+
+  it('adds no capabilities without the capture, and none ever beyond the measured four', () => {
+    const c = (render({ config: { capture: false } }).one<Any>('DaemonSet').spec.template.spec.containers[0]) as Any;
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'], add: [] });
+  });
+
+  it('honours names, image digest, scheduling and a local-only listener', () => {
+    const r = render(
+      {
+        fullnameOverride: 'netcheck-agent',
+        image: { repository: 'registry.example/asymroute', digest: `sha256:${'a'.repeat(64)}` },
+        nodeSelector: { 'node-role.kubernetes.io/lb': '' },
+        tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'lb', effect: 'NoSchedule' }],
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] }] } } },
+        priorityClassName: '',
+        serviceAccount: { create: false, name: 'existing-sa' },
+        config: { listen: '127.0.0.1', port: 19472 },
+        podAnnotations: { team: 'net' },
+      },
+      'prod',
+    );
+    const ds = r.one<Any>('DaemonSet');
+    const pod = ds.spec.template.spec;
+    expect(ds.metadata.name).toBe('netcheck-agent');
+    expect(pod.containers[0].image).toBe(`registry.example/asymroute@sha256:${'a'.repeat(64)}`);
+    expect(pod.nodeSelector).toEqual({ 'node-role.kubernetes.io/lb': '' });
+    expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'lb', effect: 'NoSchedule' }]);
+    expect(pod.affinity.nodeAffinity).toBeDefined();
+    expect(pod.priorityClassName).toBeUndefined();
+    expect(pod.serviceAccountName).toBe('existing-sa');
+    expect(r.byKind('ServiceAccount')).toEqual([]);
+    expect(pod.containers[0].livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', host: '127.0.0.1' });
+    expect(pod.containers[0].ports[0].containerPort).toBe(19472);
+    expect(ds.spec.template.metadata.annotations.team).toBe('net');
+    expect(ds.spec.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
+    expect(r.one<Any>('ClusterRoleBinding').subjects[0].name).toBe('existing-sa');
+  });
+
+  it('fails with the message of required when an existing ServiceAccount has no name', () => {
+    expect(() => renderChart({ serviceAccount: { create: false } })).toThrow(/serviceAccount.name is required when serviceAccount.create is false/);
+  });
+
+  it('renders the ServiceMonitor and PrometheusRule only when asked, selecting the chart\'s own Service and job', () => {
+    expect(render().byKind('ServiceMonitor')).toEqual([]);
+    const r = render({ serviceMonitor: { enabled: true, labels: { release: 'kps' } }, prometheusRule: { enabled: true } }, 'netcheck');
+    const sm = r.one<Any>('ServiceMonitor');
+    const svc = r.one<Any>('Service');
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
+    expect(sm.spec.namespaceSelector.matchNames).toEqual(['netcheck']);
+    expect(sm.spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
+    expect(sm.spec.endpoints[0].relabelings).toContainEqual({ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' });
+    expect(sm.metadata.labels.release).toBe('kps');
+    const rule = r.one<Any>('PrometheusRule');
+    const rules = rule.spec.groups[0].rules as Any[];
+    // The job Prometheus Operator gives a ServiceMonitor's targets is the Service's name.
+    for (const x of rules.filter((y) => !y.alert.endsWith('MissingOnNodes'))) expect(x.expr, x.alert).toContain(`job="${svc.metadata.name}"`);
+    expect(() => renderChart({ serviceMonitor: { enabled: true }, service: { enabled: false } })).toThrow(/serviceMonitor.enabled needs service.enabled/);
+  });
+
+  it('drops the capture alerts when the capture is off, and each alert has its toggle', () => {
+    const alerts = (v: Record<string, unknown>) => (render({ prometheusRule: { enabled: true, ...v } }).one<Any>('PrometheusRule').spec.groups[0].rules as Any[]).map((x) => x.alert as string);
+    const all = alerts({});
+    expect(all).toEqual(['AsymrouteReplyPathAsymmetric', 'AsymrouteAsymmetricFlowsObserved', 'AsymrouteSynUnanswered', 'AsymrouteVipTrafficStarvation', 'AsymrouteRpFilterDroppingVipTraffic', 'AsymrouteCaptureDown', 'AsymrouteCaptureDroppingPackets', 'AsymrouteAgentDown', 'AsymrouteAgentAbsent', 'AsymrouteAgentMissingOnNodes']);
+    const off = render({ prometheusRule: { enabled: true }, config: { capture: false } }).one<Any>('PrometheusRule').spec.groups[0].rules.map((x: Any) => x.alert);
+    expect(off).not.toContain('AsymrouteCaptureDown');
+    expect(alerts({ alerts: { synUnanswered: { enabled: false } } })).not.toContain('AsymrouteSynUnanswered');
+  });
+
+  it('writes NOTES that tell how to curl a node\'s report', () => {
+    if (renderer() === 'helm') return; // helm template does not print NOTES
+    const r = render({}, 'netcheck');
+    expect(r.notes).toMatch(/curl localhost:9472\//);
+    expect(r.notes).toMatch(/kubectl -n netcheck port-forward pod\/<pod on the node> 9472:9472/);
+    expect(r.notes).toMatch(/curl http:\/\/<node IP>:9472\//);
+  });
+});
+

@@ -64,7 +64,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const lines = [checkReportText(meta, result)];
     lines.push('');
     if (!a.opts.capture.enabled) lines.push('Live flows: capture disabled');
-    else if (!flows || Object.keys(flows).length === 0) lines.push(`Live flows: none yet (capture ${a.capture?.running ? 'running' : 'down'}; ${a.captureStats.packets} packets)`);
+    else if (!flows || Object.keys(flows).length === 0) lines.push(`Live flows: none yet (capture ${a.capture?.healthy ? 'running' : 'down'}; ${a.captureStats.packets} packets)`);
     else {
       lines.push('Live flows (not yet expired):');
       for (const [vip, t] of Object.entries(flows)) {

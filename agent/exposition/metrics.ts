@@ -147,7 +147,7 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     help: '1 while the tcpdump child runs and delivers LINUX_SLL2, else 0 (also while no capture is wanted: --capture=false or no VIP yet).',
     registers,
     collect() {
-      this.set(agent.capture?.running && agent.captureStats.linktypeOk !== false ? 1 : 0);
+      this.set(agent.capture?.healthy ? 1 : 0);
     },
   });
 

@@ -78,7 +78,13 @@ export type CaptureEvent =
   | { type: 'exited'; code: number | null; signal: string | null; stderr: string; restartInMs: number | null }
   | { type: 'stats'; stats: CaptureStats }
   | { type: 'format-error'; message: string }
-  | { type: 'stale-killed'; pids: number[] };
+  | { type: 'stale-killed'; pids: number[] }
+  | { type: 'stop-failed'; pid: number | null; message: string };
+
+/** A child that ran this long before exiting was healthy: its exit restarts with the initial backoff. */
+const HEALTHY_RUN_MS = 10_000;
+/** How long a child must have streamed LINUX_SLL2 before it counts as up. */
+const HEALTHY_AFTER_MS = 1000;
 
 export class TcpdumpCapture {
   private child: ResultPromise | null = null;
@@ -87,6 +93,8 @@ export class TcpdumpCapture {
   private statsTimer: NodeJS.Timeout | null = null;
   private backoff: number;
   private stderrTail = '';
+  /** when the current child delivered its LINUX_SLL2 pcap header */
+  private streamingSince: number | null = null;
   restarts = 0;
   stats: CaptureStats = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
   linktype: number | null = null;
@@ -100,6 +108,14 @@ export class TcpdumpCapture {
 
   get running(): boolean {
     return this.child !== null && this.child.exitCode === null;
+  }
+
+  /**
+   * Alive and delivering LINUX_SLL2 for a second: a child being restarted, one that fell back to another link type,
+   * or one that writes its header and then fails to drop privileges (within milliseconds) is not.
+   */
+  get healthy(): boolean {
+    return this.running && this.streamingSince !== null && Date.now() - this.streamingSince >= HEALTHY_AFTER_MS;
   }
 
   get pid(): number | undefined {
@@ -117,7 +133,7 @@ export class TcpdumpCapture {
 
   /** SIGUSR1 makes tcpdump print its counters on stderr and carry on. */
   requestStats(): void {
-    if (this.running) this.child!.kill('SIGUSR1');
+    if (this.running) signal(this.child!, 'SIGUSR1');
   }
 
   private spawn(): void {
@@ -137,6 +153,8 @@ export class TcpdumpCapture {
     });
     this.child = child;
     this.stderrTail = '';
+    this.streamingSince = null;
+    const startedAt = Date.now();
     if (child.pid) this.opts.onEvent?.({ type: 'started', pid: child.pid, args: this.args });
     let broken = false;
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -146,7 +164,7 @@ export class TcpdumpCapture {
         // The stream cannot be resynchronised: restart the child.
         broken = true;
         this.opts.onEvent?.({ type: 'format-error', message: err.message });
-        child.kill('SIGTERM');
+        signal(child, 'SIGTERM');
       }
     });
     child.stderr?.on('data', (d: Buffer) => {
@@ -166,6 +184,10 @@ export class TcpdumpCapture {
       const restartIn = this.stopping ? null : this.backoff;
       this.opts.onEvent?.({ type: 'exited', code, signal, stderr: enoent ? TCPDUMP_MISSING_MESSAGE : this.stderrTail.trim(), restartInMs: restartIn });
       this.child = null;
+      this.streamingSince = null;
+      // Only a child that ran for a while resets the backoff: one that dies at once (e.g. cannot drop privileges
+      // after writing its header) must not be restarted every second.
+      if (Date.now() - startedAt >= HEALTHY_RUN_MS) this.backoff = this.opts.backoffMs ?? 1000;
       if (restartIn !== null) {
         this.timer = setTimeout(() => {
           this.restarts++;
@@ -180,8 +202,7 @@ export class TcpdumpCapture {
   private onHeader(h: PcapHeader): void {
     this.linktype = h.linktype;
     const ok = h.linktype === LINKTYPE.LINUX_SLL2;
-    // A healthy stream resets the backoff.
-    if (ok) this.backoff = this.opts.backoffMs ?? 1000;
+    this.streamingSince = ok ? Date.now() : null;
     this.opts.onEvent?.({
       type: 'linktype',
       linktype: h.linktype,
@@ -196,13 +217,30 @@ export class TcpdumpCapture {
     if (this.statsTimer) clearInterval(this.statsTimer);
     const c = this.child;
     if (!c) return;
-    c.kill('SIGTERM');
-    const done = await Promise.race([c.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 3000))]);
-    if (!done) {
-      c.kill('SIGKILL');
-      await c;
+    const exited = (ms: number) => Promise.race([c.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    const stopped = (signal(c, 'SIGTERM') && (await exited(3000))) || (signal(c, 'SIGKILL') && (await exited(2000))) || (await exited(100));
+    if (!stopped) {
+      this.opts.onEvent?.({ type: 'stop-failed', pid: c.pid ?? null, message: 'tcpdump did not exit on SIGTERM or SIGKILL: the agent lacks the permission to signal it (CAP_KILL, once tcpdump has dropped to its own user)' });
+      // Let go of it, or its open pipes keep this process from ever exiting.
+      c.stdout?.destroy();
+      c.stderr?.destroy();
+      c.unref();
     }
     this.child = null;
+  }
+}
+
+/**
+ * False when the signal could not be sent: EPERM (tcpdump dropped to its own user and the agent lacks CAP_KILL) or
+ * the child is gone. process.kill throws; ChildProcess.kill would emit an 'error' event nobody handles.
+ */
+function signal(c: ResultPromise, sig: NodeJS.Signals): boolean {
+  if (c.pid === undefined) return false;
+  try {
+    process.kill(c.pid, sig);
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -10,30 +10,15 @@ import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type Netns, type TcpServer } from '../../agent/netns/netns.js';
 import { BIN } from '../helpers/cli.js';
+import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
-const PORT = 9472;
-
-// fetch() run by a node process inside the namespace: the agent listens on that namespace's loopback.
-const GET_JS = `fetch(process.argv[1], { headers: { accept: process.argv[2] || '*/*' } }).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, type: r.headers.get('content-type'), body: await r.text() })), (e) => process.stdout.write(JSON.stringify({ status: 0, body: String(e) })));`;
-
-async function get(ns: Netns, path: string, accept = ''): Promise<{ status: number; type: string | null; body: string }> {
-  const r = await ns.exec([process.execPath, '-e', GET_JS, `http://127.0.0.1:${PORT}${path}`, accept], { timeoutMs: 15_000 });
-  return JSON.parse(r.stdout) as { status: number; type: string | null; body: string };
-}
+const PORT = AGENT_PORT;
+const get = (ns: Netns, path: string, accept = '') => nsGet(ns, path, accept);
+const until = untilValue;
 
 // The first bytes of a binary answer, as hex, plus its length.
 const GET_BIN_JS = `fetch(process.argv[1]).then(async (r) => { const b = Buffer.from(await r.arrayBuffer()); process.stdout.write(JSON.stringify({ status: r.status, type: r.headers.get('content-type'), head: b.subarray(0, 24).toString('hex'), length: b.length })); });`;
-
-async function until<T>(what: string, fn: () => Promise<T | null | false>, ms = 20_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 // Inside the node namespace, a TCP port on its loopback that leads to a Unix socket: the replay API runs in the test
 // process, and the agent reaches it without any address in the root namespace.

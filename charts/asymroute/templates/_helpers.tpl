@@ -60,9 +60,10 @@ that is the Service's name; with another scrape configuration, set prometheusRul
 {{- end -}}
 
 {{/*
-Capabilities the container needs, measured (see README "Privileges"): NET_RAW opens the AF_PACKET socket; Debian's
-tcpdump, started as root, then drops to the tcpdump user (SETUID, SETGID), after which the agent, root without
-CAP_KILL, could no longer signal it (KILL). Without the capture nothing beyond the defaults-less set is needed.
+Capabilities the container adds after dropping ALL, each one measured (test/chart/capabilities.test.ts, README
+"Privileges"): NET_RAW opens tcpdump's packet socket; Debian's tcpdump then drops to its own user, which needs SETUID
+and SETGID; once it has, the agent can signal it (stats, stop) only with KILL. NET_ADMIN is not needed. Without the
+capture, none.
 */}}
 {{- define "asymroute.capabilities" -}}
 {{- if .Values.config.capture -}}

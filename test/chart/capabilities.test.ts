@@ -1,0 +1,120 @@
+// The chart's container capabilities, measured: the agent runs in a namespace under setpriv with exactly the
+// bounding set the rendered DaemonSet adds after dropping ALL (what a root container gets in Kubernetes), and then
+// with each of those capabilities taken away. Each one must be needed, and together they must be enough.
+
+import { readdir, readFile } from 'node:fs/promises';
+import { execa, type ResultPromise } from 'execa';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { buildIncidentLab, type IncidentLab } from '../../agent/netns/incident-lab.js';
+import { CAPTURE_MARKER } from '../../agent/sources/capture.js';
+import { BIN } from '../helpers/cli.js';
+import { renderChart } from '../helpers/helm.js';
+import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
+import { describeAsRoot } from '../helpers/root.js';
+
+/** tcpdump processes started by the agent with this pid (they carry its pid in their environment). */
+async function capturesOf(agentPid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if ((await readFile(`/proc/${e}/comm`, 'utf8')).trim() !== 'tcpdump') continue;
+      if ((await readFile(`/proc/${e}/environ`, 'latin1')).split('\0').includes(`${CAPTURE_MARKER}=${agentPid}`)) out.push(Number(e));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+const captureUp = (metrics: string) => /^asymroute_capture_up (\d)/m.exec(metrics)?.[1] ?? null;
+
+describeAsRoot('chart capabilities', () => {
+  let lab: IncidentLab | null = null;
+  const leftovers: number[] = [];
+  const chartCaps = (): string[] => {
+    const ds = renderChart().objects.find((o) => o.kind === 'DaemonSet') as unknown as { spec: { template: { spec: { containers: Array<{ securityContext: { capabilities: { drop: string[]; add: string[] } } }> } } } };
+    const caps = ds.spec.template.spec.containers[0]!.securityContext.capabilities;
+    expect(caps.drop).toEqual(['ALL']);
+    return caps.add;
+  };
+
+  beforeAll(async () => {
+    lab = await buildIncidentLab('arcaps');
+  }, 60_000);
+  afterAll(async () => {
+    for (const pid of leftovers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await lab?.lab.destroy();
+  });
+
+  /** Starts serve with only `caps` in its bounding set, waits for the first check, returns the agent. */
+  async function startWith(caps: string[]): Promise<{ agent: ResultPromise; logs: string[] }> {
+    const l = lab!;
+    const bounding = ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
+    const logs: string[] = [];
+    const agent = execa('ip', ['netns', 'exec', l.node.name, 'setpriv', '--bounding-set', bounding, '--inh-caps', '-all', process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--kubernetes', 'off', '--listen', '127.0.0.1', '--port', String(AGENT_PORT)], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+    await untilValue('readyz', async () => (await nsGet(l.node, '/readyz')).status === 200, 20_000);
+    return { agent, logs };
+  }
+
+  async function stop(agent: ResultPromise): Promise<{ exitCode: number | undefined; ms: number; left: number[] }> {
+    const t0 = Date.now();
+    agent.kill('SIGTERM');
+    const r = await Promise.race([agent, new Promise<null>((res) => setTimeout(() => res(null), 15_000))]);
+    if (!r) agent.kill('SIGKILL');
+    const left = await capturesOf(agent.pid!);
+    leftovers.push(...left);
+    return { exitCode: r ? r.exitCode : undefined, ms: Date.now() - t0, left };
+  }
+
+  it('the chart adds NET_RAW, SETUID, SETGID and KILL, never NET_ADMIN', () => {
+    expect([...chartCaps()].sort()).toEqual(['KILL', 'NET_RAW', 'SETGID', 'SETUID']);
+  });
+
+  it('with exactly those, the capture runs and SIGTERM leaves nothing behind', { timeout: 60_000 }, async () => {
+    const { agent, logs } = await startWith(chartCaps());
+    await untilValue('capture_up 1', async () => captureUp((await nsGet(lab!.node, '/metrics')).body) === '1', 15_000);
+    expect(logs.filter((x) => x.includes('"event":"capture-exited"'))).toEqual([]);
+    expect((await nsGet(lab!.node, '/healthz')).status).toBe(200);
+    const s = await stop(agent);
+    expect(s).toMatchObject({ exitCode: 0, left: [] });
+  });
+
+  it.each([
+    ['NET_RAW', /socket: Operation not permitted/],
+    ['SETUID', /Couldn't change to 'tcpdump'/],
+    ['SETGID', /Couldn't change to 'tcpdump'/],
+  ])('without %s the capture cannot run, and the agent says so', { timeout: 60_000 }, async (cap, why) => {
+    const { agent, logs } = await startWith(chartCaps().filter((c) => c !== cap));
+    await untilValue('a failed capture', async () => logs.some((x) => x.includes('"event":"capture-exited"')), 15_000);
+    // Sampled while tcpdump is restarted with backoff: never reported up.
+    const samples: Array<string | null> = [];
+    for (let i = 0; i < 8; i++) {
+      samples.push(captureUp((await nsGet(lab!.node, '/metrics')).body));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(samples.every((x) => x === '0'), samples.join(',')).toBe(true);
+    const exits = logs.filter((x) => x.includes('"event":"capture-exited"'));
+    expect(exits.join('\n')).toMatch(why);
+    const health = await nsGet(lab!.node, '/healthz');
+    expect(JSON.parse(health.body)).toMatchObject({ lastCaptureError: expect.stringMatching(why) });
+    expect((await stop(agent)).exitCode).toBe(0);
+  });
+
+  it('without KILL the agent cannot end its tcpdump (which has dropped to its own user): it says so and does not hang', { timeout: 60_000 }, async () => {
+    const { agent, logs } = await startWith(chartCaps().filter((c) => c !== 'KILL'));
+    await untilValue('capture_up 1', async () => captureUp((await nsGet(lab!.node, '/metrics')).body) === '1', 15_000);
+    const s = await stop(agent);
+    expect(s.exitCode).toBe(0);
+    expect(s.ms).toBeLessThan(12_000);
+    expect(s.left).toHaveLength(1);
+    expect(logs.join('\n')).toMatch(/"event":"capture-stop-failed".*CAP_KILL/);
+  });
+});

@@ -1,0 +1,45 @@
+# asymroute node agent. Build: docker build -t asymroute/asymroute:0.1.0 --build-arg VERSION=0.1.0 .
+# Runs as root with capabilities limited by the pod (see the Helm chart and README "Privileges").
+# test/packaging/dockerfile.test.ts checks that the runtime stage installs every binary the agent spawns and that
+# the production dependency set it ships runs the agent's offline path.
+
+ARG NODE_IMAGE=node:24-trixie-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY agent ./agent
+COPY bench ./bench
+COPY bin ./bin
+COPY captures ./captures
+RUN npm run build
+
+FROM ${NODE_IMAGE} AS runtime
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="asymroute" \
+      org.opencontainers.image.description="Per-node agent that checks whether replies for load-balancer VIPs leave on the interface the requests arrived on" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${NODE_IMAGE}"
+# The binaries the agent spawns: ip (iproute2) and tcpdump.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 tcpdump \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/package.json /app/package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist/agent ./dist/agent
+COPY --from=build /app/bin ./bin
+COPY --from=build /app/captures ./captures
+# Root: the pod drops every capability but NET_RAW, SETUID, SETGID and KILL (README "Privileges").
+USER root
+EXPOSE 9472
+ENTRYPOINT ["node", "/app/bin/asymroute.js"]
+CMD ["serve"]

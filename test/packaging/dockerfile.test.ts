@@ -1,0 +1,149 @@
+// What the image contains, without a Docker engine: the runtime stage must install the Debian package of every
+// binary the agent spawns (found in the agent's source, mapped to packages by dpkg on this machine), and the
+// production dependency set it ships (its COPY --from=build lines, then its npm ci --omit=dev) must run the agent's
+// offline path.
+
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/cli.js';
+
+interface Stage {
+  name: string;
+  from: string;
+  lines: string[];
+}
+
+/** Instructions with continuation lines joined, grouped by stage. */
+function stages(text: string): Stage[] {
+  const joined = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const args = Object.fromEntries(joined.filter((l) => /^ARG \w+=/.test(l)).map((l) => l.slice(4).split('=') as [string, string]));
+  const out: Stage[] = [];
+  for (const l of joined) {
+    const m = /^FROM (\S+)(?: AS (\S+))?$/i.exec(l);
+    if (m) out.push({ from: m[1]!.replace(/\$\{(\w+)\}/g, (_x, k: string) => args[k] ?? ''), name: m[2] ?? String(out.length), lines: [] });
+    else out.at(-1)?.lines.push(l);
+  }
+  return out;
+}
+
+/** Binaries the agent spawns outside the namespace labs (which only the demo and tests use). */
+function spawnedBinaries(): Set<string> {
+  const found = new Set<string>();
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir)) {
+      const p = join(dir, e);
+      if (statSync(p).isDirectory()) {
+        if (e !== 'netns') walk(p);
+      } else if (p.endsWith('.ts') && !p.endsWith(join('cli', 'demo.ts'))) {
+        const src = readFileSync(p, 'utf8');
+        for (const re of [/execa\(\s*'([\w.-]+)'/g, /binary \?\? '([\w.-]+)'/g, /\? \['([\w.-]+)', \[/g]) for (const m of src.matchAll(re)) found.add(m[1]!);
+      }
+    }
+  };
+  walk(join(ROOT, 'agent'));
+  return found;
+}
+
+function debianPackage(bin: string): { pkg: string; essential: boolean } {
+  const path = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', bin], { encoding: 'utf8' }).stdout.trim();
+  expect(path, `${bin} on PATH`).not.toBe('');
+  // usrmerge: dpkg may know the file under /bin or /sbin.
+  const candidates = [path, realpathSync(path), path.replace(/^\/usr/, ''), realpathSync(path).replace(/^\/usr/, '')];
+  for (const c of candidates) {
+    const r = spawnSync('dpkg', ['-S', c], { encoding: 'utf8' });
+    if (r.status === 0) {
+      const pkg = r.stdout.split(':')[0]!.trim();
+      const essential = spawnSync('dpkg-query', ['-W', '-f=${Essential}', pkg], { encoding: 'utf8' }).stdout.trim() === 'yes';
+      return { pkg, essential };
+    }
+  }
+  throw new Error(`no Debian package owns ${path}`);
+}
+
+const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const all = stages(dockerfile);
+const runtime = all.at(-1)!;
+
+describe('Dockerfile', () => {
+  it('is multi-stage on a supported Node LTS slim image, with OCI labels and an entrypoint that runs serve', () => {
+    expect(all.map((s) => s.name)).toEqual(['build', 'runtime']);
+    for (const s of all) {
+      const m = /^node:(\d+)-(\w+)-slim$/.exec(s.from);
+      expect(m, s.from).not.toBeNull();
+      // Even majors are LTS lines; Node 20 left maintenance in April 2026.
+      expect(Number(m![1]) % 2).toBe(0);
+      expect(Number(m![1])).toBeGreaterThanOrEqual(22);
+    }
+    const label = runtime.lines.find((l) => l.startsWith('LABEL'))!;
+    for (const k of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'base.name']) expect(label).toContain(`org.opencontainers.image.${k}=`);
+    expect(runtime.lines).toContain('ENTRYPOINT ["node", "/app/bin/asymroute.js"]');
+    expect(runtime.lines).toContain('CMD ["serve"]');
+    expect(runtime.lines).toContain('WORKDIR /app');
+  });
+
+  it('installs in its runtime stage the Debian package of every binary the agent spawns', () => {
+    const bins = spawnedBinaries();
+    expect([...bins].sort()).toEqual(expect.arrayContaining(['ip', 'tcpdump']));
+    const installed = new Set(
+      runtime.lines
+        .filter((l) => l.startsWith('RUN') && l.includes('apt-get install'))
+        .flatMap((l) => l.split('apt-get install')[1]!.split('&&')[0]!.trim().split(/\s+/))
+        .filter((t) => !t.startsWith('-')),
+    );
+    for (const b of bins) {
+      const { pkg, essential } = debianPackage(b);
+      if (!essential) expect(installed, `${b} comes from ${pkg}`).toContain(pkg);
+    }
+    expect(runtime.lines.some((l) => l.includes('--no-install-recommends') && l.includes('rm -rf /var/lib/apt/lists/*'))).toBe(true);
+  });
+
+  it('sends the build stage everything it copies, and nothing else (.dockerignore)', () => {
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(ignore[0]).toBe('*');
+    const allowed = new Set(ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, '')));
+    const copied = all[0]!.lines.filter((l) => /^COPY (?!--from)/.test(l)).flatMap((l) => l.split(/\s+/).slice(1, -1));
+    expect(copied.length).toBeGreaterThan(4);
+    for (const c of copied) expect(allowed, c).toContain(c.replace(/\/$/, ''));
+    expect(allowed).not.toContain('node_modules');
+  });
+
+  it('ships a production dependency set that runs --help and analyze on a shipped capture', { timeout: 180_000 }, async () => {
+    expect(existsSync(join(ROOT, 'dist', 'agent', 'main.js')), 'the build (npm run build) ran').toBe(true);
+    const app = mkdtempSync(join(tmpdir(), 'asymroute-image-'));
+    // The runtime stage's COPY --from=build lines, from the build output here (/app in the build stage = ROOT).
+    for (const l of runtime.lines.filter((x) => x.startsWith('COPY --from=build'))) {
+      const parts = l.split(/\s+/).slice(2);
+      const dest = parts.pop()!;
+      for (const src of parts) {
+        expect(src.startsWith('/app/'), src).toBe(true);
+        const rel = src.slice('/app/'.length);
+        const to = dest.endsWith('/') || parts.length > 1 ? join(app, dest, basename(rel)) : join(app, dest);
+        cpSync(join(ROOT, rel), to, { recursive: true });
+      }
+    }
+    const npmLine = runtime.lines.find((l) => l.startsWith('RUN npm ci'))!;
+    const npmArgs = npmLine.slice(4).split('&&')[0]!.trim().split(/\s+/).slice(1);
+    expect(npmArgs).toContain('--omit=dev');
+    // --prefer-offline: the packages are in npm's cache from the project's own install.
+    const ci = await execa('npm', [...npmArgs, '--prefer-offline', '--loglevel=error'], { cwd: app, reject: false, env: { NODE_ENV: 'production' } });
+    expect(ci.exitCode, ci.stderr).toBe(0);
+    const modules = readdirSync(join(app, 'node_modules'));
+    for (const dev of ['vitest', 'typescript', 'eslint', 'kubernetes-models', '@kubernetes-models']) expect(modules, dev).not.toContain(dev);
+    for (const dep of Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: object }).dependencies)) expect(existsSync(join(app, 'node_modules', dep)), dep).toBe(true);
+
+    const run = (args: string[]) => execa(process.execPath, [join(app, 'bin', 'asymroute.js'), ...args], { cwd: app, reject: false, env: { ASYMROUTE_CONFIG: '' } });
+    const help = await run(['--help']);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toMatch(/commands:\n {2}check/);
+    const analyze = await run(['analyze', join(app, 'captures', 'vagrant-incident.pcap')]);
+    expect(analyze.stderr).toBe('');
+    expect(analyze.stdout).toMatch(/arrived on eth1 and their replies left on eth0/);
+    expect(analyze.exitCode).toBe(1); // findings of severity critical
+    const schema = await run(['config-schema']);
+    expect(JSON.parse(schema.stdout)).toMatchObject({ type: 'object', additionalProperties: false });
+  });
+});

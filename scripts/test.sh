@@ -5,6 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
+# Test-only: arping makes the namespace speakers announce a VIP (gratuitous ARP).
+if ! command -v arping >/dev/null 2>&1; then
+  echo "installing Debian packages for the L2 tests: iputils-arping"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iputils-arping >/dev/null
+fi
+
 # Test-only: without helm, the chart is rendered with Go text/template + sprig v3 (the engines Helm uses).
 if ! command -v helm >/dev/null 2>&1; then
   test_pkgs=()

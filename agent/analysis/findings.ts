@@ -14,6 +14,8 @@ export const FINDING_TYPES = [
   'asymmetric-flows-observed',
   'syn-unanswered',
   'capture-without-interfaces',
+  'vip-arp-unanswered',
+  'vip-arp-conflict',
 ] as const;
 
 export type FindingType = (typeof FINDING_TYPES)[number];

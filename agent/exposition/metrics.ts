@@ -110,6 +110,48 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     },
   });
 
+  // ARP for each VIP (IPv4), from the capture: what the L2 findings are made of.
+  const arpCounter = (name: string, help: string, key: 'requests' | 'repliesSent', extra: string[] = []) => {
+    const c: Counter<string> = new Counter({
+      name,
+      help,
+      labelNames: ['vip', 'interface', ...extra],
+      registers,
+      collect() {
+        for (const [k, v] of agent.arp?.counters ?? []) {
+          const [vip, iface] = k.split('|') as [string, string];
+          follow(c, { vip, interface: iface }, v[key]);
+        }
+      },
+    });
+    return c;
+  };
+  arpCounter('asymroute_vip_arp_requests_total', 'ARP who-has requests for each VIP received, by interface.', 'requests');
+  arpCounter('asymroute_vip_arp_replies_total', 'ARP replies for each VIP this node sent, by interface.', 'repliesSent');
+  const announcements: Counter<string> = new Counter({
+    name: 'asymroute_vip_arp_announcements_total',
+    help: 'Gratuitous ARP announcements of each VIP, by interface; origin "self" when this node sent them, "other" when another host did.',
+    labelNames: ['vip', 'interface', 'origin'],
+    registers,
+    collect() {
+      for (const [k, v] of agent.arp?.counters ?? []) {
+        const [vip, iface] = k.split('|') as [string, string];
+        follow(announcements, { vip, interface: iface, origin: 'self' }, v.announcementsSent);
+        follow(announcements, { vip, interface: iface, origin: 'other' }, v.announcementsSeen);
+      }
+    },
+  });
+  new Gauge({
+    name: 'asymroute_vip_arp_owners',
+    help: 'Distinct MAC addresses that claimed each VIP (ARP replies and announcements) in the last minute; more than 1 is a conflict.',
+    labelNames: ['vip'],
+    registers,
+    collect() {
+      this.reset();
+      for (const v of agent.arp?.view(Date.now()) ?? []) this.set({ vip: v.vip }, v.owners.length);
+    },
+  });
+
   new Gauge({
     name: 'asymroute_vip_info',
     help: 'The VIPs this agent checks, with the interface their requests arrive on; always 1.',

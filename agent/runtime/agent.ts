@@ -4,6 +4,7 @@
 import { FlowMatcher } from '../analysis/flow-matcher.js';
 import { evidenceFindings } from '../analysis/live-evidence.js';
 import { FindingStore, type Transition } from '../analysis/finding-store.js';
+import { arpFindings, ArpWatch } from '../analysis/l2-evidence.js';
 import { feedPacket } from '../analysis/packet-feed.js';
 import { checkReplyPaths, type CheckResult } from '../analysis/reply-path.js';
 import { detectVips, type VipSpec } from '../analysis/vips.js';
@@ -32,6 +33,8 @@ export interface AgentOptions {
   kubernetesVips?: (() => VipSpec[]) | null;
   /** every finding transition, with the VIP's spec (and so its Service) when it concerns one */
   onTransition?: (t: Transition, vip: VipSpec | null) => void;
+  /** how far back ARP findings look (default 60 s) */
+  arpWindowMs?: number;
 }
 
 /** Configured VIPs plus the Services' (a configured ingress wins, the Service name is kept); local detection only when both are empty. */
@@ -64,6 +67,7 @@ export class Agent {
   readonly status: CheckStatus = { at: null, durationMs: null, reason: null, error: null, count: 0, failures: 0 };
   readonly durations: number[] = [];
   matcher: FlowMatcher | null = null;
+  arp: ArpWatch | null = null;
   capture: TcpdumpCapture | null = null;
   captureStats: { packets: number; drops: number; restarts: number; linktypeOk: boolean | null; lastError: string | null } = { packets: 0, drops: 0, restarts: 0, linktypeOk: null, lastError: null };
   private dropsBase = 0;
@@ -168,6 +172,10 @@ export class Agent {
     if (!this.matcher) return;
     const tally = this.matcher.openTally(Date.now());
     const f = evidenceFindings({ tally, skipped: this.matcher.skipped, interfacesKnown: this.captureStats.linktypeOk !== false });
+    if (this.arp) {
+      const ann = new Map(this.vips.filter((v) => v.announcement).map((v) => [v.ip, v.announcement!]));
+      f.push(...arpFindings(this.arp.view(Date.now()), this.arp.retries, { announcedBy: (vip) => ann.get(vip) ?? null }));
+    }
     this.logTransitions(this.findings.update('live', f, new Date()));
   }
 
@@ -182,6 +190,10 @@ export class Agent {
     }
     this.matcher = new FlowMatcher({ vips: vips.map((v) => v.ip), capacity: c.flowCapacity, idleMs: c.idleMs, ifname: (i) => this.names.name(i) });
     const m = this.matcher;
+    // Counters carry over a VIP set change for the VIPs that stay.
+    const arp = new ArpWatch({ vips: vips.map((v) => v.ip), ifname: (i) => this.names.name(i), windowMs: this.opts.arpWindowMs });
+    for (const [k, c] of this.arp?.counters ?? []) if (vips.some((v) => k.startsWith(`${v.ip}|`))) arp.counters.set(k, c);
+    this.arp = arp;
     this.dropsBase = this.captureStats.drops;
     this.capture = new TcpdumpCapture({
       vips: vips.map((v) => v.ip),
@@ -189,7 +201,7 @@ export class Agent {
       bufferKiB: c.bufferKiB,
       onPacket: (buf, off, caplen, _len, ts, linktype) => {
         this.captureStats.packets++;
-        feedPacket(m, this.decodeFailures, linktype, buf, off, caplen, ts);
+        feedPacket(m, this.decodeFailures, linktype, buf, off, caplen, ts, undefined, arp);
       },
       onEvent: (e) => this.onCaptureEvent(e),
     });

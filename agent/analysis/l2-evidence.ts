@@ -1,0 +1,204 @@
+// L2 evidence for VIPs from captured ARP: who asks for a VIP (who-has), whether this node answers, and which MACs
+// claim it (replies and gratuitous announcements). Pure: packets in, counters and findings out.
+//
+// What "unanswered" means here: a requester whose ARP request is answered caches the answer and stays quiet (later
+// re-confirmations are unicast to the owner, which other hosts never see); one that gets no answer broadcasts again
+// about every second (Linux: mcast_solicit=3, retrans_time 1 s). So a node that does not announce the VIP sees one
+// request per requester now and then when all is well, and the same requester retrying when nobody answers.
+
+import type { PacketSummary } from '../decoders/packet.js';
+import type { Finding } from './findings.js';
+
+/** How an ARP packet relates to a VIP; the bounded set used as table-test cases. */
+export type ArpRole = 'request' | 'reply-sent' | 'claim-seen' | 'announce-sent' | 'announce-seen' | 'probe' | 'not-vip' | 'no-interface';
+
+export interface ArpWatchOptions {
+  vips: string[];
+  ifname: (ifindex: number) => string | null;
+  /** how far back findings look */
+  windowMs?: number;
+  /** requests from one requester within the window that make it "retrying" */
+  retries?: number;
+}
+
+interface Claim {
+  mac: string;
+  iface: string;
+  own: boolean;
+  lastSeen: number;
+}
+
+interface VipState {
+  /** "iface requester-ip" -> request times within the window (bounded) */
+  requesters: Map<string, number[]>;
+  replyTimes: number[];
+  claims: Map<string, Claim>;
+}
+
+/** Monotonic counters per VIP and interface, for metrics. */
+export interface ArpCounters {
+  requests: number;
+  repliesSent: number;
+  announcementsSent: number;
+  announcementsSeen: number;
+}
+
+export interface ArpVipView {
+  vip: string;
+  /** requests in the window, by interface */
+  requests: Record<string, number>;
+  requesters: number;
+  /** requesters that asked at least `retries` times in the window */
+  retrying: number;
+  repliesSent: number;
+  /** distinct MACs that claimed the VIP in the window */
+  owners: Array<{ mac: string; iface: string; own: boolean }>;
+}
+
+const MAX_REQUESTERS = 256;
+const MAX_TIMES = 64;
+
+export class ArpWatch {
+  private readonly vips: Set<string>;
+  private readonly state = new Map<string, VipState>();
+  /** "vip|iface" -> counters since start */
+  readonly counters = new Map<string, ArpCounters>();
+  private readonly windowMs: number;
+  readonly retries: number;
+
+  constructor(private readonly opts: ArpWatchOptions) {
+    // ARP is IPv4; IPv6 VIPs (NDP) are not tracked here.
+    this.vips = new Set(opts.vips.filter((v) => !v.includes(':')));
+    this.windowMs = opts.windowMs ?? 60_000;
+    this.retries = opts.retries ?? 3;
+    for (const v of this.vips) this.state.set(v, { requesters: new Map(), replyTimes: [], claims: new Map() });
+  }
+
+  /** Classifies one decoded packet and records it; returns the role for tests and counters. */
+  observe(d: PacketSummary, ts: number): ArpRole | null {
+    const a = d.arp;
+    if (d.kind !== 'arp' || !a) return null;
+    const outgoing = d.direction === 'outgoing';
+    const gratuitous = a.senderIp === a.targetIp;
+    const vip = this.vips.has(a.senderIp) ? a.senderIp : this.vips.has(a.targetIp) ? a.targetIp : null;
+    if (!vip) return 'not-vip';
+    // An ARP probe (RFC 5227) asks with sender 0.0.0.0: someone checks whether the VIP is free; not a claim.
+    if (a.senderIp === '0.0.0.0') return 'probe';
+    const iface = d.ifindex === null ? null : this.opts.ifname(d.ifindex) ?? `if${d.ifindex}`;
+    if (!iface) return 'no-interface';
+    const s = this.state.get(vip)!;
+    const count = (k: keyof ArpCounters) => {
+      const key = `${vip}|${iface}`;
+      const c = this.counters.get(key) ?? { requests: 0, repliesSent: 0, announcementsSent: 0, announcementsSeen: 0 };
+      c[k]++;
+      this.counters.set(key, c);
+    };
+    const claim = (own: boolean) => s.claims.set(a.senderMac, { mac: a.senderMac, iface, own, lastSeen: ts });
+    if (gratuitous && a.senderIp === vip) {
+      claim(outgoing);
+      count(outgoing ? 'announcementsSent' : 'announcementsSeen');
+      return outgoing ? 'announce-sent' : 'announce-seen';
+    }
+    if (a.op === 2 && a.senderIp === vip) {
+      claim(outgoing);
+      if (!outgoing) return 'claim-seen';
+      count('repliesSent');
+      pushBounded(s.replyTimes, ts);
+      return 'reply-sent';
+    }
+    if (a.op === 1 && a.targetIp === vip && !outgoing) {
+      count('requests');
+      const key = `${iface} ${a.senderIp}`;
+      let times = s.requesters.get(key);
+      if (!times) {
+        if (s.requesters.size >= MAX_REQUESTERS) this.prune(s, ts);
+        if (s.requesters.size >= MAX_REQUESTERS) return 'request';
+        times = [];
+        s.requesters.set(key, times);
+      }
+      pushBounded(times, ts);
+      return 'request';
+    }
+    return 'not-vip';
+  }
+
+  private prune(s: VipState, now: number): void {
+    const from = now - this.windowMs;
+    for (const [k, t] of s.requesters) {
+      while (t.length > 0 && t[0]! < from) t.shift();
+      if (t.length === 0) s.requesters.delete(k);
+    }
+    while (s.replyTimes.length > 0 && s.replyTimes[0]! < from) s.replyTimes.shift();
+    for (const [k, c] of s.claims) if (c.lastSeen < from) s.claims.delete(k);
+  }
+
+  /** What the window holds for each VIP. */
+  view(now: number): ArpVipView[] {
+    return [...this.state].map(([vip, s]) => {
+      this.prune(s, now);
+      const requests: Record<string, number> = {};
+      let retrying = 0;
+      for (const [key, t] of s.requesters) {
+        const iface = key.slice(0, key.indexOf(' '));
+        requests[iface] = (requests[iface] ?? 0) + t.length;
+        if (t.length >= this.retries) retrying++;
+      }
+      return {
+        vip,
+        requests,
+        requesters: s.requesters.size,
+        retrying,
+        repliesSent: s.replyTimes.length,
+        owners: [...s.claims.values()].sort((x, y) => x.mac.localeCompare(y.mac)).map(({ mac, iface, own }) => ({ mac, iface, own })),
+      };
+    });
+  }
+}
+
+function pushBounded(a: number[], v: number): void {
+  a.push(v);
+  if (a.length > MAX_TIMES) a.shift();
+}
+
+export interface ArpFindingContext {
+  /** MetalLB L2: the nodes that announce each VIP, when known */
+  announcedBy?: (vip: string) => { here: boolean; nodes: string[] } | null;
+}
+
+export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindingContext = {}): Finding[] {
+  const out: Finding[] = [];
+  for (const v of views) {
+    const others = v.owners.filter((o) => !o.own);
+    const ifaces = Object.keys(v.requests);
+    const iface = ifaces.length === 1 ? ifaces[0]! : null;
+    if (v.retrying > 0 && v.repliesSent === 0 && others.length === 0) {
+      const ann = ctx.announcedBy?.(v.vip) ?? null;
+      const who = ann ? (ann.here ? 'MetalLB says this node announces it: is its speaker running?' : `MetalLB says ${ann.nodes.join(', ')} announces it: is that node up, and its speaker?`) : 'no host answered it';
+      out.push({
+        type: 'vip-arp-unanswered',
+        severity: 'critical',
+        vip: v.vip,
+        summary: `${v.vip}: ${v.retrying} of ${v.requesters} hosts keep asking who has it (ARP${iface ? ` on ${iface}` : ''}) and nobody answers: this node sent no reply and no other MAC announced it; ${who}`,
+        evidence: [`in the window: requests ${Object.entries(v.requests).map(([i, n]) => `${i} ${n}`).join(', ')}, ${v.retrying} requesters asked ${retries} times or more, replies sent by this node 0, announcements from other MACs 0`],
+        remediation: [
+          { title: 'find the node that should announce the VIP, and its speaker', commands: ['kubectl -n metallb-system get servicel2statuses.metallb.io -o wide', 'kubectl -n metallb-system get pods -o wide -l component=speaker'], note: 'Clients see "no route to host" while nobody answers ARP for the VIP.' },
+        ],
+        ingress: iface,
+      });
+    }
+    if (v.owners.length >= 2) {
+      out.push({
+        type: 'vip-arp-conflict',
+        severity: 'critical',
+        vip: v.vip,
+        summary: `${v.vip}: ${v.owners.length} MACs claim it: ${v.owners.map((o) => `${o.mac} (${o.own ? `this node, ${o.iface}` : `seen on ${o.iface}`})`).join(', ')}`,
+        evidence: ['ARP replies and gratuitous announcements with the VIP as sender address, in the window'],
+        remediation: [
+          { title: 'two speakers (or a host that also holds the address) answer for the VIP: clients flap between them', commands: [], note: 'Check that only one L2 announcer owns the VIP (MetalLB: one ServiceL2Status per Service), that no host has the address configured, and, for two MACs of one node, arp_ignore=1 and arp_announce=2.' },
+        ],
+        ingress: iface,
+      });
+    }
+  }
+  return out;
+}

@@ -5,11 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
-# Test-only: arping makes the namespace speakers announce a VIP (gratuitous ARP).
-if ! command -v arping >/dev/null 2>&1; then
-  echo "installing Debian packages for the L2 tests: iputils-arping"
+# Test-only: arping makes the namespace speakers announce a VIP (gratuitous ARP); BIRD 2 is the BGP router and speaker.
+l2_pkgs=()
+command -v arping >/dev/null 2>&1 || l2_pkgs+=(iputils-arping)
+command -v bird >/dev/null 2>&1 || l2_pkgs+=(bird2)
+if ((${#l2_pkgs[@]} > 0)); then
+  echo "installing Debian packages for the L2 and BGP tests: ${l2_pkgs[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iputils-arping >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${l2_pkgs[@]}" >/dev/null
 fi
 
 # Test-only: without helm, the chart is rendered with Go text/template + sprig v3 (the engines Helm uses).

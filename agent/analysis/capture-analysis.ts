@@ -70,13 +70,15 @@ export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOpt
       linktypes.add(linktype);
       lastLinktype = linktype;
     }
-    const known = feedPacket(matcher, failures, linktype, b, off, caplen, lastTs, (d) => {
-      if (d.ifindex === null && ifaceIndex !== null && ifaceName && d.kind === 'ip') {
-        // A pcapng file with one interface per link: the interface is the file's, the direction follows the VIP.
-        d.ifindex = PCAPNG_IFACE_BASE + ifaceIndex;
-        pcapngNames.set(d.ifindex, ifaceName);
-        d.direction = vipSet.has(d.src!) ? 'outgoing' : 'host';
-      }
+    const known = feedPacket(matcher, failures, linktype, b, off, caplen, lastTs, {
+      adjust: (d) => {
+        if (d.ifindex === null && ifaceIndex !== null && ifaceName && d.kind === 'ip') {
+          // A pcapng file with one interface per link: the interface is the file's, the direction follows the VIP.
+          d.ifindex = PCAPNG_IFACE_BASE + ifaceIndex;
+          pcapngNames.set(d.ifindex, ifaceName);
+          d.direction = vipSet.has(d.src!) ? 'outgoing' : 'host';
+        }
+      },
     });
     if (known) interfacesKnown = true;
   });

@@ -20,7 +20,7 @@ export interface Transition {
 
 /** Stable identity of a finding across checks: its type and what it is about, not its wording. */
 export function findingId(f: Finding): string {
-  return [f.type, f.vip ?? '-', f.ingress ?? '-', f.egress ?? '-', f.type === 'rp-filter-drop' || f.type === 'reply-unroutable' ? (f.client ?? '-') : '-'].join('|');
+  return [f.type, f.vip ?? '-', f.ingress ?? '-', f.egress ?? '-', f.type === 'rp-filter-drop' || f.type === 'reply-unroutable' ? (f.client ?? '-') : (f.peer ?? '-')].join('|');
 }
 
 export class FindingStore {

@@ -16,6 +16,7 @@ export const FINDING_TYPES = [
   'capture-without-interfaces',
   'vip-arp-unanswered',
   'vip-arp-conflict',
+  'bgp-session-down',
 ] as const;
 
 export type FindingType = (typeof FINDING_TYPES)[number];
@@ -40,6 +41,8 @@ export interface Finding {
   ingress?: string | null;
   egress?: string | null;
   client?: string | null;
+  /** the BGP peer a session finding is about */
+  peer?: string | null;
   /** the rule and route that made the decision, as `ip rule` / `ip route` print them */
   rule?: string | null;
   route?: string | null;

@@ -11,6 +11,7 @@ import { registerMetrics } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
 import { tcpdumpArgs } from '../sources/capture.js';
 import { applyAnnouncements } from '../analysis/vips.js';
+import { canonicalIp } from '../net/ip.js';
 import type { L2Announcement, ServiceVip } from '../parsers/kubernetes.js';
 import { l2StatusWatcher, loadKubeConfig, serviceWatcher, type ListWatcher } from '../sources/kubernetes.js';
 import { ServiceEvents } from '../sources/kubernetes-events.js';
@@ -55,6 +56,9 @@ function pcapDownloader(vips: () => string[]) {
   };
 }
 
+/** How often `ss` is asked for BGP sessions; a session counts as up after two polls in a row. */
+const BGP_POLL_MS = 5000;
+
 export async function startServe(argv: string[], io: Output, version: string): Promise<ServeHandle> {
   const cfg = resolveConfig('serve', argv);
   if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
@@ -80,6 +84,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     intervalMs: (v['interval'] as number) * 1000,
     debounceMs: v['debounceMs'] as number,
     capture: { enabled: v['capture'] as boolean, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000 },
+    bgp: { enabled: v['bgp'] !== 'off', peers: (v['bgpPeers'] as string[]).map((p) => canonicalIp(p)!), pollMs: BGP_POLL_MS },
     log,
     onTransition: (t, vip) => {
       if (!events || !vip?.service || t.type !== 'asymmetric-reply-path') return;

@@ -36,3 +36,13 @@ export function fastPathV4(linktype: number, b: Uint8Array, off: number, caplen:
   matcher.observeV4(src, dst, proto, sport, dport, flags, ifindex, b[off + 10] === 4, ts);
   return true;
 }
+
+/** Whether an SLL2 + IPv4 + TCP frame has `port` as source or destination (bounds-checked; false when unsure). */
+export function sll2V4TcpHasPort(linktype: number, b: Uint8Array, off: number, caplen: number, port: number): boolean {
+  if (linktype !== LINKTYPE.LINUX_SLL2 || caplen < 40 || b[off] !== 0x08 || b[off + 1] !== 0x00) return false;
+  const ip = off + 20;
+  if (b[ip + 9] !== 6) return false;
+  const l4 = ip + (b[ip]! & 0x0f) * 4;
+  if (l4 + 4 > off + caplen) return false;
+  return ((b[l4]! << 8) | b[l4 + 1]!) === port || ((b[l4 + 2]! << 8) | b[l4 + 3]!) === port;
+}

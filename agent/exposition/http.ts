@@ -45,8 +45,10 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     void reply.code(code).type('application/json').send({ error: err.message });
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ error: `no such endpoint: ${req.method} ${req.url.split('?')[0]}`, endpoints: ['/', '/healthz', '/readyz', '/metrics', '/v1/findings', '/v1/vips', '/v1/flows', '/v1/routes', '/v1/capture'] });
+    void reply.code(404).send({ error: `no such endpoint: ${req.method} ${req.url.split('?')[0]}`, endpoints: ['/', '/healthz', '/readyz', '/metrics', '/v1/findings', '/v1/vips', '/v1/flows', '/v1/routes', '/v1/bgp', '/v1/capture'] });
   });
+
+  const bgpView = () => (a.bgp ? { error: a.bgpError, peers: a.bgp.view(Date.now()) } : null);
 
   const report = () => {
     a.liveFindings();
@@ -60,7 +62,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const json = wantsJson(req.headers.accept, oneString(q, 'format'));
     const { meta, result } = report();
     const flows = a.matcher ? Object.fromEntries([...a.matcher.openTally(Date.now())].map(([vip, t]) => [vip, t])) : null;
-    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, lastCheck: a.status });
+    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, bgp: bgpView(), lastCheck: a.status });
     const lines = [checkReportText(meta, result)];
     lines.push('');
     if (!a.opts.capture.enabled) lines.push('Live flows: capture disabled');
@@ -74,6 +76,11 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     }
     const k = a.kubernetes;
     lines.push(k ? `Kubernetes: ${k.connected ? `connected, ${k.objects} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}` : 'Kubernetes: not in use');
+    const b = bgpView();
+    if (b === null) lines.push('BGP: not watched (--bgp off)');
+    else if (b.error) lines.push(`BGP: UNKNOWN (${b.error})`);
+    else if (b.peers.length === 0) lines.push('BGP: no session on port 179 seen, no --bgp-peer configured');
+    else for (const p of b.peers) lines.push(`BGP: ${p.peer} ${p.up ? 'up' : 'DOWN'} since ${new Date(p.since).toISOString()}${p.expected ? '' : ' (seen, not configured)'}${p.up || !p.tcpState ? '' : `, TCP ${p.tcpState}`}`);
     const m = a.metallbL2;
     if (m) lines.push(`MetalLB ServiceL2Status: ${m.connected ? `${m.objects} objects` : m.lastHttpStatus === 404 ? 'not installed (MetalLB < 0.14 or not MetalLB)' : m.lastHttpStatus === 403 ? 'not allowed to list servicel2statuses.metallb.io (RBAC)' : `unreadable (${m.lastError ?? 'not yet listed'})`}`);
     lines.push(`Last check: ${a.status.at ?? 'never'} (${a.status.reason ?? '-'}, ${a.status.durationMs?.toFixed(0) ?? '-'} ms)${a.status.error ? `, FAILED: ${a.status.error}` : ''}`);
@@ -99,6 +106,11 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
   });
 
   app.get('/v1/vips', async () => ({ vips: a.result?.vips ?? [] }));
+
+  app.get('/v1/bgp', async (_req, reply) => {
+    const b = bgpView();
+    return b === null ? reply.code(404).send({ error: 'BGP session health is off (--bgp off)' }) : b;
+  });
 
   app.get('/v1/routes', async (_req, reply) => {
     if (!a.snapshot) return reply.code(503).send({ error: 'no check has completed yet' });

@@ -153,6 +153,26 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
   });
 
   new Gauge({
+    name: 'asymroute_bgp_session_up',
+    help: 'BGP sessions on TCP port 179 by peer (router) address: 1 when established for two polls in a row, else 0. Peers from --bgp-peer, and any this node dials or is dialled by.',
+    labelNames: ['peer', 'expected'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of agent.bgp?.view(Date.now()) ?? []) this.set({ peer: p.peer, expected: String(p.expected) }, p.up ? 1 : 0);
+    },
+  });
+  const bgpResets: Counter<string> = new Counter({
+    name: 'asymroute_bgp_peer_resets_total',
+    help: 'TCP resets received from a BGP peer on port 179 (a router that does not accept this node resets right after the handshake).',
+    labelNames: ['peer'],
+    registers,
+    collect() {
+      for (const [peer, n] of agent.bgp?.resets ?? []) follow(bgpResets, { peer }, n);
+    },
+  });
+
+  new Gauge({
     name: 'asymroute_vip_info',
     help: 'The VIPs this agent checks, with the interface their requests arrive on; always 1.',
     labelNames: ['vip', 'ingress', 'source'],

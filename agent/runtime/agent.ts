@@ -4,6 +4,8 @@
 import { FlowMatcher } from '../analysis/flow-matcher.js';
 import { evidenceFindings } from '../analysis/live-evidence.js';
 import { FindingStore, type Transition } from '../analysis/finding-store.js';
+import type { Finding } from '../analysis/findings.js';
+import { BGP_PORT, bgpFindings, BgpTracker } from '../analysis/bgp.js';
 import { arpFindings, ArpWatch } from '../analysis/l2-evidence.js';
 import { feedPacket } from '../analysis/packet-feed.js';
 import { checkReplyPaths, type CheckResult } from '../analysis/reply-path.js';
@@ -15,6 +17,7 @@ import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { RouteMonitor } from '../sources/ip-monitor.js';
 import type { KubeStatus } from '../sources/kubernetes.js';
 import { LinkNames } from '../sources/link-names.js';
+import { readTcpSockets } from '../sources/ss.js';
 
 export type LogFn = (record: Record<string, unknown>) => void;
 
@@ -35,6 +38,8 @@ export interface AgentOptions {
   onTransition?: (t: Transition, vip: VipSpec | null) => void;
   /** how far back ARP findings look (default 60 s) */
   arpWindowMs?: number;
+  /** BGP session health: `ss` polls and port 179 in the capture; peers that must be up */
+  bgp?: { enabled: boolean; peers: string[]; pollMs: number };
 }
 
 /** Configured VIPs plus the Services' (a configured ingress wins, the Service name is kept); local detection only when both are empty. */
@@ -68,6 +73,9 @@ export class Agent {
   readonly durations: number[] = [];
   matcher: FlowMatcher | null = null;
   arp: ArpWatch | null = null;
+  bgp: BgpTracker | null = null;
+  bgpError: string | null = null;
+  private bgpTimer: NodeJS.Timeout | null = null;
   capture: TcpdumpCapture | null = null;
   captureStats: { packets: number; drops: number; restarts: number; linktypeOk: boolean | null; lastError: string | null } = { packets: 0, drops: 0, restarts: 0, linktypeOk: null, lastError: null };
   private dropsBase = 0;
@@ -99,6 +107,12 @@ export class Agent {
 
   async start(): Promise<void> {
     await this.names.refresh().catch((e: Error) => this.opts.log({ event: 'link-names-failed', error: e.message }));
+    if (this.opts.bgp?.enabled) {
+      this.bgp = new BgpTracker(this.opts.bgp.peers, Date.now());
+      await this.pollBgp();
+      this.bgpTimer = setInterval(() => void this.pollBgp(), this.opts.bgp.pollMs);
+      this.bgpTimer.unref();
+    }
     await this.check('start');
     this.monitor = new RouteMonitor({ debounceMs: this.opts.debounceMs, onChange: () => void this.check('route-change'), onExit: (code, stderr) => this.opts.log({ event: 'monitor-exited', code, stderr }) });
     this.monitor.start();
@@ -167,11 +181,29 @@ export class Agent {
     }
   }
 
-  /** Live evidence from the flows still open; called on scrapes and reports. */
+  private async pollBgp(): Promise<void> {
+    if (!this.bgp || this.stopped) return;
+    try {
+      const r = await readTcpSockets(BGP_PORT);
+      if (r.bad.length > 0) this.opts.log({ event: 'ss-unparsed', lines: r.bad.slice(0, 3) });
+      this.bgp.poll(r.sockets, Date.now());
+      if (this.bgpError) this.opts.log({ event: 'bgp-poll-recovered' });
+      this.bgpError = null;
+    } catch (e) {
+      if ((e as Error).message !== this.bgpError) this.opts.log({ event: 'bgp-poll-failed', error: (e as Error).message });
+      this.bgpError = (e as Error).message;
+    }
+    this.liveFindings();
+  }
+
+  /** Live evidence from the flows still open, ARP and BGP; called on scrapes, reports and polls. */
   liveFindings(): void {
-    if (!this.matcher) return;
-    const tally = this.matcher.openTally(Date.now());
-    const f = evidenceFindings({ tally, skipped: this.matcher.skipped, interfacesKnown: this.captureStats.linktypeOk !== false });
+    const f: Finding[] = [];
+    if (this.matcher) {
+      const tally = this.matcher.openTally(Date.now());
+      f.push(...evidenceFindings({ tally, skipped: this.matcher.skipped, interfacesKnown: this.captureStats.linktypeOk !== false }));
+    }
+    if (this.bgp) f.push(...bgpFindings(this.bgp.view(Date.now())));
     if (this.arp) {
       const ann = new Map(this.vips.filter((v) => v.announcement).map((v) => [v.ip, v.announcement!]));
       f.push(...arpFindings(this.arp.view(Date.now()), this.arp.retries, { announcedBy: (vip) => ann.get(vip) ?? null }));
@@ -182,7 +214,8 @@ export class Agent {
   private async ensureCapture(vips: VipSpec[]): Promise<void> {
     const c = this.opts.capture;
     if (!c.enabled || vips.length === 0) return;
-    const filter = buildFilter(vips.map((v) => v.ip));
+    const bgp = this.opts.bgp?.enabled === true;
+    const filter = buildFilter(vips.map((v) => v.ip), { bgp });
     if (this.capture && this.capture.args.at(-1) === filter) return;
     if (this.capture) {
       this.opts.log({ event: 'capture-restart', reason: 'VIP set changed', filter });
@@ -197,11 +230,12 @@ export class Agent {
     this.dropsBase = this.captureStats.drops;
     this.capture = new TcpdumpCapture({
       vips: vips.map((v) => v.ip),
+      bgp,
       snaplen: c.snaplen,
       bufferKiB: c.bufferKiB,
       onPacket: (buf, off, caplen, _len, ts, linktype) => {
         this.captureStats.packets++;
-        feedPacket(m, this.decodeFailures, linktype, buf, off, caplen, ts, undefined, arp);
+        feedPacket(m, this.decodeFailures, linktype, buf, off, caplen, ts, { arp, bgp: this.bgp });
       },
       onEvent: (e) => this.onCaptureEvent(e),
     });
@@ -236,6 +270,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.bgpTimer) clearInterval(this.bgpTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     await this.monitor?.stop();
     await this.capture?.stop();

@@ -13,8 +13,8 @@ export const TCPDUMP_MISSING_MESSAGE = "the 'tcpdump' command was not found on P
 /** Marks our tcpdump children in their environment, so a restarted agent can find and end its orphans. */
 export const CAPTURE_MARKER = 'ASYMROUTE_CAPTURE';
 
-/** `host A or host B ... or arp`, from validated addresses only. */
-export function buildFilter(vips: string[], opts: { arp?: boolean } = {}): string {
+/** `host A or host B ... or arp [or tcp port 179]`, from validated addresses only. */
+export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean } = {}): string {
   const hosts = vips.map((v) => {
     const c = canonicalIp(v);
     if (c === null) throw new InvalidArgumentError(`invalid VIP ${JSON.stringify(v)} for the capture filter`);
@@ -22,12 +22,13 @@ export function buildFilter(vips: string[], opts: { arp?: boolean } = {}): strin
   });
   const parts = [...new Set(hosts)];
   if (opts.arp !== false) parts.push('arp');
+  if (opts.bgp) parts.push('tcp port 179');
   if (parts.length === 0) throw new InvalidArgumentError('no VIPs to capture');
   return parts.join(' or ');
 }
 
 /** tcpdump's arguments for a pcap stream of VIP traffic on stdout; -s and -B only when given (else tcpdump's defaults). */
-export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: number; bufferKiB?: number } = {}): string[] {
+export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: number; bufferKiB?: number; bgp?: boolean } = {}): string[] {
   const iface = opts.iface ?? 'any';
   if (iface !== 'any') validateIfname(iface);
   const { snaplen, bufferKiB } = opts;
@@ -37,7 +38,7 @@ export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: nu
     ...['-i', iface, '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-'],
     ...(snaplen !== undefined ? ['-s', String(snaplen)] : []),
     ...(bufferKiB !== undefined ? ['-B', String(bufferKiB)] : []),
-    buildFilter(vips),
+    buildFilter(vips, { bgp: opts.bgp }),
   ];
 }
 
@@ -58,6 +59,8 @@ export function parseTcpdumpStats(text: string): CaptureStats | null {
 
 export interface CaptureOptions {
   vips: string[];
+  /** also capture TCP port 179 (BGP sessions) */
+  bgp?: boolean;
   iface?: string;
   snaplen?: number;
   /** kernel buffer in KiB (-B) */
@@ -102,7 +105,7 @@ export class TcpdumpCapture {
 
   constructor(private readonly opts: CaptureOptions) {
     if (opts.netns) validateNetnsName(opts.netns);
-    this.args = tcpdumpArgs(opts.vips, { iface: opts.iface, snaplen: opts.snaplen ?? 192, bufferKiB: opts.bufferKiB ?? 4096 });
+    this.args = tcpdumpArgs(opts.vips, { iface: opts.iface, snaplen: opts.snaplen ?? 192, bufferKiB: opts.bufferKiB ?? 4096, bgp: opts.bgp });
     this.backoff = opts.backoffMs ?? 1000;
   }
 

@@ -74,6 +74,12 @@ const CASES: Case[] = [
     series: [info(A), info(B), [`asymroute_capture_up{${A}}`, '1x60'], [`asymroute_capture_up{${B}}`, '1x60']],
     fires: [],
   },
+  { name: 'VIP ARP unanswered', alert: 'AsymrouteVipArpUnanswered', at: '10m', series: [[`asymroute_vip_findings{${A},${VIP},type="vip-arp-unanswered",severity="critical"}`, '1x12'], info(A)], fires: [{ ...at(A), vip: '192.168.1.240', ingress: 'eth1' }] },
+  { name: 'VIP ARP answered', alert: 'AsymrouteVipArpUnanswered', at: '10m', series: [[`asymroute_vip_findings{${A},${VIP},type="asymmetric-reply-path",severity="critical"}`, '1x12'], info(A)], fires: [] },
+  { name: 'two MACs claim the VIP', alert: 'AsymrouteVipArpConflict', at: '10m', value: 2, series: [[`asymroute_vip_arp_owners{${A},${VIP}}`, '2x12'], info(A)], fires: [{ ...at(A), vip: '192.168.1.240', ingress: 'eth1' }] },
+  { name: 'one MAC owns the VIP', alert: 'AsymrouteVipArpConflict', at: '10m', series: [[`asymroute_vip_arp_owners{${A},${VIP}}`, '1x12'], info(A)], fires: [] },
+  { name: 'BGP session with the router down', alert: 'AsymrouteBgpSessionDown', at: '10m', series: [[`asymroute_bgp_session_up{${A},peer="192.168.1.254",expected="true"}`, '0x12'], [`asymroute_bgp_session_up{${B},peer="192.168.1.254",expected="true"}`, '1x12']], fires: [{ ...at(A), peer: '192.168.1.254' }] },
+  { name: 'BGP down to a peer nobody configured', alert: 'AsymrouteBgpSessionDown', at: '10m', series: [[`asymroute_bgp_session_up{${A},peer="192.168.1.99",expected="false"}`, '0x12']], fires: [] },
   { name: 'strict rp_filter dropping', alert: 'AsymrouteRpFilterDroppingVipTraffic', at: '10m', series: [[`asymroute_vip_findings{${A},${VIP},type="rp-filter-drop",severity="critical"}`, '1x12'], info(A), [`asymroute_kernel_rp_filter_drops_total{${A}}`, '0+3x12']], fires: [{ ...at(A), vip: '192.168.1.240', ingress: 'eth1' }] },
   { name: 'rp_filter finding but no drops counted', alert: 'AsymrouteRpFilterDroppingVipTraffic', at: '10m', series: [[`asymroute_vip_findings{${A},${VIP},type="rp-filter-drop",severity="critical"}`, '1x12'], info(A), [`asymroute_kernel_rp_filter_drops_total{${A}}`, '5x12']], fires: [] },
   { name: 'capture down on a node with VIPs', alert: 'AsymrouteCaptureDown', at: '10m', series: [[`asymroute_capture_up{${A}}`, '0x12'], info(A)], fires: [at(A)] },
@@ -145,12 +151,17 @@ describe('alerts', () => {
   });
 
   it('name the node, the VIP and the interfaces', () => {
-    for (const r of rules.filter((x) => !/Agent|Capture/.test(x.alert))) {
+    for (const r of rules.filter((x) => !/Agent|Capture|Bgp/.test(x.alert))) {
       const text = r.annotations['summary']! + r.annotations['description']!;
       expect(text, r.alert).toMatch(/\$labels\.node/);
       expect(text, r.alert).toMatch(/\$labels\.vip/);
       if (r.alert !== 'AsymrouteVipTrafficStarvation') expect(text, r.alert).toMatch(/\$labels\.(ingress|egress)/);
     }
+  });
+
+  it('name the node and the peer for BGP', () => {
+    const r = rules.find((x) => x.alert === 'AsymrouteBgpSessionDown')!;
+    expect(r.annotations['summary']).toMatch(/\$labels\.node.*\$labels\.peer/);
   });
 
   it('use only metrics the agent exposes', { timeout: 30_000 }, async () => {

@@ -106,6 +106,9 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     registers,
     collect() {
       if (!agent.matcher) return;
+      // Present at 0 from the start on each VIP's ingress: a series born with its first packets would hide that
+      // first rise from increase(), and a node that never gets any would have no series to alert on.
+      for (const v of agent.result?.vips ?? []) if (v.ingress) ingress.inc({ vip: v.ip, interface: v.ingress }, 0);
       for (const [vip, t] of agent.matcher.tally(Date.now())) for (const [iface, n] of Object.entries(t.ingressPackets)) follow(ingress, { vip, interface: iface }, n);
     },
   });

@@ -5,12 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
-# Test-only: arping makes the namespace speakers announce a VIP (gratuitous ARP); BIRD 2 is the BGP router and speaker.
+# Test-only: BIRD 2 is the BGP router and speaker in the namespace tests.
 l2_pkgs=()
-command -v arping >/dev/null 2>&1 || l2_pkgs+=(iputils-arping)
 command -v bird >/dev/null 2>&1 || l2_pkgs+=(bird2)
 if ((${#l2_pkgs[@]} > 0)); then
-  echo "installing Debian packages for the L2 and BGP tests: ${l2_pkgs[*]}"
+  echo "installing Debian packages for the BGP tests: ${l2_pkgs[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${l2_pkgs[@]}" >/dev/null
 fi

@@ -160,9 +160,21 @@ function pushBounded(a: number[], v: number): void {
   if (a.length > MAX_TIMES) a.shift();
 }
 
+/** The last active probe of a VIP (arping from this node on its ingress interface). */
+export interface ArpProbe {
+  vip: string;
+  iface: string;
+  at: number;
+  answers: Array<{ mac: string; ms: number }>;
+  error: string | null;
+}
+
 export interface ArpFindingContext {
   /** MetalLB L2: the nodes that announce each VIP, when known */
   announcedBy?: (vip: string) => { here: boolean; nodes: string[] } | null;
+  probe?: (vip: string) => ArpProbe | null;
+  /** this node holds the VIP or announces it: its own probe is never answered from the wire */
+  answersHere?: (vip: string) => boolean;
 }
 
 export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindingContext = {}): Finding[] {
@@ -170,16 +182,24 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
   for (const v of views) {
     const others = v.owners.filter((o) => !o.own);
     const ifaces = Object.keys(v.requests);
-    const iface = ifaces.length === 1 ? ifaces[0]! : null;
-    if (v.retrying > 0 && v.repliesSent === 0 && others.length === 0) {
+    const iface = ifaces.length === 1 ? ifaces[0]! : (ctx.probe?.(v.vip)?.iface ?? null);
+    const probe = ctx.probe?.(v.vip) ?? null;
+    const probeSilent = probe !== null && probe.error === null && probe.answers.length === 0 && !ctx.answersHere?.(v.vip);
+    if ((v.retrying > 0 || probeSilent) && v.repliesSent === 0 && others.length === 0) {
       const ann = ctx.announcedBy?.(v.vip) ?? null;
       const who = ann ? (ann.here ? 'MetalLB says this node announces it: is its speaker running?' : `MetalLB says ${ann.nodes.join(', ')} announces it: is that node up, and its speaker?`) : 'no host answered it';
       out.push({
         type: 'vip-arp-unanswered',
         severity: 'critical',
         vip: v.vip,
-        summary: `${v.vip}: ${v.retrying} of ${v.requesters} hosts keep asking who has it (ARP${iface ? ` on ${iface}` : ''}) and nobody answers: this node sent no reply and no other MAC announced it; ${who}`,
-        evidence: [`in the window: requests ${Object.entries(v.requests).map(([i, n]) => `${i} ${n}`).join(', ')}, ${v.retrying} requesters asked ${retries} times or more, replies sent by this node 0, announcements from other MACs 0`],
+        summary:
+          v.retrying > 0
+            ? `${v.vip}: ${v.retrying} of ${v.requesters} hosts keep asking who has it (ARP${iface ? ` on ${iface}` : ''}) and nobody answers: this node sent no reply and no other MAC announced it; ${who}`
+            : `${v.vip}: nobody answers ARP for it: this node's probe on ${probe!.iface} got no answer and no MAC announced it; ${who}`,
+        evidence: [
+          `in the window: requests ${Object.entries(v.requests).map(([i, n]) => `${i} ${n}`).join(', ') || 'none'}, ${v.retrying} requesters asked ${retries} times or more, replies sent by this node 0, announcements from other MACs 0`,
+          ...(probe ? [`ARP probe on ${probe.iface} at ${new Date(probe.at).toISOString()}: ${probe.error ?? (probe.answers.length ? probe.answers.map((a) => `${a.mac} ${a.ms} ms`).join(', ') : 'no answer')}`] : []),
+        ],
         remediation: [
           { title: 'find the node that should announce the VIP, and its speaker', commands: ['kubectl -n metallb-system get servicel2statuses.metallb.io -o wide', 'kubectl -n metallb-system get pods -o wide -l component=speaker'], note: 'Clients see "no route to host" while nobody answers ARP for the VIP.' },
         ],

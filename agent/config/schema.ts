@@ -153,6 +153,8 @@ export const OPTIONS: OptionSpec[] = [
   { key: 'flowCapacity', flag: '--flow-capacity', env: 'ASYMROUTE_FLOW_CAPACITY', type: 'integer', default: 1000000, min: 1000, max: 10000000, metavar: 'FLOWS', help: 'serve: flows tracked at once (about 46 bytes each); when full, a slot is evicted (CLOCK order) and counted.', commands: ['serve'] },
   { key: 'flowIdle', flag: '--flow-idle', env: 'ASYMROUTE_FLOW_IDLE', type: 'integer', default: 60, min: 5, max: 3600, metavar: 'SECONDS', help: 'serve: a flow without packets for this long is closed; live findings clear once the flows behind them have.', commands: ['serve'] },
   { key: 'pcapDownload', flag: '--pcap-download', env: 'ASYMROUTE_PCAP_DOWNLOAD', type: 'boolean', default: false, help: 'serve: allow GET /v1/capture?seconds=N (a pcap of VIP traffic; packets carry payloads).', commands: ['serve'] },
+  { key: 'arpProbe', flag: '--arp-probe', env: 'ASYMROUTE_ARP_PROBE', type: 'boolean', default: false, help: 'serve: ask who owns each IPv4 VIP on its ingress interface (arping, broadcast, 3 probes) every --arp-probe-interval; reports the answering MACs and latency. Needs arping (iputils-arping).', commands: ['serve'] },
+  { key: 'arpProbeInterval', flag: '--arp-probe-interval', env: 'ASYMROUTE_ARP_PROBE_INTERVAL', type: 'integer', default: 60, min: 5, max: 3600, metavar: 'SECONDS', help: 'serve: seconds between two probes of the VIPs (each VIP is probed once per round).', commands: ['serve'] },
   {
     key: 'bgp',
     flag: '--bgp',

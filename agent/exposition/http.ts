@@ -62,7 +62,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const json = wantsJson(req.headers.accept, oneString(q, 'format'));
     const { meta, result } = report();
     const flows = a.matcher ? Object.fromEntries([...a.matcher.openTally(Date.now())].map(([vip, t]) => [vip, t])) : null;
-    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, bgp: bgpView(), lastCheck: a.status });
+    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, bgp: bgpView(), arpProbes: [...a.probes.values()], lastCheck: a.status });
     const lines = [checkReportText(meta, result)];
     lines.push('');
     if (!a.opts.capture.enabled) lines.push('Live flows: capture disabled');
@@ -76,6 +76,8 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     }
     const k = a.kubernetes;
     lines.push(k ? `Kubernetes: ${k.connected ? `connected, ${k.objects} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}` : 'Kubernetes: not in use');
+    for (const p of a.probes.values())
+      lines.push(`ARP probe ${p.vip} on ${p.iface} at ${new Date(p.at).toISOString()}: ${p.error ? `FAILED (${p.error})` : p.answers.length === 0 ? 'NO ANSWER' : `answered by ${p.answers.map((x) => `${x.mac} (${x.ms} ms)`).join(', ')}${p.answers.length > 1 ? ' (CONFLICT)' : ''}`}`);
     const b = bgpView();
     if (b === null) lines.push('BGP: not watched (--bgp off)');
     else if (b.error) lines.push(`BGP: UNKNOWN (${b.error})`);

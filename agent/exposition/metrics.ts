@@ -156,6 +156,39 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
   });
 
   new Gauge({
+    name: 'asymroute_vip_arp_probe_answers',
+    help: 'MACs that answered the last active ARP probe of each VIP (--arp-probe); 0 means nobody answered, more than 1 is a conflict. Absent when the probe failed or never ran.',
+    labelNames: ['vip'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of agent.probes.values()) if (!p.error) this.set({ vip: p.vip }, p.answers.length);
+    },
+  });
+  new Gauge({
+    name: 'asymroute_vip_arp_probe_rtt_seconds',
+    help: 'Fastest answer to the last active ARP probe of each VIP.',
+    labelNames: ['vip'],
+    registers,
+    collect() {
+      this.reset();
+      for (const p of agent.probes.values()) if (p.answers.length > 0) this.set({ vip: p.vip }, Math.min(...p.answers.map((a) => a.ms)) / 1000);
+    },
+  });
+  const probes: Counter<string> = new Counter({
+    name: 'asymroute_vip_arp_probes_total',
+    help: 'Active ARP probes of each VIP by result: answered, unanswered, error.',
+    labelNames: ['vip', 'result'],
+    registers,
+    collect() {
+      for (const [k, n] of agent.probeCounts) {
+        const [vip, result] = k.split('|') as [string, string];
+        follow(probes, { vip, result }, n);
+      }
+    },
+  });
+
+  new Gauge({
     name: 'asymroute_bgp_session_up',
     help: 'BGP sessions on TCP port 179 by peer (router) address: 1 when established for two polls in a row, else 0. Peers from --bgp-peer, and any this node dials or is dialled by.',
     labelNames: ['peer', 'expected'],

@@ -6,7 +6,7 @@ import { evidenceFindings } from '../analysis/live-evidence.js';
 import { FindingStore, type Transition } from '../analysis/finding-store.js';
 import type { Finding } from '../analysis/findings.js';
 import { BGP_PORT, bgpFindings, BgpTracker } from '../analysis/bgp.js';
-import { arpFindings, ArpWatch } from '../analysis/l2-evidence.js';
+import { arpFindings, ArpWatch, type ArpProbe } from '../analysis/l2-evidence.js';
 import { feedPacket } from '../analysis/packet-feed.js';
 import { checkReplyPaths, type CheckResult } from '../analysis/reply-path.js';
 import { detectVips, type VipSpec } from '../analysis/vips.js';
@@ -17,6 +17,7 @@ import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { RouteMonitor } from '../sources/ip-monitor.js';
 import type { KubeStatus } from '../sources/kubernetes.js';
 import { LinkNames } from '../sources/link-names.js';
+import { arpingProbe } from '../sources/arping.js';
 import { readTcpSockets } from '../sources/ss.js';
 
 export type LogFn = (record: Record<string, unknown>) => void;
@@ -40,6 +41,8 @@ export interface AgentOptions {
   arpWindowMs?: number;
   /** BGP session health: `ss` polls and port 179 in the capture; peers that must be up */
   bgp?: { enabled: boolean; peers: string[]; pollMs: number };
+  /** the active ARP probe of each IPv4 VIP on its ingress interface */
+  arpProbe?: { enabled: boolean; intervalMs: number };
 }
 
 /** Configured VIPs plus the Services' (a configured ingress wins, the Service name is kept); local detection only when both are empty. */
@@ -76,6 +79,11 @@ export class Agent {
   bgp: BgpTracker | null = null;
   bgpError: string | null = null;
   private bgpTimer: NodeJS.Timeout | null = null;
+  /** the last ARP probe of each VIP, and probe counts by "vip|result" */
+  readonly probes = new Map<string, ArpProbe>();
+  readonly probeCounts = new Map<string, number>();
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probing = false;
   capture: TcpdumpCapture | null = null;
   captureStats: { packets: number; drops: number; restarts: number; linktypeOk: boolean | null; lastError: string | null } = { packets: 0, drops: 0, restarts: 0, linktypeOk: null, lastError: null };
   private dropsBase = 0;
@@ -114,6 +122,11 @@ export class Agent {
       this.bgpTimer.unref();
     }
     await this.check('start');
+    if (this.opts.arpProbe?.enabled) {
+      void this.probeArp();
+      this.probeTimer = setInterval(() => void this.probeArp(), this.opts.arpProbe.intervalMs);
+      this.probeTimer.unref();
+    }
     this.monitor = new RouteMonitor({ debounceMs: this.opts.debounceMs, onChange: () => void this.check('route-change'), onExit: (code, stderr) => this.opts.log({ event: 'monitor-exited', code, stderr }) });
     this.monitor.start();
     this.timer = setInterval(() => void this.check('period'), this.opts.intervalMs);
@@ -196,6 +209,32 @@ export class Agent {
     this.liveFindings();
   }
 
+  /** One arping per IPv4 VIP with a known ingress, one VIP after the other; a slow round skips the next tick. */
+  private async probeArp(): Promise<void> {
+    if (this.probing || this.stopped) return;
+    this.probing = true;
+    try {
+      for (const v of this.result?.vips ?? []) {
+        if (this.stopped || !v.ingress || v.ip.includes(':')) continue;
+        const at = Date.now();
+        let p: ArpProbe;
+        try {
+          const r = await arpingProbe(v.ip, v.ingress);
+          p = { vip: v.ip, iface: v.ingress, at, answers: r.answers, error: null };
+        } catch (e) {
+          p = { vip: v.ip, iface: v.ingress, at, answers: [], error: (e as Error).message };
+          if (this.probes.get(v.ip)?.error !== p.error) this.opts.log({ event: 'arp-probe-failed', vip: v.ip, error: p.error });
+        }
+        this.probes.set(v.ip, p);
+        const result = p.error ? 'error' : p.answers.length > 0 ? 'answered' : 'unanswered';
+        this.probeCounts.set(`${v.ip}|${result}`, (this.probeCounts.get(`${v.ip}|${result}`) ?? 0) + 1);
+      }
+    } finally {
+      this.probing = false;
+    }
+    this.liveFindings();
+  }
+
   /** Live evidence from the flows still open, ARP and BGP; called on scrapes, reports and polls. */
   liveFindings(): void {
     const f: Finding[] = [];
@@ -206,7 +245,8 @@ export class Agent {
     if (this.bgp) f.push(...bgpFindings(this.bgp.view(Date.now())));
     if (this.arp) {
       const ann = new Map(this.vips.filter((v) => v.announcement).map((v) => [v.ip, v.announcement!]));
-      f.push(...arpFindings(this.arp.view(Date.now()), this.arp.retries, { announcedBy: (vip) => ann.get(vip) ?? null }));
+      const here = new Set((this.result?.vips ?? []).filter((v) => v.holder !== null || v.announcement?.here).map((v) => v.ip));
+      f.push(...arpFindings(this.arp.view(Date.now()), this.arp.retries, { announcedBy: (vip) => ann.get(vip) ?? null, probe: (vip) => this.probes.get(vip) ?? null, answersHere: (vip) => here.has(vip) }));
     }
     this.logTransitions(this.findings.update('live', f, new Date()));
   }
@@ -271,6 +311,7 @@ export class Agent {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     if (this.bgpTimer) clearInterval(this.bgpTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     await this.monitor?.stop();
     await this.capture?.stop();

@@ -69,4 +69,31 @@ describeAsRoot('ARP evidence in namespaces', () => {
     expect(await metric(lab, /^asymroute_vip_arp_owners\{vip="192\.168\.1\.240"\} (\d+)/m)).toBe(2);
     expect(await metric(lab, /^asymroute_vip_arp_announcements_total\{vip="192\.168\.1\.240",interface="eth1",origin="other"\} (\d+)/m)).toBeGreaterThanOrEqual(4);
   });
+
+  it('probes who owns the VIP: no answer, then one owner with its latency, then two', { timeout: 120_000 }, async () => {
+    const lab = (l = await buildL2Lab('arprobe'));
+    agent = execa('ip', ['netns', 'exec', lab.node.name, process.execPath, BIN, 'serve', '--vip', `${L2.vip}@eth1`, '--arp-probe', '--arp-probe-interval', '5', '--kubernetes', 'off', '--bgp', 'off', '--listen', '127.0.0.1'], { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    const probeAnswers = async () => metric(lab, /^asymroute_vip_arp_probe_answers\{vip="192\.168\.1\.240"\} (\d+)/m);
+
+    // Nobody holds the VIP and no client asks: the probe alone shows that nobody answers.
+    await untilValue('a probe without answer', async () => (await probeAnswers()) === 0, 20_000);
+    const f = await untilValue('vip-arp-unanswered from the probe', async () => (await findings(lab)).find((x) => x.type === 'vip-arp-unanswered') ?? null, 10_000);
+    expect(f.summary).toMatch(/^192\.168\.1\.240: nobody answers ARP for it: this node's probe on eth1 got no answer and no MAC announced it/);
+    expect((await nsGet(lab.node, '/')).body).toMatch(/^ARP probe 192\.168\.1\.240 on eth1 at \S+: NO ANSWER$/m);
+
+    await announce(lab.spkA);
+    await untilValue('one owner', async () => (await probeAnswers()) === 1, 15_000);
+    const rtt = await metric(lab, /^asymroute_vip_arp_probe_rtt_seconds\{vip="192\.168\.1\.240"\} (\S+)/m);
+    expect(rtt).toBeGreaterThan(0);
+    expect(rtt).toBeLessThan(1);
+    await untilValue('the finding to clear', async () => (await findings(lab)).length === 0, 10_000);
+
+    // Speaker B takes the address too, without announcing it: only the probe can find it.
+    await lab.spkB.ip(['addr', 'add', `${L2.vip}/32`, 'dev', 'eth0']);
+    await untilValue('two owners', async () => (await probeAnswers()) === 2, 15_000);
+    expect((await nsGet(lab.node, '/')).body).toMatch(/^ARP probe 192\.168\.1\.240 on eth1 at \S+: answered by .* \(CONFLICT\)$/m);
+    await untilValue('vip-arp-conflict', async () => (await findings(lab)).some((x) => x.type === 'vip-arp-conflict'), 10_000);
+    expect(await metric(lab, /^asymroute_vip_arp_probes_total\{vip="192\.168\.1\.240",result="unanswered"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
+    expect(await metric(lab, /^asymroute_vip_arp_probes_total\{vip="192\.168\.1\.240",result="answered"\} (\d+)/m)).toBeGreaterThanOrEqual(2);
+  });
 });

@@ -1,0 +1,36 @@
+// iputils arping output (arping -b -c N -w S -I IFACE IP):
+//   ARPING 192.168.1.240 from 192.168.1.10 eth0
+//   Unicast reply from 192.168.1.240 [02:7D:F7:90:04:C8]  0.557ms
+//   Sent 3 probes (3 broadcast(s))
+//   Received 3 response(s)
+// Pure; unknown lines are ignored, and a reply for another address is not counted.
+
+export interface ArpingResult {
+  /** distinct answering MACs (lower case), with their fastest answer */
+  answers: Array<{ mac: string; ms: number }>;
+  sent: number | null;
+  received: number | null;
+}
+
+const REPLY = /^(?:Unicast|Broadcast) reply from (\S+) \[([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\]\s+([0-9.]+)ms/;
+
+export function parseArping(text: string, ip: string): ArpingResult {
+  const best = new Map<string, number>();
+  let sent: number | null = null;
+  let received: number | null = null;
+  for (const line of text.split('\n')) {
+    const r = REPLY.exec(line.trim());
+    if (r) {
+      if (r[1] !== ip) continue;
+      const mac = r[2]!.toLowerCase();
+      const ms = Number(r[3]);
+      if (Number.isFinite(ms)) best.set(mac, Math.min(ms, best.get(mac) ?? Infinity));
+      continue;
+    }
+    const s = /^Sent (\d+) probes?/.exec(line.trim());
+    if (s) sent = Number(s[1]);
+    const rc = /^Received (\d+) responses?/.exec(line.trim());
+    if (rc) received = Number(rc[1]);
+  }
+  return { answers: [...best].sort((a, b) => a[0].localeCompare(b[0])).map(([mac, ms]) => ({ mac, ms })), sent, received };
+}

@@ -19,6 +19,8 @@ export interface PeerState {
   peer: string;
   /** from configuration or Kubernetes (MetalLB BGPPeer), rather than only observed */
   expected: boolean;
+  /** who expects it: "--bgp-peer" or "MetalLB BGPPeer ns/name" */
+  expectedBy: string | null;
   up: boolean;
   /** ms timestamp of the last change between up and down (first poll for a new peer) */
   since: number;
@@ -47,24 +49,30 @@ export class BgpTracker {
   /** resets received from each peer since start, for metrics */
   readonly resets = new Map<string, number>();
 
+  private expectedPeers = new Map<string, string>();
+
   constructor(
-    private expectedPeers: string[],
+    configured: string[],
     now: number,
     private readonly windowMs = 60_000,
   ) {
-    for (const p of expectedPeers) this.peer(p, now).expected = true;
+    this.setExpected(new Map(configured.map((p) => [p, '--bgp-peer'])), now);
   }
 
-  setExpected(peers: string[], now: number): void {
+  /** peer -> who expects it; peers no longer expected stay known as observed ones. */
+  setExpected(peers: Map<string, string>, now: number): void {
     this.expectedPeers = peers;
-    for (const s of this.peers.values()) s.expected = peers.includes(s.peer);
-    for (const p of peers) this.peer(p, now).expected = true;
+    for (const s of this.peers.values()) {
+      s.expected = peers.has(s.peer);
+      s.expectedBy = peers.get(s.peer) ?? null;
+    }
+    for (const p of peers.keys()) this.peer(p, now);
   }
 
   private peer(ip: string, now: number): PeerState {
     let s = this.peers.get(ip);
     if (!s) {
-      s = { peer: ip, expected: this.expectedPeers.includes(ip), up: false, since: now, tcpState: null, attempts: { 'reset-after-handshake': 0, refused: 0, unanswered: 0, established: 0 } };
+      s = { peer: ip, expected: this.expectedPeers.has(ip), expectedBy: this.expectedPeers.get(ip) ?? null, up: false, since: now, tcpState: null, attempts: { 'reset-after-handshake': 0, refused: 0, unanswered: 0, established: 0 } };
       this.peers.set(ip, s);
     }
     return s;
@@ -161,7 +169,7 @@ export function bgpFindings(peers: PeerState[]): Finding[] {
       type: 'bgp-session-down',
       severity: 'critical',
       vip: null,
-      summary: `BGP session with ${s.peer} is down since ${new Date(s.since).toISOString()} (${tcp})${why ? `: ${why}` : ''}`,
+      summary: `BGP session with ${s.peer}${s.expectedBy?.startsWith('MetalLB') ? ` (${s.expectedBy})` : ''} is down since ${new Date(s.since).toISOString()} (${tcp})${why ? `: ${why}` : ''}`,
       evidence: [`ss: ${tcp}`, `capture, last minute: ${Object.entries(s.attempts).map(([k, n]) => `${k} ${n}`).join(', ')}`],
       remediation: [
         { title: 'check both ends of the session', commands: [], note: `A node that is not a neighbour on the router receives no VIP traffic at all. On the router (${s.peer}): is this node listed as a neighbour, with the right ASN? On the node: the BGP speaker's log (MetalLB: kubectl -n metallb-system logs -l component=speaker).` },

@@ -12,8 +12,8 @@ import { Agent } from '../runtime/agent.js';
 import { tcpdumpArgs } from '../sources/capture.js';
 import { applyAnnouncements } from '../analysis/vips.js';
 import { canonicalIp } from '../net/ip.js';
-import type { L2Announcement, ServiceVip } from '../parsers/kubernetes.js';
-import { l2StatusWatcher, loadKubeConfig, serviceWatcher, type ListWatcher } from '../sources/kubernetes.js';
+import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
+import { bgpPeerWatcher, l2StatusWatcher, loadKubeConfig, nodeLabels, serviceWatcher, type ListWatcher } from '../sources/kubernetes.js';
 import { ServiceEvents } from '../sources/kubernetes-events.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
 
@@ -73,6 +73,9 @@ export async function startServe(argv: string[], io: Output, version: string): P
   if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
   let watcher: ListWatcher<ServiceVip> | null = null;
   let l2: ListWatcher<L2Announcement> | null = null;
+  let bgpPeers: ListWatcher<BgpPeerSpec> | null = null;
+  let labels: Record<string, string> | null = null;
+  let labelsTimer: NodeJS.Timeout | null = null;
   if (v['kubernetesEvents'] && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
   const events = v['kubernetesEvents'] && kc ? new ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
   const agent = new Agent({
@@ -94,6 +97,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
         .report({ service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored', message: raised ? `on node ${node}: ${t.summary}` : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again` })
         .then((posted) => posted && log({ event: 'kubernetes-event-posted', service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored' }));
     },
+    bgpExpected: kc ? () => new Map(peersForNode(bgpPeers?.items() ?? [], labels).map((p) => [p.peer, `MetalLB BGPPeer ${p.name}`])) : null,
     kubernetesVips: kc
       ? () =>
           applyAnnouncements(
@@ -124,6 +128,31 @@ export async function startServe(argv: string[], io: Output, version: string): P
     });
     agent.kubernetes = watcher.status;
     agent.metallbL2 = l2.status;
+    if (v['bgp'] !== 'off') {
+      let labelsError: string | null = null;
+      const refreshLabels = async () => {
+        try {
+          labels = await nodeLabels(kc, node);
+          labelsError = null;
+        } catch (e) {
+          // Without them, BGPPeers with node selectors are not expected here (never guessed).
+          if ((e as Error).message !== labelsError) log({ event: 'node-labels-failed', node, error: (e as Error).message });
+          labelsError = (e as Error).message;
+        }
+      };
+      bgpPeers = bgpPeerWatcher({
+        kubeconfig: kc,
+        onChange: (list) => {
+          log({ event: 'metallb-bgp-peers', peers: list.map((x) => `${x.name} ${x.peer}${x.nodeSelectors.length ? ' (node selectors)' : ''}`) });
+          if (list.some((x) => x.nodeSelectors.length > 0)) void refreshLabels();
+        },
+        onError: (error) => log({ event: 'metallb-bgp-peers-error', error }),
+        maxBackoffMs: 300_000,
+      });
+      labelsTimer = setInterval(() => void (bgpPeers?.items().some((x) => x.nodeSelectors.length > 0) && refreshLabels()), 300_000);
+      labelsTimer.unref();
+      agent.metallbBgp = bgpPeers.status;
+    }
   } else log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -151,6 +180,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
         await app.close();
         watcher?.stop();
         l2?.stop();
+        bgpPeers?.stop();
+        if (labelsTimer) clearInterval(labelsTimer);
         await agent.stop();
         log({ event: 'stopped' });
         resolveDone(0);
@@ -168,6 +199,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   });
   watcher?.start();
   l2?.start();
+  bgpPeers?.start();
   agent.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));
   return { done, shutdown, port };
 }

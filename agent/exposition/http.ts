@@ -62,7 +62,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const json = wantsJson(req.headers.accept, oneString(q, 'format'));
     const { meta, result } = report();
     const flows = a.matcher ? Object.fromEntries([...a.matcher.openTally(Date.now())].map(([vip, t]) => [vip, t])) : null;
-    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, bgp: bgpView(), arpProbes: [...a.probes.values()], lastCheck: a.status });
+    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, metallbBgp: a.metallbBgp, bgp: bgpView(), arpProbes: [...a.probes.values()], lastCheck: a.status });
     const lines = [checkReportText(meta, result)];
     lines.push('');
     if (!a.opts.capture.enabled) lines.push('Live flows: capture disabled');
@@ -82,9 +82,12 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     if (b === null) lines.push('BGP: not watched (--bgp off)');
     else if (b.error) lines.push(`BGP: UNKNOWN (${b.error})`);
     else if (b.peers.length === 0) lines.push('BGP: no session on port 179 seen, no --bgp-peer configured');
-    else for (const p of b.peers) lines.push(`BGP: ${p.peer} ${p.up ? 'up' : 'DOWN'} since ${new Date(p.since).toISOString()}${p.expected ? '' : ' (seen, not configured)'}${p.up || !p.tcpState ? '' : `, TCP ${p.tcpState}`}`);
+    else for (const p of b.peers) lines.push(`BGP: ${p.peer} ${p.up ? 'up' : 'DOWN'} since ${new Date(p.since).toISOString()}${p.expected ? ` (expected by ${p.expectedBy})` : ' (seen, not configured)'}${p.up || !p.tcpState ? '' : `, TCP ${p.tcpState}`}`);
     const m = a.metallbL2;
-    if (m) lines.push(`MetalLB ServiceL2Status: ${m.connected ? `${m.objects} objects` : m.lastHttpStatus === 404 ? 'not installed (MetalLB < 0.14 or not MetalLB)' : m.lastHttpStatus === 403 ? 'not allowed to list servicel2statuses.metallb.io (RBAC)' : `unreadable (${m.lastError ?? 'not yet listed'})`}`);
+    const crd = (label: string, resource: string, k: typeof m) =>
+      k && lines.push(`${label}: ${k.connected ? `${k.objects} objects` : k.lastHttpStatus === 404 ? 'not installed (MetalLB < 0.14 or not MetalLB)' : k.lastHttpStatus === 403 ? `not allowed to list ${resource} (RBAC)` : `unreadable (${k.lastError ?? 'not yet listed'})`}`);
+    crd('MetalLB ServiceL2Status', 'servicel2statuses.metallb.io', m);
+    crd('MetalLB BGPPeer', 'bgppeers.metallb.io', a.metallbBgp);
     lines.push(`Last check: ${a.status.at ?? 'never'} (${a.status.reason ?? '-'}, ${a.status.durationMs?.toFixed(0) ?? '-'} ms)${a.status.error ? `, FAILED: ${a.status.error}` : ''}`);
     return reply.type('text/plain; charset=utf-8').send(lines.join('\n') + '\n');
   });

@@ -66,3 +66,62 @@ export function l2StatusOf(o: unknown): L2Announcement | null {
   const interfaces = Array.isArray(ifs) ? ifs.map((i) => obj(i)?.['name']).filter((n): n is string => isIfname(n)) : [];
   return { service: `${ns}/${name}`, node, interfaces: [...new Set(interfaces)] };
 }
+
+/** A Kubernetes label selector (metav1.LabelSelector). */
+export interface LabelSelector {
+  matchLabels: Record<string, string>;
+  matchExpressions: Array<{ key: string; operator: string; values: string[] }>;
+}
+
+export interface BgpPeerSpec {
+  /** namespace/name of the BGPPeer */
+  name: string;
+  peer: string;
+  /** empty: every node */
+  nodeSelectors: LabelSelector[];
+}
+
+function labelSelector(v: unknown): LabelSelector | null {
+  const o = obj(v);
+  if (!o) return null;
+  const ml = obj(o['matchLabels']) ?? {};
+  const matchLabels: Record<string, string> = {};
+  for (const [k, x] of Object.entries(ml)) if (typeof x === 'string') matchLabels[k] = x;
+  const me = Array.isArray(o['matchExpressions']) ? o['matchExpressions'] : [];
+  const matchExpressions = me
+    .map((e) => obj(e))
+    .filter((e): e is Obj => e !== null && typeof e['key'] === 'string' && typeof e['operator'] === 'string')
+    .map((e) => ({ key: e['key'] as string, operator: e['operator'] as string, values: Array.isArray(e['values']) ? e['values'].filter((x): x is string => typeof x === 'string') : [] }));
+  return { matchLabels, matchExpressions };
+}
+
+/** MetalLB BGPPeer (metallb.io/v1beta2): spec.peerAddress, spec.nodeSelectors. */
+export function bgpPeerOf(o: unknown): BgpPeerSpec | null {
+  const name = objectKey(o);
+  const spec = obj(obj(o)?.['spec']);
+  const peer = typeof spec?.['peerAddress'] === 'string' ? canonicalIp(spec['peerAddress']) : null;
+  if (!name || !peer) return null;
+  const sels = Array.isArray(spec?.['nodeSelectors']) ? spec['nodeSelectors'].map(labelSelector) : [];
+  // A selector that does not parse matches nothing rather than everything.
+  if (sels.some((x) => x === null)) return { name, peer, nodeSelectors: [{ matchLabels: {}, matchExpressions: [{ key: '', operator: 'Invalid', values: [] }] }] };
+  return { name, peer, nodeSelectors: sels as LabelSelector[] };
+}
+
+/** Kubernetes label-selector semantics: all matchLabels and all expressions (In, NotIn, Exists, DoesNotExist). */
+export function selectorMatches(sel: LabelSelector, labels: Record<string, string>): boolean {
+  for (const [k, v] of Object.entries(sel.matchLabels)) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions) {
+    const has = Object.hasOwn(labels, e.key);
+    if (e.operator === 'In' && !(has && e.values.includes(labels[e.key]!))) return false;
+    if (e.operator === 'NotIn' && has && e.values.includes(labels[e.key]!)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+    if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e.operator)) return false;
+  }
+  return true;
+}
+
+/** The peers MetalLB expects this node to have a session with (a peer with no selector applies to every node). */
+export function peersForNode(peers: BgpPeerSpec[], labels: Record<string, string> | null): BgpPeerSpec[] {
+  return peers.filter((p) => p.nodeSelectors.length === 0 || (labels !== null && p.nodeSelectors.some((s) => selectorMatches(s, labels))));
+}

@@ -41,6 +41,8 @@ export interface AgentOptions {
   arpWindowMs?: number;
   /** BGP session health: `ss` polls and port 179 in the capture; peers that must be up */
   bgp?: { enabled: boolean; peers: string[]; pollMs: number };
+  /** BGP peers Kubernetes expects this node to have (MetalLB BGPPeer), peer -> who expects it; read at each poll */
+  bgpExpected?: (() => Map<string, string>) | null;
   /** the active ARP probe of each IPv4 VIP on its ingress interface */
   arpProbe?: { enabled: boolean; intervalMs: number };
 }
@@ -99,6 +101,8 @@ export class Agent {
   kubernetes: KubeStatus | null = null;
   /** the MetalLB ServiceL2Status watcher's status, when Kubernetes is in use */
   metallbL2: KubeStatus | null = null;
+  /** the MetalLB BGPPeer watcher's status, when Kubernetes and BGP health are in use */
+  metallbBgp: KubeStatus | null = null;
   private stopped = false;
 
   constructor(readonly opts: AgentOptions) {
@@ -199,6 +203,8 @@ export class Agent {
     try {
       const r = await readTcpSockets(BGP_PORT);
       if (r.bad.length > 0) this.opts.log({ event: 'ss-unparsed', lines: r.bad.slice(0, 3) });
+      const expected = new Map([...(this.opts.bgpExpected?.() ?? []), ...(this.opts.bgp?.peers ?? []).map((p) => [p, '--bgp-peer'] as [string, string])]);
+      this.bgp.setExpected(expected, Date.now());
       this.bgp.poll(r.sockets, Date.now());
       if (this.bgpError) this.opts.log({ event: 'bgp-poll-recovered' });
       this.bgpError = null;

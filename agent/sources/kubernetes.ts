@@ -3,7 +3,7 @@
 // resource: Services (VIPs) and, when MetalLB is installed, its ServiceL2Status objects (who announces a VIP where).
 
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { l2StatusOf, objectKey, vipsOfService, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
+import { bgpPeerOf, l2StatusOf, objectKey, vipsOfService, type BgpPeerSpec, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
 
 export interface KubeStatus {
   connected: boolean;
@@ -181,3 +181,22 @@ export const l2StatusWatcher = (opts: WatcherOptions<L2Announcement>) =>
     const a = l2StatusOf(o);
     return a ? [a] : [];
   }, opts);
+
+/** MetalLB's BGPPeer (metallb.io/v1beta2): the routers each node should peer with. */
+export const bgpPeerWatcher = (opts: WatcherOptions<BgpPeerSpec>) =>
+  new ListWatcher('/apis/metallb.io/v1beta2/bgppeers', (o) => {
+    const p = bgpPeerOf(o);
+    return p ? [p] : [];
+  }, opts);
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** This node's labels, for BGPPeer node selectors (needs get on nodes). */
+export async function nodeLabels(kc: KubeConfig, node: string): Promise<Record<string, string>> {
+  if (!NODE_NAME.test(node)) throw new Error(`invalid node name ${JSON.stringify(node)}`);
+  const res = await kubeRequest(kc, 'GET', `/api/v1/nodes/${node}`, { timeoutMs: 15_000 });
+  const body = (await res.json()) as { metadata?: { labels?: Record<string, unknown> } };
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(body.metadata?.labels ?? {})) if (typeof v === 'string') out[k] = v;
+  return out;
+}

@@ -74,14 +74,16 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(svc.spec.ports).toEqual([{ name: 'http', port: 9472, targetPort: 'http', protocol: 'TCP' }]);
   });
 
-  it('grants only what the agent uses: list/watch Services and ServiceL2Status, Events only when enabled', () => {
+  it('grants only what the agent uses: list/watch Services, ServiceL2Status and BGPPeers, get nodes, Events only when enabled', () => {
     const rulesOf = (v: Record<string, unknown>) => {
       const r = render(v);
       const role = r.byKind('ClusterRole')[0] as Any | undefined;
       return role ? (role.rules as Any[]).map((x) => `${x.apiGroups.join(',')}|${x.resources.join(',')}|${x.verbs.join(',')}`) : null;
     };
-    expect(rulesOf({})).toEqual(['|services|list,watch', 'metallb.io|servicel2statuses|list,watch']);
-    expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual(['|services|list,watch', 'metallb.io|servicel2statuses|list,watch', '|events|create']);
+    const metallb = ['metallb.io|servicel2statuses|list,watch', 'metallb.io|bgppeers|list,watch', '|nodes|get'];
+    expect(rulesOf({})).toEqual(['|services|list,watch', ...metallb]);
+    expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual(['|services|list,watch', ...metallb, '|events|create']);
+    expect(rulesOf({ config: { bgp: 'off' } })).toEqual(['|services|list,watch', 'metallb.io|servicel2statuses|list,watch']);
     expect(rulesOf({ rbac: { metallb: false } })).toEqual(['|services|list,watch']);
     expect(rulesOf({ config: { kubernetes: 'off' } })).toBeNull();
     const r = render();

@@ -131,3 +131,24 @@ it('takes the announcing node and interface from MetalLB ServiceL2Status', { tim
   expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.77",mode="l2"\} 1/);
   expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.78",mode="l2"\} 0/);
 });
+
+it('expects the BGP sessions MetalLB\'s BGPPeers give this node, and reports the missing one', { timeout: 60_000 }, async () => {
+  const bgpPeer = (name: string, peerAddress: string, nodeSelectors?: unknown[]) => ({ apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name, namespace: 'metallb-system', resourceVersion: '30' }, spec: { myASN: 64512, peerASN: 64500, peerAddress, ...(nodeSelectors ? { nodeSelectors } : {}) } });
+  const { port } = await start(
+    await replayApi({
+      ...SERVICES,
+      '/apis/metallb.io/v1beta2/bgppeers': { kind: 'BGPPeerList', apiVersion: 'metallb.io/v1beta2', metadata: { resourceVersion: '31' }, items: [bgpPeer('tor-a', '198.51.100.254', [{ matchLabels: { rack: 'a' } }]), bgpPeer('tor-b', '198.51.100.253', [{ matchLabels: { rack: 'b' } }])] },
+      '/api/v1/nodes/node-a': { kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a', rack: 'a' } } },
+    }),
+  );
+  const body = await waitFor(`http://127.0.0.1:${port}/v1/bgp`, (b) => b.includes('198.51.100.254'));
+  const peers = (JSON.parse(body) as { peers: Array<{ peer: string; expected: boolean; expectedBy: string; up: boolean }> }).peers;
+  // The rack-b router is not this node's business.
+  expect(peers.map((p) => [p.peer, p.expected, p.expectedBy, p.up])).toEqual([['198.51.100.254', true, 'MetalLB BGPPeer metallb-system/tor-a', false]]);
+  const findings = await waitFor(`http://127.0.0.1:${port}/v1/findings`, (b) => b.includes('bgp-session-down'));
+  expect(findings).toMatch(/BGP session with 198\.51\.100\.254 \(MetalLB BGPPeer metallb-system\/tor-a\) is down since \S+ \(no TCP connection on port 179\)/);
+  const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  expect(report).toMatch(/^BGP: 198\.51\.100\.254 DOWN since \S+ \(expected by MetalLB BGPPeer metallb-system\/tor-a\)$/m);
+  expect(report).toMatch(/^MetalLB BGPPeer: 2 objects$/m);
+  expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^asymroute_bgp_session_up\{peer="198\.51\.100\.254",expected="true"\} 0$/m);
+});

@@ -63,7 +63,7 @@ function usage(): string {
     '  config-schema  print the JSON Schema of the config file',
     '  demo       rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
     '',
-    'not implemented yet: NDP evidence and probe for IPv6 VIPs, MetalLB ServiceBGPStatus.',
+    'not implemented yet: MetalLB ServiceBGPStatus (which peers a Service is advertised to).',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }

@@ -79,7 +79,7 @@ function flowTableMemory(): { flows: number; mb: number; msPerMillion: number } 
   gc?.();
   const before = process.memoryUsage();
   const m = new FlowMatcher({ vips: ['192.168.1.240'], capacity: 1_000_000, ifname: (i) => `eth${i}` });
-  const p: PacketSummary = { ok: true, ifindex: 3, direction: 'host', srcMac: null, kind: 'ip', family: 4, src: '', dst: '192.168.1.240', src4: 0, dst4: 0xc0a801f0, proto: 6, sport: 0, dport: 443, tcpFlags: 2, fragment: false, arp: null };
+  const p: PacketSummary = { ok: true, ifindex: 3, direction: 'host', srcMac: null, kind: 'ip', family: 4, src: '', dst: '192.168.1.240', src4: 0, dst4: 0xc0a801f0, proto: 6, sport: 0, dport: 443, tcpFlags: 2, fragment: false, arp: null, ndp: null };
   const t0 = performance.now();
   for (let i = 0; i < 1_000_000; i++) {
     p.src4 = 0x0a000000 + i;

@@ -67,8 +67,7 @@ export class ArpWatch {
   readonly retries: number;
 
   constructor(private readonly opts: ArpWatchOptions) {
-    // ARP is IPv4; IPv6 VIPs (NDP) are not tracked here.
-    this.vips = new Set(opts.vips.filter((v) => !v.includes(':')));
+    this.vips = new Set(opts.vips);
     this.windowMs = opts.windowMs ?? 60_000;
     this.retries = opts.retries ?? 3;
     for (const v of this.vips) this.state.set(v, { requesters: new Map(), replyTimes: [], claims: new Map() });
@@ -76,14 +75,13 @@ export class ArpWatch {
 
   /** Classifies one decoded packet and records it; returns the role for tests and counters. */
   observe(d: PacketSummary, ts: number): ArpRole | null {
-    const a = d.arp;
-    if (d.kind !== 'arp' || !a) return null;
-    const outgoing = d.direction === 'outgoing';
-    const gratuitous = a.senderIp === a.targetIp;
-    const vip = this.vips.has(a.senderIp) ? a.senderIp : this.vips.has(a.targetIp) ? a.targetIp : null;
+    const n = neighbourRecord(d);
+    if (!n) return null;
+    const vip = this.vips.has(n.target) ? n.target : null;
     if (!vip) return 'not-vip';
-    // An ARP probe (RFC 5227) asks with sender 0.0.0.0: someone checks whether the VIP is free; not a claim.
-    if (a.senderIp === '0.0.0.0') return 'probe';
+    // An ARP probe (RFC 5227, sender 0.0.0.0) or NDP duplicate address detection (source ::) checks whether the VIP
+    // is free: neither a request nor a claim.
+    if (n.op === 'probe') return 'probe';
     const iface = d.ifindex === null ? null : this.opts.ifname(d.ifindex) ?? `if${d.ifindex}`;
     if (!iface) return 'no-interface';
     const s = this.state.get(vip)!;
@@ -93,33 +91,32 @@ export class ArpWatch {
       c[k]++;
       this.counters.set(key, c);
     };
-    const claim = (own: boolean) => s.claims.set(a.senderMac, { mac: a.senderMac, iface, own, lastSeen: ts });
-    if (gratuitous && a.senderIp === vip) {
-      claim(outgoing);
-      count(outgoing ? 'announcementsSent' : 'announcementsSeen');
-      return outgoing ? 'announce-sent' : 'announce-seen';
+    const claim = (own: boolean) => n.mac && s.claims.set(n.mac, { mac: n.mac, iface, own, lastSeen: ts });
+    if (n.op === 'announce') {
+      claim(n.outgoing);
+      count(n.outgoing ? 'announcementsSent' : 'announcementsSeen');
+      return n.outgoing ? 'announce-sent' : 'announce-seen';
     }
-    if (a.op === 2 && a.senderIp === vip) {
-      claim(outgoing);
-      if (!outgoing) return 'claim-seen';
+    if (n.op === 'reply') {
+      claim(n.outgoing);
+      if (!n.outgoing) return 'claim-seen';
       count('repliesSent');
       pushBounded(s.replyTimes, ts);
       return 'reply-sent';
     }
-    if (a.op === 1 && a.targetIp === vip && !outgoing) {
-      count('requests');
-      const key = `${iface} ${a.senderIp}`;
-      let times = s.requesters.get(key);
-      if (!times) {
-        if (s.requesters.size >= MAX_REQUESTERS) this.prune(s, ts);
-        if (s.requesters.size >= MAX_REQUESTERS) return 'request';
-        times = [];
-        s.requesters.set(key, times);
-      }
-      pushBounded(times, ts);
-      return 'request';
+    // Our own requests for the VIP (e.g. the active probe) are not someone asking.
+    if (n.outgoing) return 'not-vip';
+    count('requests');
+    const key = `${iface} ${n.sender}`;
+    let times = s.requesters.get(key);
+    if (!times) {
+      if (s.requesters.size >= MAX_REQUESTERS) this.prune(s, ts);
+      if (s.requesters.size >= MAX_REQUESTERS) return 'request';
+      times = [];
+      s.requesters.set(key, times);
     }
-    return 'not-vip';
+    pushBounded(times, ts);
+    return 'request';
   }
 
   private prune(s: VipState, now: number): void {
@@ -155,6 +152,34 @@ export class ArpWatch {
   }
 }
 
+/** ARP and NDP alike: who asks for which address, who answers or announces it, from which MAC. */
+interface NeighbourRecord {
+  op: 'request' | 'reply' | 'announce' | 'probe';
+  /** the address asked about or claimed */
+  target: string;
+  /** the requester's address (requests) */
+  sender: string;
+  mac: string | null;
+  outgoing: boolean;
+}
+
+function neighbourRecord(d: PacketSummary): NeighbourRecord | null {
+  const outgoing = d.direction === 'outgoing';
+  const a = d.arp;
+  if (d.kind === 'arp' && a) {
+    if (a.senderIp === a.targetIp) return { op: 'announce', target: a.senderIp, sender: a.senderIp, mac: a.senderMac, outgoing };
+    if (a.op === 2) return { op: 'reply', target: a.senderIp, sender: a.senderIp, mac: a.senderMac, outgoing };
+    if (a.op === 1) return { op: a.senderIp === '0.0.0.0' ? 'probe' : 'request', target: a.targetIp, sender: a.senderIp, mac: a.senderMac, outgoing };
+    return null;
+  }
+  const n = d.ndp;
+  if (!n || !d.src) return null;
+  // RFC 4861: an NA's target link-layer option names the owner; without it, the frame's source MAC does.
+  const mac = n.lla ?? d.srcMac;
+  if (n.type === 135) return { op: d.src === '::' ? 'probe' : 'request', target: n.target, sender: d.src, mac, outgoing };
+  return { op: n.solicited ? 'reply' : 'announce', target: n.target, sender: d.src, mac, outgoing };
+}
+
 function pushBounded(a: number[], v: number): void {
   a.push(v);
   if (a.length > MAX_TIMES) a.shift();
@@ -165,7 +190,7 @@ export interface ArpProbe {
   vip: string;
   iface: string;
   at: number;
-  answers: Array<{ mac: string; ms: number }>;
+  answers: Array<{ mac: string; ms: number | null }>;
   error: string | null;
 }
 
@@ -183,6 +208,7 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
     const others = v.owners.filter((o) => !o.own);
     const ifaces = Object.keys(v.requests);
     const iface = ifaces.length === 1 ? ifaces[0]! : (ctx.probe?.(v.vip)?.iface ?? null);
+    const proto = v.vip.includes(':') ? 'NDP' : 'ARP';
     const probe = ctx.probe?.(v.vip) ?? null;
     const probeSilent = probe !== null && probe.error === null && probe.answers.length === 0 && !ctx.answersHere?.(v.vip);
     if ((v.retrying > 0 || probeSilent) && v.repliesSent === 0 && others.length === 0) {
@@ -194,11 +220,11 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
         vip: v.vip,
         summary:
           v.retrying > 0
-            ? `${v.vip}: ${v.retrying} of ${v.requesters} hosts keep asking who has it (ARP${iface ? ` on ${iface}` : ''}) and nobody answers: this node sent no reply and no other MAC announced it; ${who}`
-            : `${v.vip}: nobody answers ARP for it: this node's probe on ${probe!.iface} got no answer and no MAC announced it; ${who}`,
+            ? `${v.vip}: ${v.retrying} of ${v.requesters} hosts keep asking who has it (${proto}${iface ? ` on ${iface}` : ''}) and nobody answers: this node sent no reply and no other MAC announced it; ${who}`
+            : `${v.vip}: nobody answers ${proto} for it: this node's probe on ${probe!.iface} got no answer and no MAC announced it; ${who}`,
         evidence: [
           `in the window: requests ${Object.entries(v.requests).map(([i, n]) => `${i} ${n}`).join(', ') || 'none'}, ${v.retrying} requesters asked ${retries} times or more, replies sent by this node 0, announcements from other MACs 0`,
-          ...(probe ? [`ARP probe on ${probe.iface} at ${new Date(probe.at).toISOString()}: ${probe.error ?? (probe.answers.length ? probe.answers.map((a) => `${a.mac} ${a.ms} ms`).join(', ') : 'no answer')}`] : []),
+          ...(probe ? [`ARP probe on ${probe.iface} at ${new Date(probe.at).toISOString()}: ${probe.error ?? (probe.answers.length ? probe.answers.map((a) => (a.ms === null ? a.mac : `${a.mac} ${a.ms} ms`)).join(', ') : 'no answer')}`] : []),
         ],
         remediation: [
           { title: 'find the node that should announce the VIP, and its speaker', commands: ['kubectl -n metallb-system get servicel2statuses.metallb.io -o wide', 'kubectl -n metallb-system get pods -o wide -l component=speaker'], note: 'Clients see "no route to host" while nobody answers ARP for the VIP.' },
@@ -212,7 +238,7 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
         severity: 'critical',
         vip: v.vip,
         summary: `${v.vip}: ${v.owners.length} MACs claim it: ${v.owners.map((o) => `${o.mac} (${o.own ? `this node, ${o.iface}` : `seen on ${o.iface}`})`).join(', ')}`,
-        evidence: ['ARP replies and gratuitous announcements with the VIP as sender address, in the window'],
+        evidence: [proto === 'ARP' ? 'ARP replies and gratuitous announcements with the VIP as sender address, in the window' : 'NDP neighbour advertisements for the VIP (solicited and unsolicited), in the window'],
         remediation: [
           { title: 'two speakers (or a host that also holds the address) answer for the VIP: clients flap between them', commands: [], note: 'Check that only one L2 announcer owns the VIP (MetalLB: one ServiceL2Status per Service), that no host has the address configured, and, for two MACs of one node, arp_ignore=1 and arp_announce=2.' },
         ],

@@ -28,7 +28,7 @@ export function feedPacket(matcher: FlowMatcher, failures: Record<string, number
     return null;
   }
   adjust?.(d);
-  if (d.kind === 'arp') arp?.observe(d, ts);
+  if (d.kind === 'arp' || d.ndp) arp?.observe(d, ts);
   else if (bgp && (d.sport === BGP_PORT || d.dport === BGP_PORT)) bgp.observe(d, ts);
   matcher.observe(d, ts);
   return d.ifindex !== null;

@@ -3,7 +3,7 @@
 import { at, cursor, type DecodeFailure, type FailureReason, type Layer } from './cursor.js';
 import { decodeIpv4, decodeIpv6 } from './ip.js';
 import { decodeLink, type PacketDirection } from './link.js';
-import { decodeArp, decodeIcmp, decodeTcp, decodeUdp, type ArpInfo } from './transport.js';
+import { decodeArp, decodeIcmp, decodeNdp, decodeTcp, decodeUdp, type ArpInfo, type NdpInfo } from './transport.js';
 
 export interface PacketSummary {
   ok: true;
@@ -24,6 +24,8 @@ export interface PacketSummary {
   tcpFlags: number | null;
   fragment: boolean;
   arp: ArpInfo | null;
+  /** IPv6 neighbour solicitation or advertisement */
+  ndp: NdpInfo | null;
 }
 
 export type PacketResult = PacketSummary | DecodeFailure;
@@ -51,6 +53,7 @@ export function decodePacket(linktype: number, buf: Uint8Array, off = 0, caplen 
     tcpFlags: null,
     fragment: false,
     arp: null,
+    ndp: null,
   };
   const payload = at(c, link.next);
   if (link.ethertype === 0x0806) {
@@ -73,6 +76,11 @@ export function decodePacket(linktype: number, buf: Uint8Array, off = 0, caplen 
   } else if (ip.proto === 1 || ip.proto === 58) {
     const i = decodeIcmp(l4, ip.proto === 58);
     if (!i.ok) return i;
+    if (ip.proto === 58 && (i.type === 135 || i.type === 136)) {
+      const n = decodeNdp(l4);
+      if (!n.ok) return n;
+      out.ndp = n;
+    }
   }
   return out;
 }

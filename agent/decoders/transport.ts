@@ -1,6 +1,6 @@
 // Upper-layer decoders: TCP, UDP, ICMP, ICMPv6, and ARP (which rides directly on the link layer).
 
-import { available, fail, ipv4Text, macText, u16, u8, type Cursor, type DecodeFailure } from './cursor.js';
+import { available, fail, ipv4Text, ipv6Text, macText, u16, u8, type Cursor, type DecodeFailure } from './cursor.js';
 
 export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
@@ -71,4 +71,41 @@ export function decodeArp(c: Cursor): ArpInfo | DecodeFailure {
   if (u16(c, 2) !== 0x0800 || hlen !== 6 || plen !== 4) return fail('arp', 'unsupported', `hardware/protocol ${u16(c, 0)}/${u16(c, 2)} lengths ${hlen}/${plen}`);
   if (available(c) < 28) return fail('arp', 'truncated', `Ethernet/IPv4 ARP needs 28 bytes, ${available(c)} captured`);
   return { ok: true, op: u16(c, 6), senderMac: macText(c, 8), senderIp: ipv4Text(c, 14), targetMac: macText(c, 18), targetIp: ipv4Text(c, 24) };
+}
+
+export interface NdpInfo {
+  ok: true;
+  /** 135 neighbour solicitation, 136 neighbour advertisement */
+  type: 135 | 136;
+  target: string;
+  /** NA flags (RFC 4861 4.4); false for NS */
+  router: boolean;
+  solicited: boolean;
+  override: boolean;
+  /** Source (NS, option 1) or Target (NA, option 2) Link-Layer Address, when present and 6 bytes */
+  lla: string | null;
+}
+
+// NDP neighbour solicitation and advertisement, RFC 4861 4.3/4.4 (carried in ICMPv6, RFC 4443):
+//  0 type(8)=135|136 | code(8)=0 | checksum(16)
+//  4 NS: reserved(32) | NA: R(1) S(1) O(1) reserved(29)
+//  8 target address(128)
+// 24 options: type(8) | length(8, in units of 8 bytes, 0 is invalid) | value...; 1 source LLA, 2 target LLA
+export function decodeNdp(c: Cursor): NdpInfo | DecodeFailure {
+  if (available(c) < 24) return fail('icmpv6', 'truncated', `neighbour discovery needs 24 bytes, ${available(c)} captured`);
+  const type = u8(c, 0);
+  if (type !== 135 && type !== 136) return fail('icmpv6', 'unsupported', `ICMPv6 type ${type} is not neighbour discovery`);
+  if (u8(c, 1) !== 0) return fail('icmpv6', 'malformed', `neighbour discovery code ${u8(c, 1)}`);
+  const flags = u8(c, 4);
+  let lla: string | null = null;
+  for (let o = 24; o + 2 <= available(c); ) {
+    const len = u8(c, o + 1) * 8;
+    if (len === 0) return fail('icmpv6', 'malformed', `option ${u8(c, o)} with length 0`);
+    if (o + len > available(c)) return fail('icmpv6', 'truncated', `option ${u8(c, o)} needs ${len} bytes, ${available(c) - o} captured`);
+    const want = type === 135 ? 1 : 2;
+    if (u8(c, o) === want && len === 8) lla = macText(c, o + 2);
+    o += len;
+  }
+  const na = type === 136;
+  return { ok: true, type, target: ipv6Text(c, 8), router: na && (flags & 0x80) !== 0, solicited: na && (flags & 0x40) !== 0, override: na && (flags & 0x20) !== 0, lla };
 }

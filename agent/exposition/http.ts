@@ -77,7 +77,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const k = a.kubernetes;
     lines.push(k ? `Kubernetes: ${k.connected ? `connected, ${k.objects} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}` : 'Kubernetes: not in use');
     for (const p of a.probes.values())
-      lines.push(`ARP probe ${p.vip} on ${p.iface} at ${new Date(p.at).toISOString()}: ${p.error ? `FAILED (${p.error})` : p.answers.length === 0 ? 'NO ANSWER' : `answered by ${p.answers.map((x) => `${x.mac} (${x.ms} ms)`).join(', ')}${p.answers.length > 1 ? ' (CONFLICT)' : ''}`}`);
+      lines.push(`${p.vip.includes(':') ? 'NDP' : 'ARP'} probe ${p.vip} on ${p.iface} at ${new Date(p.at).toISOString()}: ${p.error ? `FAILED (${p.error})` : p.answers.length === 0 ? 'NO ANSWER' : `answered by ${p.answers.map((x) => (x.ms === null ? x.mac : `${x.mac} (${x.ms} ms)`)).join(', ')}${p.answers.length > 1 ? ' (CONFLICT)' : ''}`}`);
     const b = bgpView();
     if (b === null) lines.push('BGP: not watched (--bgp off)');
     else if (b.error) lines.push(`BGP: UNKNOWN (${b.error})`);

@@ -167,12 +167,15 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
   });
   new Gauge({
     name: 'asymroute_vip_arp_probe_rtt_seconds',
-    help: 'Fastest answer to the last active ARP probe of each VIP.',
+    help: 'Fastest answer to the last active ARP probe of each IPv4 VIP (ndisc6, the IPv6 probe, measures none).',
     labelNames: ['vip'],
     registers,
     collect() {
       this.reset();
-      for (const p of agent.probes.values()) if (p.answers.length > 0) this.set({ vip: p.vip }, Math.min(...p.answers.map((a) => a.ms)) / 1000);
+      for (const p of agent.probes.values()) {
+        const ms = p.answers.map((a) => a.ms).filter((x): x is number => x !== null);
+        if (ms.length > 0) this.set({ vip: p.vip }, Math.min(...ms) / 1000);
+      }
     },
   });
   const probes: Counter<string> = new Counter({

@@ -6,8 +6,8 @@
 // Pure; unknown lines are ignored, and a reply for another address is not counted.
 
 export interface ArpingResult {
-  /** distinct answering MACs (lower case), with their fastest answer */
-  answers: Array<{ mac: string; ms: number }>;
+  /** distinct answering MACs (lower case), with their fastest answer (null: the tool does not measure it) */
+  answers: Array<{ mac: string; ms: number | null }>;
   sent: number | null;
   received: number | null;
 }
@@ -33,4 +33,26 @@ export function parseArping(text: string, ip: string): ArpingResult {
     if (rc) received = Number(rc[1]);
   }
   return { answers: [...best].sort((a, b) => a[0].localeCompare(b[0])).map(([mac, ms]) => ({ mac, ms })), sent, received };
+}
+
+/**
+ * ndisc6 output (ndisc6 -m -n -r 3 -w 1000 IP IFACE), which names every answering MAC but measures no latency:
+ *   Soliciting 2001:db8:1::240 (2001:db8:1::240) on eth0...
+ *   Target link-layer address: 5E:02:4B:57:B4:0A
+ *    from 2001:db8:1::240
+ *   ... or: Timed out. / No response.
+ */
+export function parseNdisc6(text: string): ArpingResult {
+  const macs = new Set<string>();
+  let solicited = false;
+  let received = 0;
+  for (const line of text.split('\n')) {
+    if (/^Soliciting /.test(line)) solicited = true;
+    const m = /^Target link-layer address: ([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})\s*$/.exec(line.trim());
+    if (m) {
+      macs.add(m[1]!.toLowerCase());
+      received++;
+    }
+  }
+  return { answers: [...macs].sort().map((mac) => ({ mac, ms: null })), sent: solicited ? 1 : null, received: solicited ? received : null };
 }

@@ -17,7 +17,7 @@ import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { RouteMonitor } from '../sources/ip-monitor.js';
 import type { KubeStatus } from '../sources/kubernetes.js';
 import { LinkNames } from '../sources/link-names.js';
-import { arpingProbe } from '../sources/arping.js';
+import { arpingProbe, ndiscProbe } from '../sources/arping.js';
 import { readTcpSockets } from '../sources/ss.js';
 
 export type LogFn = (record: Record<string, unknown>) => void;
@@ -215,17 +215,17 @@ export class Agent {
     this.liveFindings();
   }
 
-  /** One arping per IPv4 VIP with a known ingress, one VIP after the other; a slow round skips the next tick. */
+  /** One arping (IPv4) or ndisc6 (IPv6) per VIP with a known ingress, one after the other; a slow round skips a tick. */
   private async probeArp(): Promise<void> {
     if (this.probing || this.stopped) return;
     this.probing = true;
     try {
       for (const v of this.result?.vips ?? []) {
-        if (this.stopped || !v.ingress || v.ip.includes(':')) continue;
+        if (this.stopped || !v.ingress) continue;
         const at = Date.now();
         let p: ArpProbe;
         try {
-          const r = await arpingProbe(v.ip, v.ingress);
+          const r = v.ip.includes(':') ? await ndiscProbe(v.ip, v.ingress) : await arpingProbe(v.ip, v.ingress);
           p = { vip: v.ip, iface: v.ingress, at, answers: r.answers, error: null };
         } catch (e) {
           p = { vip: v.ip, iface: v.ingress, at, answers: [], error: (e as Error).message };

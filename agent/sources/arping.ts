@@ -3,9 +3,10 @@
 
 import { execa } from 'execa';
 import { canonicalIp } from '../net/ip.js';
-import { parseArping, type ArpingResult } from '../parsers/arping.js';
+import { parseArping, parseNdisc6, type ArpingResult } from '../parsers/arping.js';
 import { InvalidArgumentError, validateIfname } from './validate.js';
 
+export const NDISC6_MISSING_MESSAGE = "the 'ndisc6' command was not found on PATH: install the ndisc6 package (Debian/Ubuntu: apt-get install ndisc6)";
 export const ARPING_MISSING_MESSAGE = "the 'arping' command was not found on PATH: install the iputils-arping package (Debian/Ubuntu: apt-get install iputils-arping)";
 
 export function arpingArgs(vip: string, iface: string, count = 3): string[] {
@@ -23,5 +24,23 @@ export async function arpingProbe(vip: string, iface: string, binary = 'arping')
   const parsed = parseArping(String(r.stdout), canonicalIp(vip)!);
   // Exit 1 with a summary means "not every probe was answered"; anything else without one is a failure.
   if (parsed.sent === null) throw new Error(`arping ${args.join(' ')} exited ${r.exitCode}: ${String(r.stderr).trim().slice(0, 200)}`);
+  return parsed;
+}
+
+/** IPv6: neighbour solicitations for the VIP (ndisc6, waiting for every answer, not only the first). */
+export function ndiscArgs(vip: string, iface: string): string[] {
+  const ip = canonicalIp(vip);
+  if (ip === null || !ip.includes(':')) throw new InvalidArgumentError(`invalid IPv6 address ${JSON.stringify(vip)} for ndisc6`);
+  validateIfname(iface);
+  return ['-m', '-n', '-r', '3', '-w', '1000', ip, iface];
+}
+
+export async function ndiscProbe(vip: string, iface: string, binary = 'ndisc6'): Promise<ArpingResult> {
+  const args = ndiscArgs(vip, iface);
+  const r = await execa(binary, args, { reject: false, stdin: 'ignore', timeout: 15_000, env: { LC_ALL: 'C' } });
+  if ((r as { code?: string }).code === 'ENOENT') throw new Error(NDISC6_MISSING_MESSAGE);
+  const parsed = parseNdisc6(String(r.stdout));
+  // Exit 2 is "No response."; 0 an answer; anything else (or no "Soliciting" line) a failure.
+  if (parsed.sent === null || (r.exitCode !== 0 && r.exitCode !== 2)) throw new Error(`ndisc6 ${args.join(' ')} exited ${r.exitCode}: ${String(r.stderr).trim().slice(0, 200)}`);
   return parsed;
 }

@@ -22,6 +22,8 @@ export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean
   });
   const parts = [...new Set(hosts)];
   if (opts.arp !== false) parts.push('arp');
+  // NDP for IPv6 VIPs: solicitations go to a multicast group and name the VIP only inside the ICMPv6 message.
+  if (opts.arp !== false && hosts.some((h) => h.includes(':'))) parts.push('(icmp6 and (ip6[40] == 135 or ip6[40] == 136))');
   if (opts.bgp) parts.push('tcp port 179');
   if (parts.length === 0) throw new InvalidArgumentError('no VIPs to capture');
   return parts.join(' or ');

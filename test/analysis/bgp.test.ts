@@ -14,7 +14,7 @@ const listen: SsSocket = { state: 'LISTEN', localIp: '0.0.0.0', localPort: 179, 
 
 function tcp(out: boolean, flags: number, lport = 40000): PacketSummary {
   const dir: PacketDirection = out ? 'outgoing' : 'host';
-  return { ok: true, ifindex: 2, direction: dir, srcMac: null, kind: 'ip', family: 4, src: out ? N : R, dst: out ? R : N, src4: null, dst4: null, proto: 6, sport: out ? lport : 179, dport: out ? 179 : lport, tcpFlags: flags, fragment: false, arp: null };
+  return { ok: true, ifindex: 2, direction: dir, srcMac: null, kind: 'ip', family: 4, src: out ? N : R, dst: out ? R : N, src4: null, dst4: null, proto: 6, sport: out ? lport : 179, dport: out ? 179 : lport, tcpFlags: flags, fragment: false, arp: null, ndp: null };
 }
 
 describe('BgpTracker', () => {

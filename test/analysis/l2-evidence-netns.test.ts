@@ -5,7 +5,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { BIN } from '../helpers/cli.js';
-import { announce, buildL2Lab, clientAsks, L2, withdraw, type L2Lab } from '../helpers/l2-lab.js';
+import { announce, announce6, buildL2Lab, clientAsks, clientAsks6, L2, L2V6, withdraw, type L2Lab } from '../helpers/l2-lab.js';
 import { nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -95,5 +95,30 @@ describeAsRoot('ARP evidence in namespaces', () => {
     await untilValue('vip-arp-conflict', async () => (await findings(lab)).some((x) => x.type === 'vip-arp-conflict'), 10_000);
     expect(await metric(lab, /^asymroute_vip_arp_probes_total\{vip="192\.168\.1\.240",result="unanswered"\} (\d+)/m)).toBeGreaterThanOrEqual(1);
     expect(await metric(lab, /^asymroute_vip_arp_probes_total\{vip="192\.168\.1\.240",result="answered"\} (\d+)/m)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('IPv6 (NDP): nobody answers the solicitations, then a speaker advertises the VIP, then two do', { timeout: 120_000 }, async () => {
+    const lab = (l = await buildL2Lab('arndp'));
+    agent = execa('ip', ['netns', 'exec', lab.node.name, process.execPath, BIN, 'serve', '--vip', `${L2V6.vip}@eth1`, '--arp-probe', '--arp-probe-interval', '5', '--kubernetes', 'off', '--bgp', 'off', '--listen', '127.0.0.1'], { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    await untilValue('capture up', async () => (await metric(lab, /^asymroute_capture_up (\d)/m)) === 1, 20_000);
+    const v6 = (m: string) => new RegExp(`^${m}\\{vip="2001:db8:1::240"(?:,interface="eth1")?\\} (\\d+)`, 'm');
+
+    // The client's kernel solicits the VIP (to its solicited-node group) and retries: nobody answers.
+    await clientAsks6(lab.client, 3500);
+    const f = await untilValue('vip-arp-unanswered for the IPv6 VIP, from the retries', async () => (await findings(lab)).find((x) => x.type === 'vip-arp-unanswered' && x.summary.includes('keep asking')) ?? null, 10_000);
+    expect(f.summary).toMatch(/^2001:db8:1::240: 1 of 1 hosts keep asking who has it \(NDP on eth1\) and nobody answers/);
+    expect(await metric(lab, v6('asymroute_vip_arp_requests_total'))).toBeGreaterThanOrEqual(3);
+    expect(await metric(lab, v6('asymroute_vip_arp_probe_answers'))).toBe(0);
+
+    // Speaker A takes the VIP; its kernel advertises it unsolicited: answered, and the probe sees one owner.
+    await announce6(lab.spkA);
+    await untilValue('the finding to clear', async () => (await findings(lab)).length === 0, 10_000);
+    await untilValue('one owner', async () => (await metric(lab, v6('asymroute_vip_arp_probe_answers'))) === 1, 15_000);
+    expect((await nsGet(lab.node, '/')).body).toMatch(/^NDP probe 2001:db8:1::240 on eth1 at \S+: answered by [0-9a-f:]{17}$/m);
+
+    // Speaker B too: two MACs advertise the VIP.
+    await announce6(lab.spkB);
+    await untilValue('vip-arp-conflict', async () => (await findings(lab)).some((x) => x.type === 'vip-arp-conflict' && x.vip === L2V6.vip), 10_000);
+    expect(await metric(lab, v6('asymroute_vip_arp_owners'))).toBe(2);
   });
 });

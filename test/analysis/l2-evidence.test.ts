@@ -12,11 +12,21 @@ const OTHER_MAC = '02:00:00:00:00:0b';
 function arp(op: number, senderIp: string, targetIp: string, senderMac: string, direction: PacketDirection | null, ifindex: number | null = 3): PacketSummary {
   return {
     ok: true, ifindex, direction, srcMac: senderMac, kind: 'arp', family: null, src: null, dst: null, src4: null, dst4: null, proto: null, sport: null, dport: null, tcpFlags: null, fragment: false,
+    ndp: null,
     arp: { ok: true, op, senderMac, senderIp, targetMac: '00:00:00:00:00:00', targetIp },
   };
 }
 
-const watch = () => new ArpWatch({ vips: [VIP, '2001:db8::240'], ifname: (i) => (i === 3 ? 'eth1' : null), windowMs: 60_000 });
+const VIP6 = '2001:db8::240';
+
+function ndp(type: 135 | 136, src: string, target: string, mac: string | null, direction: PacketDirection, solicited = false, frameMac: string | null = null): PacketSummary {
+  return {
+    ok: true, ifindex: 3, direction, srcMac: frameMac, kind: 'ip', family: 6, src, dst: 'ff02::1', src4: null, dst4: null, proto: 58, sport: null, dport: null, tcpFlags: null, fragment: false, arp: null,
+    ndp: { ok: true, type, target, router: false, solicited, override: type === 136, lla: mac },
+  };
+}
+
+const watch = () => new ArpWatch({ vips: [VIP, VIP6], ifname: (i) => (i === 3 ? 'eth1' : null), windowMs: 60_000 });
 
 describe('ArpWatch.observe', () => {
   it.each([
@@ -31,6 +41,25 @@ describe('ArpWatch.observe', () => {
     ['no interface index (plain Ethernet capture)', arp(1, '192.168.1.50', VIP, OTHER_MAC, null, null), 'no-interface'],
   ])('%s', (_n, pkt, role) => {
     expect(watch().observe(pkt, 1000)).toBe(role);
+  });
+
+  it.each([
+    ['NDP solicitation for the VIP', ndp(135, '2001:db8::50', VIP6, OTHER_MAC, 'multicast'), 'request'],
+    ['NDP duplicate address detection', ndp(135, '::', VIP6, null, 'multicast'), 'probe'],
+    ['our solicited advertisement', ndp(136, VIP6, VIP6, NODE_MAC, 'outgoing', true), 'reply-sent'],
+    ['another host\'s solicited advertisement', ndp(136, 'fe80::b', VIP6, OTHER_MAC, 'host', true), 'claim-seen'],
+    ['an unsolicited advertisement (failover)', ndp(136, 'fe80::b', VIP6, OTHER_MAC, 'multicast'), 'announce-seen'],
+    ['an advertisement without the target link-layer option (the frame\'s MAC owns it)', ndp(136, 'fe80::b', VIP6, null, 'multicast', false, OTHER_MAC), 'announce-seen'],
+    ['a solicitation for another address', ndp(135, '2001:db8::50', '2001:db8::1', OTHER_MAC, 'multicast'), 'not-vip'],
+  ])('%s', (_n, pkt, role) => {
+    expect(watch().observe(pkt, 1000)).toBe(role);
+  });
+
+  it('NDP claims from two MACs make a conflict, the frame MAC standing in for a missing option', () => {
+    const w = watch();
+    w.observe(ndp(136, VIP6, VIP6, NODE_MAC, 'outgoing', true), 1000);
+    w.observe(ndp(136, 'fe80::b', VIP6, null, 'multicast', false, OTHER_MAC), 1001);
+    expect(arpFindings(w.view(2000), w.retries).map((f) => [f.type, f.vip])).toEqual([['vip-arp-conflict', VIP6]]);
   });
 
   it('ignores IP packets', () => {
@@ -72,11 +101,11 @@ describe('arpFindings', () => {
     expect(w.view(2000).find((v) => v.vip === VIP)!.owners).toHaveLength(2);
   });
 
-  it('tracks IPv4 VIPs only, and keeps memory bounded under a request flood', () => {
+  it('tracks the VIPs of both families, and keeps memory bounded under a request flood', () => {
     const w = watch();
     for (let i = 0; i < 5000; i++) w.observe(arp(1, `10.0.${i >> 8}.${i & 255}`, VIP, OTHER_MAC, 'broadcast'), 1000 + i);
     const v = w.view(7000);
-    expect(v.map((x) => x.vip)).toEqual([VIP]);
+    expect(v.map((x) => x.vip)).toEqual([VIP, VIP6]);
     expect(v[0]!.requesters).toBeLessThanOrEqual(256);
     expect(w.counters.get(`${VIP}|eth1`)!.requests).toBe(5000);
   });

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { decodePacket, type PacketResult } from '../../agent/decoders/packet.js';
 import { LINKTYPE } from '../../agent/decoders/link.js';
 import { arpRequest, ethernet, ipv4Packet, ipv6Packet, sll2, tcpSegment } from '../../bench/frames.js';
+import { parseIp } from '../../agent/net/ip.js';
 import { prng } from '../helpers/root.js';
 
 const SYN = 0x02;
@@ -13,16 +14,26 @@ const UDP_V6_EXT = ipv6Packet('2001:db8:c::5', '2001:db8:1::240', 17, [0x9c, 0x4
   [60, 1, 4, 0, 0, 0, 0], // destination options
 ]);
 
+const v6 = (t: string) => Array.from({ length: 16 }, (_x, i) => Number((parseIp(t)!.value >> BigInt(8 * (15 - i))) & 0xffn));
+const MAC = [0x02, 0, 0, 0, 0, 0x0b];
+// RFC 4861: NS with a source link-layer option; NA (solicited + override) with a target link-layer option.
+const NS = [135, 0, 0, 0, 0, 0, 0, 0, ...v6('2001:db8:1::240'), 1, 1, ...MAC];
+const NA = [136, 0, 0, 0, 0x60, 0, 0, 0, ...v6('2001:db8:1::240'), 2, 1, ...MAC];
+const NS_V6 = ipv6Packet('2001:db8:1::50', 'ff02::1:ff00:240', 58, NS);
+const NA_V6 = ipv6Packet('2001:db8:1::240', '2001:db8:1::50', 58, NA);
+
 const VALID: Array<[string, number, number[]]> = [
   ['SLL2 IPv4 TCP SYN in on ifindex 3', LINKTYPE.LINUX_SLL2, sll2(0x0800, 3, 'host', TCP_V4)],
   ['SLL2 IPv6 UDP with extension headers, outgoing', LINKTYPE.LINUX_SLL2, sll2(0x86dd, 7, 'outgoing', UDP_V6_EXT)],
   ['Ethernet QinQ IPv4 TCP', LINKTYPE.ETHERNET, ethernet(0x0800, TCP_V4, [100, 200])],
   ['Ethernet ARP', LINKTYPE.ETHERNET, ethernet(0x0806, arpRequest('192.168.1.254', '192.168.1.240'))],
   ['raw IPv4', LINKTYPE.RAW, TCP_V4],
+  ['SLL2 NDP neighbour solicitation', LINKTYPE.LINUX_SLL2, sll2(0x86dd, 3, 'host', NS_V6)],
+  ['SLL2 NDP neighbour advertisement, outgoing', LINKTYPE.LINUX_SLL2, sll2(0x86dd, 3, 'outgoing', NA_V6)],
 ];
 
 const brief = (d: PacketResult) =>
-  d.ok ? `${d.kind} if=${d.ifindex} ${d.direction} ${d.src}${d.sport !== null ? `.${d.sport}` : ''} > ${d.dst}${d.dport !== null ? `.${d.dport}` : ''} flags=${d.tcpFlags}${d.arp ? ` arp op ${d.arp.op} ${d.arp.senderIp} asks ${d.arp.targetIp}` : ''}` : `${d.layer}:${d.reason}`;
+  d.ok ? `${d.kind} if=${d.ifindex} ${d.direction} ${d.src}${d.sport !== null ? `.${d.sport}` : ''} > ${d.dst}${d.dport !== null ? `.${d.dport}` : ''} flags=${d.tcpFlags}${d.arp ? ` arp op ${d.arp.op} ${d.arp.senderIp} asks ${d.arp.targetIp}` : ''}${d.ndp ? ` ndp ${d.ndp.type} ${d.ndp.target} ${d.ndp.lla} s=${d.ndp.solicited} o=${d.ndp.override}` : ''}` : `${d.layer}:${d.reason}`;
 
 describe('decodePacket', () => {
   it.each([
@@ -31,6 +42,8 @@ describe('decodePacket', () => {
     [VALID[2]!, 'ip if=null null 203.0.113.5.40000 > 192.168.1.240.443 flags=2'],
     [VALID[3]!, 'arp if=null null null > null flags=null arp op 1 192.168.1.254 asks 192.168.1.240'],
     [VALID[4]!, 'ip if=null null 203.0.113.5.40000 > 192.168.1.240.443 flags=2'],
+    [VALID[5]!, 'ip if=3 host 2001:db8:1::50 > ff02::1:ff00:240 flags=null ndp 135 2001:db8:1::240 02:00:00:00:00:0b s=false o=false'],
+    [VALID[6]!, 'ip if=3 outgoing 2001:db8:1::240 > 2001:db8:1::50 flags=null ndp 136 2001:db8:1::240 02:00:00:00:00:0b s=true o=true'],
   ])('%s', ([, lt, frame], expected) => {
     expect(brief(decodePacket(lt, Buffer.from(frame)))).toBe(expected);
   });
@@ -47,6 +60,10 @@ describe('decodePacket', () => {
     ['IPv6 extension header runs past the packet', LINKTYPE.IPV6, UDP_V6_EXT.slice(0, 44), 'ipv6:truncated'],
     ['ARP cut', LINKTYPE.ETHERNET, ethernet(0x0806, arpRequest('1.2.3.4', '5.6.7.8')).slice(0, 30), 'arp:truncated'],
     ['unknown link type', 9999, TCP_V4, 'link:unsupported'],
+    ['NDP cut before the target', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, NS.slice(0, 20)), 'icmpv6:truncated'],
+    ['NDP option of length 0', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [...NS.slice(0, 24), 1, 0, ...MAC]), 'icmpv6:malformed'],
+    ['NDP option longer than the packet', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [...NS.slice(0, 24), 1, 2, ...MAC]), 'icmpv6:truncated'],
+    ['NDP with a nonzero code', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [135, 1, ...NS.slice(2)]), 'icmpv6:malformed'],
     ['non-first IPv4 fragment has no ports', LINKTYPE.IPV4, ipv4Packet('10.0.0.1', '10.0.0.2', 6, [1, 2, 3], { fragOffset: 100 }), 'ip if=null null 10.0.0.1 > 10.0.0.2 flags=null'],
   ])('%s -> %s', (_n, lt, frame, expected) => {
     expect(brief(decodePacket(lt, Buffer.from(frame)))).toBe(expected);

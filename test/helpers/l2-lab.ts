@@ -4,6 +4,8 @@
 import { NetnsLab, tcpConnect, type Netns } from '../../agent/netns/netns.js';
 
 export const L2 = { vip: '192.168.1.240', client: '192.168.1.50', node: '192.168.1.10', spkA: '192.168.1.11', spkB: '192.168.1.12' } as const;
+/** The same segment in IPv6 (addresses added without duplicate address detection, so they are usable at once). */
+export const L2V6 = { vip: '2001:db8:1::240', client: '2001:db8:1::50', node: '2001:db8:1::10', spkA: '2001:db8:1::11', spkB: '2001:db8:1::12' } as const;
 
 export interface L2Lab {
   lab: NetnsLab;
@@ -20,18 +22,19 @@ export async function buildL2Lab(tag: string): Promise<L2Lab> {
     const lan = await lab.add('lan');
     await lan.ip(['link', 'add', 'br0', 'type', 'bridge']);
     await lan.ip(['link', 'set', 'br0', 'up']);
-    const join = async (role: string, ifname: string, addr: string) => {
+    const join = async (role: string, ifname: string, addr: string, addr6: string) => {
       const ns = await lab.add(role);
       const port = `p-${role}`.slice(0, 15);
       await lab.link(lan, port, ns, ifname);
       await lan.ip(['link', 'set', port, 'master', 'br0']);
       await ns.ip(['addr', 'add', `${addr}/24`, 'dev', ifname]);
+      await ns.ip(['addr', 'add', `${addr6}/64`, 'dev', ifname, 'nodad']);
       return ns;
     };
-    const client = await join('client', 'eth0', L2.client);
-    const node = await join('node', 'eth1', L2.node);
-    const spkA = await join('spka', 'eth0', L2.spkA);
-    const spkB = await join('spkb', 'eth0', L2.spkB);
+    const client = await join('client', 'eth0', L2.client, L2V6.client);
+    const node = await join('node', 'eth1', L2.node, L2V6.node);
+    const spkA = await join('spka', 'eth0', L2.spkA, L2V6.spkA);
+    const spkB = await join('spkb', 'eth0', L2.spkB, L2V6.spkB);
     return { lab, lan, client, node, spkA, spkB };
   } catch (e) {
     await lab.destroy();
@@ -54,4 +57,15 @@ export async function withdraw(spk: Netns): Promise<void> {
 export async function clientAsks(client: Netns, ms = 3500): Promise<void> {
   await client.ip(['neigh', 'flush', 'dev', 'eth0']);
   await tcpConnect(client, L2.vip, 443, ms);
+}
+
+/** IPv6: the speaker takes the VIP and the kernel announces it with an unsolicited neighbour advertisement. */
+export async function announce6(spk: Netns): Promise<void> {
+  await spk.sysctl('net.ipv6.conf.eth0.ndisc_notify', 1);
+  await spk.ip(['addr', 'add', `${L2V6.vip}/128`, 'dev', 'eth0', 'nodad']);
+}
+
+export async function clientAsks6(client: Netns, ms = 3500): Promise<void> {
+  await client.ip(['-6', 'neigh', 'flush', 'dev', 'eth0']);
+  await tcpConnect(client, L2V6.vip, 443, ms);
 }

@@ -1,7 +1,7 @@
 // iputils arping output, as printed in the namespace tests (iputils 20221126).
 
 import { expect, it } from 'vitest';
-import { parseArping } from '../../agent/parsers/arping.js';
+import { parseArping, parseNdisc6 } from '../../agent/parsers/arping.js';
 
 const HEAD = 'ARPING 192.168.1.240 from 192.168.1.10 eth0\n';
 
@@ -14,4 +14,13 @@ it.each([
   ['truncated output', 'Unicast reply from 192.168.1.240 [02:7D:F7', { answers: [], sent: null, received: null }],
 ])('%s', (_n, text, expected) => {
   expect(parseArping(text, '192.168.1.240')).toEqual(expected);
+});
+
+it.each([
+  ['one owner', 'Soliciting 2001:db8:1::240 (2001:db8:1::240) on eth0...\nTarget link-layer address: 5E:02:4B:57:B4:0A\n from 2001:db8:1::240\n', { answers: [{ mac: '5e:02:4b:57:b4:0a', ms: null }], sent: 1, received: 1 }],
+  ['two owners', 'Soliciting 2001:db8:1::240 (2001:db8:1::240) on eth0...\nTarget link-layer address: 7A:C9:1B:8C:E2:4A\n from 2001:db8:1::240\nTarget link-layer address: 5E:02:4B:57:B4:0A\n from fe80::1\n', { answers: [{ mac: '5e:02:4b:57:b4:0a', ms: null }, { mac: '7a:c9:1b:8c:e2:4a', ms: null }], sent: 1, received: 2 }],
+  ['nobody', 'Soliciting 2001:db8:1::240 (2001:db8:1::240) on eth0...\nTimed out.\nTimed out.\nNo response.\n', { answers: [], sent: 1, received: 0 }],
+  ['ndisc6 failed before soliciting', 'eth9: No such device\n', { answers: [], sent: null, received: null }],
+])('ndisc6: %s', (_n, text, expected) => {
+  expect(parseNdisc6(text)).toEqual(expected);
 });

@@ -1,17 +1,21 @@
-// The capture source without root: filter construction, tcpdump's statistics, and the handling of a child that
-// falls back to plain SLL, exits, or is missing (a small executable stands in for tcpdump there).
+// The capture source: filter construction (compiled by tcpdump itself, as root), tcpdump's statistics, and the
+// handling of a child that falls back to plain SLL, exits, or is missing (a small executable stands in for tcpdump).
 
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { buildFilter, parseTcpdumpStats, TCPDUMP_MISSING_MESSAGE, TcpdumpCapture, type CaptureEvent } from '../../agent/sources/capture.js';
 import { InvalidArgumentError } from '../../agent/sources/validate.js';
+import { describeAsRoot } from '../helpers/root.js';
 import { until } from '../helpers/wait.js';
 
 describe('buildFilter', () => {
   it('builds host terms from validated, canonical addresses', () => {
-    expect(buildFilter(['192.168.1.240', '2001:DB8::0:1', '192.168.1.240'])).toBe('host 192.168.1.240 or host 2001:db8::1 or arp');
+    expect(buildFilter(['192.168.1.240', '2001:DB8::0:1', '192.168.1.240'])).toBe('host 192.168.1.240 or host 2001:db8::1 or arp or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))');
+    expect(buildFilter(['10.0.0.1'])).toBe('host 10.0.0.1 or arp');
+    expect(buildFilter(['10.0.0.1'], { bgp: true })).toBe('host 10.0.0.1 or arp or tcp port 179');
     expect(buildFilter(['10.0.0.1'], { arp: false })).toBe('host 10.0.0.1');
   });
   it.each(['10.0.0.1 or net 0.0.0.0/0', '10.0.0.1) or (tcp', '', 'host'])('refuses %j', (v) => {
@@ -67,5 +71,16 @@ process.stdout.write(Buffer.concat([h, r, Buffer.alloc(16)]), () => { process.st
     await until(() => events.some((e) => e.type === 'exited'));
     await c.stop();
     expect(events.find((e) => e.type === 'exited')).toMatchObject({ stderr: TCPDUMP_MISSING_MESSAGE });
+  });
+});
+
+describeAsRoot('capture filter', () => {
+  it('compiles with tcpdump itself (tcpdump -d) for LINUX_SLL2', async () => {
+    const f = buildFilter(['192.168.1.240', '2001:db8::1'], { bgp: true });
+    const r = await execa('tcpdump', ['-y', 'LINUX_SLL2', '-i', 'any', '-d', f], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/jeq\s+#0x86dd/);
+    expect(r.stdout).toMatch(/#0x87/); // 135 = 0x87, neighbour solicitation
+    expect(r.stdout).toMatch(/#0xb3/); // 179, BGP
   });
 });

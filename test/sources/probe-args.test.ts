@@ -1,7 +1,7 @@
 // Values that become arguments of arping and ss are validated first: nothing can be read as an option or keyword.
 
 import { expect, it } from 'vitest';
-import { arpingArgs } from '../../agent/sources/arping.js';
+import { arpingArgs, ndiscArgs } from '../../agent/sources/arping.js';
 import { ssArgs } from '../../agent/sources/ss.js';
 import { InvalidArgumentError } from '../../agent/sources/validate.js';
 
@@ -24,4 +24,11 @@ it('builds the ss filter from a port number only', () => {
   expect(ssArgs(179)).toEqual(['-H', '-t', '-a', '-n', 'sport = :179 or dport = :179']);
   expect(() => ssArgs(0)).toThrow(InvalidArgumentError);
   expect(() => ssArgs(1.5)).toThrow(InvalidArgumentError);
+});
+
+it('builds ndisc6 arguments from a canonical IPv6 address, and refuses anything else', () => {
+  expect(ndiscArgs('2001:DB8:1:0::240', 'eth1')).toEqual(['-m', '-n', '-r', '3', '-w', '1000', '2001:db8:1::240', 'eth1']);
+  expect(() => ndiscArgs('192.168.1.240', 'eth1')).toThrow(InvalidArgumentError);
+  expect(() => ndiscArgs('-h', 'eth1')).toThrow(InvalidArgumentError);
+  expect(() => ndiscArgs('2001:db8::1', '--verbose')).toThrow(InvalidArgumentError);
 });

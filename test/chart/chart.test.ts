@@ -108,7 +108,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
   it('mirrors the agent config schema in values.schema.json and values.yaml', () => {
     const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as Any;
     const generated = configJsonSchema('serve');
-    expect(schema.properties.config.properties).toEqual(generated['properties']);
+    expect(schema.properties.config.properties, 'values.schema.json is out of date: npm run sync-chart-schema').toEqual(generated['properties']);
     expect(schema.properties.config.additionalProperties).toBe(false);
     const values = defaultValues() as Any;
     const keys = optionsFor('serve').filter((o) => o.key !== 'config').map((o) => o.key);

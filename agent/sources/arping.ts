@@ -1,9 +1,9 @@
 // The active L2 probe: who answers ARP for a VIP on its ingress interface (iputils arping, broadcast only so every
 // owner answers every probe, not just the first one). Every value is validated before it becomes an argument.
 
-import { execa } from 'execa';
 import { canonicalIp } from '../net/ip.js';
 import { parseArping, parseNdisc6, type ArpingResult } from '../parsers/arping.js';
+import { runTool } from './tool.js';
 import { InvalidArgumentError, validateIfname } from './validate.js';
 
 export const NDISC6_MISSING_MESSAGE = "the 'ndisc6' command was not found on PATH: install the ndisc6 package (Debian/Ubuntu: apt-get install ndisc6)";
@@ -19,11 +19,10 @@ export function arpingArgs(vip: string, iface: string, count = 3): string[] {
 
 export async function arpingProbe(vip: string, iface: string, binary = 'arping'): Promise<ArpingResult> {
   const args = arpingArgs(vip, iface);
-  const r = await execa(binary, args, { reject: false, stdin: 'ignore', timeout: 15_000, env: { LC_ALL: 'C' } });
-  if ((r as { code?: string }).code === 'ENOENT') throw new Error(ARPING_MISSING_MESSAGE);
-  const parsed = parseArping(String(r.stdout), canonicalIp(vip)!);
+  const r = await runTool(binary, args, { missing: ARPING_MISSING_MESSAGE, timeoutMs: 15_000 });
+  const parsed = parseArping(r.stdout, canonicalIp(vip)!);
   // Exit 1 with a summary means "not every probe was answered"; anything else without one is a failure.
-  if (parsed.sent === null) throw new Error(`arping ${args.join(' ')} exited ${r.exitCode}: ${String(r.stderr).trim().slice(0, 200)}`);
+  if (parsed.sent === null) throw new Error(`arping ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.trim().slice(0, 200)}`);
   return parsed;
 }
 
@@ -37,10 +36,9 @@ export function ndiscArgs(vip: string, iface: string): string[] {
 
 export async function ndiscProbe(vip: string, iface: string, binary = 'ndisc6'): Promise<ArpingResult> {
   const args = ndiscArgs(vip, iface);
-  const r = await execa(binary, args, { reject: false, stdin: 'ignore', timeout: 15_000, env: { LC_ALL: 'C' } });
-  if ((r as { code?: string }).code === 'ENOENT') throw new Error(NDISC6_MISSING_MESSAGE);
-  const parsed = parseNdisc6(String(r.stdout));
+  const r = await runTool(binary, args, { missing: NDISC6_MISSING_MESSAGE, timeoutMs: 15_000 });
+  const parsed = parseNdisc6(r.stdout);
   // Exit 2 is "No response."; 0 an answer; anything else (or no "Soliciting" line) a failure.
-  if (parsed.sent === null || (r.exitCode !== 0 && r.exitCode !== 2)) throw new Error(`ndisc6 ${args.join(' ')} exited ${r.exitCode}: ${String(r.stderr).trim().slice(0, 200)}`);
+  if (parsed.sent === null || (r.exitCode !== 0 && r.exitCode !== 2)) throw new Error(`ndisc6 ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.trim().slice(0, 200)}`);
   return parsed;
 }

@@ -1,20 +1,15 @@
 // Runs iproute2's `ip` with argument arrays. It reads whatever network namespace it runs in; tests and the
 // differential check may pass `netns` to aim it at a namespace with `ip -n`.
 
-import { execa } from 'execa';
 import { parseJsonText, parseRouteGet, parseRoutes, type RouteGetResult } from '../parsers/ip-json.js';
 import type { Route } from '../model/host-state.js';
 import type { KernelOracle } from '../analysis/reply-path.js';
 import type { Family } from '../net/ip.js';
 import { parseIp } from '../net/ip.js';
+import { EnvironmentError, runTool, type ToolResult } from './tool.js';
 import { validateIfname, validateIp, validateMark, validateNetnsName } from './validate.js';
 
-export class EnvironmentError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EnvironmentError';
-  }
-}
+export { EnvironmentError } from './tool.js';
 
 export const IP_MISSING_MESSAGE =
   "the 'ip' command (iproute2) was not found on PATH: install the iproute2 package (Debian/Ubuntu: apt-get install iproute2; Alpine: apk add iproute2)";
@@ -26,11 +21,7 @@ export interface IpRunnerOptions {
   timeoutMs?: number;
 }
 
-export interface IpCommandResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
+export type IpCommandResult = ToolResult;
 
 export type KernelErrno = 'ENETUNREACH' | 'EHOSTUNREACH' | 'EACCES' | 'EINVAL' | 'ENODEV' | 'EADDRNOTAVAIL' | 'OTHER';
 
@@ -73,27 +64,8 @@ export class IpRunner {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 
-  async run(args: readonly string[]): Promise<IpCommandResult> {
-    try {
-      const r = await execa(this.binary, [...this.prefix, ...args], {
-        reject: false,
-        timeout: this.timeoutMs,
-        stdin: 'ignore',
-        env: { LC_ALL: 'C' },
-        extendEnv: true,
-      });
-      if (r.failed && r.exitCode === undefined) {
-        const code = (r as unknown as { code?: string }).code;
-        if (code === 'ENOENT') throw new EnvironmentError(IP_MISSING_MESSAGE);
-        throw new EnvironmentError(`running ${this.binary} ${args.join(' ')} failed: ${r.shortMessage ?? r.message}`);
-      }
-      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-    } catch (e) {
-      if (e instanceof EnvironmentError) throw e;
-      const code = (e as { code?: string }).code;
-      if (code === 'ENOENT') throw new EnvironmentError(IP_MISSING_MESSAGE);
-      throw e;
-    }
+  run(args: readonly string[]): Promise<IpCommandResult> {
+    return runTool(this.binary, [...this.prefix, ...args], { missing: IP_MISSING_MESSAGE, timeoutMs: this.timeoutMs });
   }
 
   async json(args: readonly string[]): Promise<unknown> {

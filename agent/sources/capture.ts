@@ -249,33 +249,37 @@ function signal(c: ResultPromise, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** Ends tcpdump processes left by an earlier agent (marked in their environment) whose agent is gone. */
-export async function killStaleCaptures(): Promise<number[]> {
-  const killed: number[] = [];
+/** tcpdump processes that carry the capture marker, with the pid of the agent that started them. */
+export async function markedCaptures(): Promise<Array<{ pid: number; owner: number }>> {
+  const out: Array<{ pid: number; owner: number }> = [];
   let entries: string[];
   try {
     entries = await readdir('/proc');
   } catch {
-    return killed;
+    return out;
   }
+  const marker = new RegExp(`(?:^|\\0)${CAPTURE_MARKER}=(\\d+)(?:\\0|$)`);
   for (const e of entries) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
-    let env: string;
-    let comm: string;
+    if (!/^\d+$/.test(e)) continue;
     try {
-      comm = (await readFile(`/proc/${e}/comm`, 'utf8')).trim();
-      if (comm !== 'tcpdump') continue;
-      env = await readFile(`/proc/${e}/environ`, 'latin1');
+      if ((await readFile(`/proc/${e}/comm`, 'utf8')).trim() !== 'tcpdump') continue;
+      const m = marker.exec(await readFile(`/proc/${e}/environ`, 'latin1'));
+      if (m) out.push({ pid: Number(e), owner: Number(m[1]) });
     } catch {
-      continue;
+      // gone meanwhile, or not ours to read
     }
-    const m = new RegExp(`(?:^|\\0)${CAPTURE_MARKER}=(\\d+)(?:\\0|$)`).exec(env);
-    if (!m) continue;
-    const owner = Number(m[1]);
+  }
+  return out;
+}
+
+/** Ends tcpdump processes left by an earlier agent (marked in their environment) whose agent is gone. */
+export async function killStaleCaptures(): Promise<number[]> {
+  const killed: number[] = [];
+  for (const { pid, owner } of await markedCaptures()) {
     if (owner === process.pid || pidAlive(owner)) continue;
     try {
-      process.kill(Number(e), 'SIGTERM');
-      killed.push(Number(e));
+      process.kill(pid, 'SIGTERM');
+      killed.push(pid);
     } catch {
       // gone meanwhile
     }

@@ -2,30 +2,17 @@
 // bounding set the rendered DaemonSet adds after dropping ALL (what a root container gets in Kubernetes), and then
 // with each of those capabilities taken away. Each one must be needed, and together they must be enough.
 
-import { readdir, readFile } from 'node:fs/promises';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildIncidentLab, type IncidentLab } from '../../agent/netns/incident-lab.js';
-import { CAPTURE_MARKER } from '../../agent/sources/capture.js';
+import { markedCaptures } from '../../agent/sources/capture.js';
 import { BIN } from '../helpers/cli.js';
 import { renderChart } from '../helpers/helm.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
 /** tcpdump processes started by the agent with this pid (they carry its pid in their environment). */
-async function capturesOf(agentPid: number): Promise<number[]> {
-  const out: number[] = [];
-  for (const e of await readdir('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if ((await readFile(`/proc/${e}/comm`, 'utf8')).trim() !== 'tcpdump') continue;
-      if ((await readFile(`/proc/${e}/environ`, 'latin1')).split('\0').includes(`${CAPTURE_MARKER}=${agentPid}`)) out.push(Number(e));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
+const capturesOf = async (agentPid: number) => (await markedCaptures()).filter((c) => c.owner === agentPid).map((c) => c.pid);
 
 const captureUp = (metrics: string) => /^asymroute_capture_up (\d)/m.exec(metrics)?.[1] ?? null;
 

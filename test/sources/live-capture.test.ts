@@ -10,19 +10,11 @@ import { startTcpServer, tcpConnect, type TcpServer } from '../../agent/netns/ne
 import { parseLinks } from '../../agent/parsers/ip-json.js';
 import { LinkNames } from '../../agent/sources/link-names.js';
 import { IpRunner } from '../../agent/sources/ip-command.js';
-import { CAPTURE_MARKER, killStaleCaptures, TcpdumpCapture, type CaptureEvent } from '../../agent/sources/capture.js';
+import { CAPTURE_MARKER, killStaleCaptures, markedCaptures, TcpdumpCapture, type CaptureEvent } from '../../agent/sources/capture.js';
 import { describeAsRoot } from '../helpers/root.js';
 import { until } from '../helpers/wait.js';
 
-async function markedTcpdumps(): Promise<number[]> {
-  const r = await execa('pgrep', ['-x', 'tcpdump'], { reject: false });
-  const out: number[] = [];
-  for (const pid of String(r.stdout).split('\n').filter(Boolean)) {
-    const env = await execa('cat', [`/proc/${pid}/environ`], { reject: false, encoding: 'buffer' });
-    if (Buffer.from(env.stdout as Uint8Array).toString('latin1').includes(`${CAPTURE_MARKER}=`)) out.push(Number(pid));
-  }
-  return out;
-}
+const markedTcpdumps = async () => (await markedCaptures()).map((c) => c.pid);
 
 describeAsRoot('live capture in network namespaces', () => {
   let lab: IncidentLab | null = null;

@@ -41,6 +41,7 @@ interface Attempt {
 }
 
 const MAX_ATTEMPTS = 256;
+const noAttempts = (): Record<AttemptOutcome, number> => ({ 'reset-after-handshake': 0, refused: 0, unanswered: 0, established: 0 });
 
 export class BgpTracker {
   private readonly peers = new Map<string, PeerState>();
@@ -72,7 +73,7 @@ export class BgpTracker {
   private peer(ip: string, now: number): PeerState {
     let s = this.peers.get(ip);
     if (!s) {
-      s = { peer: ip, expected: this.expectedPeers.has(ip), expectedBy: this.expectedPeers.get(ip) ?? null, up: false, since: now, tcpState: null, attempts: { 'reset-after-handshake': 0, refused: 0, unanswered: 0, established: 0 } };
+      s = { peer: ip, expected: this.expectedPeers.has(ip), expectedBy: this.expectedPeers.get(ip) ?? null, up: false, since: now, tcpState: null, attempts: noAttempts() };
       this.peers.set(ip, s);
     }
     return s;
@@ -137,7 +138,7 @@ export class BgpTracker {
   view(now: number): PeerState[] {
     const from = now - this.windowMs;
     this.attempts = this.attempts.filter((a) => a.t >= from);
-    for (const s of this.peers.values()) s.attempts = { 'reset-after-handshake': 0, refused: 0, unanswered: 0, established: 0 };
+    for (const s of this.peers.values()) s.attempts = noAttempts();
     for (const a of this.attempts) {
       const s = this.peers.get(a.peer);
       if (!s) continue;

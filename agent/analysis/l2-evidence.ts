@@ -1,7 +1,7 @@
-// L2 evidence for VIPs from captured ARP: who asks for a VIP (who-has), whether this node answers, and which MACs
-// claim it (replies and gratuitous announcements). Pure: packets in, counters and findings out.
+// L2 evidence for VIPs from captured ARP (IPv4) and NDP (IPv6): who asks for a VIP, whether this node answers, and
+// which MACs claim it (replies and unsolicited announcements). Pure: packets in, counters and findings out.
 //
-// What "unanswered" means here: a requester whose ARP request is answered caches the answer and stays quiet (later
+// What "unanswered" means here: a requester whose request is answered caches the answer and stays quiet (later
 // re-confirmations are unicast to the owner, which other hosts never see); one that gets no answer broadcasts again
 // about every second (Linux: mcast_solicit=3, retrans_time 1 s). So a node that does not announce the VIP sees one
 // request per requester now and then when all is well, and the same requester retrying when nobody answers.
@@ -185,7 +185,7 @@ function pushBounded(a: number[], v: number): void {
   if (a.length > MAX_TIMES) a.shift();
 }
 
-/** The last active probe of a VIP (arping from this node on its ingress interface). */
+/** The last active probe of a VIP (arping or ndisc6 from this node on its ingress interface). */
 export interface ArpProbe {
   vip: string;
   iface: string;
@@ -206,10 +206,10 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
   const out: Finding[] = [];
   for (const v of views) {
     const others = v.owners.filter((o) => !o.own);
-    const ifaces = Object.keys(v.requests);
-    const iface = ifaces.length === 1 ? ifaces[0]! : (ctx.probe?.(v.vip)?.iface ?? null);
-    const proto = v.vip.includes(':') ? 'NDP' : 'ARP';
     const probe = ctx.probe?.(v.vip) ?? null;
+    const ifaces = Object.keys(v.requests);
+    const iface = ifaces.length === 1 ? ifaces[0]! : (probe?.iface ?? null);
+    const proto = v.vip.includes(':') ? 'NDP' : 'ARP';
     const probeSilent = probe !== null && probe.error === null && probe.answers.length === 0 && !ctx.answersHere?.(v.vip);
     if ((v.retrying > 0 || probeSilent) && v.repliesSent === 0 && others.length === 0) {
       const ann = ctx.announcedBy?.(v.vip) ?? null;
@@ -224,7 +224,7 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
             : `${v.vip}: nobody answers ${proto} for it: this node's probe on ${probe!.iface} got no answer and no MAC announced it; ${who}`,
         evidence: [
           `in the window: requests ${Object.entries(v.requests).map(([i, n]) => `${i} ${n}`).join(', ') || 'none'}, ${v.retrying} requesters asked ${retries} times or more, replies sent by this node 0, announcements from other MACs 0`,
-          ...(probe ? [`ARP probe on ${probe.iface} at ${new Date(probe.at).toISOString()}: ${probe.error ?? (probe.answers.length ? probe.answers.map((a) => (a.ms === null ? a.mac : `${a.mac} ${a.ms} ms`)).join(', ') : 'no answer')}`] : []),
+          ...(probe ? [`${proto} probe on ${probe.iface} at ${new Date(probe.at).toISOString()}: ${probe.error ?? (probe.answers.length ? probe.answers.map((a) => (a.ms === null ? a.mac : `${a.mac} ${a.ms} ms`)).join(', ') : 'no answer')}`] : []),
         ],
         remediation: [
           { title: 'find the node that should announce the VIP, and its speaker', commands: ['kubectl -n metallb-system get servicel2statuses.metallb.io -o wide', 'kubectl -n metallb-system get pods -o wide -l component=speaker'], note: 'Clients see "no route to host" while nobody answers ARP for the VIP.' },

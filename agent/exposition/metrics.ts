@@ -113,12 +113,12 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     },
   });
 
-  // ARP for each VIP (IPv4), from the capture: what the L2 findings are made of.
-  const arpCounter = (name: string, help: string, key: 'requests' | 'repliesSent', extra: string[] = []) => {
+  // ARP (IPv4) and NDP (IPv6) for each VIP, from the capture: what the L2 findings are made of.
+  const arpCounter = (name: string, help: string, key: 'requests' | 'repliesSent') => {
     const c: Counter<string> = new Counter({
       name,
       help,
-      labelNames: ['vip', 'interface', ...extra],
+      labelNames: ['vip', 'interface'],
       registers,
       collect() {
         for (const [k, v] of agent.arp?.counters ?? []) {
@@ -129,11 +129,11 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     });
     return c;
   };
-  arpCounter('asymroute_vip_arp_requests_total', 'ARP who-has requests for each VIP received, by interface.', 'requests');
-  arpCounter('asymroute_vip_arp_replies_total', 'ARP replies for each VIP this node sent, by interface.', 'repliesSent');
+  arpCounter('asymroute_vip_arp_requests_total', 'ARP who-has requests (NDP neighbour solicitations for IPv6) for each VIP received, by interface.', 'requests');
+  arpCounter('asymroute_vip_arp_replies_total', 'ARP replies (NDP solicited advertisements for IPv6) for each VIP this node sent, by interface.', 'repliesSent');
   const announcements: Counter<string> = new Counter({
     name: 'asymroute_vip_arp_announcements_total',
-    help: 'Gratuitous ARP announcements of each VIP, by interface; origin "self" when this node sent them, "other" when another host did.',
+    help: 'Gratuitous ARP announcements (NDP unsolicited advertisements for IPv6) of each VIP, by interface; origin "self" when this node sent them, "other" when another host did.',
     labelNames: ['vip', 'interface', 'origin'],
     registers,
     collect() {
@@ -146,7 +146,7 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
   });
   new Gauge({
     name: 'asymroute_vip_arp_owners',
-    help: 'Distinct MAC addresses that claimed each VIP (ARP replies and announcements) in the last minute; more than 1 is a conflict.',
+    help: 'Distinct MAC addresses that claimed each VIP (ARP or NDP replies and announcements) in the last minute; more than 1 is a conflict.',
     labelNames: ['vip'],
     registers,
     collect() {
@@ -157,7 +157,7 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
 
   new Gauge({
     name: 'asymroute_vip_arp_probe_answers',
-    help: 'MACs that answered the last active ARP probe of each VIP (--arp-probe); 0 means nobody answered, more than 1 is a conflict. Absent when the probe failed or never ran.',
+    help: 'MACs that answered the last active probe of each VIP (--arp-probe: arping or ndisc6); 0 means nobody answered, more than 1 is a conflict. Absent when the probe failed or never ran.',
     labelNames: ['vip'],
     registers,
     collect() {
@@ -180,7 +180,7 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
   });
   const probes: Counter<string> = new Counter({
     name: 'asymroute_vip_arp_probes_total',
-    help: 'Active ARP probes of each VIP by result: answered, unanswered, error.',
+    help: 'Active probes of each VIP (arping or ndisc6) by result: answered, unanswered, error.',
     labelNames: ['vip', 'result'],
     registers,
     collect() {

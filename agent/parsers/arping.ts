@@ -18,8 +18,9 @@ export function parseArping(text: string, ip: string): ArpingResult {
   const best = new Map<string, number>();
   let sent: number | null = null;
   let received: number | null = null;
-  for (const line of text.split('\n')) {
-    const r = REPLY.exec(line.trim());
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const r = REPLY.exec(line);
     if (r) {
       if (r[1] !== ip) continue;
       const mac = r[2]!.toLowerCase();
@@ -27,9 +28,9 @@ export function parseArping(text: string, ip: string): ArpingResult {
       if (Number.isFinite(ms)) best.set(mac, Math.min(ms, best.get(mac) ?? Infinity));
       continue;
     }
-    const s = /^Sent (\d+) probes?/.exec(line.trim());
+    const s = /^Sent (\d+) probes?/.exec(line);
     if (s) sent = Number(s[1]);
-    const rc = /^Received (\d+) responses?/.exec(line.trim());
+    const rc = /^Received (\d+) responses?/.exec(line);
     if (rc) received = Number(rc[1]);
   }
   return { answers: [...best].sort((a, b) => a[0].localeCompare(b[0])).map(([mac, ms]) => ({ mac, ms })), sent, received };

@@ -37,13 +37,13 @@ export interface AgentOptions {
   kubernetesVips?: (() => VipSpec[]) | null;
   /** every finding transition, with the VIP's spec (and so its Service) when it concerns one */
   onTransition?: (t: Transition, vip: VipSpec | null) => void;
-  /** how far back ARP findings look (default 60 s) */
+  /** how far back ARP/NDP findings look (default 60 s) */
   arpWindowMs?: number;
   /** BGP session health: `ss` polls and port 179 in the capture; peers that must be up */
   bgp?: { enabled: boolean; peers: string[]; pollMs: number };
   /** BGP peers Kubernetes expects this node to have (MetalLB BGPPeer), peer -> who expects it; read at each poll */
   bgpExpected?: (() => Map<string, string>) | null;
-  /** the active ARP probe of each IPv4 VIP on its ingress interface */
+  /** the active probe of each VIP on its ingress interface (arping for IPv4, ndisc6 for IPv6) */
   arpProbe?: { enabled: boolean; intervalMs: number };
 }
 

@@ -5,26 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
-# Test-only: BIRD 2 is the BGP router and speaker in the namespace tests.
-l2_pkgs=()
-command -v bird >/dev/null 2>&1 || l2_pkgs+=(bird2)
-if ((${#l2_pkgs[@]} > 0)); then
-  echo "installing Debian packages for the BGP tests: ${l2_pkgs[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${l2_pkgs[@]}" >/dev/null
-fi
-
-# Test-only: without helm, the chart is rendered with Go text/template + sprig v3 (the engines Helm uses).
+# Test-only packages, in one apt-get run: BIRD 2 is the BGP router and speaker in the namespace tests; without helm,
+# the chart is rendered with Go text/template + sprig v3 (the engines Helm uses).
+test_pkgs=()
+command -v bird >/dev/null 2>&1 || test_pkgs+=(bird2)
 if ! command -v helm >/dev/null 2>&1; then
-  test_pkgs=()
   command -v go >/dev/null 2>&1 || test_pkgs+=(golang-go)
   [[ -d /usr/share/gocode/src/github.com/Masterminds/sprig ]] || test_pkgs+=(golang-github-masterminds-sprig-dev)
   [[ -d /usr/share/gocode/src/github.com/ghodss/yaml ]] || test_pkgs+=(golang-github-ghodss-yaml-dev)
-  if ((${#test_pkgs[@]} > 0)); then
-    echo "installing Debian packages for the chart tests: ${test_pkgs[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${test_pkgs[@]}" >/dev/null
-  fi
+fi
+if ((${#test_pkgs[@]} > 0)); then
+  echo "installing Debian packages for the tests: ${test_pkgs[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${test_pkgs[@]}" >/dev/null
 fi
 
 echo "typecheck"

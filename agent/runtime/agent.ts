@@ -122,10 +122,13 @@ export class Agent {
     if (this.opts.bgp?.enabled) {
       this.bgp = new BgpTracker(this.opts.bgp.peers, Date.now());
       await this.pollBgp();
+      if (this.stopped) return;
       this.bgpTimer = setInterval(() => void this.pollBgp(), this.opts.bgp.pollMs);
       this.bgpTimer.unref();
     }
     await this.check('start');
+    // Stopped while starting (a SIGTERM right after listening): start nothing more, or it outlives stop().
+    if (this.stopped) return;
     if (this.opts.arpProbe?.enabled) {
       void this.probeArp();
       this.probeTimer = setInterval(() => void this.probeArp(), this.opts.arpProbe.intervalMs);
@@ -315,12 +318,13 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    // The check in flight may start a capture: wait for it first, then stop what it started.
+    await this.running;
     if (this.timer) clearInterval(this.timer);
     if (this.bgpTimer) clearInterval(this.bgpTimer);
     if (this.probeTimer) clearInterval(this.probeTimer);
     if (this.expiryTimer) clearInterval(this.expiryTimer);
     await this.monitor?.stop();
     await this.capture?.stop();
-    await this.running;
   }
 }

@@ -1,16 +1,20 @@
 // Composition root: dispatches a command and maps errors to exit codes (0 healthy, 1 findings, 2 usage/environment).
 
+// Each command's module is imported when that command runs: `--help` and `analyze` never load fastify, prom-client,
+// the Kubernetes client or execa.
+
 import { readFileSync } from 'node:fs';
-import { runCheck, runSnapshot, consoleOutput, type Output } from './cli/check.js';
-import { runDemo } from './cli/demo.js';
-import { runAnalyze } from './cli/analyze.js';
-import { runServe } from './cli/serve.js';
-import { configJsonSchema } from './config/json-schema.js';
+import type { Output } from './cli/check.js';
 import { helpText, UsageError } from './config/load.js';
 import { InvalidArgumentError } from './sources/validate.js';
-import { EnvironmentError } from './sources/ip-command.js';
+import { EnvironmentError } from './sources/tool.js';
 import { IpJsonError } from './parsers/ip-json.js';
 import { VipSpecError } from './analysis/vips.js';
+
+const consoleOutput: Output = {
+  out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+  err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+};
 
 const COMMANDS = {
   check: {
@@ -92,15 +96,16 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
       io.err(`asymroute config-schema: unexpected argument ${JSON.stringify(rest[0])}`);
       return 2;
     }
+    const { configJsonSchema } = await import('./config/json-schema.js');
     io.out(JSON.stringify(configJsonSchema('serve'), null, 2));
     return 0;
   }
   try {
-    if (c === 'check') return await runCheck(rest, io);
-    if (c === 'snapshot') return await runSnapshot(rest, io);
-    if (c === 'analyze') return await runAnalyze(rest, io);
-    if (c === 'serve') return await runServe(rest, io, version());
-    return await runDemo(rest, io);
+    if (c === 'check') return await (await import('./cli/check.js')).runCheck(rest, io);
+    if (c === 'snapshot') return await (await import('./cli/check.js')).runSnapshot(rest, io);
+    if (c === 'analyze') return await (await import('./cli/analyze.js')).runAnalyze(rest, io);
+    if (c === 'serve') return await (await import('./cli/serve.js')).runServe(rest, io, version());
+    return await (await import('./cli/demo.js')).runDemo(rest, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof VipSpecError) {
       io.err(`asymroute ${c}: ${e.message}`);

@@ -13,8 +13,8 @@ import { tcpdumpArgs } from '../sources/capture.js';
 import { applyAnnouncements } from '../analysis/vips.js';
 import { canonicalIp } from '../net/ip.js';
 import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
-import { bgpPeerWatcher, l2StatusWatcher, loadKubeConfig, nodeLabels, serviceWatcher, type ListWatcher } from '../sources/kubernetes.js';
-import { ServiceEvents } from '../sources/kubernetes-events.js';
+import type { ListWatcher } from '../sources/kubernetes.js';
+import { kubeConfigPresent } from '../sources/kube-config-present.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
 
 export interface ServeHandle {
@@ -69,7 +69,10 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
   const node = process.env['NODE_NAME'] || hostname();
   const kmode = v['kubernetes'] as string;
-  const kc = kmode === 'off' ? null : loadKubeConfig((v['kubeconfig'] as string | null) ?? undefined);
+  const kubeconfig = (v['kubeconfig'] as string | null) ?? undefined;
+  // The Kubernetes client is loaded only when Kubernetes is in use.
+  const k8s = kmode !== 'off' && kubeConfigPresent(kubeconfig) ? await import('../sources/kubernetes.js') : null;
+  const kc = k8s ? k8s.loadKubeConfig(kubeconfig) : null;
   if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
   let watcher: ListWatcher<ServiceVip> | null = null;
   let l2: ListWatcher<L2Announcement> | null = null;
@@ -77,7 +80,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   let labels: Record<string, string> | null = null;
   let labelsTimer: NodeJS.Timeout | null = null;
   if (v['kubernetesEvents'] && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
-  const events = v['kubernetesEvents'] && kc ? new ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
+  const events = v['kubernetesEvents'] && kc ? new (await import('../sources/kubernetes-events.js')).ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
   const agent = new Agent({
     vips,
     autoDetect: vips.length === 0,
@@ -107,7 +110,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
           )
       : null,
   });
-  if (kc) {
+  if (kc && k8s) {
+    const { bgpPeerWatcher, l2StatusWatcher, nodeLabels, serviceWatcher } = k8s;
     watcher = serviceWatcher({
       kubeconfig: kc,
       onChange: (list) => {

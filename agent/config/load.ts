@@ -1,7 +1,7 @@
 // Resolves configuration: flag > environment > config file > default, failing fast with the bad value quoted.
 
 import { readFileSync, existsSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { optionsFor, type Command, type OptionSpec } from './schema.js';
 
 export class UsageError extends Error {
@@ -133,7 +133,9 @@ export function resolveConfig(cmd: Command, argv: string[], env: NodeJS.ProcessE
     if (existsSync(path)) {
       let parsed: unknown;
       try {
-        parsed = parseYaml(readFileSync(path, 'utf8'));
+        // yaml is loaded only when a config file exists: a command without one starts without it.
+        const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+        parsed = parse(readFileSync(path, 'utf8'));
       } catch (e) {
         throw new UsageError(`config file ${path}: ${(e as Error).message}`);
       }

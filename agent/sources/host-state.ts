@@ -2,7 +2,6 @@
 
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { execa } from 'execa';
 import { SNAPSHOT_VERSION, type HostSnapshot, type Link, type Sysctls } from '../model/host-state.js';
 import { parseAddrs, parseLinks, parseNeighbours, parseRoutes, parseRules } from '../parsers/ip-json.js';
 import { parseNetstat } from '../parsers/proc.js';
@@ -26,6 +25,7 @@ export const localProcReader: ProcReader = async (path) => {
 export function netnsProcReader(netns: string): ProcReader {
   const ns = validateNetnsName(netns);
   return async (path) => {
+    const { execa } = await import('execa');
     const r = await execa('ip', ['netns', 'exec', ns, 'cat', path], { reject: false, stdin: 'ignore', timeout: 10_000 });
     return r.exitCode === 0 ? String(r.stdout) : null;
   };

@@ -2,7 +2,6 @@
 // bounded in time. A binary that is missing, or that could not be started or finished in time, is an
 // EnvironmentError that says what to install or what went wrong; an exit code is the caller's to read.
 
-import { execa } from 'execa';
 
 export class EnvironmentError extends Error {
   constructor(message: string) {
@@ -19,6 +18,8 @@ export interface ToolResult {
 
 export async function runTool(binary: string, args: readonly string[], opts: { missing: string; timeoutMs: number }): Promise<ToolResult> {
   try {
+    // Loaded on first use: `--help` and `analyze` never spawn anything.
+    const { execa } = await import('execa');
     const r = await execa(binary, [...args], { reject: false, timeout: opts.timeoutMs, stdin: 'ignore', env: { LC_ALL: 'C' }, extendEnv: true });
     if (r.failed && r.exitCode === undefined) {
       const code = (r as unknown as { code?: string }).code;

@@ -5,6 +5,8 @@
 // Memory is bounded and small: a flow is a slot in typed arrays; it is found through its service (VIP, port,
 // protocol: interned to a small id) and, for IPv4, one number (client address * 65536 + client port), so no
 // per-flow string or object exists. IPv6 clients use a string key. Full table: the CLOCK hand evicts a flow.
+// The arrays start small and double as flows arrive, up to the capacity: an idle agent holds a few KiB, not the
+// whole table.
 
 import type { PacketSummary } from '../decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decoders/transport.js';
@@ -57,6 +59,7 @@ const F_SYNACK = 1;
 const F_RST = 2;
 const MAX_SERVICES = 65535;
 const MAX_IFACES = 4096;
+const INITIAL_SLOTS = 1024;
 
 function v4Text(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
@@ -78,10 +81,10 @@ export class FlowMatcher {
   // IPv4 services by number: vip index * 2^24 + proto * 2^16 + port
   private readonly svc4 = new Map<number, number>();
   // IPv4 flows: open addressing with linear probing over typed arrays; entry = slot + 1, 0 = empty
-  private readonly tab: Int32Array;
-  private readonly mask: number;
-  private readonly client4: Uint32Array;
-  private readonly cport4: Uint16Array;
+  private tab: Int32Array;
+  private mask: number;
+  private client4: Uint32Array;
+  private cport4: Uint16Array;
   // services (proto, vip, vport) -> id; per service the flow index
   private readonly svcIds = new Map<string, number>();
   private readonly svcVip: string[] = [];
@@ -92,18 +95,20 @@ export class FlowMatcher {
   private readonly free: number[] = [];
   private next = 0;
   private hand = 0;
+  /** slots allocated in the arrays (grows to capacity) */
+  private allocated = 0;
   // slot fields
-  private readonly svc: Uint16Array;
+  private svc: Uint16Array;
   private readonly v6key = new Map<number, string>();
-  private readonly used: Uint8Array;
-  private readonly first: Float64Array;
-  private readonly last: Float64Array;
-  private readonly pin: Uint32Array;
-  private readonly pout: Uint32Array;
-  private readonly syns: Uint16Array;
-  private readonly flags: Uint8Array;
-  private readonly ingress: Uint16Array; // interface id + 1; 0 = none
-  private readonly egress: Uint16Array;
+  private used: Uint8Array;
+  private first: Float64Array;
+  private last: Float64Array;
+  private pin: Uint32Array;
+  private pout: Uint32Array;
+  private syns: Uint16Array;
+  private flags: Uint8Array;
+  private ingress: Uint16Array; // interface id + 1; 0 = none
+  private egress: Uint16Array;
   // interfaces: ifindex -> id, id -> name
   private readonly ifaceByIndex = new Map<number, number>();
   private readonly ifaces: string[] = [];
@@ -131,14 +136,10 @@ export class FlowMatcher {
       }
       else this.vip6.add(formatIp(ip));
     }
-    const n = this.capacity;
+    const n = Math.min(this.capacity, INITIAL_SLOTS);
     this.svc = new Uint16Array(n);
     this.client4 = new Uint32Array(n);
     this.cport4 = new Uint16Array(n);
-    let size = 1024;
-    while (size < n * 2) size *= 2;
-    this.tab = new Int32Array(size);
-    this.mask = size - 1;
     this.used = new Uint8Array(n);
     this.first = new Float64Array(n);
     this.last = new Float64Array(n);
@@ -148,6 +149,50 @@ export class FlowMatcher {
     this.flags = new Uint8Array(n);
     this.ingress = new Uint16Array(n);
     this.egress = new Uint16Array(n);
+    this.allocated = n;
+    this.tab = new Int32Array(FlowMatcher.tableSize(n));
+    this.mask = this.tab.length - 1;
+  }
+
+  // Open addressing stays fast below half full.
+  private static tableSize(slots: number): number {
+    let size = 1024;
+    while (size < slots * 2) size *= 2;
+    return size;
+  }
+
+  /** Slots allocated now (at most capacity): the table's memory is about 40 bytes times this. */
+  get allocatedSlots(): number {
+    return this.allocated;
+  }
+
+  // Doubles every slot array (up to capacity) and rebuilds the hash index over the IPv4 flows.
+  private grow(): void {
+    const n = Math.min(this.capacity, this.allocated * 2);
+    const widen = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(n);
+      b.set(a);
+      return b;
+    };
+    this.svc = widen(this.svc, (k) => new Uint16Array(k));
+    this.client4 = widen(this.client4, (k) => new Uint32Array(k));
+    this.cport4 = widen(this.cport4, (k) => new Uint16Array(k));
+    this.used = widen(this.used, (k) => new Uint8Array(k));
+    this.first = widen(this.first, (k) => new Float64Array(k));
+    this.last = widen(this.last, (k) => new Float64Array(k));
+    this.pin = widen(this.pin, (k) => new Uint32Array(k));
+    this.pout = widen(this.pout, (k) => new Uint32Array(k));
+    this.syns = widen(this.syns, (k) => new Uint16Array(k));
+    this.flags = widen(this.flags, (k) => new Uint8Array(k));
+    this.ingress = widen(this.ingress, (k) => new Uint16Array(k));
+    this.egress = widen(this.egress, (k) => new Uint16Array(k));
+    this.allocated = n;
+    const size = FlowMatcher.tableSize(n);
+    if (size !== this.tab.length) {
+      this.tab = new Int32Array(size);
+      this.mask = size - 1;
+      for (let s = 0; s < this.next; s++) if (this.used[s] && !this.v6key.has(s)) this.insert4(s);
+    }
   }
 
   get size(): number {
@@ -346,7 +391,10 @@ export class FlowMatcher {
   private allocate(svc: number, ts: number): number {
     let slot = this.free.pop();
     if (slot === undefined) {
-      if (this.next < this.capacity) slot = this.next++;
+      if (this.next < this.capacity) {
+        if (this.next === this.allocated) this.grow();
+        slot = this.next++;
+      }
       else {
         // Full: the CLOCK hand evicts the slot it points at (every slot is live when the table is full).
         const victim = this.hand;

@@ -95,4 +95,27 @@ describe('FlowMatcher', () => {
     expect(new Set(open).size).toBe(open.length);
     if (m.evictions === 0) expect(open).toEqual([...model.keys()].sort());
   });
+
+  it('grows with use: starts small, doubles up to its capacity, and finds every flow across each growth', () => {
+    const vip = 0xc0a801f0;
+    for (const capacity of [5000, 3000]) {
+      const m = matcher({ capacity, idleMs: 1e9 });
+      expect(m.allocatedSlots).toBe(1024);
+      const n = 4000;
+      // Requests in on if3, replies out on if2 for every third flow: the replies must find the flows the requests made.
+      for (let i = 0; i < n; i++) m.observeV4(0x0a000000 + i * 7, vip, 6, 1024 + (i % 50000), 443, SYN, 3, false, i);
+      for (let i = 0; i < n; i++) m.observeV4(vip, 0x0a000000 + i * 7, 6, 443, 1024 + (i % 50000), SYNACK, i % 3 === 0 ? 2 : 3, true, n + i);
+      expect(m.allocatedSlots).toBe(Math.min(capacity, 4096));
+      const kept = Math.min(n, capacity);
+      expect(m.size).toBe(kept);
+      if (capacity >= n) expect(m.evictions).toBe(0);
+      else expect(m.evictions).toBeGreaterThanOrEqual(n - capacity);
+      const open = m.openTally(2 * n).get(VIP)!.outcomes;
+      // Evicted flows' replies open reply-only flows (pending); without eviction every flow is answered.
+      if (capacity >= n) {
+        expect(open.symmetric + open.asymmetric).toBe(n);
+        expect(open.asymmetric).toBe(Math.ceil(n / 3));
+      } else expect(open.pending).toBeGreaterThan(0);
+    }
+  });
 });

@@ -115,6 +115,14 @@ export class FlowMatcher {
   private readonly ifaceIds = new Map<string, number>();
   // request packets per service and interface: svc * MAX_IFACES + interface id
   private readonly ingressCount = new Map<number, number>();
+  // One-entry caches in front of the per-packet Map lookups: consecutive packets mostly share them (the profile's
+  // hot spots in docs/benchmark.md).
+  private lastIfindex = -1;
+  private lastIfaceId = 0;
+  private lastSvcKey = -1;
+  private lastSvcId = -1;
+  private ingKey = -1;
+  private ingPending = 0;
 
   readonly skipped: Record<PacketSkip, number> = { 'not-ip': 0, 'not-vip': 0, 'no-interface': 0, 'no-ports': 0, 'outgoing-request': 0, 'incoming-reply': 0, 'too-many-services': 0 };
   evictions = 0;
@@ -254,8 +262,13 @@ export class FlowMatcher {
   }
 
   private ifaceId(ifindex: number): number {
+    if (ifindex === this.lastIfindex) return this.lastIfaceId;
     let id = this.ifaceByIndex.get(ifindex);
-    if (id !== undefined) return id;
+    if (id !== undefined) {
+      this.lastIfindex = ifindex;
+      this.lastIfaceId = id;
+      return id;
+    }
     const name = this.ifname(ifindex) ?? `if${ifindex}`;
     id = this.ifaceIds.get(name);
     if (id === undefined) {
@@ -271,14 +284,20 @@ export class FlowMatcher {
   /** Forget cached index -> name mappings (links changed). */
   refreshInterfaces(): void {
     this.ifaceByIndex.clear();
+    this.lastIfindex = -1;
   }
 
   private service4(vipIdx: number, proto: number, vport: number): number {
     const k = vipIdx * 16777216 + proto * 65536 + vport;
+    if (k === this.lastSvcKey) return this.lastSvcId;
     let id = this.svc4.get(k);
     if (id === undefined) {
       id = this.service(proto, v4Text(this.vip4List[vipIdx]!), vport);
       if (id >= 0) this.svc4.set(k, id);
+    }
+    if (id >= 0) {
+      this.lastSvcKey = k;
+      this.lastSvcId = id;
     }
     return id;
   }
@@ -373,13 +392,23 @@ export class FlowMatcher {
       if ((tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && this.syns[slot]! < 0xffff) this.syns[slot]!++;
       if (tcpFlags & TCP_RST) this.flags[slot]! |= F_RST;
       const k = svc * MAX_IFACES + iface;
-      this.ingressCount.set(k, (this.ingressCount.get(k) ?? 0) + 1);
+      if (k === this.ingKey) this.ingPending++;
+      else {
+        this.flushIngress();
+        this.ingKey = k;
+        this.ingPending = 1;
+      }
     } else {
       this.pout[slot]!++;
       if (this.egress[slot] === 0) this.egress[slot] = iface;
       if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) this.flags[slot]! |= F_SYNACK;
       if (tcpFlags & TCP_RST) this.flags[slot]! |= F_RST;
     }
+  }
+
+  private flushIngress(): void {
+    if (this.ingPending > 0) this.ingressCount.set(this.ingKey, (this.ingressCount.get(this.ingKey) ?? 0) + this.ingPending);
+    this.ingPending = 0;
   }
 
   private noteClient(vip: string, client: string): void {
@@ -489,15 +518,34 @@ export class FlowMatcher {
 
   /** Open flows, most recent first, optionally filtered. */
   flows(now: number, filter: { vip?: string; outcome?: FlowOutcome; limit?: number } = {}): FlowView[] {
-    const out: FlowView[] = [];
+    // Slots first, views only for the ones returned: a view per open flow was most of analyze's garbage.
+    const picked: number[] = [];
+    const limit = filter.limit && filter.limit > 0 ? filter.limit : Infinity;
+    // Most recent first; ties in slot order (the order a stable sort of all flows gives).
+    const before = (a: number, b: number) => this.last[a]! > this.last[b]! || (this.last[a] === this.last[b] && a < b);
     for (let s = 0; s < this.next; s++) {
       if (!this.used[s]) continue;
       if (filter.vip && this.svcVip[this.svc[s]!] !== filter.vip) continue;
       if (filter.outcome && this.outcomeOf(s, now) !== filter.outcome) continue;
-      out.push(this.view(s, now));
+      if (limit === Infinity) {
+        picked.push(s);
+        continue;
+      }
+      if (picked.length >= limit) {
+        if (!before(s, picked[picked.length - 1]!)) continue;
+        picked.pop();
+      }
+      // Insertion into the sorted prefix: the kept list is short whenever a limit is given.
+      let i = picked.length;
+      picked.push(s);
+      while (i > 0 && before(s, picked[i - 1]!)) {
+        picked[i] = picked[i - 1]!;
+        i--;
+      }
+      picked[i] = s;
     }
-    out.sort((a, b) => b.lastSeen - a.lastSeen);
-    return filter.limit ? out.slice(0, filter.limit) : out;
+    if (limit === Infinity) picked.sort((a, b) => (before(a, b) ? -1 : 1));
+    return picked.map((s) => this.view(s, now));
   }
 
   /** Closed plus open flows, per VIP. */
@@ -513,6 +561,7 @@ export class FlowMatcher {
       return t;
     };
     for (const vip of this.closed.keys()) get(vip);
+    this.flushIngress();
     for (const [k, n] of this.ingressCount) {
       const t = get(this.svcVip[Math.floor(k / MAX_IFACES)]!);
       const name = this.ifaces[(k % MAX_IFACES) - 1]!;

@@ -118,4 +118,16 @@ describe('FlowMatcher', () => {
       } else expect(open.pending).toBeGreaterThan(0);
     }
   });
+
+  it('flows with a limit are the first of the whole list, most recent first, ties in table order', () => {
+    const r = prng(5);
+    const m = matcher({ capacity: 2000, idleMs: 1e9 });
+    // Coarse timestamps: many ties.
+    for (let i = 0; i < 1500; i++) m.observeV4(0x0a000000 + i, 0xc0a801f0, 6, 1024 + i, 443, SYN, 3, false, Math.floor(r() * 50));
+    const all = m.flows(100);
+    expect(all.length).toBe(1500);
+    for (let i = 1; i < all.length; i++) expect(all[i - 1]!.lastSeen).toBeGreaterThanOrEqual(all[i]!.lastSeen);
+    const key = (f: { client: string; cport: number }) => `${f.client}:${f.cport}`;
+    for (const limit of [1, 7, 20, 1499, 1500, 5000]) expect(m.flows(100, { limit }).map(key)).toEqual(all.slice(0, limit).map(key));
+  });
 });

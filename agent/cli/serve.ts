@@ -89,7 +89,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     gateways,
     intervalMs: (v['interval'] as number) * 1000,
     debounceMs: v['debounceMs'] as number,
-    capture: { enabled: v['capture'] as boolean, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000 },
+    capture: { enabled: v['capture'] as boolean, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000, sampleBits: v['captureSampleBits'] as number },
     arpProbe: { enabled: v['arpProbe'] as boolean, intervalMs: (v['arpProbeInterval'] as number) * 1000 },
     bgp: { enabled: v['bgp'] !== 'off', peers: (v['bgpPeers'] as string[]).map((p) => canonicalIp(p)!), pollMs: BGP_POLL_MS },
     log,

@@ -62,9 +62,10 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const json = wantsJson(req.headers.accept, oneString(q, 'format'));
     const { meta, result } = report();
     const flows = a.matcher ? Object.fromEntries([...a.matcher.openTally(Date.now())].map(([vip, t]) => [vip, t])) : null;
-    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: a.captureStats, kubernetes: a.kubernetes, metallbL2: a.metallbL2, metallbBgp: a.metallbBgp, bgp: bgpView(), arpProbes: [...a.probes.values()], lastCheck: a.status });
+    if (json) return reply.type('application/json').send({ ...checkReportJson(meta, result), liveFlows: flows, capture: { ...a.captureStats, sampling: a.captureSampling }, kubernetes: a.kubernetes, metallbL2: a.metallbL2, metallbBgp: a.metallbBgp, bgp: bgpView(), arpProbes: [...a.probes.values()], lastCheck: a.status });
     const lines = [checkReportText(meta, result)];
     lines.push('');
+    if (a.opts.capture.enabled) lines.push(`Capture keeps: ${a.captureSampling.text}.`);
     if (!a.opts.capture.enabled) lines.push('Live flows: capture disabled');
     else if (!flows || Object.keys(flows).length === 0) lines.push(`Live flows: none yet (capture ${a.capture?.healthy ? 'running' : 'down'}; ${a.captureStats.packets} packets)`);
     else {

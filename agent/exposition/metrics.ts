@@ -101,7 +101,7 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
 
   const ingress = new Counter({
     name: 'asymroute_vip_ingress_packets_total',
-    help: 'Request packets to each VIP received, by interface. A node that never sees VIP traffic while its peers do is a symptom in itself.',
+    help: 'Request packets to each VIP captured, by interface: TCP SYN, FIN and RST of every flow, data of the sampled flows only (asymroute_capture_sampled_flows_ratio). A node that never sees VIP traffic while its peers do is a symptom in itself.',
     labelNames: ['vip', 'interface'],
     registers,
     collect() {
@@ -249,6 +249,15 @@ export function registerMetrics(registry: Registry, agent: Agent, info: MetricsI
     registers,
     collect() {
       this.set(agent.capture?.healthy ? 1 : 0);
+    },
+  });
+
+  new Gauge({
+    name: 'asymroute_capture_sampled_flows_ratio',
+    help: 'Share of flows whose TCP and UDP data packets the capture filter keeps (1 / 2^captureSampleBits); TCP SYN, FIN and RST are kept for every flow. Packet counters count what is kept.',
+    registers,
+    collect() {
+      this.set(agent.captureSampling.flowsWithData);
     },
   });
 

@@ -31,7 +31,8 @@ export interface AgentOptions {
   gateways: Record<string, string>;
   intervalMs: number;
   debounceMs: number;
-  capture: { enabled: boolean; snaplen: number; bufferKiB: number; flowCapacity: number; idleMs: number };
+  /** sampleBits: TCP/UDP data of 1 in 2^sampleBits flows crosses into user space (0: all) */
+  capture: { enabled: boolean; snaplen: number; bufferKiB: number; flowCapacity: number; idleMs: number; sampleBits?: number };
   log: LogFn;
   /** VIPs from Kubernetes Services, read at every check (null: Kubernetes not in use) */
   kubernetesVips?: (() => VipSpec[]) | null;
@@ -107,6 +108,13 @@ export class Agent {
 
   constructor(readonly opts: AgentOptions) {
     this.names = new LinkNames(this.ip, { onChange: () => this.matcher?.refreshInterfaces() });
+  }
+
+  /** What the capture filter keeps, for the report and the metrics. */
+  get captureSampling(): { sampleBits: number; flowsWithData: number; text: string } {
+    const k = this.opts.capture.sampleBits ?? 0;
+    const text = k === 0 ? 'every packet to and from the VIPs' : `TCP SYN, FIN and RST of every flow; TCP and UDP data of 1 in ${2 ** k} flows (client port with its low ${k} bits zero)`;
+    return { sampleBits: k, flowsWithData: 1 / 2 ** k, text };
   }
 
   get captureWanted(): boolean {
@@ -264,7 +272,7 @@ export class Agent {
     const c = this.opts.capture;
     if (!c.enabled || vips.length === 0) return;
     const bgp = this.opts.bgp?.enabled === true;
-    const filter = buildFilter(vips.map((v) => v.ip), { bgp });
+    const filter = buildFilter(vips.map((v) => v.ip), { bgp, sampleBits: c.sampleBits });
     if (this.capture && this.capture.args.at(-1) === filter) return;
     if (this.capture) {
       this.opts.log({ event: 'capture-restart', reason: 'VIP set changed', filter });
@@ -280,6 +288,7 @@ export class Agent {
     this.capture = new TcpdumpCapture({
       vips: vips.map((v) => v.ip),
       bgp,
+      sampleBits: c.sampleBits,
       snaplen: c.snaplen,
       bufferKiB: c.bufferKiB,
       onPacket: (buf, off, caplen, _len, ts, linktype) => {

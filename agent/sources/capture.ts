@@ -3,7 +3,7 @@
 
 import { readdir, readFile } from 'node:fs/promises';
 import { execa, type ResultPromise } from 'execa';
-import { canonicalIp } from '../net/ip.js';
+import { canonicalIp, formatIp, parseIp } from '../net/ip.js';
 import { PcapStreamReader, type PcapHeader } from '../parsers/pcap.js';
 import { LINKTYPE } from '../decoders/link.js';
 import { pidAlive } from './pids.js';
@@ -13,24 +13,107 @@ export const TCPDUMP_MISSING_MESSAGE = "the 'tcpdump' command was not found on P
 /** Marks our tcpdump children in their environment, so a restarted agent can find and end its orphans. */
 export const CAPTURE_MARKER = 'ASYMROUTE_CAPTURE';
 
-/** `host A or host B ... or arp [or tcp port 179]`, from validated addresses only. */
-export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean } = {}): string {
-  const hosts = vips.map((v) => {
-    const c = canonicalIp(v);
-    if (c === null) throw new InvalidArgumentError(`invalid VIP ${JSON.stringify(v)} for the capture filter`);
-    return `host ${c}`;
+/** At most this many address terms per family: beyond it, neighbouring VIPs merge into covering nets. */
+export const MAX_FILTER_TERMS = 32;
+
+// Exact CIDR blocks for a set of addresses of one family, then (past `max`) the closest neighbours merged into
+// covering nets: the filter stays bounded with thousands of VIPs, at the price of capturing some non-VIP traffic
+// that the flow matcher then skips.
+export function vipNets(addrs: bigint[], bits: number, max = MAX_FILTER_TERMS): Array<{ value: bigint; len: number }> {
+  let nets = [...new Set(addrs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((value) => ({ value, len: bits }));
+  // Two sibling blocks of the same size become their parent, until nothing merges.
+  for (let merged = true; merged; ) {
+    merged = false;
+    const out: typeof nets = [];
+    for (const n of nets) {
+      const last = out.at(-1);
+      const size = 1n << BigInt(bits - n.len);
+      if (last && last.len === n.len && n.len > 0 && last.value + size === n.value && (last.value & ((size << 1n) - 1n)) === 0n) {
+        out[out.length - 1] = { value: last.value, len: n.len - 1 };
+        merged = true;
+      } else out.push(n);
+    }
+    nets = out;
+  }
+  while (nets.length > max) {
+    // The adjacent pair with the longest common prefix becomes that prefix.
+    let best = 0;
+    let bestLen = -1;
+    for (let i = 0; i + 1 < nets.length; i++) {
+      const l = commonPrefix(nets[i]!.value, nets[i + 1]!.value, bits, Math.min(nets[i]!.len, nets[i + 1]!.len));
+      if (l > bestLen) [best, bestLen] = [i, l];
+    }
+    const mask = bestLen === 0 ? 0n : ((1n << BigInt(bestLen)) - 1n) << BigInt(bits - bestLen);
+    const parent = { value: nets[best]!.value & mask, len: bestLen };
+    const end = parent.value + (1n << BigInt(bits - bestLen));
+    // The parent also swallows any later block inside it.
+    let j = best + 2;
+    while (j < nets.length && nets[j]!.value < end) j++;
+    nets.splice(best, j - best, parent);
+  }
+  return nets;
+}
+
+function commonPrefix(a: bigint, b: bigint, bits: number, upTo: number): number {
+  const x = a ^ b;
+  return Math.min(upTo, x === 0n ? bits : bits - x.toString(2).length);
+}
+
+function netTerms(dir: 'src' | 'dst' | 'arp', family: 4 | 6, addrs: bigint[]): string {
+  const bits = family === 4 ? 32 : 128;
+  const terms = vipNets(addrs, bits).map((n) => {
+    const text = formatIp({ family, value: n.value });
+    return n.len === bits ? `${dir} host ${text}` : `${dir} net ${text}/${n.len}`;
   });
-  const parts = [...new Set(hosts)];
-  if (opts.arp !== false) parts.push('arp');
+  return terms.length === 1 ? terms[0]! : `(${terms.join(' or ')})`;
+}
+
+/**
+ * The capture filter: the kernel chooses what crosses into user space. To and from VIPs: TCP SYN, FIN and RST and
+ * everything that is neither TCP nor UDP, always; TCP and UDP data only for 1 in 2^sampleBits flows, chosen by the
+ * client port (its low bits zero), read from the source port of requests and the destination port of replies so
+ * both directions of a chosen flow are kept. ARP for the VIPs, IPv6 neighbour discovery, and TCP port 179 (BGP) when
+ * asked. IPv6 transport headers are read right after the fixed header; with extension headers in between, a
+ * packet counts as "neither TCP nor UDP" and is kept.
+ */
+export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean; sampleBits?: number } = {}): string {
+  const v4: bigint[] = [];
+  const v6: bigint[] = [];
+  for (const v of vips) {
+    const ip = parseIp(v);
+    if (ip === null || canonicalIp(v) === null) throw new InvalidArgumentError(`invalid VIP ${JSON.stringify(v)} for the capture filter`);
+    (ip.family === 4 ? v4 : v6).push(ip.value);
+  }
+  const bits = opts.sampleBits ?? 0;
+  if (!Number.isInteger(bits) || bits < 0 || bits > 16) throw new InvalidArgumentError(`invalid flow sample bits ${bits}: 0..16`);
+  const m = (1 << bits) - 1;
+  const parts: string[] = [];
+  if (v4.length) {
+    const [dst, src] = [netTerms('dst', 4, v4), netTerms('src', 4, v4)];
+    if (m === 0) parts.push(`(ip and (${dst} or ${src}))`);
+    else {
+      const keep = (port: 0 | 2) => `(not (tcp or udp) or tcp[13] & 7 != 0 or (tcp and tcp[${port}:2] & ${m} = 0) or (udp and udp[${port}:2] & ${m} = 0))`;
+      parts.push(`(ip and ((${dst} and ${keep(0)}) or (${src} and ${keep(2)})))`);
+    }
+  }
+  if (v6.length) {
+    const [dst, src] = [netTerms('dst', 6, v6), netTerms('src', 6, v6)];
+    if (m === 0) parts.push(`(ip6 and (${dst} or ${src}))`);
+    else {
+      const keep = (port: 40 | 42) => `(not (ip6[6] = 6 or ip6[6] = 17) or (ip6[6] = 6 and ip6[53] & 7 != 0) or ip6[${port}:2] & ${m} = 0)`;
+      parts.push(`(ip6 and ((${dst} and ${keep(40)}) or (${src} and ${keep(42)})))`);
+    }
+  }
+  if (opts.arp !== false && v4.length) parts.push(`(arp and ${netTerms('arp', 4, v4).replace(/arp (host|net) /g, '$1 ')})`);
   // NDP for IPv6 VIPs: solicitations go to a multicast group and name the VIP only inside the ICMPv6 message.
-  if (opts.arp !== false && hosts.some((h) => h.includes(':'))) parts.push('(icmp6 and (ip6[40] == 135 or ip6[40] == 136))');
+  if (opts.arp !== false && v6.length) parts.push('(icmp6 and (ip6[40] == 135 or ip6[40] == 136))');
   if (opts.bgp) parts.push('tcp port 179');
   if (parts.length === 0) throw new InvalidArgumentError('no VIPs to capture');
   return parts.join(' or ');
 }
 
 /** tcpdump's arguments for a pcap stream of VIP traffic on stdout; -s and -B only when given (else tcpdump's defaults). */
-export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: number; bufferKiB?: number; bgp?: boolean } = {}): string[] {
+export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: number; bufferKiB?: number; bgp?: boolean; sampleBits?: number } = {}): string[] {
   const iface = opts.iface ?? 'any';
   if (iface !== 'any') validateIfname(iface);
   const { snaplen, bufferKiB } = opts;
@@ -40,7 +123,7 @@ export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: nu
     ...['-i', iface, '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-'],
     ...(snaplen !== undefined ? ['-s', String(snaplen)] : []),
     ...(bufferKiB !== undefined ? ['-B', String(bufferKiB)] : []),
-    buildFilter(vips, { bgp: opts.bgp }),
+    buildFilter(vips, { bgp: opts.bgp, sampleBits: opts.sampleBits }),
   ];
 }
 
@@ -63,6 +146,8 @@ export interface CaptureOptions {
   vips: string[];
   /** also capture TCP port 179 (BGP sessions) */
   bgp?: boolean;
+  /** TCP/UDP data of 1 in 2^sampleBits flows (0: all); see buildFilter */
+  sampleBits?: number;
   iface?: string;
   snaplen?: number;
   /** kernel buffer in KiB (-B) */
@@ -107,7 +192,7 @@ export class TcpdumpCapture {
 
   constructor(private readonly opts: CaptureOptions) {
     if (opts.netns) validateNetnsName(opts.netns);
-    this.args = tcpdumpArgs(opts.vips, { iface: opts.iface, snaplen: opts.snaplen ?? 192, bufferKiB: opts.bufferKiB ?? 4096, bgp: opts.bgp });
+    this.args = tcpdumpArgs(opts.vips, { iface: opts.iface, snaplen: opts.snaplen ?? 192, bufferKiB: opts.bufferKiB ?? 4096, bgp: opts.bgp, sampleBits: opts.sampleBits });
     this.backoff = opts.backoffMs ?? 1000;
   }
 

@@ -39,6 +39,8 @@ describeAsRoot('live capture in network namespaces', () => {
     capture = new TcpdumpCapture({
       vips: [l.vip],
       netns: l.node.name,
+      // The agent's default: handshakes always, data of 1 in 16 flows.
+      sampleBits: 4,
       backoffMs: 200,
       onPacket: (buf, off, caplen, _len, ts, linktype) => {
         packets++;

@@ -1,5 +1,7 @@
-// Live capture: tcpdump as a child (`-i any -y LINUX_SLL2 --immediate-mode -U -w -`), its pcap stream parsed as it
-// arrives. SLL2 carries the interface index and direction of every packet; without it there is no live evidence.
+// Live capture: tcpdump as a child (`-i any -y LINUX_SLL2 -U -w -`), its pcap stream parsed as it arrives. Without
+// --immediate-mode the kernel hands packets over a block at a time (within tcpdump's 1 s timeout), which made tcpdump
+// about five times cheaper at a high packet rate (docs/benchmark.md); -U still writes each packet out, so a lone SYN
+// is not held in a buffer. SLL2 carries the interface index and direction of every packet; without it there is no live evidence.
 
 import { readdir, readFile } from 'node:fs/promises';
 import { execa, type ResultPromise } from 'execa';
@@ -120,7 +122,7 @@ export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: nu
   if (snaplen !== undefined && (!Number.isInteger(snaplen) || snaplen < 96 || snaplen > 262144)) throw new InvalidArgumentError(`invalid snaplen ${snaplen}: 96..262144`);
   if (bufferKiB !== undefined && (!Number.isInteger(bufferKiB) || bufferKiB < 64 || bufferKiB > 1048576)) throw new InvalidArgumentError(`invalid capture buffer ${bufferKiB} KiB: 64..1048576`);
   return [
-    ...['-i', iface, '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-'],
+    ...['-i', iface, '-y', 'LINUX_SLL2', '-U', '-n', '-w', '-'],
     ...(snaplen !== undefined ? ['-s', String(snaplen)] : []),
     ...(bufferKiB !== undefined ? ['-B', String(bufferKiB)] : []),
     buildFilter(vips, { bgp: opts.bgp, sampleBits: opts.sampleBits }),

@@ -32,7 +32,7 @@ describe('buildFilter', () => {
     const onPacket = () => undefined;
     expect(() => new TcpdumpCapture({ vips: ['10.0.0.1'], snaplen: 10, onPacket })).toThrow(/invalid snaplen 10/);
     expect(() => new TcpdumpCapture({ vips: ['10.0.0.1'], iface: '-w/etc/passwd', onPacket })).toThrow(/invalid interface name/);
-    expect(new TcpdumpCapture({ vips: ['10.0.0.1'], onPacket }).args).toEqual(['-i', 'any', '-y', 'LINUX_SLL2', '--immediate-mode', '-U', '-n', '-w', '-', '-s', '192', '-B', '4096', buildFilter(['10.0.0.1'])]);
+    expect(new TcpdumpCapture({ vips: ['10.0.0.1'], onPacket }).args).toEqual(['-i', 'any', '-y', 'LINUX_SLL2', '-U', '-n', '-w', '-', '-s', '192', '-B', '4096', buildFilter(['10.0.0.1'])]);
   });
 });
 

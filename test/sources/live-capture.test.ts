@@ -55,7 +55,11 @@ describeAsRoot('live capture in network namespaces', () => {
     await new Promise((r) => setTimeout(r, 300)); // the filter is attached once the header is out
 
     for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
-    await until(() => (matcher.tally(Date.now()).get(l.vip)?.outcomes.asymmetric ?? 0) >= 2, 'two asymmetric flows');
+    // Without --immediate-mode packets arrive a block at a time (within tcpdump's 1 s timeout): wait for all of them.
+    await until(() => {
+      const t = matcher.tally(Date.now()).get(l.vip);
+      return (t?.outcomes.asymmetric ?? 0) >= 2 && (t?.ingressPackets['eth1'] ?? 0) >= 4 && (t?.retransmittedSyns ?? 0) >= 1;
+    }, 'two asymmetric flows, their SYNs and a retransmission');
     const broken = matcher.tally(Date.now()).get(l.vip)!;
     expect(broken.paths).toEqual({ 'eth1>eth0': 2 });
     expect(broken.retransmittedSyns).toBeGreaterThanOrEqual(1);

@@ -2,7 +2,6 @@
 
 import { hostname } from 'node:os';
 import { PassThrough } from 'node:stream';
-import { execa } from 'execa';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { FastifyReply } from 'fastify';
 import { resolveConfig, UsageError } from '../config/load.js';
@@ -10,6 +9,7 @@ import { buildHttp } from '../exposition/http.js';
 import { registerMetrics } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
 import { tcpdumpArgs } from '../sources/capture.js';
+import { spawnChild } from '../sources/child.js';
 import { applyAnnouncements } from '../analysis/vips.js';
 import { canonicalIp } from '../net/ip.js';
 import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
@@ -32,12 +32,13 @@ function pcapDownloader(vips: () => string[]) {
       await reply.code(409).send({ error: 'no VIPs to capture yet' });
       return;
     }
-    const child = execa('tcpdump', tcpdumpArgs(list), { reject: false, stdin: 'ignore', buffer: false, encoding: 'buffer' });
+    const child = spawnChild('tcpdump', tcpdumpArgs(list));
+    child.proc.stderr?.resume();
     const out = new PassThrough();
     let sent = 0;
-    const stop = () => child.kill('SIGTERM');
+    const stop = () => child.proc.kill('SIGTERM');
     const timer = setTimeout(stop, seconds * 1000);
-    child.stdout?.on('data', (d: Buffer) => {
+    child.proc.stdout?.on('data', (d: Buffer) => {
       if (sent + d.length > maxBytes) {
         out.write(d.subarray(0, Math.max(0, maxBytes - sent)));
         sent = maxBytes;
@@ -47,7 +48,7 @@ function pcapDownloader(vips: () => string[]) {
       sent += d.length;
       out.write(d);
     });
-    void child.then(() => {
+    void child.done.then(() => {
       clearTimeout(timer);
       out.end();
     });
@@ -194,7 +195,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     return shuttingDown;
   };
   const onSignal = (sig: NodeJS.Signals) => void shutdown(sig);
-  // on, not once: execa's signal-exit re-raises the signal if it finds itself the only listener.
+  // on, not once: a second signal during shutdown must not fall back to the default action (exit at once).
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   void done.then(() => {

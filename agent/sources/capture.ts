@@ -4,7 +4,7 @@
 // is not held in a buffer. SLL2 carries the interface index and direction of every packet; without it there is no live evidence.
 
 import { readdir, readFile } from 'node:fs/promises';
-import { execa, type ResultPromise } from 'execa';
+import { spawnChild, type Child } from './child.js';
 import { canonicalIp, formatIp, parseIp } from '../net/ip.js';
 import { PcapStreamReader, type PcapHeader } from '../parsers/pcap.js';
 import { LINKTYPE } from '../decoders/link.js';
@@ -179,7 +179,7 @@ const HEALTHY_RUN_MS = 10_000;
 const HEALTHY_AFTER_MS = 1000;
 
 export class TcpdumpCapture {
-  private child: ResultPromise | null = null;
+  private child: Child | null = null;
   private stopping = false;
   private timer: NodeJS.Timeout | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
@@ -199,7 +199,7 @@ export class TcpdumpCapture {
   }
 
   get running(): boolean {
-    return this.child !== null && this.child.exitCode === null;
+    return this.child !== null && this.child.proc.exitCode === null;
   }
 
   /**
@@ -235,21 +235,14 @@ export class TcpdumpCapture {
       (buf, off, caplen, len, sec, frac) => this.opts.onPacket(buf, off, caplen, len, sec * 1000 + frac / 1000, this.linktype ?? -1),
       (h: PcapHeader) => this.onHeader(h),
     );
-    const child = execa(cmd, argv, {
-      reject: false,
-      stdin: 'ignore',
-      buffer: false,
-      encoding: 'buffer',
-      env: { [CAPTURE_MARKER]: String(process.pid), LC_ALL: 'C' },
-      cleanup: true,
-    });
+    const child = spawnChild(cmd, argv, { [CAPTURE_MARKER]: String(process.pid), LC_ALL: 'C' });
     this.child = child;
     this.stderrTail = '';
     this.streamingSince = null;
     const startedAt = Date.now();
     if (child.pid) this.opts.onEvent?.({ type: 'started', pid: child.pid, args: this.args });
     let broken = false;
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.proc.stdout?.on('data', (chunk: Buffer) => {
       if (broken) return;
       const err = reader.push(chunk);
       if (err) {
@@ -259,7 +252,7 @@ export class TcpdumpCapture {
         signal(child, 'SIGTERM');
       }
     });
-    child.stderr?.on('data', (d: Buffer) => {
+    child.proc.stderr?.on('data', (d: Buffer) => {
       this.stderrTail = (this.stderrTail + d.toString()).slice(-4000);
       const s = parseTcpdumpStats(this.stderrTail);
       if (s) {
@@ -268,11 +261,11 @@ export class TcpdumpCapture {
         this.stderrTail = this.stderrTail.replace(/\d+ packets? captured[\s\S]*?dropped by kernel\n?/, '');
       }
     });
-    void child.then((r) => {
+    void child.done.then((r) => {
       if (this.child !== child) return;
-      const code = r.exitCode ?? null;
-      const signal = r.signal ?? null;
-      const enoent = (r as { code?: string }).code === 'ENOENT';
+      const code = r.exitCode;
+      const signal = r.signal;
+      const enoent = r.code === 'ENOENT';
       const restartIn = this.stopping ? null : this.backoff;
       this.opts.onEvent?.({ type: 'exited', code, signal, stderr: enoent ? TCPDUMP_MISSING_MESSAGE : this.stderrTail.trim(), restartInMs: restartIn });
       this.child = null;
@@ -309,14 +302,14 @@ export class TcpdumpCapture {
     if (this.statsTimer) clearInterval(this.statsTimer);
     const c = this.child;
     if (!c) return;
-    const exited = (ms: number) => Promise.race([c.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    const exited = (ms: number) => Promise.race([c.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
     const stopped = (signal(c, 'SIGTERM') && (await exited(3000))) || (signal(c, 'SIGKILL') && (await exited(2000))) || (await exited(100));
     if (!stopped) {
       this.opts.onEvent?.({ type: 'stop-failed', pid: c.pid ?? null, message: 'tcpdump did not exit on SIGTERM or SIGKILL: the agent lacks the permission to signal it (CAP_KILL, once tcpdump has dropped to its own user)' });
       // Let go of it, or its open pipes keep this process from ever exiting.
-      c.stdout?.destroy();
-      c.stderr?.destroy();
-      c.unref();
+      c.proc.stdout?.destroy();
+      c.proc.stderr?.destroy();
+      c.proc.unref();
     }
     this.child = null;
   }
@@ -326,7 +319,7 @@ export class TcpdumpCapture {
  * False when the signal could not be sent: EPERM (tcpdump dropped to its own user and the agent lacks CAP_KILL) or
  * the child is gone. process.kill throws; ChildProcess.kill would emit an 'error' event nobody handles.
  */
-function signal(c: ResultPromise, sig: NodeJS.Signals): boolean {
+function signal(c: Child, sig: NodeJS.Signals): boolean {
   if (c.pid === undefined) return false;
   try {
     process.kill(c.pid, sig);

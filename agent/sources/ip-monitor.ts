@@ -1,7 +1,7 @@
 // Watches routes, rules, addresses and links with `ip monitor` and reports "something changed", debounced.
 // iproute2 6.1 prints monitor events as text even with -j; any event line is a reason to check again.
 
-import { execa, type ResultPromise } from 'execa';
+import { spawnChild, type Child } from './child.js';
 import { validateNetnsName } from './validate.js';
 
 export interface MonitorOptions {
@@ -12,7 +12,7 @@ export interface MonitorOptions {
 }
 
 export class RouteMonitor {
-  private child: ResultPromise | null = null;
+  private child: Child | null = null;
   private timer: NodeJS.Timeout | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   private stopping = false;
@@ -24,15 +24,15 @@ export class RouteMonitor {
   }
 
   get running(): boolean {
-    return this.child !== null && this.child.exitCode === null;
+    return this.child !== null && this.child.proc.exitCode === null;
   }
 
   start(): void {
     const args = [...(this.opts.netns ? ['-n', this.opts.netns] : []), 'monitor', 'route', 'rule', 'addr', 'link'];
-    const child = execa('ip', args, { reject: false, stdin: 'ignore', buffer: false, cleanup: true, env: { LC_ALL: 'C' } });
+    const child = spawnChild('ip', args, { LC_ALL: 'C' });
     this.child = child;
     let stderr = '';
-    child.stdout?.on('data', (d: Buffer) => {
+    child.proc.stdout?.on('data', (d: Buffer) => {
       if (!/^\S/m.test(String(d))) return;
       this.events++;
       if (this.timer) clearTimeout(this.timer);
@@ -41,8 +41,8 @@ export class RouteMonitor {
         this.opts.onChange();
       }, this.opts.debounceMs ?? 300);
     });
-    child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + String(d)).slice(-2000)));
-    void child.then((r) => {
+    child.proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + String(d)).slice(-2000)));
+    void child.done.then((r) => {
       if (this.child !== child) return;
       this.child = null;
       this.opts.onExit?.(r.exitCode ?? null, stderr.trim());
@@ -63,8 +63,8 @@ export class RouteMonitor {
     const c = this.child;
     this.child = null;
     if (c) {
-      c.kill('SIGTERM');
-      await c;
+      c.proc.kill('SIGTERM');
+      await c.done;
     }
   }
 }

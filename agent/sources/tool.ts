@@ -2,6 +2,7 @@
 // bounded in time. A binary that is missing, or that could not be started or finished in time, is an
 // EnvironmentError that says what to install or what went wrong; an exit code is the caller's to read.
 
+import { execFile } from 'node:child_process';
 
 export class EnvironmentError extends Error {
   constructor(message: string) {
@@ -16,20 +17,17 @@ export interface ToolResult {
   stderr: string;
 }
 
-export async function runTool(binary: string, args: readonly string[], opts: { missing: string; timeoutMs: number }): Promise<ToolResult> {
-  try {
-    // Loaded on first use: `--help` and `analyze` never spawn anything.
-    const { execa } = await import('execa');
-    const r = await execa(binary, [...args], { reject: false, timeout: opts.timeoutMs, stdin: 'ignore', env: { LC_ALL: 'C' }, extendEnv: true });
-    if (r.failed && r.exitCode === undefined) {
-      const code = (r as unknown as { code?: string }).code;
-      if (code === 'ENOENT') throw new EnvironmentError(opts.missing);
-      throw new EnvironmentError(`running ${binary} ${args.join(' ')} failed: ${r.shortMessage ?? r.message}`);
-    }
-    return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-  } catch (e) {
-    if (e instanceof EnvironmentError) throw e;
-    if ((e as { code?: string }).code === 'ENOENT') throw new EnvironmentError(opts.missing);
-    throw e;
-  }
+const strip = (s: string) => (s.endsWith('\n') ? s.slice(0, s.endsWith('\r\n') ? -2 : -1) : s);
+
+// node:child_process directly, not execa: a check spawns a dozen tools, and execa cost about 6 ms of the agent's CPU
+// per spawn against 2.7 ms (measured on this machine), most of the agent's CPU at rest.
+export function runTool(binary: string, args: readonly string[], opts: { missing: string; timeoutMs: number }): Promise<ToolResult> {
+  return new Promise((resolve, reject) => {
+    execFile(binary, [...args], { timeout: opts.timeoutMs, killSignal: 'SIGKILL', env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 100 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (!err) return resolve({ exitCode: 0, stdout: strip(stdout), stderr: strip(stderr) });
+      if (err.code === 'ENOENT') return reject(new EnvironmentError(opts.missing));
+      if (typeof err.code === 'number' && !err.killed) return resolve({ exitCode: err.code, stdout: strip(stdout), stderr: strip(stderr) });
+      reject(new EnvironmentError(`running ${binary} ${args.join(' ')} failed: ${err.killed ? `timed out after ${opts.timeoutMs} ms` : err.message}`));
+    });
+  });
 }

@@ -56,7 +56,7 @@ describe('start-up: each command loads only what it uses', () => {
     expect([...r.pkgs].filter((p) => ['fastify', 'prom-client', '@kubernetes/client-node'].includes(p))).toEqual([]);
   });
 
-  it('serve without Kubernetes loads fastify and prom-client but not the Kubernetes client; with a kubeconfig it does', async () => {
+  it('serve without Kubernetes loads fastify and prom-client but not the Kubernetes client (with a kubeconfig it does), and never execa', async () => {
     const kubeconfig = join(dir, 'kubeconfig');
     writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\ncurrent-context: c\n');
     for (const extra of [[], ['--kubeconfig', kubeconfig]]) {
@@ -77,6 +77,8 @@ describe('start-up: each command loads only what it uses', () => {
       expect(pkgs.has('fastify')).toBe(true);
       expect(pkgs.has('prom-client')).toBe(true);
       expect(pkgs.has('@kubernetes/client-node')).toBe(extra.length > 0);
+      // Its children (tcpdump, ip monitor, ip, ss) run on node:child_process.
+      expect(pkgs.has('execa')).toBe(false);
     }
   });
 });

@@ -4,6 +4,7 @@ export const FINDING_TYPES = [
   'asymmetric-reply-path',
   'rp-filter-drop',
   'reply-unroutable',
+  'reply-path-unknown',
   'vip-outside-connected-subnets',
   'vip-not-local',
   'competing-default-routes',

@@ -7,6 +7,8 @@ import type { HostSnapshot, Route, RouteType } from '../model/host-state.js';
 import { describeRoute, describeRule, RouteModel, type ModelAnswer, type Question } from './route-model.js';
 import { sortFindings, type Finding, type Remediation } from './findings.js';
 import { chooseIngress, connectedSubnets, vipHolder, type Announcement, type VipSpec } from './vips.js';
+import type { ConntrackRead } from '../model/netfilter.js';
+import { cniDevice, connmarkFixes, ebpfDatapath, freeMark, gatherBackends, replyMark, rulesetBlindness, type Backend, type EndpointInfo, type PathKind } from './forward-path.js';
 
 export type KernelVerdict =
   | { ok: true; type: RouteType; dev: string; gateway: string | null }
@@ -20,6 +22,15 @@ export type ClientKind = 'default-destination' | 'client-cidr' | 'gateway' | 'ob
 export type PathVerdict = 'symmetric' | 'asymmetric' | 'unroutable' | 'unknown' | 'connected-elsewhere' | 'no-ingress';
 
 export interface PathReport {
+  /** local: a socket on the VIP; host-backend: DNAT'd to an address of this host; forwarded: DNAT'd to a pod (reply
+   * forwarded); destination-only: no backend known, the reply's destination alone was asked */
+  kind: PathKind;
+  /** the backend whose replies this path follows (null for local sockets and destination-only) */
+  backend: string | null;
+  /** the packet mark the reply carries at its routing decision; null when unknown */
+  mark: number | null;
+  /** why the verdict is unknown, or what the model could not evaluate */
+  reason: string | null;
   client: string;
   clientKind: ClientKind;
   /** the client CIDR this address stands for, when it came from one */
@@ -46,6 +57,10 @@ export interface ModelSummary {
   route: string | null;
   table: string | null;
   note: string | null;
+  /** the deciding rule's priority, the route's destination and table: remediation is built from these */
+  rulePriority: number | null;
+  routeDst: string | null;
+  routeTable: string | null;
 }
 
 export interface VipReport {
@@ -59,6 +74,10 @@ export interface VipReport {
   announcement: Announcement | null;
   subnet: string | null;
   rpFilter: number | null;
+  /** where the VIP's traffic is DNAT'd to, and where those replies arrive */
+  backends: Backend[];
+  /** parts of the datapath asymroute cannot see (eBPF, unreadable rules) */
+  blind: string[];
   paths: PathReport[];
 }
 
@@ -71,6 +90,10 @@ export interface CheckInput {
   /** gateway per ingress interface, when the operator knows it better than the host does */
   gateways?: Record<string, string>;
   oracle: KernelOracle;
+  /** connections to the VIPs (live backends and marks); null when not read (offline snapshot) */
+  conntrack?: ConntrackRead | null;
+  /** Kubernetes EndpointSlice addresses per VIP */
+  endpoints?: Record<string, EndpointInfo[]>;
 }
 
 export interface CheckResult {
@@ -99,6 +122,9 @@ export function summariseModel(a: ModelAnswer): ModelSummary {
     route,
     table: a.kind === 'route' ? a.table : null,
     note: a.kind !== 'unknown' ? (a.note ?? null) : null,
+    rulePriority: a.kind !== 'unknown' && a.rule ? a.rule.priority : null,
+    routeDst: a.kind !== 'unknown' && a.route ? a.route.dst : null,
+    routeTable: a.kind !== 'unknown' && a.route ? a.route.table : null,
   };
 }
 
@@ -182,44 +208,114 @@ function fixesForAsymmetry(input: CheckInput, vip: VipReport, p: PathReport, fam
   const gw = gatewayOn(snap, ingress, family, input.gateways?.[ingress]);
   const gwText = gw.ip ?? `<gateway-on-${ingress}>`;
   const out: Remediation[] = [];
-  const ruleMatch = /^(\d+):/.exec(p.rule ?? '');
-  const decidingPriority = ruleMatch ? Number(ruleMatch[1]) : 32766;
-  if (local) {
-    const table = freeTable(snap);
-    const prio = freeRulePriority(snap, family, decidingPriority);
+  const decidingPriority = p.model.rulePriority ?? 32766;
+  const table = freeTable(snap);
+  const prio = freeRulePriority(snap, family, decidingPriority);
+  // A source rule only catches replies a local socket sends from the VIP; DNAT'd replies carry the backend's address.
+  const onlyLocalSockets = local && vip.paths.every((x) => x.kind === 'local');
+  const policy = (): Remediation => {
     const cmds = [`${ipf} rule add from ${vip.ip} lookup ${table} priority ${prio}`];
     if (vip.subnet) cmds.push(`${ipf} route add ${vip.subnet} dev ${ingress} table ${table}`);
     cmds.push(`${ipf} route add default via ${gwText} dev ${ingress} table ${table}`);
-    out.push({
+    return {
       title: `policy routing: replies from ${vip.ip} use ${ingress}, the host's default route stays as it is`,
       commands: cmds,
-      note: `gateway: ${gw.how}. Make it persistent in the network configuration (netplan routing-policy, ifupdown post-up, NetworkManager ipv4.routing-rules).`,
-    });
-  } else {
-    out.push({
-      title: 'policy routing by source does not apply',
-      commands: [],
-      note: `${vip.ip} is not an address of this host (kube-proxy iptables mode): replies are de-NATed after routing, so only the destination route decides. Mark connections arriving on ${ingress} with CONNMARK and route the mark instead, or move the route below.`,
-    });
+      note: `gateway: ${gw.how}. It catches only replies that local sockets send from ${vip.ip}. Make it persistent in the network configuration (netplan routing-policy, ifupdown post-up, NetworkManager ipv4.routing-rules).`,
+    };
+  };
+  const connmark = connmarkFixes({ family, ingress, table, priority: prio, mark: freeMark(snap), subnet: vip.subnet, gateway: gwText, gatewayHow: gw.how });
+  if (onlyLocalSockets) out.push(policy(), ...connmark);
+  else {
+    const why = local
+      ? `${vip.ip} is DNAT'd to ${vip.backends.map((b) => b.ip).join(', ')}: their replies are routed with the backend's address as source, so a "from ${vip.ip}" rule does not catch them.`
+      : `${vip.ip} is not an address of this host: replies are de-NATed after routing, so a source rule cannot catch them.`;
+    out.push({ ...connmark[0]!, note: `${why} ${connmark[0]!.note}` }, connmark[1]!);
   }
-  const route = p.route ?? '';
-  const defaultVia = /^default( via (\S+))?( dev (\S+))?/.exec(route);
-  if (defaultVia) {
-    const del = `${ipf} route del ${route.split(' metric ')[0]}`;
+  const route = p.model.routeDst;
+  const dev = cniDevice(ingress);
+  if (route === 'default' && p.model.routeTable === 'main') {
+    if (dev) {
+      out.push({ title: `do not move the default route to ${ingress}`, commands: [], note: `${ingress} is a ${dev} device, not a LAN: fix the VIP's ingress (--vip ${vip.ip}@IFACE) instead` });
+    } else if (!gw.ip) {
+      out.push({ title: `moving the default route to ${ingress} needs its router`, commands: [], note: `${gw.how}; find it with "ip neigh show dev ${ingress}" or the DHCP lease, then pass --gateway ${ingress}=IP to get the commands` });
+    } else {
+      out.push({
+        title: `move the default route to ${ingress}`,
+        commands: [`${ipf} route del ${p.route!.split(' metric ')[0]}`, `${ipf} route add default via ${gw.ip} dev ${ingress}`],
+        note: `all traffic of the host then leaves via ${ingress}; ${p.egress.join(', ')} keeps only its connected subnets (management access from elsewhere may need its own route). Gateway: ${gw.how}.`,
+      });
+    }
+  } else if (route && route !== 'default' && !dev && gw.ip) {
+    const tableSuffix = p.model.routeTable && p.model.routeTable !== 'main' ? ` table ${p.model.routeTable}` : '';
     out.push({
-      title: `move the default route to ${ingress}`,
-      commands: [del, `${ipf} route add default via ${gwText} dev ${ingress}`],
-      note: `all traffic of the host then leaves via ${ingress}; ${p.egress.join(', ')} keeps only its connected subnets (management access from elsewhere may need its own route). Gateway: ${gw.how}.`,
-    });
-  } else if (route) {
-    const dst = route.split(' ')[0]!;
-    out.push({
-      title: `send ${dst} via ${ingress}`,
-      commands: [`${ipf} route replace ${dst} via ${gwText} dev ${ingress}${/ table (\S+)/.exec(route)?.[0] ?? ''}`],
-      note: `the route "${route}" sends replies to ${p.client} away from ${ingress}. Gateway: ${gw.how}.`,
+      title: `send ${route} via ${ingress}`,
+      commands: [`${ipf} route replace ${route} via ${gw.ip} dev ${ingress}${tableSuffix}`],
+      note: `the route "${p.route}" sends replies to ${p.client} away from ${ingress}. Gateway: ${gw.how}.`,
     });
   }
   return out;
+}
+
+interface ReplySource {
+  kind: PathKind;
+  /** the reply's source address at its routing decision (null: destination-only) */
+  src: string | null;
+  /** the device a forwarded reply is received on */
+  iif: string | null;
+  backend: Backend | null;
+  /** why no verdict on this source can be "ok" */
+  blindReason: string | null;
+}
+
+/** At most this many distinct reply sources are asked per VIP: backends that share a device share the decision. */
+export const MAX_REPLY_SOURCES = 8;
+
+// Backends grouped by where their replies enter the routing decision: one question per group and client.
+async function replySources(input: CheckInput, model: RouteModel, vip: string, family: Family, local: boolean, report: VipReport): Promise<ReplySource[]> {
+  const snap = input.snapshot;
+  const { backends, blind } = gatherBackends(vip, family, snap, input.conntrack?.byVip[vip] ?? null, input.endpoints?.[vip] ?? null);
+  const ebpf = ebpfDatapath(snap, report.ingress);
+  report.blind = [...ebpf, ...blind.map((b) => `nft rule not evaluated (backends may be missing): ${b}`)];
+  const rs = rulesetBlindness(snap, family);
+  if (rs) report.blind.push(rs);
+  if (input.conntrack?.error) report.blind.push(`conntrack: ${input.conntrack.error}`);
+  const ebpfReason = ebpf[0] ?? null;
+  for (const b of backends) {
+    if (b.local) {
+      b.iifReason = 'an address of this host: replies are sent locally';
+      continue;
+    }
+    const k = await input.oracle({ dst: b.ip });
+    if (k?.ok) {
+      b.iif = k.dev;
+      b.iifReason = `the kernel routes ${b.ip} via ${k.dev}${cniDevice(k.dev) ? ` (${cniDevice(k.dev)})` : ''}`;
+    } else {
+      const m = model.lookup({ dst: b.ip });
+      b.iif = m.kind === 'route' && m.candidates.length === 1 ? m.candidates[0]!.dev : null;
+      b.iifReason = b.iif ? `the route model sends ${b.ip} via ${b.iif}` : `no route to ${b.ip}${k && !k.ok ? ` (${k.errno})` : ''}`;
+    }
+  }
+  report.backends = backends;
+  if (backends.length === 0) {
+    if (local) return [{ kind: 'local', src: vip, iif: null, backend: null, blindReason: ebpfReason }];
+    const why = `no DNAT rule, conntrack entry or EndpointSlice names a backend for ${vip}: what answers it on this node is not known`;
+    return [{ kind: 'destination-only', src: null, iif: null, backend: null, blindReason: ebpfReason ?? (blind.length > 0 ? `${why} (nft rules not evaluated: ${blind[0]})` : why) }];
+  }
+  const groups = new Map<string, ReplySource>();
+  for (const b of backends) {
+    const key = b.local ? `host|${b.ip}` : `fwd|${b.iif ?? '?'}`;
+    if (groups.has(key)) continue;
+    groups.set(key, {
+      kind: b.local ? 'host-backend' : 'forwarded',
+      src: b.ip,
+      iif: b.local ? null : b.iif,
+      backend: b,
+      blindReason: ebpfReason ?? (!b.local && b.iif === null ? b.iifReason : null),
+    });
+  }
+  const all = [...groups.values()];
+  if (all.length > MAX_REPLY_SOURCES) report.blind.push(`${all.length - MAX_REPLY_SOURCES} more reply sources not asked (at most ${MAX_REPLY_SOURCES} per VIP)`);
+  return all.slice(0, MAX_REPLY_SOURCES);
 }
 
 export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
@@ -245,6 +341,8 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
       announcement: vip.announcement ?? null,
       subnet: ing.subnet,
       rpFilter: ing.ingress && family === 4 ? model.effectiveRpFilter(ing.ingress) : null,
+      backends: [],
+      blind: [],
       paths: [],
     };
     reports.push(report);
@@ -275,54 +373,76 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
     }
     const clients = representativeClients(input, model, family);
     const localSubnets = connectedSubnets(snap);
+    const groups = await replySources(input, model, vip.ip, family, local, report);
     for (const c of clients) {
-      const q: Question = { dst: c.ip, src: local ? vip.ip : null };
-      const kernel = await input.oracle(q);
-      const m = model.lookup(q);
-      const ms = summariseModel(m);
-      const agrees = kernel ? modelAgrees(m, kernel) : null;
-      let egress: string[] = [];
-      let gateway: string | null = null;
-      let verdict: PathVerdict;
-      if (kernel) {
-        if (kernel.ok) {
-          egress = [kernel.dev];
-          gateway = kernel.gateway;
+      for (const g of groups) {
+        const markFor = g.kind === 'destination-only' ? { mark: null, reason: null, applied: [] } : replyMark(snap, { family, ingress: ing.ingress ?? '', client: c.ip, vip: vip.ip, vipPort: g.backend?.vipPort ?? null, kind: g.kind, iif: g.iif, src: g.src!, srcPort: g.backend?.port ?? null, snat: g.backend?.snat ?? null });
+        const mark = markFor.mark;
+        const q: Question = { dst: c.ip, src: g.src, ...(g.iif ? { iif: g.iif } : {}), ...(mark ? { mark } : {}) };
+        const kernel = await input.oracle(q);
+        const m = model.lookup(q);
+        const ms = summariseModel(m);
+        const agrees = kernel ? modelAgrees(m, kernel) : null;
+        let egress: string[] = [];
+        let gateway: string | null = null;
+        let verdict: PathVerdict;
+        if (kernel) {
+          if (kernel.ok) {
+            egress = [kernel.dev];
+            gateway = kernel.gateway;
+          }
+        } else if (m.kind === 'route') {
+          egress = [...new Set(m.candidates.map((x) => x.dev))];
+          gateway = m.candidates.length === 1 ? m.candidates[0]!.gateway : null;
         }
-      } else if (m.kind === 'route') {
-        egress = [...new Set(m.candidates.map((x) => x.dev))];
-        gateway = m.candidates.length === 1 ? m.candidates[0]!.gateway : null;
-      }
-      const clientIp = parseIp(c.ip)!;
-      const elsewhere = localSubnets.find((s) => prefixContains(s.prefix, clientIp) && s.ifname !== ing.ingress);
-      if ((kernel && !kernel.ok) || (!kernel && m.kind === 'error')) verdict = 'unroutable';
-      else if (egress.length === 0) verdict = 'unknown';
-      else if (!ing.ingress) verdict = 'no-ingress';
-      else if (elsewhere) verdict = 'connected-elsewhere';
-      else verdict = egress.every((d) => d === ing.ingress) ? 'symmetric' : 'asymmetric';
-      report.paths.push({ client: c.ip, clientKind: c.kind, cidr: c.cidr, question: q, kernel, model: ms, egress, gateway, verdict, rule: ms.rule, route: ms.route, modelAgrees: agrees });
+        const clientIp = parseIp(c.ip)!;
+        const elsewhere = localSubnets.find((s) => prefixContains(s.prefix, clientIp) && s.ifname !== ing.ingress);
+        if ((kernel && !kernel.ok) || (!kernel && m.kind === 'error')) verdict = 'unroutable';
+        else if (egress.length === 0) verdict = 'unknown';
+        else if (!ing.ingress) verdict = 'no-ingress';
+        else if (elsewhere) verdict = 'connected-elsewhere';
+        else verdict = egress.every((d) => d === ing.ingress) ? 'symmetric' : 'asymmetric';
+        // "ok" only where every part of the path was seen: marks, backends, no eBPF datapath in between.
+        let reason: string | null = g.blindReason ?? (mark === null && g.kind !== 'destination-only' ? markFor.reason : null);
+        if ((verdict === 'symmetric' || verdict === 'connected-elsewhere') && reason) verdict = 'unknown';
+        if (verdict === 'unknown' && !reason) reason = m.kind === 'unknown' ? m.reason : 'neither the kernel nor the model gave an interface';
+        report.paths.push({ kind: g.kind, backend: g.backend?.ip ?? null, mark, reason, client: c.ip, clientKind: c.kind, cidr: c.cidr, question: q, kernel, model: ms, egress, gateway, verdict, rule: ms.rule, route: ms.route, modelAgrees: agrees });
 
-      if (agrees === false) {
-        findings.push({
-          type: 'route-model-mismatch',
-          severity: 'info',
-          vip: vip.ip,
-          summary: `the route model disagrees with the kernel for replies to ${c.ip}: the kernel's answer is used`,
-          evidence: [`kernel: ${kernelText(kernel!)}`, `model: ${modelText(ms)}`],
-          remediation: [{ title: 'report this with the snapshot attached (asymroute snapshot > snapshot.json)', commands: [] }],
-          client: c.ip,
-        });
-      } else if (m.kind === 'unknown') {
-        findings.push({
-          type: 'route-model-unknown',
-          severity: 'info',
-          vip: vip.ip,
-          summary: `the route model cannot explain replies to ${c.ip}: ${m.reason}`,
-          evidence: kernel ? [`kernel: ${kernelText(kernel)}`] : ['no kernel answer (offline snapshot)'],
-          remediation: [],
-          client: c.ip,
-        });
+        if (agrees === false) {
+          findings.push({
+            type: 'route-model-mismatch',
+            severity: 'info',
+            vip: vip.ip,
+            summary: `the route model disagrees with the kernel for replies to ${c.ip}: the kernel's answer is used`,
+            evidence: [`${questionText(q)}`, `kernel: ${kernelText(kernel!)}`, `model: ${modelText(ms)}`],
+            remediation: [{ title: 'report this with the snapshot attached (asymroute snapshot > snapshot.json)', commands: [] }],
+            client: c.ip,
+          });
+        } else if (m.kind === 'unknown' && kernel) {
+          findings.push({
+            type: 'route-model-unknown',
+            severity: 'info',
+            vip: vip.ip,
+            summary: `the route model cannot explain replies to ${c.ip}: ${m.reason}`,
+            evidence: [`${questionText(q)} -> kernel: ${kernelText(kernel)}`],
+            remediation: [],
+            client: c.ip,
+          });
+        }
       }
+    }
+    const unknown = report.paths.filter((p) => p.verdict === 'unknown' && p.clientKind !== 'gateway');
+    if (unknown.length > 0) {
+      const reasons = [...new Set(unknown.map((p) => p.reason ?? 'unknown'))];
+      findings.push({
+        type: 'reply-path-unknown',
+        severity: 'warning',
+        vip: vip.ip,
+        summary: `${label}: asymroute cannot tell where replies leave for ${unknown.length} of ${report.paths.length} paths: ${reasons[0]}`,
+        evidence: [...reasons.map((r) => `why: ${r}`), ...unknown.slice(0, 4).map((p) => `${questionText(p.question)}${p.kernel ? ` -> ${kernelText(p.kernel)}` : ''}`)],
+        remediation: [{ title: 'make the path visible', commands: [], note: 'run asymroute with CAP_NET_ADMIN so it can read the ruleset and conntrack (iptables-save, nft -j list ruleset, conntrack -L); on an eBPF datapath (Cilium), verify with live evidence (asymroute serve) or the datapath\'s own tools (cilium-dbg monitor)' }],
+        ingress: ing.ingress,
+      });
     }
     const asym = report.paths.filter((p) => p.verdict === 'asymmetric');
     const byEgress = new Map<string, PathReport[]>();
@@ -332,13 +452,14 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
     }
     for (const [egress, paths] of byEgress) {
       const p = paths[0]!;
-      const evidence = paths.map((x) => `${questionText(x.question)} -> ${x.kernel ? kernelText(x.kernel) : `model: ${modelText(x.model)}`} (${clientLabel(x)})`);
+      const evidence = paths.map((x) => `${questionText(x.question)} -> ${x.kernel ? kernelText(x.kernel) : `model: ${modelText(x.model)}`} (${clientLabel(x)}; ${sourceLabel(x)})`);
       if (p.rule) evidence.push(`decided by rule ${p.rule}${p.route ? `, route ${p.route}` : ''}`);
+      for (const x of paths) if (x.reason) evidence.push(`note: ${x.reason}`);
       findings.push({
         type: 'asymmetric-reply-path',
         severity: 'critical',
         vip: vip.ip,
-        summary: `${label}: requests arrive on ${ing.ingress}, replies to ${paths.map((x) => x.cidr ?? x.client).join(', ')} leave on ${egress}${p.route ? ` (${p.route})` : ''}`,
+        summary: `${label}: requests arrive on ${ing.ingress}, replies to ${[...new Set(paths.map((x) => x.cidr ?? x.client))].join(', ')} leave on ${egress}${p.route ? ` (${p.route})` : ''}${sourcesText(paths)}`,
         evidence,
         remediation: fixesForAsymmetry(input, report, p, family, local),
         ingress: ing.ingress,
@@ -469,6 +590,24 @@ export function modelText(m: ModelSummary): string {
   if (m.kind === 'unknown') return `unknown (${m.reason})`;
   if (m.kind === 'error') return `error ${m.errno} (${m.reason})`;
   return m.devs.map((d, i) => `${m.gateways[i] ? `via ${m.gateways[i]} ` : ''}dev ${d}`).join(' | ');
+}
+
+function sourceLabel(p: PathReport): string {
+  switch (p.kind) {
+    case 'local':
+      return 'sent by a local socket';
+    case 'host-backend':
+      return `sent locally by backend ${p.backend}`;
+    case 'forwarded':
+      return `forwarded from backend ${p.backend} received on ${p.question.iif}${p.mark ? ` with mark 0x${p.mark.toString(16)}` : ''}`;
+    case 'destination-only':
+      return 'no backend known: destination alone';
+  }
+}
+
+function sourcesText(paths: PathReport[]): string {
+  const fwd = [...new Set(paths.filter((x) => x.kind !== 'local' && x.kind !== 'destination-only').map((x) => x.backend))];
+  return fwd.length > 0 ? `; replies of backend${fwd.length > 1 ? 's' : ''} ${fwd.join(', ')}` : '';
 }
 
 function clientLabel(p: PathReport): string {

@@ -281,7 +281,8 @@ export class RouteModel {
     return { kind: 'route', type: 'unicast', candidates, route, rule: res.rule, table: res.table, trace: res.trace };
   }
 
-  // ip_route_input_slow, for packets addressed to this host (the VIP case). Forwarding is not modelled.
+  // ip_route_input_slow: packets addressed to this host (the VIP case) and, for IPv4, forwarded packets
+  // (a DNAT'd backend's reply: IN_DEV_FORWARD on the ingress device, then __mkroute_input's source validation).
   private input(flow: Flow): ModelAnswer {
     const src = flow.src;
     if (!src) return { kind: 'unknown', reason: 'input lookups need a source address', trace: [] };
@@ -294,20 +295,52 @@ export class RouteModel {
     if (res.kind === 'unknown') return res;
     if (res.kind === 'error') {
       if (flow.family === 6) return { kind: 'unknown', reason: 'IPv6 input lookups without a local route are not modelled', trace: res.trace };
-      return { kind: 'unknown', reason: 'input lookups that do not end in a local route (forwarding) are not modelled', trace: res.trace };
+      const fwd = this.forwardingOn(flow.iif);
+      if (fwd === null) return { kind: 'unknown', reason: `whether ${flow.iif} forwards is not in the snapshot`, trace: res.trace };
+      if (!fwd) return this.noForwarding(flow, res.rule, res.route?.r ?? null, res.trace);
+      return { kind: 'error', errno: res.errno, reason: res.reason, rule: res.rule, route: res.route?.r ?? null, trace: res.trace };
     }
     const route = res.route.r;
-    if (route.type !== 'local') {
-      return { kind: 'unknown', reason: `input lookups that end in a ${route.type} route (forwarding) are not modelled`, trace: res.trace };
+    if (route.type === 'local') {
+      if (flow.family === 4) {
+        const rpf = this.validateSource(flow);
+        if (rpf.kind === 'unknown') return { kind: 'unknown', reason: rpf.reason, trace: res.trace };
+        if (rpf.kind === 'reject') {
+          return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
+        }
+      }
+      return { kind: 'route', type: 'local', candidates: [{ dev: 'lo', gateway: null }], route, rule: res.rule, table: res.table, trace: res.trace };
     }
-    if (flow.family === 4) {
+    if (flow.family === 6) return { kind: 'unknown', reason: 'IPv6 forwarding lookups are not modelled', trace: res.trace };
+    if (route.type !== 'unicast') {
+      return { kind: 'unknown', reason: `input lookups that end in a ${route.type} route are not modelled`, trace: res.trace };
+    }
+    const fwd = this.forwardingOn(flow.iif);
+    if (fwd === null) return { kind: 'unknown', reason: `whether ${flow.iif} forwards is not in the snapshot`, trace: res.trace };
+    if (!fwd) return this.noForwarding(flow, res.rule, route, res.trace);
+    // ip_mkroute_input: multipath hashes the flow (fib_select_multipath); fib_select_default is output-only.
+    const nexthops = route.nexthops.length > 1 ? this.usableNexthops(route, 4, null).filter((n) => n.weight > 0) : res.nexthops;
+    const candidates = dedupe(nexthops.map((n) => ({ dev: n.dev ?? '', gateway: n.gateway })));
+    // fib_validate_source skips the reverse lookup when rp_filter is 0 and the packet leaves by another device.
+    const quick = this.effectiveRpFilter(flow.iif) === 0 && candidates.every((c) => c.dev !== flow.iif);
+    if (!quick) {
       const rpf = this.validateSource(flow);
       if (rpf.kind === 'unknown') return { kind: 'unknown', reason: rpf.reason, trace: res.trace };
-      if (rpf.kind === 'reject') {
-        return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
-      }
+      if (rpf.kind === 'reject') return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
     }
-    return { kind: 'route', type: 'local', candidates: [{ dev: 'lo', gateway: null }], route, rule: res.rule, table: res.table, trace: res.trace };
+    return { kind: 'route', type: 'unicast', candidates, route, rule: res.rule, table: res.table, trace: res.trace, note: `forwarded: received on ${flow.iif}` };
+  }
+
+  // IN_DEV_FORWARD: the ingress device's own forwarding switch (set for all devices by net.ipv4.ip_forward).
+  private forwardingOn(iif: string): boolean | null {
+    const per = this.snapshot.sysctls.forwarding?.[iif];
+    if (per !== undefined) return per > 0;
+    const global = this.snapshot.sysctls.ipForward;
+    return global === null ? null : global > 0;
+  }
+
+  private noForwarding(flow: Flow, rule: Rule | null, route: Route | null, trace: TraceStep[]): ModelAnswer {
+    return { kind: 'error', errno: 'EHOSTUNREACH', reason: 'no-forwarding', rule, route, trace, note: `forwarding is off on ${flow.iif}` };
   }
 
   /** rp_filter as the kernel applies it: max(conf/all, conf/<iif>). */

@@ -1,7 +1,8 @@
 // Which VIPs to check, and on which interface their requests arrive.
 
 import { isIfname } from '../net/ifname.js';
-import { bitsOf, formatIp, formatPrefix, isLinkLocal, isLoopback, makePrefix, parseIp, prefixContains, type Prefix } from '../net/ip.js';
+import { bitsOf, formatIp, formatPrefix, isLinkLocal, isLoopback, makePrefix, parseIp, parsePrefix, prefixContains, type Prefix } from '../net/ip.js';
+import { cniDevice } from './forward-path.js';
 import type { HostSnapshot } from '../model/host-state.js';
 
 export type VipSource = 'flag' | 'config' | 'auto' | 'kubernetes' | 'observed';
@@ -57,12 +58,42 @@ export function parseVipSpec(text: string, source: VipSource): VipSpec {
 }
 
 const VIP_HOLDER_KINDS = new Set(['dummy']);
-const VIP_HOLDER_NAMES = /^(kube-ipvs0|kube-lb0|nodelocaldns)$/;
+const VIP_HOLDER_NAMES = /^(kube-ipvs0|kube-lb0)$/;
 
-/** VIP-like local addresses: host-length (/32, /128) global addresses, and any address on a dummy or kube-ipvs0 device. */
-export function detectVips(snap: HostSnapshot): VipSpec[] {
+export interface Detection {
+  vips: VipSpec[];
+  /** addresses that looked like VIPs but belong to the CNI or the pod network, with why */
+  skipped: string[];
+}
+
+/** Pod networks as this host sees them: connected subnets and routes on CNI devices, plus any given (Node podCIDRs). */
+export function podNetworks(snap: HostSnapshot, podCidrs: string[] = []): Prefix[] {
+  const out: Prefix[] = [];
+  for (const c of podCidrs) {
+    const p = parsePrefix(c);
+    if (p) out.push(p);
+  }
+  for (const a of snap.addrs) {
+    const ip = parseIp(a.local);
+    if (ip && cniDevice(a.ifname) && a.prefixlen < bitsOf(ip.family)) out.push(makePrefix(ip, a.prefixlen));
+  }
+  for (const r of snap.routes) {
+    if (r.dst === 'default' || r.table === 'local' || !r.nexthops.some((n) => n.dev && cniDevice(n.dev))) continue;
+    const p = parsePrefix(r.dst, r.family);
+    if (p && p.len > 0) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * VIP-like local addresses: host-length (/32, /128) global addresses, and any address on a dummy or kube-ipvs0
+ * device; never an address on a CNI or tunnel device, nor one inside the pod networks (flannel.1's 10.42.0.0/32).
+ */
+export function detectVips(snap: HostSnapshot, podCidrs: string[] = []): Detection {
   const holders = new Set(snap.links.filter((l) => (l.kind && VIP_HOLDER_KINDS.has(l.kind)) || VIP_HOLDER_NAMES.test(l.name)).map((l) => l.name));
-  const out: VipSpec[] = [];
+  const pods = podNetworks(snap, podCidrs);
+  const vips: VipSpec[] = [];
+  const skipped: string[] = [];
   const seen = new Set<string>();
   for (const a of snap.addrs) {
     const ip = parseIp(a.local);
@@ -71,9 +102,19 @@ export function detectVips(snap: HostSnapshot): VipSpec[] {
     if (!hostLength && !holders.has(a.ifname)) continue;
     if (seen.has(a.local)) continue;
     seen.add(a.local);
-    out.push({ ip: a.local, ingress: null, source: 'auto' });
+    const cni = cniDevice(a.ifname);
+    if (cni) {
+      skipped.push(`${a.local} on ${a.ifname} (${cni})`);
+      continue;
+    }
+    const pod = pods.find((p) => p.family === ip.family && prefixContains(p, ip));
+    if (pod) {
+      skipped.push(`${a.local} on ${a.ifname} (inside the pod network ${formatPrefix(pod)})`);
+      continue;
+    }
+    vips.push({ ip: a.local, ingress: null, source: 'auto' });
   }
-  return out;
+  return { vips, skipped };
 }
 
 export interface ConnectedSubnet {

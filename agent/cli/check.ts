@@ -8,6 +8,7 @@ import { checkReportJson, checkReportText } from '../exposition/check-report.js'
 import { SNAPSHOT_VERSION, type HostSnapshot } from '../model/host-state.js';
 import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { readHostState } from '../sources/host-state.js';
+import { readConntrack } from '../sources/netfilter.js';
 
 export interface Output {
   out: (s: string) => void;
@@ -56,7 +57,9 @@ function vipSources(cfg: Resolved, snap: HostSnapshot): { vips: VipSpec[]; label
     const label = origin === 'file' ? `from ${cfg.configFile}` : origin === 'env' ? 'from ASYMROUTE_VIPS' : 'from --vip';
     return { vips, label };
   }
-  return { vips: detectVips(snap), label: 'auto-detected: /32 and /128 addresses, addresses on dummy and kube-ipvs0 devices' };
+  const d = detectVips(snap);
+  const skipped = d.skipped.length > 0 ? `; skipped ${d.skipped.join(', ')}` : '';
+  return { vips: d.vips, label: `auto-detected: /32 and /128 addresses, addresses on dummy and kube-ipvs0 devices, none on CNI devices or in pod networks${skipped}` };
 }
 
 export async function runCheck(argv: string[], io: Output = consoleOutput): Promise<number> {
@@ -66,9 +69,6 @@ export async function runCheck(argv: string[], io: Output = consoleOutput): Prom
   const ip = new IpRunner();
   const snap = snapshotPath ? await loadSnapshot(snapshotPath) : await readHostState({ ip });
   const { vips, label } = vipSources(cfg, snap);
-  if (vips.length === 0) {
-    throw new UsageError('no VIPs given and none detected on this host: pass --vip IP (repeatable) or list vips in the config file');
-  }
   const gateways = configuredGateways(cfg);
   const result = await checkReplyPaths({
     snapshot: snap,
@@ -77,6 +77,7 @@ export async function runCheck(argv: string[], io: Output = consoleOutput): Prom
     managementCidrs: cfg.values['managementCidrs'] as string[],
     gateways,
     oracle: snapshotPath ? async () => null : kernelOracle(ip),
+    conntrack: snapshotPath ? null : await readConntrack(vips.map((v) => v.ip)),
   });
   const meta = { node: snap.hostname, takenAt: snap.takenAt, source: snapshotPath ? ('snapshot' as const) : ('live' as const), vipSource: label };
   const report = checkReportJson(meta, result);

@@ -84,7 +84,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const events = v['kubernetesEvents'] && kc ? new (await import('../sources/kubernetes-events.js')).ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
   const agent = new Agent({
     vips,
-    autoDetect: vips.length === 0,
+    // With Kubernetes, VIPs come from Services and MetalLB status only: a node's own /32s are often the CNI's.
+    autoDetect: vips.length === 0 && !kc,
     clientCidrs: v['clients'] as string[],
     managementCidrs: v['managementCidrs'] as string[],
     gateways,
@@ -173,7 +174,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   });
   await app.listen({ host: v['listen'] as string, port: v['port'] as number });
   const port = (app.server.address() as { port: number }).port;
-  log({ event: 'listening', address: v['listen'], port, node, version, vips: vipList.length ? vipList : 'auto-detect', capture: v['capture'] });
+  log({ event: 'listening', address: v['listen'], port, node, version, vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect', capture: v['capture'] });
 
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));

@@ -72,7 +72,9 @@ export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
     }
   }
   out.push('');
-  if (r.findings.length === 0) {
+  if (r.vips.length === 0) {
+    out.push('No VIPs to check: nothing was given with --vip and no VIP-like address was found (see the VIPs line above).');
+  } else if (r.findings.length === 0) {
     out.push('No findings: replies leave on the interfaces the requests arrive on.');
   } else {
     out.push(`Findings (${r.findings.length}):`);

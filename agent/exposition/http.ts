@@ -52,7 +52,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
 
   const report = () => {
     a.liveFindings();
-    const meta = { node: o.node, takenAt: a.snapshot?.takenAt ?? new Date().toISOString(), source: 'live' as const, vipSource: a.opts.autoDetect ? 'auto-detected' : 'configured' };
+    const meta = { node: o.node, takenAt: a.snapshot?.takenAt ?? new Date().toISOString(), source: 'live' as const, vipSource: a.opts.autoDetect ? 'auto-detected' : a.opts.kubernetesVips ? 'from Kubernetes Services (status.loadBalancer, loadBalancerIP, externalIPs) and MetalLB status, never auto-detected' : 'configured' };
     const result = { vips: a.result?.vips ?? [], findings: sortFindings(a.findings.all()) };
     return { meta, result };
   };

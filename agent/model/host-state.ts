@@ -1,6 +1,7 @@
 // The host-state snapshot: plain JSON, so a snapshot taken on a node can be analysed anywhere.
 
 import type { Family } from '../net/ip.js';
+import type { NetfilterState } from './netfilter.js';
 
 export const SNAPSHOT_VERSION = 1;
 
@@ -15,6 +16,8 @@ export interface Link {
   address: string | null;
   group: string;
   linkType: string;
+  /** an XDP program is attached (ip -d link shows "xdp") */
+  xdp?: boolean;
 }
 
 export interface Addr {
@@ -98,6 +101,8 @@ export interface Neighbour {
 
 export interface Sysctls {
   ipForward: number | null;
+  /** net.ipv4.conf.<dev>.forwarding per device (absent in snapshots older than the forwarding model) */
+  forwarding?: Record<string, number>;
   ipv6Forwarding: number | null;
   /** per name: "all", "default" and each interface */
   rpFilter: Record<string, number>;
@@ -121,4 +126,6 @@ export interface HostSnapshot {
   sysctls: Sysctls;
   /** TcpExt IPReversePathFilter from /proc/net/netstat: packets dropped by rp_filter. */
   ipReversePathFilter: number | null;
+  /** the DNAT and mark rules; absent in snapshots taken before they were read (then marks are unknown) */
+  netfilter?: NetfilterState;
 }

@@ -137,6 +137,7 @@ export function parseLinks(data: unknown, source = 'ip -j -d link'): Link[] {
       address: r.optStr('address'),
       group: r.optStr('group') ?? 'default',
       linkType: r.optStr('link_type') ?? 'unknown',
+      ...(o['xdp'] !== undefined ? { xdp: true } : {}),
     };
   });
 }

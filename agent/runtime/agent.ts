@@ -13,6 +13,7 @@ import { detectVips, type VipSpec } from '../analysis/vips.js';
 import type { HostSnapshot } from '../model/host-state.js';
 import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats } from '../sources/capture.js';
 import { readHostState } from '../sources/host-state.js';
+import { readConntrack } from '../sources/netfilter.js';
 import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { RouteMonitor } from '../sources/ip-monitor.js';
 import type { KubeStatus } from '../sources/kubernetes.js';
@@ -170,7 +171,7 @@ export class Agent {
     try {
       const snap = await readHostState({ ip: this.ip });
       const merged = mergeVips(this.opts.vips, this.opts.kubernetesVips?.() ?? []);
-      const vips = merged.length === 0 && this.opts.autoDetect ? detectVips(snap) : merged;
+      const vips = merged.length === 0 && this.opts.autoDetect ? detectVips(snap).vips : merged;
       await this.ensureCapture(vips);
       const observed = this.matcher ? [...this.matcher.observedClients().values()].flat() : [];
       const result = await checkReplyPaths({
@@ -181,6 +182,7 @@ export class Agent {
         managementCidrs: this.opts.managementCidrs,
         gateways: this.opts.gateways,
         oracle: kernelOracle(this.ip),
+        conntrack: await readConntrack(vips.map((v) => v.ip)),
       });
       this.snapshot = snap;
       this.result = result;

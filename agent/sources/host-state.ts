@@ -3,9 +3,11 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { SNAPSHOT_VERSION, type HostSnapshot, type Link, type Sysctls } from '../model/host-state.js';
+import type { NetfilterState } from '../model/netfilter.js';
 import { parseAddrs, parseLinks, parseNeighbours, parseRoutes, parseRules } from '../parsers/ip-json.js';
 import { parseNetstat } from '../parsers/proc.js';
 import { IpRunner } from './ip-command.js';
+import { readNetfilter } from './netfilter.js';
 import { validateIfname, validateNetnsName } from './validate.js';
 
 /** Reads a /proc file; returns null when it does not exist (a sysctl absent on this kernel). */
@@ -52,6 +54,7 @@ export async function readSysctls(read: ProcReader, links: Link[]): Promise<Sysc
   return {
     ipForward: await readInt(read, '/proc/sys/net/ipv4/ip_forward'),
     ipv6Forwarding: await readInt(read, '/proc/sys/net/ipv6/conf/all/forwarding'),
+    forwarding: await readPerInterface(read, 'forwarding', names),
     rpFilter: await readPerInterface(read, 'rp_filter', names),
     srcValidMark: await readPerInterface(read, 'src_valid_mark', names),
     arpIgnore: await readPerInterface(read, 'arp_ignore', names),
@@ -65,6 +68,8 @@ export interface HostReaderOptions {
   ip?: IpRunner;
   proc?: ProcReader;
   hostname?: string;
+  /** the ruleset reader; null skips it (a reader aimed at another namespace cannot run nft there) */
+  netfilter?: (() => Promise<NetfilterState>) | null;
 }
 
 export async function readHostState(opts: HostReaderOptions = {}): Promise<HostSnapshot> {
@@ -94,5 +99,6 @@ export async function readHostState(opts: HostReaderOptions = {}): Promise<HostS
     neighbours,
     sysctls,
     ipReversePathFilter: netstat === null ? null : (parseNetstat(netstat).TcpExt?.IPReversePathFilter ?? null),
+    ...(opts.netfilter === null ? {} : { netfilter: await (opts.netfilter ?? readNetfilter)() }),
   };
 }

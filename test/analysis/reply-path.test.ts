@@ -40,7 +40,7 @@ describe('reply-path findings (offline)', () => {
     s.routes[0] = route({ dst: 'default', metric: 100, nexthops: via('192.168.121.1', 'eth0') });
     const r = await run(s);
     expect(types(r)).toEqual(['asymmetric-reply-path', 'competing-default-routes', 'default-route-on-management-network']);
-    expect(r.findings.find((f) => f.type === 'asymmetric-reply-path')!.remediation[1]!.commands).toEqual([
+    expect(r.findings.find((f) => f.type === 'asymmetric-reply-path')!.remediation.find((x) => x.title.startsWith('move the default route'))!.commands).toEqual([
       'ip route del default via 192.168.121.1 dev eth0',
       'ip route add default via 192.168.1.254 dev eth1',
     ]);
@@ -54,12 +54,33 @@ describe('reply-path findings (offline)', () => {
     expect(r.findings.find((f) => f.type === 'asymmetric-reply-path')!.egress).toBe('eth0,eth1');
   });
 
-  it('a VIP that is not a local address: routed by destination, source policy routing does not apply', async () => {
+  it('a VIP that is not a local address and no backend: routed by destination, connmark instead of a source rule', async () => {
     const r = await run(snapshot([], []), { vip: '192.168.1.250' });
     expect(types(r)).toEqual(['asymmetric-reply-path', 'default-route-on-management-network', 'vip-not-local']);
     const f = r.findings.find((x) => x.type === 'asymmetric-reply-path')!;
-    expect(f.remediation[0]).toMatchObject({ title: 'policy routing by source does not apply', commands: [] });
+    expect(f.remediation.map((x) => x.title.split(':')[0])).toEqual(['connmark policy routing (iptables)', 'the same in nft syntax (a table of its own)', 'moving the default route to eth1 needs its router']);
+    expect(f.remediation[0]!.note).toMatch(/^192\.168\.1\.250 is not an address of this host/);
+    expect(f.remediation.some((x) => x.commands.some((c) => c.includes('from 192.168.1.250')))).toBe(false);
     expect(r.vips[0]!.paths[0]!.question).toEqual({ dst: '203.0.113.77', src: null });
+    expect(r.vips[0]!.paths[0]!.kind).toBe('destination-only');
+  });
+
+  it('a VIP that is not a local address, no backend known, default route on its interface: unknown, never ok', async () => {
+    const s = snapshot([], []);
+    s.routes[0] = route({ dst: 'default', nexthops: via('192.168.1.254', 'eth1') });
+    const r = await run(s, { vip: '192.168.1.250' });
+    expect(types(r)).toEqual(['reply-path-unknown', 'vip-not-local']);
+    expect(r.vips[0]!.paths.every((p) => p.verdict === 'unknown' || p.clientKind === 'gateway')).toBe(true);
+    expect(r.findings[0]!.summary).toMatch(/no DNAT rule, conntrack entry or EndpointSlice names a backend/);
+  });
+
+  it('healthy routes but no ruleset in the snapshot: unknown, never ok', async () => {
+    const s = snapshot([], []);
+    s.routes[0] = route({ dst: 'default', nexthops: via('192.168.1.254', 'eth1') });
+    delete s.netfilter;
+    const r = await run(s);
+    expect(types(r)).toEqual(['reply-path-unknown']);
+    expect(r.findings[0]!.evidence[0]).toBe('why: the snapshot holds no netfilter ruleset (taken without it)');
   });
 
   it('no route back to a client network: reply-unroutable', async () => {

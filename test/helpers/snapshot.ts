@@ -34,6 +34,8 @@ export function snapshot(routes: Route[], rules: Rule[]): HostSnapshot {
     neighbours: [],
     sysctls: { ipForward: 0, ipv6Forwarding: 0, rpFilter: { all: 0 }, srcValidMark: {}, arpIgnore: {}, arpAnnounce: {}, fibMultipathHashPolicy: 0, ignoreRoutesWithLinkdown: {} },
     ipReversePathFilter: 0,
+    // a host whose ruleset was read and is empty: no DNAT, no marks
+    netfilter: { chains: [], read: ['iptables-save: 0 rules', 'nft -j list ruleset: 0 native rules'], errors: [] },
   };
 }
 

@@ -1,0 +1,205 @@
+// Where a VIP's replies enter the routing decision. A local socket on the VIP sends them (output path, source VIP);
+// a DNAT'd backend on this host (hostNetwork) sends them from its own address; a pod, here or on another node, has
+// them forwarded: received on the device toward it, routed with its address as source, de-NATed only afterwards.
+// The packet mark at that decision comes from the ruleset's MARK/CONNMARK rules, evaluated here.
+
+import type { HostSnapshot } from '../model/host-state.js';
+import type { ConntrackEntry, NetfilterState } from '../model/netfilter.js';
+import { parseIp, type Family } from '../net/ip.js';
+import type { Remediation } from './findings.js';
+import { dnatBackends, evaluateMarks, laterConnmarkWriters, type MarkResult, type PacketContext } from './netfilter-eval.js';
+
+export type PathKind = 'local' | 'host-backend' | 'forwarded' | 'destination-only';
+
+export type BackendSource = 'iptables' | 'nft' | 'conntrack' | 'endpointslice';
+
+export interface Backend {
+  ip: string;
+  port: number | null;
+  /** the VIP port whose traffic goes to it, when known */
+  vipPort: number | null;
+  sources: BackendSource[];
+  /** the DNAT rules that name it */
+  rules: string[];
+  /** an address of this host (hostNetwork backend, node port): its replies are sent locally */
+  local: boolean;
+  /** the device its replies arrive on (forwarded backends), and how that was found */
+  iif: string | null;
+  iifReason: string;
+  /** conntrack saw its connections SNAT'd to a node address (externalTrafficPolicy: Cluster) */
+  snat: boolean | null;
+  /** connection marks conntrack shows on its connections */
+  ctMarks: number[];
+  /** Kubernetes: the node its endpoint is on */
+  node: string | null;
+}
+
+export interface EndpointInfo {
+  ip: string;
+  port: number | null;
+  node: string | null;
+}
+
+/** Backends per the ruleset, conntrack and EndpointSlices; iif is filled in later from the kernel's route to each. */
+export function gatherBackends(
+  vip: string,
+  family: Family,
+  snap: HostSnapshot,
+  conntrack: ConntrackEntry[] | null,
+  endpoints: EndpointInfo[] | null,
+): { backends: Backend[]; blind: string[] } {
+  const out = new Map<string, Backend>();
+  const isLocal = (ip: string) => snap.addrs.some((a) => a.local === ip);
+  const add = (ip: string, port: number | null, vipPort: number | null, source: BackendSource, extra: Partial<Backend> = {}) => {
+    const k = `${ip}|${port ?? ''}`;
+    const b = out.get(k) ?? { ip, port, vipPort, sources: [], rules: [], local: isLocal(ip), iif: null, iifReason: '', snat: null, ctMarks: [], node: null };
+    if (!b.sources.includes(source)) b.sources.push(source);
+    if (b.vipPort === null) b.vipPort = vipPort;
+    if (extra.rules) b.rules.push(...extra.rules.filter((r) => !b.rules.includes(r)));
+    if (extra.snat !== undefined && extra.snat !== null) b.snat = (b.snat ?? false) || extra.snat;
+    if (extra.ctMarks) for (const m of extra.ctMarks) if (!b.ctMarks.includes(m)) b.ctMarks.push(m);
+    if (extra.node) b.node = extra.node;
+    out.set(k, b);
+  };
+  let blind: string[] = [];
+  if (snap.netfilter) {
+    const d = dnatBackends(snap.netfilter.chains, vip, family);
+    blind = d.blind;
+    for (const b of d.backends) add(b.ip, b.port, b.vipPort, b.rule.startsWith('nft') ? 'nft' : 'iptables', { rules: [b.rule] });
+  }
+  for (const e of conntrack ?? []) {
+    if (e.orig.dst !== vip || e.reply.src === vip) continue;
+    add(e.reply.src, e.reply.sport, e.orig.dport, 'conntrack', { snat: e.reply.dst !== e.orig.src, ctMarks: [e.mark] });
+  }
+  for (const e of endpoints ?? []) add(e.ip, e.port, null, 'endpointslice', { node: e.node });
+  return { backends: [...out.values()], blind };
+}
+
+/** Why the ruleset cannot answer for marks, or null when it can. */
+export function rulesetBlindness(snap: HostSnapshot, family: Family): string | null {
+  const nf: NetfilterState | undefined = snap.netfilter;
+  if (!nf) return 'the snapshot holds no netfilter ruleset (taken without it)';
+  if (nf.errors.length > 0) return `the netfilter ruleset could not be read: ${nf.errors.join('; ')}`;
+  const later = laterConnmarkWriters(nf.chains, family);
+  if (later.length > 0) return `connection marks are also written after PREROUTING, which the model does not evaluate (${later[0]})`;
+  return null;
+}
+
+export interface MarkFor {
+  mark: number | null;
+  /** why mark is null */
+  reason: string | null;
+  /** rules that set it */
+  applied: string[];
+}
+
+/** The mark a reply carries at its routing decision: the connection's mark from its first packet, then the reply's hook. */
+export function replyMark(
+  snap: HostSnapshot,
+  q: { family: Family; ingress: string; client: string; vip: string; vipPort: number | null; kind: PathKind; iif: string | null; src: string; srcPort: number | null; snat: boolean | null },
+): MarkFor {
+  const blind = rulesetBlindness(snap, q.family);
+  if (blind) return { mark: null, reason: blind, applied: [] };
+  const chains = snap.netfilter!.chains;
+  const proto = 'tcp';
+  const first: PacketContext = { family: q.family, hook: 'prerouting', iif: q.ingress, src: q.client, dst: q.vip, proto, sport: null, dport: q.vipPort, ctstate: 'new', mark: 0, ctmark: 0 };
+  const conn = evaluateMarks(chains, first);
+  if (conn.kind !== 'known') return { mark: null, reason: markFailure('a request arriving on ' + q.ingress, conn), applied: [] };
+  const reply: PacketContext =
+    q.kind === 'forwarded'
+      ? { family: q.family, hook: 'prerouting', iif: q.iif, src: q.src, dst: q.snat === false ? q.client : null, proto, sport: q.srcPort, dport: null, ctstate: 'established', mark: 0, ctmark: conn.ctmark }
+      : { family: q.family, hook: 'output', iif: null, src: q.src, dst: q.client, proto, sport: q.srcPort, dport: null, ctstate: 'established', mark: 0, ctmark: conn.ctmark };
+  const r = evaluateMarks(chains, reply);
+  if (r.kind !== 'known') return { mark: null, reason: markFailure('the reply', r), applied: [] };
+  return { mark: r.mark, reason: null, applied: [...conn.applied, ...r.applied] };
+}
+
+function markFailure(what: string, r: Exclude<MarkResult, { kind: 'known' }>): string {
+  return r.kind === 'dropped' ? `${what} is dropped by ${r.rule}` : `the mark of ${what} is unknown: ${r.reason}`;
+}
+
+/** Device names CNI plugins and container runtimes create: never a VIP's ingress, never where a default route goes. */
+export const CNI_DEVICE_PATTERNS: ReadonlyArray<{ re: RegExp; who: string }> = [
+  { re: /^flannel[.-]/, who: 'flannel' },
+  { re: /^cni[0-9]*$/, who: 'CNI bridge (flannel, bridge plugin)' },
+  { re: /^cali/, who: 'Calico workload veth' },
+  { re: /^tunl[0-9]+$/, who: 'Calico IPIP' },
+  { re: /^vxlan[.-]calico$|^vxlan-v6\.calico$/, who: 'Calico VXLAN' },
+  { re: /^wireguard\.cali$|^wg-v6\.cali$/, who: 'Calico WireGuard' },
+  { re: /^cilium_/, who: 'Cilium' },
+  { re: /^lxc/, who: 'Cilium endpoint veth' },
+  { re: /^kube-bridge$|^kube-dummy-if$/, who: 'kube-router' },
+  { re: /^weave$|^vethwe|^datapath$|^vxlan-6784$/, who: 'Weave Net' },
+  { re: /^docker[0-9]+$|^br-[0-9a-f]{12}$/, who: 'Docker' },
+  { re: /^veth/, who: 'container veth' },
+  { re: /^genev_sys_|^ovn-k8s-|^br-int$/, who: 'OVN-Kubernetes' },
+  { re: /^antrea-/, who: 'Antrea' },
+  { re: /^nodelocaldns$/, who: 'NodeLocal DNSCache' },
+];
+
+export function cniDevice(name: string): string | null {
+  return CNI_DEVICE_PATTERNS.find((p) => p.re.test(name))?.who ?? null;
+}
+
+/** eBPF datapaths that handle packets before (or instead of) the kernel's routing decision. */
+export function ebpfDatapath(snap: HostSnapshot, ingress: string | null): string[] {
+  const out: string[] = [];
+  if (snap.links.some((l) => l.name === 'cilium_host')) out.push('Cilium (cilium_host): its eBPF programs may redirect replies past the routing decision asymroute models');
+  for (const l of snap.links) if (l.xdp && (ingress === null || l.name === ingress)) out.push(`an XDP program is attached to ${l.name}`);
+  return out;
+}
+
+export function freeMark(snap: HostSnapshot): number {
+  const used = new Set<number>();
+  for (const r of snap.rules) if (r.fwmark !== null) used.add(r.fwmark);
+  for (const c of snap.netfilter?.chains ?? []) {
+    for (const r of c.rules) {
+      const a = r.action;
+      if (a.kind === 'mark-set' || a.kind === 'ctmark-set') used.add(a.value);
+      for (const m of r.matches) if (m.kind === 'mark' || m.kind === 'ctmark') used.add(m.value);
+    }
+  }
+  for (let m = 0x64; m < 0x100; m++) if (!used.has(m)) return m;
+  return 0x1064;
+}
+
+/** Connmark policy routing, in iptables and in nft syntax: replies of connections that arrived on the ingress carry its mark. */
+export function connmarkFixes(p: { family: Family; ingress: string; table: string; priority: number; mark: number; subnet: string | null; gateway: string; gatewayHow: string }): Remediation[] {
+  const hex = `0x${p.mark.toString(16)}`;
+  const ipt = p.family === 6 ? 'ip6tables' : 'iptables';
+  const ipf = p.family === 6 ? 'ip -6' : 'ip';
+  const nfam = p.family === 6 ? 'ip6' : 'ip';
+  const routing = [`${ipf} rule add fwmark ${hex} lookup ${p.table} priority ${p.priority}`];
+  if (p.subnet) routing.push(`${ipf} route add ${p.subnet} dev ${p.ingress} table ${p.table}`);
+  routing.push(`${ipf} route add default via ${p.gateway} dev ${p.ingress} table ${p.table}`);
+  const note = `connections arriving on ${p.ingress} get connection mark ${hex}; their replies (forwarded from pods, or sent by local sockets) get it back as packet mark and are routed by table ${p.table}. Requests themselves are never marked, so traffic to pods is routed as before. The rules set the whole mark: if the CNI uses packet marks too (Calico, Cilium), use a free bit with a mask. Gateway: ${p.gatewayHow}. Persist with iptables-persistent / nftables.conf and the network configuration.`;
+  return [
+    {
+      title: `connmark policy routing (iptables): replies to connections that arrived on ${p.ingress} leave on ${p.ingress}`,
+      commands: [
+        `${ipt} -t mangle -I PREROUTING 1 -i ${p.ingress} -m conntrack --ctstate NEW -j CONNMARK --set-mark ${hex}`,
+        `${ipt} -t mangle -I PREROUTING 2 ! -i ${p.ingress} -j CONNMARK --restore-mark`,
+        `${ipt} -t mangle -I OUTPUT 1 -j CONNMARK --restore-mark`,
+        ...routing,
+      ],
+      note,
+    },
+    {
+      title: `the same in nft syntax (a table of its own)`,
+      commands: [
+        `nft add table ${nfam} asymroute`,
+        `nft 'add chain ${nfam} asymroute prerouting { type filter hook prerouting priority mangle; }'`,
+        `nft 'add rule ${nfam} asymroute prerouting iifname "${p.ingress}" ct state new ct mark set ${hex}'`,
+        `nft 'add rule ${nfam} asymroute prerouting iifname != "${p.ingress}" meta mark set ct mark'`,
+        `nft 'add chain ${nfam} asymroute output { type route hook output priority mangle; }'`,
+        `nft 'add rule ${nfam} asymroute output meta mark set ct mark'`,
+        ...routing,
+      ],
+      note: 'use one of the two, not both',
+    },
+  ];
+}
+
+export function familyOf(ip: string): Family {
+  return parseIp(ip)!.family;
+}

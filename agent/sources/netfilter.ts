@@ -1,0 +1,99 @@
+// Reads the netfilter ruleset (iptables-nft, iptables-legacy, native nftables) and the conntrack entries of the
+// VIPs. Reading either needs CAP_NET_ADMIN; what cannot be read is reported, and the analysis says unknown.
+
+import type { ConntrackEntry, ConntrackRead, NetfilterState, NfChain, NfOrigin } from '../model/netfilter.js';
+import { parseConntrack } from '../parsers/conntrack.js';
+import { parseIptablesSave } from '../parsers/iptables-save.js';
+import { parseNftJson } from '../parsers/nft-json.js';
+import { parseIp } from '../net/ip.js';
+import { EnvironmentError, runTool } from './tool.js';
+import { validateIp } from './validate.js';
+
+const TIMEOUT_MS = 10_000;
+/** conntrack entries kept per VIP: enough to see every backend, bounded whatever the traffic */
+export const CONNTRACK_PER_VIP = 2048;
+
+const MISSING: Record<string, string> = {
+  iptables: "the iptables tools were not found on PATH: install the iptables package (Debian/Ubuntu: apt-get install iptables)",
+  nft: "'nft' was not found on PATH: install the nftables package (Debian/Ubuntu: apt-get install nftables)",
+  conntrack: "'conntrack' was not found on PATH: install the conntrack package (Debian/Ubuntu: apt-get install conntrack)",
+};
+
+async function tryTool(bin: string, args: string[], missing: string): Promise<{ ok: true; stdout: string } | { ok: false; missing: boolean; error: string }> {
+  try {
+    const r = await runTool(bin, args, { missing, timeoutMs: TIMEOUT_MS });
+    if (r.exitCode !== 0) return { ok: false, missing: false, error: `${bin} ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.trim().split('\n')[0] || '(no message)'}` };
+    return { ok: true, stdout: r.stdout };
+  } catch (e) {
+    if (e instanceof EnvironmentError) return { ok: false, missing: e.message === missing, error: e.message };
+    throw e;
+  }
+}
+
+export async function readNetfilter(): Promise<NetfilterState> {
+  const chains: NfChain[] = [];
+  const read: string[] = [];
+  const errors: string[] = [];
+  const saves: Array<{ bins: string[]; origin: NfOrigin; required: boolean }> = [
+    { bins: ['iptables-nft-save', 'iptables-save'], origin: 'iptables', required: true },
+    { bins: ['ip6tables-nft-save', 'ip6tables-save'], origin: 'ip6tables', required: true },
+    { bins: ['iptables-legacy-save'], origin: 'iptables-legacy', required: false },
+    { bins: ['ip6tables-legacy-save'], origin: 'ip6tables-legacy', required: false },
+  ];
+  for (const s of saves) {
+    let done = false;
+    for (const bin of s.bins) {
+      const r = await tryTool(bin, [], MISSING['iptables']!);
+      if (!r.ok && r.missing) continue;
+      done = true;
+      if (!r.ok) {
+        // legacy tables that are not loaded print nothing; an error there is only worth a note
+        errors.push(r.error);
+        break;
+      }
+      const c = parseIptablesSave(r.stdout, s.origin);
+      chains.push(...c);
+      read.push(`${bin}: ${c.reduce((n, x) => n + x.rules.length, 0)} rules in ${c.length} chains`);
+      break;
+    }
+    if (!done && s.required) errors.push(MISSING['iptables']!);
+  }
+  const nft = await tryTool('nft', ['-j', 'list', 'ruleset'], MISSING['nft']!);
+  if (nft.ok) {
+    let doc: unknown = null;
+    try {
+      doc = JSON.parse(nft.stdout || '{"nftables":[]}');
+    } catch (e) {
+      errors.push(`nft -j list ruleset printed invalid JSON: ${(e as Error).message}`);
+    }
+    if (doc !== null) {
+      const p = parseNftJson(doc);
+      if ('error' in p) errors.push(`nft -j list ruleset: ${p.error}`);
+      else {
+        chains.push(...p.chains);
+        read.push(`nft -j list ruleset: ${p.chains.reduce((n, x) => n + x.rules.length, 0)} native rules in ${p.chains.length} chains`);
+      }
+    }
+  } else {
+    errors.push(nft.error);
+  }
+  return { chains, read, errors };
+}
+
+export async function readConntrack(vips: string[]): Promise<ConntrackRead> {
+  const byVip: Record<string, ConntrackEntry[]> = {};
+  let truncated = 0;
+  for (const vip of vips) {
+    const ip = validateIp(vip);
+    const fam = parseIp(ip)!.family === 6 ? 'ipv6' : 'ipv4';
+    const r = await tryTool('conntrack', ['-L', '-f', fam, '--orig-dst', ip], MISSING['conntrack']!);
+    if (!r.ok) return { byVip, truncated, error: r.error };
+    const p = parseConntrack(r.stdout, CONNTRACK_PER_VIP);
+    byVip[ip] = p.entries;
+    const lines = r.stdout.split('\n').filter((l) => l.trim() !== '').length;
+    truncated += Math.max(0, lines - p.entries.length - p.malformed);
+  }
+  return { byVip, truncated, error: null };
+}
+
+

@@ -3,7 +3,8 @@
 
 import { NetnsLab, udpPoke, type Netns } from './netns.js';
 
-export type VipPlacement = 'eth1' | 'kube-ipvs0' | 'lo';
+/** where the VIP address lives; 'none': not a local address (MetalLB L2 with kube-proxy: a speaker answers ARP) */
+export type VipPlacement = 'eth1' | 'kube-ipvs0' | 'lo' | 'none';
 
 export interface IncidentOptions {
   vipOn?: VipPlacement;
@@ -95,12 +96,17 @@ export async function buildIncidentLab(labOrTag: NetnsLab | string, opts: Incide
       await node.ip(['link', 'add', 'name', 'kube-ipvs0', 'type', 'bridge']);
       await node.ip(['link', 'set', 'kube-ipvs0', 'up']);
     }
-    await node.ip([fam, 'addr', 'add', `${vip}/${host}`, 'dev', vipOn, ...nodad]);
+    if (vipOn !== 'none') await node.ip([fam, 'addr', 'add', `${vip}/${host}`, 'dev', vipOn, ...nodad]);
     if (opts.vipOutsideSubnet) {
       // The LAN router must still reach it for the test to mean anything: a static route, as BGP would install.
       await router.ip([fam, 'route', 'add', `${vip}/${host}`, 'via', A.nodeLan, 'dev', 'lan']);
     }
     await node.ip([fam, 'route', 'add', 'default', 'via', A.mgmtGateway, 'dev', 'eth0']);
+    if (vipOn === 'none') {
+      // What a user-space speaker's ARP/NDP answer achieves: the LAN router sends the VIP's traffic to eth1's MAC.
+      const link = JSON.parse((await node.ip(['-j', 'link', 'show', 'eth1'])).stdout) as Array<{ address: string }>;
+      await router.ip([fam, 'neigh', 'replace', vip, 'lladdr', link[0]!.address, 'dev', 'lan', 'nud', 'permanent']);
+    }
     if (opts.rpFilterEth1 !== undefined) await node.sysctl('net.ipv4.conf.eth1.rp_filter', opts.rpFilterEth1);
     // The LAN router talks to the node, as it would on a live LAN: the node learns its neighbour entry.
     await udpPoke(router, A.nodeLan);

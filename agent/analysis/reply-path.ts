@@ -163,7 +163,11 @@ function representativeClients(input: CheckInput, model: RouteModel, family: Fam
   }
   for (const r of input.snapshot.routes) {
     if (r.family !== family) continue;
-    for (const n of r.nexthops) if (n.gateway && !isLinkLocal(parseIp(n.gateway)!)) out.push({ ip: n.gateway, kind: 'gateway', cidr: null });
+    // A CNI's own gateways (flannel's onlink peers, cilium_host's address) are not where VIP clients live.
+    for (const n of r.nexthops) {
+      if (!n.gateway || isLinkLocal(parseIp(n.gateway)!) || (n.dev && cniDevice(n.dev)) || model.isLocalAddress(parseIp(n.gateway)!)) continue;
+      out.push({ ip: n.gateway, kind: 'gateway', cidr: null });
+    }
   }
   for (const o of input.observedClients ?? []) {
     const ip = parseIp(o);

@@ -207,9 +207,20 @@ export const OPTIONS: OptionSpec[] = [
     type: 'string',
     default: 'policy',
     metavar: 'policy|default-route',
-    help: 'demo: which fix to apply.',
+    help: 'demo: which fix to apply. policy: the policy routing check prints first (a source rule for a local socket, connmark routing for a pod); default-route: move the default route to eth1.',
     commands: ['demo'],
     ...oneOf(['policy', 'default-route']),
+  },
+  {
+    key: 'backend',
+    flag: '--backend',
+    env: 'ASYMROUTE_DEMO_BACKEND',
+    type: 'string',
+    default: 'socket',
+    metavar: 'socket|pod',
+    help: "demo: what answers the VIP. socket: a server on the VIP itself; pod: a pod behind kube-proxy-style DNAT, where the from-VIP rule is shown failing before check's own fix works.",
+    commands: ['demo'],
+    ...oneOf(['socket', 'pod']),
   },
 ];
 

@@ -48,11 +48,25 @@ const VERDICT_TEXT: Record<PathReport['verdict'], string> = {
   'no-ingress': 'ingress unknown',
 };
 
+function sourceLine(p: PathReport): string {
+  const mark = p.mark ? ` with mark 0x${p.mark.toString(16)}` : '';
+  switch (p.kind) {
+    case 'local':
+      return `replies sent by local sockets from ${p.question.src}${mark}:`;
+    case 'host-backend':
+      return `replies sent locally by backend ${p.backend}${mark}:`;
+    case 'forwarded':
+      return `replies forwarded from backend ${p.backend}, received on ${p.question.iif}${mark}:`;
+    case 'destination-only':
+      return 'no backend known: replies routed by destination alone:';
+  }
+}
+
 function pathLine(v: VipReport, p: PathReport): string {
   const who = p.clientKind === 'client-cidr' ? `${p.cidr}` : p.clientKind === 'default-destination' ? `${p.client} (default route)` : `${p.client} (${p.clientKind})`;
   const where = p.kernel ? kernelText(p.kernel) : `model: ${modelText(p.model)}`;
   const verdict = p.verdict === 'asymmetric' ? `ASYMMETRIC (in ${v.ingress}, out ${p.egress.join('|')})` : VERDICT_TEXT[p.verdict];
-  return `    reply to ${who.padEnd(34)} -> ${where.padEnd(34)} ${verdict}`;
+  return `      to ${who.padEnd(34)} -> ${where.padEnd(34)} ${verdict}`;
 }
 
 export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
@@ -66,9 +80,20 @@ export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
     out.push(`  ${v.ip}${v.service ? ` [${v.service}]` : ''}: requests arrive on ${v.ingress ?? '?'} (${v.ingressReason}), ${held}${v.rpFilter ? `, rp_filter=${v.rpFilter}` : ''}`);
     const a = v.announcement;
     if (a) out.push(a.here ? `    MetalLB L2: announced by this node${a.interfaces.length ? ` on ${a.interfaces.join(', ')}` : ''}` : `    MetalLB L2: announced by ${a.nodes.join(', ')}, not this node (it receives the VIP's traffic only after a failover)`);
+    for (const b of v.backends) {
+      const port = b.port !== null ? `:${b.port}` : '';
+      const where = b.local ? 'an address of this host (replies sent locally)' : b.iif ? `replies arrive on ${b.iif}` : b.iifReason;
+      out.push(`    backend ${b.ip}${port} (${b.sources.join(', ')}${b.node ? `, node ${b.node}` : ''}): ${where}${b.snat ? ', SNAT\'d to this node' : ''}`);
+    }
+    for (const b of v.blind) out.push(`    cannot see: ${b}`);
+    let source = '';
     for (const p of v.paths) {
+      const s = sourceLine(p);
+      if (s !== source) out.push(`    ${s}`);
+      source = s;
       out.push(pathLine(v, p));
       if (p.verdict === 'asymmetric' && p.rule) out.push(`        decided by rule "${p.rule}"${p.route ? `, route "${p.route}"` : ''}`);
+      if (p.verdict === 'unknown' && p.reason) out.push(`        unknown: ${p.reason}`);
     }
   }
   out.push('');

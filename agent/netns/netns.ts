@@ -89,6 +89,11 @@ export class NetnsLab {
     await b.ip(['link', 'set', bName, 'up']);
   }
 
+  /** The namespaces of this lab, in creation order. */
+  names(): string[] {
+    return this.spaces.map((s) => s.name);
+  }
+
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;

@@ -24,6 +24,22 @@ describeAsRoot('asymroute demo', () => {
     expect(await demoNamespaces()).toEqual([]);
   });
 
+  it('--backend pod: the from-VIP rule does not fix a DNAT\'d pod, the connmark routing check printed does', { timeout: 120_000 }, async () => {
+    const r = await runCli(['demo', '--backend', 'pod']);
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toMatch(/replies forwarded from backend 10\.244\.1\.5, received on vethpod:/);
+    const afterRule = r.stdout.split('after the from-VIP rule')[1]!.split('== 6.')[0]!;
+    expect(afterRule).toMatch(/CRITICAL asymmetric-reply-path/);
+    expect(afterRule).toMatch(/connection FAILED after \d+ ms: timeout/);
+    expect(r.stdout).toMatch(/\$ iptables -t mangle -I PREROUTING 1 -i eth1 -m conntrack --ctstate NEW -j CONNMARK --set-mark 0x64/);
+    const after = r.stdout.split('== 7.')[1]!;
+    expect(after).toMatch(/No findings: replies leave on the interfaces the requests arrive on\./);
+    expect(after).toMatch(/connected in \d+ ms, server said "asymroute-demo"/);
+    expect(r.stdout).toMatch(/demo complete/);
+    expect(await demoNamespaces()).toEqual([]);
+  });
+
   it.each([
     ['while building the namespaces', '== 1.'],
     ['while proving the failure', '== 3.'],

@@ -12,7 +12,7 @@ import { tcpdumpArgs } from '../sources/capture.js';
 import { spawnChild } from '../sources/child.js';
 import { applyAnnouncements } from '../analysis/vips.js';
 import { canonicalIp } from '../net/ip.js';
-import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
+import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from '../parsers/kubernetes.js';
 import type { ListWatcher } from '../sources/kubernetes.js';
 import { kubeConfigPresent } from '../sources/kube-config-present.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
@@ -77,6 +77,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
   let watcher: ListWatcher<ServiceVip> | null = null;
   let l2: ListWatcher<L2Announcement> | null = null;
+  let slices: ListWatcher<ServiceEndpoint> | null = null;
   let bgpPeers: ListWatcher<BgpPeerSpec> | null = null;
   let labels: Record<string, string> | null = null;
   let labelsTimer: NodeJS.Timeout | null = null;
@@ -103,6 +104,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
         .then((posted) => posted && log({ event: 'kubernetes-event-posted', service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored' }));
     },
     bgpExpected: kc ? () => new Map(peersForNode(bgpPeers?.items() ?? [], labels).map((p) => [p.peer, `MetalLB BGPPeer ${p.name}`])) : null,
+    kubernetesEndpoints: kc ? () => slices?.items() ?? [] : null,
     kubernetesVips: kc
       ? () =>
           applyAnnouncements(
@@ -113,7 +115,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
       : null,
   });
   if (kc && k8s) {
-    const { bgpPeerWatcher, l2StatusWatcher, nodeLabels, serviceWatcher } = k8s;
+    const { bgpPeerWatcher, endpointSliceWatcher, l2StatusWatcher, nodeLabels, serviceWatcher } = k8s;
     watcher = serviceWatcher({
       kubeconfig: kc,
       onChange: (list) => {
@@ -121,6 +123,12 @@ export async function startServe(argv: string[], io: Output, version: string): P
         void agent.check('kubernetes-change');
       },
       onError: (error) => log({ event: 'kubernetes-error', error }),
+    });
+    // Backends: where each VIP is DNAT'd to, so forwarded replies are asked about with the pod's address.
+    slices = endpointSliceWatcher({
+      kubeconfig: kc,
+      onChange: () => void agent.check('endpoints-change'),
+      onError: (error) => log({ event: 'kubernetes-endpointslices-error', error }),
     });
     // Optional: most clusters without MetalLB >= 0.14 answer 404; retried slowly in case it gets installed.
     l2 = l2StatusWatcher({
@@ -185,6 +193,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
         log({ event: 'shutdown', reason: why });
         await app.close();
         watcher?.stop();
+        slices?.stop();
         l2?.stop();
         bgpPeers?.stop();
         if (labelsTimer) clearInterval(labelsTimer);
@@ -204,6 +213,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     process.off('SIGINT', onSignal);
   });
   watcher?.start();
+  slices?.start();
   l2?.start();
   bgpPeers?.start();
   agent.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));

@@ -125,3 +125,45 @@ export function selectorMatches(sel: LabelSelector, labels: Record<string, strin
 export function peersForNode(peers: BgpPeerSpec[], labels: Record<string, string> | null): BgpPeerSpec[] {
   return peers.filter((p) => p.nodeSelectors.length === 0 || (labels !== null && p.nodeSelectors.some((s) => selectorMatches(s, labels))));
 }
+
+export interface ServiceEndpoint {
+  /** namespace/name of the Service the slice belongs to */
+  service: string;
+  ip: string;
+  port: number | null;
+  /** the node the endpoint runs on (EndpointSlice endpoints[].nodeName) */
+  node: string | null;
+}
+
+/** Endpoints a slice may hold (the API caps a slice at 1000): a larger list is malformed, not trusted. */
+export const MAX_SLICE_ENDPOINTS = 1000;
+
+/**
+ * EndpointSlice (discovery.k8s.io/v1): the backends of a Service, labelled kubernetes.io/service-name.
+ *   endpoints: [{ addresses: [IP], nodeName, conditions: { ready } }], ports: [{ port, protocol }]
+ * Endpoints that are not ready get no traffic from kube-proxy and are left out.
+ */
+export function endpointsOfSlice(o: unknown): ServiceEndpoint[] {
+  const md = obj(obj(o)?.['metadata']);
+  const ns = md?.['namespace'];
+  const name = obj(md?.['labels'])?.['kubernetes.io/service-name'];
+  if (typeof ns !== 'string' || typeof name !== 'string') return [];
+  const eps = obj(o)?.['endpoints'];
+  if (!Array.isArray(eps) || eps.length > MAX_SLICE_ENDPOINTS) return [];
+  const ports = obj(o)?.['ports'];
+  const firstPort = Array.isArray(ports) ? obj(ports[0])?.['port'] : undefined;
+  const port = typeof firstPort === 'number' && Number.isInteger(firstPort) && firstPort > 0 && firstPort < 65536 ? firstPort : null;
+  const out: ServiceEndpoint[] = [];
+  for (const e of eps) {
+    const ep = obj(e);
+    if (obj(ep?.['conditions'])?.['ready'] === false) continue;
+    const node = ep?.['nodeName'];
+    const addrs = ep?.['addresses'];
+    if (!Array.isArray(addrs)) continue;
+    for (const a of addrs.slice(0, 1)) {
+      const ip = typeof a === 'string' ? canonicalIp(a) : null;
+      if (ip) out.push({ service: `${ns}/${name}`, ip, port, node: typeof node === 'string' ? node : null });
+    }
+  }
+  return out;
+}

@@ -14,6 +14,8 @@ import type { HostSnapshot } from '../model/host-state.js';
 import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats } from '../sources/capture.js';
 import { readHostState } from '../sources/host-state.js';
 import { readConntrack } from '../sources/netfilter.js';
+import type { ServiceEndpoint } from '../parsers/kubernetes.js';
+import type { EndpointInfo } from '../analysis/forward-path.js';
 import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { RouteMonitor } from '../sources/ip-monitor.js';
 import type { KubeStatus } from '../sources/kubernetes.js';
@@ -37,6 +39,8 @@ export interface AgentOptions {
   log: LogFn;
   /** VIPs from Kubernetes Services, read at every check (null: Kubernetes not in use) */
   kubernetesVips?: (() => VipSpec[]) | null;
+  /** the Services' EndpointSlice backends, read at every check */
+  kubernetesEndpoints?: (() => ServiceEndpoint[]) | null;
   /** every finding transition, with the VIP's spec (and so its Service) when it concerns one */
   onTransition?: (t: Transition, vip: VipSpec | null) => void;
   /** how far back ARP/NDP findings look (default 60 s) */
@@ -47,6 +51,17 @@ export interface AgentOptions {
   bgpExpected?: (() => Map<string, string>) | null;
   /** the active probe of each VIP on its ingress interface (arping for IPv4, ndisc6 for IPv6) */
   arpProbe?: { enabled: boolean; intervalMs: number };
+}
+
+/** EndpointSlice backends joined to VIPs by their Service. */
+export function endpointsByVip(vips: VipSpec[], eps: ServiceEndpoint[]): Record<string, EndpointInfo[]> {
+  const out: Record<string, EndpointInfo[]> = {};
+  for (const v of vips) {
+    if (!v.service) continue;
+    const mine = eps.filter((e) => e.service === v.service).map((e) => ({ ip: e.ip, port: e.port, node: e.node }));
+    if (mine.length > 0) out[v.ip] = mine;
+  }
+  return out;
 }
 
 /** Configured VIPs plus the Services' (a configured ingress wins, the Service name is kept); local detection only when both are empty. */
@@ -183,6 +198,7 @@ export class Agent {
         gateways: this.opts.gateways,
         oracle: kernelOracle(this.ip),
         conntrack: await readConntrack(vips.map((v) => v.ip)),
+        endpoints: endpointsByVip(vips, this.opts.kubernetesEndpoints?.() ?? []),
       });
       this.snapshot = snap;
       this.result = result;

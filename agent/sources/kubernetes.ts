@@ -3,7 +3,7 @@
 // resource: Services (VIPs) and, when MetalLB is installed, its ServiceL2Status objects (who announces a VIP where).
 
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { bgpPeerOf, l2StatusOf, objectKey, vipsOfService, type BgpPeerSpec, type L2Announcement, type ServiceVip } from '../parsers/kubernetes.js';
+import { bgpPeerOf, endpointsOfSlice, l2StatusOf, objectKey, vipsOfService, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from '../parsers/kubernetes.js';
 
 export interface KubeStatus {
   connected: boolean;
@@ -174,6 +174,9 @@ export class ListWatcher<T> {
 }
 
 export const serviceWatcher = (opts: WatcherOptions<ServiceVip>) => new ListWatcher('/api/v1/services', vipsOfService, opts);
+
+/** The Services' backends: where their VIPs are DNAT'd to, and on which node. */
+export const endpointSliceWatcher = (opts: WatcherOptions<ServiceEndpoint>) => new ListWatcher('/apis/discovery.k8s.io/v1/endpointslices', endpointsOfSlice, opts);
 
 /** MetalLB's ServiceL2Status (metallb.io/v1beta1, MetalLB >= 0.14): absent CRD answers 404, missing RBAC 403. */
 export const l2StatusWatcher = (opts: WatcherOptions<L2Announcement>) =>

@@ -4,7 +4,7 @@
 
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { buildIncidentLab, type IncidentLab } from '../../agent/netns/incident-lab.js';
+import { buildIncidentLab, fixByDefaultRoute, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { markedCaptures } from '../../agent/sources/capture.js';
 import { BIN } from '../helpers/cli.js';
 import { renderChart } from '../helpers/helm.js';
@@ -61,13 +61,15 @@ describeAsRoot('chart capabilities', () => {
     return { exitCode: r ? r.exitCode : undefined, ms: Date.now() - t0, left };
   }
 
-  it('the chart adds NET_RAW, SETUID, SETGID and KILL, never NET_ADMIN', () => {
-    expect([...chartCaps()].sort()).toEqual(['KILL', 'NET_RAW', 'SETGID', 'SETUID']);
+  it('the chart adds NET_ADMIN, NET_RAW, SETUID, SETGID and KILL', () => {
+    expect([...chartCaps()].sort()).toEqual(['KILL', 'NET_ADMIN', 'NET_RAW', 'SETGID', 'SETUID']);
   });
 
-  it('with exactly those, the capture runs and SIGTERM leaves nothing behind', { timeout: 60_000 }, async () => {
+  it('with exactly those, the capture runs, the ruleset is read, and SIGTERM leaves nothing behind', { timeout: 60_000 }, async () => {
     const { agent, logs } = await startWith(chartCaps());
     await untilValue('capture_up 1', async () => captureUp((await nsGet(lab!.node, '/metrics')).body) === '1', 15_000);
+    const report = JSON.parse((await nsGet(lab!.node, '/', 'application/json')).body);
+    expect(report.vips[0].blind).toEqual([]);
     expect(logs.filter((x) => x.includes('"event":"capture-exited"'))).toEqual([]);
     expect((await nsGet(lab!.node, '/healthz')).status).toBe(200);
     const s = await stop(agent);
@@ -93,6 +95,24 @@ describeAsRoot('chart capabilities', () => {
     const health = await nsGet(lab!.node, '/healthz');
     expect(JSON.parse(health.body)).toMatchObject({ lastCaptureError: expect.stringMatching(why) });
     expect((await stop(agent)).exitCode).toBe(0);
+  });
+
+  it('without NET_ADMIN the ruleset and conntrack cannot be read: the report says so, and no path is ok', { timeout: 60_000 }, async () => {
+    // Routes that would be symmetric: without the ruleset, unknown is the most the agent may say.
+    await fixByDefaultRoute(lab!);
+    try {
+      const { agent } = await startWith(chartCaps().filter((c) => c !== 'NET_ADMIN'));
+      const report = JSON.parse((await nsGet(lab!.node, '/', 'application/json')).body);
+      const blind = (report.vips[0].blind as string[]).join('\n');
+      expect(blind).toMatch(/the netfilter ruleset could not be read: .*(Permission denied|Operation not permitted)/);
+      expect(blind).toMatch(/conntrack: .*(Operation not permitted|Permission denied)/);
+      const paths = (report.vips[0].paths as Array<{ verdict: string; clientKind: string; egress: string[] }>).filter((p) => p.clientKind !== 'gateway');
+      expect(paths.map((p) => `${p.verdict} ${p.egress.join()}`)).toEqual(paths.map(() => 'unknown eth1'));
+      expect(report.findings.map((f: { type: string }) => f.type)).toContain('reply-path-unknown');
+      expect((await stop(agent)).exitCode).toBe(0);
+    } finally {
+      await lab!.node.ip(['route', 'replace', 'default', 'via', lab!.mgmtGateway, 'dev', 'eth0']);
+    }
   });
 
   it('without KILL the agent cannot end its tcpdump (which has dropped to its own user): it says so and does not hang', { timeout: 60_000 }, async () => {

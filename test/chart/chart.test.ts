@@ -59,7 +59,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
     const c = pod.containers[0];
     expect(c.image).toBe('asymroute/asymroute:0.1.0');
     expect(c.args).toEqual(['serve', '--config', '/etc/asymroute/config.yaml']);
-    expect(c.securityContext).toEqual({ runAsUser: 0, runAsNonRoot: false, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_RAW', 'SETUID', 'SETGID', 'KILL'] } });
+    expect(c.securityContext).toEqual({ runAsUser: 0, runAsNonRoot: false, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID', 'KILL'] } });
     expect(c.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
     expect(c.ports).toEqual([{ name: 'http', containerPort: 9472, protocol: 'TCP' }]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
@@ -74,17 +74,17 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(svc.spec.ports).toEqual([{ name: 'http', port: 9472, targetPort: 'http', protocol: 'TCP' }]);
   });
 
-  it('grants only what the agent uses: list/watch Services, ServiceL2Status and BGPPeers, get nodes, Events only when enabled', () => {
+  it('grants only what the agent uses: list/watch Services, EndpointSlices, ServiceL2Status and BGPPeers, get nodes, Events only when enabled', () => {
     const rulesOf = (v: Record<string, unknown>) => {
       const r = render(v);
       const role = r.byKind('ClusterRole')[0] as Any | undefined;
       return role ? (role.rules as Any[]).map((x) => `${x.apiGroups.join(',')}|${x.resources.join(',')}|${x.verbs.join(',')}`) : null;
     };
     const metallb = ['metallb.io|servicel2statuses|list,watch', 'metallb.io|bgppeers|list,watch', '|nodes|get'];
-    expect(rulesOf({})).toEqual(['|services|list,watch', ...metallb]);
-    expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual(['|services|list,watch', ...metallb, '|events|create']);
-    expect(rulesOf({ config: { bgp: 'off' } })).toEqual(['|services|list,watch', 'metallb.io|servicel2statuses|list,watch']);
-    expect(rulesOf({ rbac: { metallb: false } })).toEqual(['|services|list,watch']);
+    expect(rulesOf({})).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb]);
+    expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb, '|events|create']);
+    expect(rulesOf({ config: { bgp: 'off' } })).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', 'metallb.io|servicel2statuses|list,watch']);
+    expect(rulesOf({ rbac: { metallb: false } })).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch']);
     expect(rulesOf({ config: { kubernetes: 'off' } })).toBeNull();
     const r = render();
     const binding = r.one<Any>('ClusterRoleBinding');
@@ -132,9 +132,9 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(() => renderChart(values)).toThrow(message);
   });
 
-  it('adds no capabilities without the capture, and none ever beyond the measured four', () => {
+  it('adds only NET_ADMIN (to read the ruleset) without the capture, and none ever beyond the measured five', () => {
     const c = (render({ config: { capture: false } }).one<Any>('DaemonSet').spec.template.spec.containers[0]) as Any;
-    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'], add: [] });
+    expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['NET_ADMIN'] });
   });
 
   it('honours names, image digest, scheduling and a local-only listener', () => {

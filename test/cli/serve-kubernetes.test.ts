@@ -152,3 +152,23 @@ it('expects the BGP sessions MetalLB\'s BGPPeers give this node, and reports the
   expect(report).toMatch(/^MetalLB BGPPeer: 2 objects$/m);
   expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^asymroute_bgp_session_up\{peer="198\.51\.100\.254",expected="true"\} 0$/m);
 });
+
+it('takes a VIP\'s backends from its Service\'s EndpointSlices (ready endpoints only) and names their node', { timeout: 60_000 }, async () => {
+  const slice = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'web-abc12', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' }, resourceVersion: '40' },
+    addressType: 'IPv4',
+    ports: [{ name: 'https', port: 8443, protocol: 'TCP' }],
+    endpoints: [
+      { addresses: ['10.244.1.5'], nodeName: 'node-b', conditions: { ready: true } },
+      { addresses: ['10.244.2.9'], nodeName: 'node-c', conditions: { ready: false } },
+    ],
+  };
+  const { port } = await start(await replayApi({ ...SERVICES, '/apis/discovery.k8s.io/v1/endpointslices': { kind: 'EndpointSliceList', apiVersion: 'discovery.k8s.io/v1', metadata: { resourceVersion: '41' }, items: [slice] } }));
+  const body = await waitFor(`http://127.0.0.1:${port}/?format=json`, (b) => b.includes('10.244.1.5'));
+  const vip = (JSON.parse(body) as { vips: Array<{ ip: string; backends: Array<{ ip: string; port: number; sources: string[]; node: string | null }> }> }).vips.find((v) => v.ip === '198.51.100.77')!;
+  expect(vip.backends.map((b) => [b.ip, b.port, b.sources, b.node])).toEqual([['10.244.1.5', 8443, ['endpointslice'], 'node-b']]);
+  const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  expect(report).toMatch(/backend 10\.244\.1\.5:8443 \(endpointslice, node node-b\)/);
+});

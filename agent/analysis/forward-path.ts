@@ -7,6 +7,7 @@ import type { HostSnapshot } from '../model/host-state.js';
 import type { ConntrackEntry, NetfilterState } from '../model/netfilter.js';
 import { parseIp, type Family } from '../net/ip.js';
 import type { Remediation } from './findings.js';
+export { cniDevice } from '../net/cni-devices.js';
 import { dnatBackends, evaluateMarks, laterConnmarkWriters, type MarkResult, type PacketContext } from './netfilter-eval.js';
 
 export type PathKind = 'local' | 'host-backend' | 'forwarded' | 'destination-only';
@@ -118,34 +119,12 @@ function markFailure(what: string, r: Exclude<MarkResult, { kind: 'known' }>): s
   return r.kind === 'dropped' ? `${what} is dropped by ${r.rule}` : `the mark of ${what} is unknown: ${r.reason}`;
 }
 
-/** Device names CNI plugins and container runtimes create: never a VIP's ingress, never where a default route goes. */
-export const CNI_DEVICE_PATTERNS: ReadonlyArray<{ re: RegExp; who: string }> = [
-  { re: /^flannel[.-]/, who: 'flannel' },
-  { re: /^cni[0-9]*$/, who: 'CNI bridge (flannel, bridge plugin)' },
-  { re: /^cali/, who: 'Calico workload veth' },
-  { re: /^tunl[0-9]+$/, who: 'Calico IPIP' },
-  { re: /^vxlan[.-]calico$|^vxlan-v6\.calico$/, who: 'Calico VXLAN' },
-  { re: /^wireguard\.cali$|^wg-v6\.cali$/, who: 'Calico WireGuard' },
-  { re: /^cilium_/, who: 'Cilium' },
-  { re: /^lxc/, who: 'Cilium endpoint veth' },
-  { re: /^kube-bridge$|^kube-dummy-if$/, who: 'kube-router' },
-  { re: /^weave$|^vethwe|^datapath$|^vxlan-6784$/, who: 'Weave Net' },
-  { re: /^docker[0-9]+$|^br-[0-9a-f]{12}$/, who: 'Docker' },
-  { re: /^veth/, who: 'container veth' },
-  { re: /^genev_sys_|^ovn-k8s-|^br-int$/, who: 'OVN-Kubernetes' },
-  { re: /^antrea-/, who: 'Antrea' },
-  { re: /^nodelocaldns$/, who: 'NodeLocal DNSCache' },
-];
-
-export function cniDevice(name: string): string | null {
-  return CNI_DEVICE_PATTERNS.find((p) => p.re.test(name))?.who ?? null;
-}
-
 /** eBPF datapaths that handle packets before (or instead of) the kernel's routing decision. */
 export function ebpfDatapath(snap: HostSnapshot, ingress: string | null): string[] {
   const out: string[] = [];
   if (snap.links.some((l) => l.name === 'cilium_host')) out.push('Cilium (cilium_host): its eBPF programs may redirect replies past the routing decision asymroute models');
   for (const l of snap.links) if (l.xdp && (ingress === null || l.name === ingress)) out.push(`an XDP program is attached to ${l.name}`);
+  for (const t of snap.tcBpf ?? []) if (ingress === null || t.startsWith(`${ingress} `)) out.push(`a tc eBPF program is attached: ${t}`);
   return out;
 }
 

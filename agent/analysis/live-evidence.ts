@@ -2,12 +2,34 @@
 
 import type { Finding } from './findings.js';
 import type { PacketSkip, VipTally } from './flow-matcher.js';
+import { kernelText, questionText, type VipReport } from './reply-path.js';
 
 export interface EvidenceInput {
   tally: Map<string, VipTally>;
   skipped: Record<PacketSkip, number>;
   /** the capture had no interface index (plain SLL or Ethernet): ingress/egress cannot be told */
   interfacesKnown: boolean;
+  /** the last static check's view of a VIP, to say whether it saw this asymmetry */
+  staticVip?: (vip: string) => VipReport | null;
+}
+
+// The static check saw every path it models as fine, yet packets left elsewhere: show what it asked, not "run check".
+function staticMisses(vip: string, ingress: string, egress: string, v: VipReport): { summary: string; evidence: string[]; commands: string[] } {
+  const evidence: string[] = [];
+  for (const b of v.backends.slice(0, 4)) {
+    const marks = b.ctMarks.length > 0 ? `, conntrack marks ${b.ctMarks.map((m) => `0x${m.toString(16)}`).join(', ')}` : '';
+    evidence.push(`backend ${b.ip}${b.port !== null ? `:${b.port}` : ''} (${b.sources.join(', ')}): ${b.local ? 'replies sent locally' : `replies arrive on ${b.iif ?? '?'}`}${b.snat ? ', SNAT\'d' : ''}${marks}`);
+  }
+  for (const p of v.paths.filter((x) => x.clientKind !== 'gateway').slice(0, 4)) {
+    evidence.push(`static: ${questionText(p.question)} -> ${p.kernel ? kernelText(p.kernel) : 'no kernel answer'} (${p.verdict})`);
+  }
+  for (const b of v.blind) evidence.push(`cannot see: ${b}`);
+  const commands = [`conntrack -L -d ${vip}`, ...v.paths.filter((x) => x.clientKind !== 'gateway').slice(0, 2).map((p) => questionText(p.question))];
+  return {
+    summary: `the static check finds every path it models for ${vip} leaving on ${ingress}, yet replies left on ${egress}: the static model misses this path`,
+    evidence,
+    commands,
+  };
 }
 
 export function pathsText(paths: Record<string, number>): string {
@@ -38,13 +60,18 @@ export function evidenceFindings(input: EvidenceInput): Finding[] {
       const [first] = Object.keys(asymPaths);
       const [ingress, egress] = (first ?? '?>?').split('>');
       const retrans = t.retransmittedSyns > 0 ? `; clients retransmitted their SYN ${t.retransmittedSyns} times: from their side the SYNs went unanswered` : '';
+      const sv = input.staticVip?.(vip) ?? null;
+      const seen = sv === null || sv.paths.some((p) => p.verdict === 'asymmetric' || p.verdict === 'unknown' || p.verdict === 'unroutable');
+      const miss = !seen ? staticMisses(vip, ingress ?? '?', egress ?? '?', sv) : null;
       out.push({
         type: 'asymmetric-flows-observed',
         severity: 'critical',
         vip,
-        summary: `${vip}: ${t.outcomes.asymmetric} flows arrived on ${ingress} and their replies left on ${egress}${retrans}`,
-        evidence: [`flows by path (in -> out): ${pathsText(t.paths)}`],
-        remediation: [{ title: `run asymroute check --vip ${vip} for the rule and route that send the replies out on ${egress}, and the fix`, commands: [] }],
+        summary: `${vip}: ${t.outcomes.asymmetric} flows arrived on ${ingress} and their replies left on ${egress}${retrans}${miss ? `; ${miss.summary}` : ''}`,
+        evidence: [`flows by path (in -> out): ${pathsText(t.paths)}`, ...(miss?.evidence ?? [])],
+        remediation: miss
+          ? [{ title: 'find what sends these replies elsewhere: compare the live connections with what the static check asked', commands: miss.commands, note: 'candidates the model does not see: tc or eBPF redirects, marks written after PREROUTING, a backend no rule, conntrack entry or EndpointSlice names; please report it with `asymroute snapshot`' }]
+          : [{ title: sv ? `see the asymmetric-reply-path finding for ${vip}: the rule, the route and the fix` : `run asymroute check --vip ${vip} for the rule and route that send the replies out on ${egress}, and the fix`, commands: [] }],
         ingress: ingress ?? null,
         egress: egress ?? null,
       });

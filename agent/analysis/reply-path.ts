@@ -8,7 +8,8 @@ import { describeRoute, describeRule, RouteModel, type ModelAnswer, type Questio
 import { sortFindings, type Finding, type Remediation } from './findings.js';
 import { chooseIngress, connectedSubnets, vipHolder, type Announcement, type VipSpec } from './vips.js';
 import type { ConntrackRead } from '../model/netfilter.js';
-import { cniDevice, connmarkFixes, ebpfDatapath, freeMark, gatherBackends, replyMark, rulesetBlindness, type Backend, type EndpointInfo, type PathKind } from './forward-path.js';
+import { cniDevice } from '../net/cni-devices.js';
+import { connmarkFixes, ebpfDatapath, freeMark, gatherBackends, replyMark, rulesetBlindness, type Backend, type EndpointInfo, type PathKind } from './forward-path.js';
 
 export type KernelVerdict =
   | { ok: true; type: RouteType; dev: string; gateway: string | null }
@@ -408,6 +409,8 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
         else verdict = egress.every((d) => d === ing.ingress) ? 'symmetric' : 'asymmetric';
         // "ok" only where every part of the path was seen: marks, backends, no eBPF datapath in between.
         let reason: string | null = g.blindReason ?? (mark === null && g.kind !== 'destination-only' ? markFor.reason : null);
+        // `ip route get` cannot carry a port, protocol or uid: a rule that selects on them may route real replies elsewhere.
+        if (!reason && m.kind === 'unknown' && /uses selectors the model does not evaluate/.test(m.reason)) reason = `${m.reason}: the kernel's answer to a question without them may not be what replies get`;
         if ((verdict === 'symmetric' || verdict === 'connected-elsewhere') && reason) verdict = 'unknown';
         if (verdict === 'unknown' && !reason) reason = m.kind === 'unknown' ? m.reason : 'neither the kernel nor the model gave an interface';
         report.paths.push({ kind: g.kind, backend: g.backend?.ip ?? null, mark, reason, client: c.ip, clientKind: c.kind, cidr: c.cidr, question: q, kernel, model: ms, egress, gateway, verdict, rule: ms.rule, route: ms.route, modelAgrees: agrees });

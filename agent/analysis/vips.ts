@@ -2,7 +2,7 @@
 
 import { isIfname } from '../net/ifname.js';
 import { bitsOf, formatIp, formatPrefix, isLinkLocal, isLoopback, makePrefix, parseIp, parsePrefix, prefixContains, type Prefix } from '../net/ip.js';
-import { cniDevice } from './forward-path.js';
+import { cniDevice } from '../net/cni-devices.js';
 import type { HostSnapshot } from '../model/host-state.js';
 
 export type VipSource = 'flag' | 'config' | 'auto' | 'kubernetes' | 'observed';

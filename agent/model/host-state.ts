@@ -126,6 +126,8 @@ export interface HostSnapshot {
   sysctls: Sysctls;
   /** TcpExt IPReversePathFilter from /proc/net/netstat: packets dropped by rp_filter. */
   ipReversePathFilter: number | null;
+  /** BPF programs attached with tc (device, direction, program), as `tc -j filter show` lists them */
+  tcBpf?: string[];
   /** the DNAT and mark rules; absent in snapshots taken before they were read (then marks are unknown) */
   netfilter?: NetfilterState;
 }

@@ -275,7 +275,7 @@ export class Agent {
     const f: Finding[] = [];
     if (this.matcher) {
       const tally = this.matcher.openTally(Date.now());
-      f.push(...evidenceFindings({ tally, skipped: this.matcher.skipped, interfacesKnown: this.captureStats.linktypeOk !== false }));
+      f.push(...evidenceFindings({ tally, skipped: this.matcher.skipped, interfacesKnown: this.captureStats.linktypeOk !== false, staticVip: (vip) => this.result?.vips.find((v) => v.ip === vip) ?? null }));
     }
     if (this.bgp) f.push(...bgpFindings(this.bgp.view(Date.now())));
     if (this.arp) {

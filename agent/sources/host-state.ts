@@ -8,6 +8,8 @@ import { parseAddrs, parseLinks, parseNeighbours, parseRoutes, parseRules } from
 import { parseNetstat } from '../parsers/proc.js';
 import { IpRunner } from './ip-command.js';
 import { readNetfilter } from './netfilter.js';
+import { runTool } from './tool.js';
+import { cniDevice } from '../net/cni-devices.js';
 import { validateIfname, validateNetnsName } from './validate.js';
 
 /** Reads a /proc file; returns null when it does not exist (a sysctl absent on this kernel). */
@@ -87,6 +89,7 @@ export async function readHostState(opts: HostReaderOptions = {}): Promise<HostS
     ...parseNeighbours(await ip.json(['-6', 'neigh', 'show']), 6),
   ];
   const sysctls = await readSysctls(proc, links);
+  const tcBpf = await readTcBpf(links);
   const netstat = await proc('/proc/net/netstat');
   return {
     version: SNAPSHOT_VERSION,
@@ -99,6 +102,39 @@ export async function readHostState(opts: HostReaderOptions = {}): Promise<HostS
     neighbours,
     sysctls,
     ipReversePathFilter: netstat === null ? null : (parseNetstat(netstat).TcpExt?.IPReversePathFilter ?? null),
+    ...(tcBpf ? { tcBpf } : {}),
     ...(opts.netfilter === null ? {} : { netfilter: await (opts.netfilter ?? readNetfilter)() }),
   };
+}
+
+/** Devices tc is asked about: a node's own interfaces, not its (possibly thousands of) pod veths. */
+export const TC_DEVICES_MAX = 16;
+
+// eBPF datapaths (Cilium, Calico eBPF) attach tc programs to the node's interfaces; their redirects bypass routing.
+async function readTcBpf(links: Link[]): Promise<string[] | null> {
+  const devs = links.filter((l) => l.name !== 'lo' && l.kind !== 'veth' && !cniDevice(l.name)).slice(0, TC_DEVICES_MAX);
+  const out: string[] = [];
+  for (const l of devs) {
+    for (const dir of ['ingress', 'egress']) {
+      let r;
+      try {
+        r = await runTool('tc', ['-j', 'filter', 'show', 'dev', validateIfname(l.name), dir], { missing: 'tc (iproute2) not found', timeoutMs: 5000 });
+      } catch {
+        return null;
+      }
+      if (r.exitCode !== 0 || r.stdout.trim() === '') continue;
+      let list: unknown;
+      try {
+        list = JSON.parse(r.stdout);
+      } catch {
+        continue;
+      }
+      if (!Array.isArray(list)) continue;
+      for (const f of list) {
+        const o = f as { kind?: unknown; options?: { bpf_name?: unknown } };
+        if (o.kind === 'bpf') out.push(`${l.name} ${dir}: bpf ${typeof o.options?.bpf_name === 'string' ? o.options.bpf_name : '(unnamed)'}`);
+      }
+    }
+  }
+  return out;
 }

@@ -7,6 +7,8 @@ import type { NfAction, NfChain, NfMatch, NfRule } from '../model/netfilter.js';
 export const XTABLES_TABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
 
 type J = Record<string, unknown>;
+// JSON.stringify gives undefined for undefined: text for the report either way.
+const brief = (v: unknown, n: number): string => (JSON.stringify(v) ?? String(v)).slice(0, n);
 const isObj = (v: unknown): v is J => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export interface NftParse {
@@ -138,7 +140,7 @@ function nftMatch(v: unknown): NfMatch {
       if (port) return { kind: field, ...port, negate };
     }
   }
-  return { kind: 'unsupported', text: JSON.stringify(left).slice(0, 80) };
+  return { kind: 'unsupported', text: brief(left, 80) };
 }
 
 function nftMangle(v: unknown): NfAction {
@@ -150,5 +152,5 @@ function nftMangle(v: unknown): NfAction {
   if (typeof value === 'number') return target === 'mark' ? { kind: 'mark-set', value, mask: 0xffffffff } : { kind: 'ctmark-set', value, mask: 0xffffffff };
   if (isObj(value) && target === 'mark' && isObj(value['ct']) && (value['ct'] as J)['key'] === 'mark') return { kind: 'restore', nfmask: 0xffffffff, ctmask: 0xffffffff };
   if (isObj(value) && target === 'ctmark' && isObj(value['meta']) && (value['meta'] as J)['key'] === 'mark') return { kind: 'save', nfmask: 0xffffffff, ctmask: 0xffffffff };
-  return { kind: 'unsupported', text: `${target} set ${JSON.stringify(value).slice(0, 60)}` };
+  return { kind: 'unsupported', text: `${target} set ${brief(value, 60)}` };
 }

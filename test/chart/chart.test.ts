@@ -193,7 +193,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
   it('drops the capture alerts when the capture is off, and each alert has its toggle', () => {
     const alerts = (v: Record<string, unknown>) => (render({ prometheusRule: { enabled: true, ...v } }).one<Any>('PrometheusRule').spec.groups[0].rules as Any[]).map((x) => x.alert as string);
     const all = alerts({});
-    expect(all).toEqual(['AsymrouteReplyPathAsymmetric', 'AsymrouteAsymmetricFlowsObserved', 'AsymrouteSynUnanswered', 'AsymrouteVipTrafficStarvation', 'AsymrouteVipArpUnanswered', 'AsymrouteVipArpConflict', 'AsymrouteBgpSessionDown', 'AsymrouteRpFilterDroppingVipTraffic', 'AsymrouteCaptureDown', 'AsymrouteCaptureDroppingPackets', 'AsymrouteAgentDown', 'AsymrouteAgentAbsent', 'AsymrouteAgentMissingOnNodes']);
+    expect(all).toEqual(['AsymrouteReplyPathAsymmetric', 'AsymrouteReplyPathUnknown', 'AsymrouteAsymmetricFlowsObserved', 'AsymrouteSynUnanswered', 'AsymrouteVipTrafficStarvation', 'AsymrouteVipArpUnanswered', 'AsymrouteVipArpConflict', 'AsymrouteBgpSessionDown', 'AsymrouteRpFilterDroppingVipTraffic', 'AsymrouteCaptureDown', 'AsymrouteCaptureDroppingPackets', 'AsymrouteAgentDown', 'AsymrouteAgentAbsent', 'AsymrouteAgentMissingOnNodes']);
     const off = render({ prometheusRule: { enabled: true }, config: { capture: false } }).one<Any>('PrometheusRule').spec.groups[0].rules.map((x: Any) => x.alert);
     expect(off).not.toContain('AsymrouteCaptureDown');
     expect(alerts({ alerts: { synUnanswered: { enabled: false } } })).not.toContain('AsymrouteSynUnanswered');

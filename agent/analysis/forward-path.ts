@@ -122,7 +122,7 @@ function markFailure(what: string, r: Exclude<MarkResult, { kind: 'known' }>): s
 /** eBPF datapaths that handle packets before (or instead of) the kernel's routing decision. */
 export function ebpfDatapath(snap: HostSnapshot, ingress: string | null): string[] {
   const out: string[] = [];
-  if (snap.links.some((l) => l.name === 'cilium_host')) out.push('Cilium (cilium_host): its eBPF programs may redirect replies past the routing decision asymroute models');
+  if (snap.links.some((l) => l.name === 'cilium_host')) out.push('Cilium (cilium_host): its eBPF programs may redirect replies past the routing decision asymroute models, and past the capture');
   for (const l of snap.links) if (l.xdp && (ingress === null || l.name === ingress)) out.push(`an XDP program is attached to ${l.name}`);
   for (const t of snap.tcBpf ?? []) if (ingress === null || t.startsWith(`${ingress} `)) out.push(`a tc eBPF program is attached: ${t}`);
   return out;

@@ -302,7 +302,9 @@ async function replySources(input: CheckInput, model: RouteModel, vip: string, f
   }
   report.backends = backends;
   if (backends.length === 0) {
-    if (local) return [{ kind: 'local', src: vip, iif: null, backend: null, blindReason: ebpfReason }];
+    // kube-proxy's IPVS mode holds VIPs on kube-ipvs0 and forwards their traffic to pods without a DNAT rule.
+    const ipvs = report.holder === 'kube-ipvs0' ? `${vip} is on kube-ipvs0 (kube-proxy IPVS mode), which forwards it to backends that no conntrack entry or EndpointSlice names yet: replies from a pod would not be sent from ${vip}` : null;
+    if (local) return [{ kind: 'local', src: vip, iif: null, backend: null, blindReason: ebpfReason ?? ipvs }];
     const why = `no DNAT rule, conntrack entry or EndpointSlice names a backend for ${vip}: what answers it on this node is not known`;
     return [{ kind: 'destination-only', src: null, iif: null, backend: null, blindReason: ebpfReason ?? (blind.length > 0 ? `${why} (nft rules not evaluated: ${blind[0]})` : why) }];
   }

@@ -122,6 +122,11 @@ describeAsRoot('reply-path scenarios in network namespaces', () => {
     expect(r.report.vips[0]).toMatchObject({ holder: 'kube-ipvs0', ingress: 'eth1' });
     expect(findingTypes(r.report)).toEqual(['asymmetric-reply-path', 'default-route-on-management-network']);
     expect(r.report.findings[0]).toMatchObject({ ingress: 'eth1', egress: 'eth0' });
+    // With the route fixed, a kube-ipvs0 VIP with no backend known is unknown, not ok: IPVS forwards to pods.
+    await fixByDefaultRoute(l);
+    const fixed = await checkJson(['--client', l.clientCidr], l.node);
+    expect(findingTypes(fixed.report)).toEqual(['reply-path-unknown']);
+    expect(fixed.report.vips[0]!.paths.find((p) => p.clientKind === 'client-cidr')!.reason).toMatch(/kube-ipvs0 \(kube-proxy IPVS mode\)/);
   });
 
   it('VIP on lo: requests arrive on eth1, replies leave on eth0', async () => {

@@ -22,7 +22,7 @@ const MISSING: Record<string, string> = {
 async function tryTool(bin: string, args: string[], missing: string): Promise<{ ok: true; stdout: string } | { ok: false; missing: boolean; error: string }> {
   try {
     const r = await runTool(bin, args, { missing, timeoutMs: TIMEOUT_MS });
-    if (r.exitCode !== 0) return { ok: false, missing: false, error: `${bin} ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.trim().split('\n')[0] || '(no message)'}` };
+    if (r.exitCode !== 0) return { ok: false, missing: false, error: `${[bin, ...args].join(' ')} exited ${r.exitCode}: ${r.stderr.trim().split('\n')[0] || '(no message)'}` };
     return { ok: true, stdout: r.stdout };
   } catch (e) {
     if (e instanceof EnvironmentError) return { ok: false, missing: e.message === missing, error: e.message };

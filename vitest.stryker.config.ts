@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+// Stryker's test run: only the pure unit tests (no root, no namespaces, no subprocesses), so a mutant costs seconds
+// and two engineers' namespace tests are not started hundreds of times on a shared 2-core machine.
+export default defineConfig({
+  test: {
+    include: [
+      'test/analysis/{bgp,flow-matcher,l2-evidence,reply-path,route-model,model-agrees,vips}.test.ts',
+      'test/decoders/{decoders,fast-path,pcapng}.test.ts',
+      'test/parsers/*.test.ts',
+      'test/net/*.test.ts',
+    ],
+    testTimeout: 60_000,
+  },
+});

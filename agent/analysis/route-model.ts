@@ -234,7 +234,9 @@ export class RouteModel {
 
   // ip_route_output_key_hash_rcu
   private output(flow: Flow): ModelAnswer {
-    if (flow.family === 6 && flow.oif) return { kind: 'unknown', reason: 'IPv6 lookups with an output interface are not modelled', trace: [] };
+    // With a source address the kernel does not restrict the IPv6 lookup to the oif (no RT6_LOOKUP_F_IFACE): the oif
+    // only feeds oif rule selectors. Without one the interface match is strict, which is not modelled.
+    if (flow.family === 6 && flow.oif && !flow.src) return { kind: 'unknown', reason: 'IPv6 lookups with an output interface and no source address are not modelled', trace: [] };
     if (flow.family === 6 && !flow.src && this.rules[6].some((c) => c.src && c.src.len > 0)) {
       return { kind: 'unknown', reason: 'IPv6 rules with a source selector and a question without a source are not modelled', trace: [] };
     }
@@ -265,7 +267,7 @@ export class RouteModel {
       return { kind: 'unknown', reason: `${route.type} routes are not modelled for output lookups`, trace: res.trace };
     }
     let nexthops = res.nexthops;
-    if (!flow.oif) {
+    if (!flow.oif || flow.family === 6) {
       if (route.nexthops.length > 1) {
         nexthops = this.usableNexthops(route, flow.family, null).filter((n) => n.weight > 0);
       } else if (res.route.prefix.len === 0 && flow.family === 4) {
@@ -535,7 +537,7 @@ export class RouteModel {
       }
       const usable = this.usableNexthops(r, flow.family, flow.family === 4 ? flow.oif : null);
       if (usable.length === 0) continue;
-      return { kind: 'route', route: c, nexthops: flow.oif ? [usable[0]!] : usable };
+      return { kind: 'route', route: c, nexthops: flow.oif && flow.family === 4 ? [usable[0]!] : usable };
     }
     return { kind: 'none' };
   }

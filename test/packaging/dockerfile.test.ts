@@ -1,14 +1,15 @@
 // What the image contains, without a Docker engine: the runtime stage must install the Debian package of every
-// binary the agent spawns (found in the agent's source, mapped to packages by dpkg on this machine), and the
-// production dependency set it ships (its COPY --from=build lines, then its npm ci --omit=dev) must run the agent's
-// offline path.
+// binary in the agent's exported list (agent/sources/binaries.ts; the source is scanned so the list stays complete,
+// and dpkg on this machine confirms each package), and the production dependency set it ships (its COPY --from=build
+// lines, then its npm ci --omit=dev) must run the agent's offline path.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { AGENT_BINARIES } from '../../agent/sources/binaries.js';
 import { ROOT } from '../helpers/cli.js';
 
 interface Stage {
@@ -40,7 +41,7 @@ function spawnedBinaries(): Set<string> {
         if (e !== 'netns') walk(p);
       } else if (p.endsWith('.ts') && !p.endsWith(join('cli', 'demo.ts'))) {
         const src = readFileSync(p, 'utf8');
-        for (const re of [/execa\(\s*'([\w.-]+)'/g, /binary \?\? '([\w.-]+)'/g, /\? \['([\w.-]+)', \[/g]) for (const m of src.matchAll(re)) found.add(m[1]!);
+        for (const re of [/execa\(\s*'([\w.-]+)'/g, /binary \?\? '([\w.-]+)'/g, /\? \['([\w.-]+)', \[/g, /\bbinary = '([\w.-]+)'/g]) for (const m of src.matchAll(re)) found.add(m[1]!);
       }
     }
   };
@@ -85,18 +86,23 @@ describe('Dockerfile', () => {
     expect(runtime.lines).toContain('WORKDIR /app');
   });
 
-  it('installs in its runtime stage the Debian package of every binary the agent spawns', () => {
-    const bins = spawnedBinaries();
-    expect([...bins].sort()).toEqual(expect.arrayContaining(['ip', 'tcpdump']));
+  it('installs in its runtime stage the package of every binary in the exported list, and the list is complete', () => {
+    const listed = new Map(AGENT_BINARIES.map((b) => [b.binary, b.package]));
+    // Every program the source spawns (literal names, default binary parameters) is in the list.
+    const spawned = spawnedBinaries();
+    expect([...spawned].sort()).toEqual(expect.arrayContaining(['arping', 'ip', 'ndisc6', 'ss', 'tcpdump']));
+    for (const b of spawned) expect(listed.has(b), `${b} is spawned by the agent but missing from AGENT_BINARIES`).toBe(true);
     const installed = new Set(
       runtime.lines
         .filter((l) => l.startsWith('RUN') && l.includes('apt-get install'))
         .flatMap((l) => l.split('apt-get install')[1]!.split('&&')[0]!.trim().split(/\s+/))
         .filter((t) => !t.startsWith('-')),
     );
-    for (const b of bins) {
-      const { pkg, essential } = debianPackage(b);
-      if (!essential) expect(installed, `${b} comes from ${pkg}`).toContain(pkg);
+    for (const { binary, package: pkg } of AGENT_BINARIES) {
+      // The declared package is the one that owns the binary on this Debian machine.
+      const owner = debianPackage(binary);
+      expect(owner.pkg, `${binary}'s package`).toBe(pkg);
+      expect(installed, `${binary} comes from ${pkg}, which the runtime stage must install`).toContain(pkg);
     }
     expect(runtime.lines.some((l) => l.includes('--no-install-recommends') && l.includes('rm -rf /var/lib/apt/lists/*'))).toBe(true);
   });
@@ -114,6 +120,7 @@ describe('Dockerfile', () => {
   it('ships a production dependency set that runs --help and analyze on a shipped capture', { timeout: 180_000 }, async () => {
     expect(existsSync(join(ROOT, 'dist', 'agent', 'main.js')), 'the build (npm run build) ran').toBe(true);
     const app = mkdtempSync(join(tmpdir(), 'asymroute-image-'));
+    onTestFinished(() => rmSync(app, { recursive: true, force: true }));
     // The runtime stage's COPY --from=build lines, from the build output here (/app in the build stage = ROOT).
     for (const l of runtime.lines.filter((x) => x.startsWith('COPY --from=build'))) {
       const parts = l.split(/\s+/).slice(2);

@@ -74,26 +74,71 @@ describe('FlowMatcher', () => {
     expect(m.tally(55).get(VIP)!.outcomes.pending + m.tally(55).get(VIP)!.outcomes.unanswered).toBe(150);
   });
 
-  it('its hash table stays consistent under random churn (against a Map model)', () => {
+  it('its hash table stays consistent under random churn, through evictions and expiry (against a reference model)', () => {
     const r = prng(11);
-    const m = matcher({ capacity: 512, idleMs: 5 });
-    const model = new Map<string, number>();
+    // Small table, idle timeout shorter than the expiry period: evictions and expiry both happen all along.
+    const capacity = 64;
+    const idle = 40;
+    const m = matcher({ capacity, idleMs: idle });
+    // The documented policy in plain structures: freed slots are reused last-freed first, then fresh slots in order;
+    // when every slot is live, the CLOCK hand's slot is evicted and the hand moves on.
+    const slotOf = new Map<string, number>();
+    const keyAt: Array<string | null> = [];
+    const last = new Map<string, number>();
+    const free: number[] = [];
+    let next = 0;
+    let hand = 0;
+    let evictions = 0;
     let now = 0;
+    let compared = 0;
+    const openFlows = () => m.flows(now).map((f) => `${f.client}:${f.cport}`).sort();
     for (let step = 0; step < 20_000; step++) {
       now++;
       const c = `10.0.${Math.floor(r() * 4)}.${Math.floor(r() * 200)}`;
       const port = 1000 + Math.floor(r() * 50);
+      const key = `${c}:${port}`;
       m.observe(pkt(true, c, port, ACK, 3), now);
-      model.set(`${c}:${port}`, now);
+      if (!slotOf.has(key)) {
+        let slot = free.pop();
+        if (slot === undefined) {
+          if (next < capacity) slot = next++;
+          else {
+            slot = hand;
+            hand = (hand + 1) % capacity;
+            const victim = keyAt[slot]!;
+            slotOf.delete(victim);
+            last.delete(victim);
+            evictions++;
+          }
+        }
+        slotOf.set(key, slot);
+        keyAt[slot] = key;
+      }
+      last.set(key, now);
       if (step % 97 === 0) {
         m.expire(now);
-        for (const [k, t] of model) if (now - t > 5) model.delete(k);
+        for (let slot = 0; slot < next; slot++) {
+          const k = keyAt[slot];
+          if (k && now - last.get(k)! > idle) {
+            slotOf.delete(k);
+            last.delete(k);
+            keyAt[slot] = null;
+            free.push(slot);
+          }
+        }
       }
-      if (m.size !== model.size && m.evictions === 0) throw new Error(`step ${step}: ${m.size} flows, model ${model.size}`);
+      expect(m.size, `step ${step}`).toBe(slotOf.size);
+      expect(m.evictions, `step ${step}`).toBe(evictions);
+      if (step % 251 === 0) {
+        expect(openFlows(), `step ${step}`).toEqual([...slotOf.keys()].sort());
+        compared++;
+      }
     }
-    const open = m.flows(now).map((f) => `${f.client}:${f.cport}`).sort();
-    expect(new Set(open).size).toBe(open.length);
-    if (m.evictions === 0) expect(open).toEqual([...model.keys()].sort());
+    // The run must have exercised evictions and expiry, with the comparison on throughout.
+    expect(evictions).toBeGreaterThan(1000);
+    expect(m.expired).toBeGreaterThan(1000);
+    expect(compared).toBeGreaterThan(70);
+    expect(openFlows()).toEqual([...slotOf.keys()].sort());
   });
 
   it('grows with use: starts small, doubles up to its capacity, and finds every flow across each growth', () => {

@@ -38,5 +38,10 @@ node -e '
   const skipped = r.numPendingTests + r.numTodoTests;
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
   if (r.numTotalTests === 0) { console.error("no test ran"); process.exit(1); }
+  if (skipped > 0 && /^(1|true|yes)$/i.test(process.env.CI ?? "")) {
+    const names = r.testResults.flatMap((f) => f.assertionResults.filter((a) => a.status === "pending" || a.status === "skipped" || a.status === "todo").map((a) => `${f.name}: ${a.fullName}`));
+    console.error(`CI=true: ${skipped} skipped test(s); every test must run:\n${names.slice(0, 20).join("\n")}`);
+    process.exit(1);
+  }
 ' "$results"
 exit "$status"

@@ -3,12 +3,12 @@
 // Service's name, node from the pod). The metric names are checked against a live scrape of the agent.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { BIN } from '../helpers/cli.js';
 import { renderChart } from '../helpers/helm.js';
 
@@ -118,6 +118,7 @@ describe('alerts', () => {
 
   it('pass promtool check rules and promtool test rules, each alert firing and not firing', () => {
     const dir = mkdtempSync(join(tmpdir(), 'asymroute-alerts-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: [{ name: 'asymroute', rules }] }));
     const check = spawnSync('promtool', ['check', 'rules', join(dir, 'rules.yaml')], { encoding: 'utf8' });
     expect(check.status, check.stdout + check.stderr).toBe(0);

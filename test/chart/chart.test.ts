@@ -1,7 +1,7 @@
 // The Helm chart, rendered with several value sets (helm template when helm is installed, else Go text/template +
 // sprig v3 as Helm does) and every object validated against the Kubernetes schemas (kubernetes-models).
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
@@ -9,7 +9,7 @@ import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parse as parseYaml } from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { configJsonSchema } from '../../agent/config/json-schema.js';
 import { resolveConfig } from '../../agent/config/load.js';
 import { optionsFor } from '../../agent/config/schema.js';
@@ -96,7 +96,9 @@ describe(`chart (rendered with ${renderer()})`, () => {
   it('renders a config file the agent itself accepts, with the values given', () => {
     const r = render({ config: { vips: ['192.168.1.240@eth1'], interval: 60, kubernetesEvents: true } });
     const text = r.one<Any>('ConfigMap').data['config.yaml'] as string;
-    const f = join(mkdtempSync(join(tmpdir(), 'asymroute-chartcfg-')), 'config.yaml');
+    const dir = mkdtempSync(join(tmpdir(), 'asymroute-chartcfg-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const f = join(dir, 'config.yaml');
     writeFileSync(f, text);
     const cfg = resolveConfig('serve', ['--config', f], {});
     expect(cfg.configFile).toBe(f);
@@ -200,7 +202,6 @@ describe(`chart (rendered with ${renderer()})`, () => {
   });
 
   it('writes NOTES that tell how to curl a node\'s report', () => {
-    if (renderer() === 'helm') return; // helm template does not print NOTES
     const r = render({}, 'netcheck');
     expect(r.notes).toMatch(/curl localhost:9472\//);
     expect(r.notes).toMatch(/kubectl -n netcheck port-forward pod\/<pod on the node> 9472:9472/);

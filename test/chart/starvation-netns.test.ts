@@ -3,12 +3,12 @@
 // the chart's ServiceMonitor labels them, feed `promtool test rules` with the chart's rendered starvation alert.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { stringify } from 'yaml';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, onTestFinished } from 'vitest';
 import { NetnsLab, tcpConnect, type Netns } from '../../agent/netns/netns.js';
 import { BIN } from '../helpers/cli.js';
 import { renderChart } from '../helpers/helm.js';
@@ -82,6 +82,7 @@ describeAsRoot('VIP traffic starvation', () => {
     const series = [...new Set([...before.keys(), ...after.keys()])].map((s) => ({ series: s, values: `${before.get(s) ?? after.get(s)}x30 ${after.get(s) ?? before.get(s)}x30` }));
     const rule = (renderChart({ prometheusRule: { enabled: true }, serviceMonitor: { enabled: true } }).objects.find((o) => o.kind === 'PrometheusRule') as unknown as { spec: { groups: Array<{ rules: Array<{ alert: string; expr: string; for: string; labels: Record<string, string> }> }> } }).spec.groups[0]!.rules.find((r) => r.alert === 'AsymrouteVipTrafficStarvation')!;
     const dir = mkdtempSync(join(tmpdir(), 'asymroute-starve-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     // The expression is what is under test here; the annotations are checked in alerts.test.ts.
     writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: [{ name: 'asymroute', rules: [{ alert: rule.alert, expr: rule.expr, for: rule.for, labels: rule.labels }] }] }));
     const test = (exp: Array<Record<string, string>>) => ({ interval: '1m', input_series: series, alert_rule_test: [{ eval_time: '50m', alertname: rule.alert, exp_alerts: exp.map((l) => ({ exp_labels: { ...l, ...rule.labels } })) }] });

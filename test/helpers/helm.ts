@@ -3,11 +3,12 @@
 // validating them against values.schema.json (draft-07, as Helm does) with ajv.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml';
+import { afterAll } from 'vitest';
 import { ROOT } from './cli.js';
 
 export const CHART = join(ROOT, 'charts', 'asymroute');
@@ -38,6 +39,13 @@ export function which(bin: string): boolean {
 export const renderer = (): 'helm' | 'go' => (which('helm') ? 'helm' : 'go');
 
 let goBinary: string | null = null;
+let goDir: string | null = null;
+// Built once per test file (this module is imported afresh by each) and removed after the file's tests.
+afterAll(() => {
+  if (goDir) rmSync(goDir, { recursive: true, force: true });
+  goDir = null;
+  goBinary = null;
+});
 // Debian ships sprig and semver v3 as plain GOPATH packages; /v3 import paths resolve through symlinks.
 function buildGoRenderer(): string {
   if (goBinary) return goBinary;
@@ -45,6 +53,7 @@ function buildGoRenderer(): string {
     if (!existsSync(join(GOCODE, p))) throw new ChartError(`neither helm nor ${GOCODE}/${p} is installed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'asymroute-chart-render-'));
+  goDir = dir;
   for (const m of ['sprig', 'semver']) {
     mkdirSync(join(dir, 'src/github.com/Masterminds', m), { recursive: true });
     symlinkSync(join(GOCODE, 'github.com/Masterminds', m), join(dir, 'src/github.com/Masterminds', m, 'v3'));
@@ -85,24 +94,32 @@ export function renderChart(overrides: Json = {}, opts: { release?: string; name
   const dir = mkdtempSync(join(tmpdir(), 'asymroute-values-'));
   let manifest: string;
   let notes = '';
-  if (renderer() === 'helm') {
-    const f = join(dir, 'values.yaml');
-    writeFileSync(f, stringify(overrides));
-    const r = spawnSync('helm', ['template', release, CHART, '-n', namespace, '-f', f], { encoding: 'utf8' });
-    if (r.status !== 0) throw new ChartError(r.stderr);
-    manifest = r.stdout;
-    const lint = spawnSync('helm', ['lint', CHART, '-f', f, '--strict'], { encoding: 'utf8' });
-    if (lint.status !== 0) throw new ChartError(`helm lint: ${lint.stdout}${lint.stderr}`);
-  } else {
-    const merged = mergeValues(defaultValues(), overrides);
-    checkValues(merged);
-    const vf = join(dir, 'values.json');
-    writeFileSync(vf, JSON.stringify(merged));
-    const nf = join(dir, 'NOTES.txt');
-    const r = spawnSync(buildGoRenderer(), ['-chart', CHART, '-values', vf, '-release', release, '-namespace', namespace, '-notes', nf], { encoding: 'utf8' });
-    if (r.status !== 0) throw new ChartError(r.stderr.trim());
-    manifest = r.stdout;
-    notes = existsSync(nf) ? readFileSync(nf, 'utf8') : '';
+  try {
+    if (renderer() === 'helm') {
+      const f = join(dir, 'values.yaml');
+      writeFileSync(f, stringify(overrides));
+      const r = spawnSync('helm', ['template', release, CHART, '-n', namespace, '-f', f], { encoding: 'utf8' });
+      if (r.status !== 0) throw new ChartError(r.stderr);
+      manifest = r.stdout;
+      const lint = spawnSync('helm', ['lint', CHART, '-f', f, '--strict'], { encoding: 'utf8' });
+      if (lint.status !== 0) throw new ChartError(`helm lint: ${lint.stdout}${lint.stderr}`);
+      // helm template does not print NOTES; a client-side dry-run install (no cluster) does, after "NOTES:".
+      const dry = spawnSync('helm', ['install', release, CHART, '-n', namespace, '-f', f, '--dry-run=client'], { encoding: 'utf8' });
+      if (dry.status !== 0) throw new ChartError(`helm install --dry-run=client: ${dry.stderr}`);
+      notes = dry.stdout.split(/^NOTES:\n/m)[1] ?? '';
+    } else {
+      const merged = mergeValues(defaultValues(), overrides);
+      checkValues(merged);
+      const vf = join(dir, 'values.json');
+      writeFileSync(vf, JSON.stringify(merged));
+      const nf = join(dir, 'NOTES.txt');
+      const r = spawnSync(buildGoRenderer(), ['-chart', CHART, '-values', vf, '-release', release, '-namespace', namespace, '-notes', nf], { encoding: 'utf8' });
+      if (r.status !== 0) throw new ChartError(r.stderr.trim());
+      manifest = r.stdout;
+      notes = existsSync(nf) ? readFileSync(nf, 'utf8') : '';
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
   const objects: K8sObject[] = [];
   for (const d of parseAllDocuments(manifest)) {

@@ -120,3 +120,51 @@ describe('HTTP after a check', () => {
     expect({ code: lint.exitCode, out: `${lint.stdout}${lint.stderr}` }).toEqual({ code: 0, out: '' });
   });
 });
+
+describe('HTTP answers for a down capture and a busy download', () => {
+  it('healthz is 503 capture-down when the capture is wanted and not running', async () => {
+    const agent = makeAgent();
+    agent.opts.capture.enabled = true;
+    agent.vips = [VIP];
+    const r = await app(agent).inject('/healthz');
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toMatchObject({ status: 'capture-down', capture: 'down' });
+  });
+
+  it('a second capture download while one runs is 409, and the first completes', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started = 0;
+    const registry = new Registry();
+    const agent = makeAgent();
+    const a = buildHttp({
+      agent,
+      registry,
+      node: 'node1',
+      version: 'test',
+      pcapDownload: {
+        enabled: true,
+        maxSeconds: 5,
+        maxBytes: 1000,
+        run: async (_s, _b, reply) => {
+          started++;
+          await released;
+          await reply.type('application/vnd.tcpdump.pcap').send(Buffer.alloc(24));
+        },
+      },
+    });
+    const first = a.inject('/v1/capture?seconds=1');
+    const deadline = Date.now() + 5000;
+    while (started === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+    expect(started).toBe(1);
+    const second = await a.inject('/v1/capture?seconds=1');
+    expect(second.statusCode).toBe(409);
+    expect(second.json()).toEqual({ error: 'a capture download is already running; one at a time' });
+    release();
+    expect((await first).statusCode).toBe(200);
+    expect(started).toBe(1);
+    // One at a time, not one ever: after the first, another may run.
+    expect((await a.inject('/v1/capture?seconds=1')).statusCode).toBe(200);
+    expect(started).toBe(2);
+  });
+});

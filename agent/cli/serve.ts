@@ -99,9 +99,14 @@ export async function startServe(argv: string[], io: Output, version: string): P
     onTransition: (t, vip) => {
       if (!events || !vip?.service || t.type !== 'asymmetric-reply-path') return;
       const raised = t.event === 'finding-raised';
+      const reason = raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored';
+      const suppressedBefore = events.suppressed;
       void events
-        .report({ service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored', message: raised ? `on node ${node}: ${t.summary}` : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again` })
-        .then((posted) => posted && log({ event: 'kubernetes-event-posted', service: vip.service, reason: raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored' }));
+        .report({ service: vip.service, reason, message: raised ? `on node ${node}: ${t.summary}` : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again` })
+        .then((posted) => {
+          if (posted) log({ event: 'kubernetes-event-posted', service: vip.service, reason });
+          else if (events.suppressed > suppressedBefore) log({ event: 'kubernetes-event-rate-limited', service: vip.service, reason });
+        });
     },
     bgpExpected: kc ? () => new Map(peersForNode(bgpPeers?.items() ?? [], labels).map((p) => [p.peer, `MetalLB BGPPeer ${p.name}`])) : null,
     kubernetesEndpoints: kc ? () => slices?.items() ?? [] : null,

@@ -111,9 +111,7 @@ describeAsRoot('live capture in network namespaces', () => {
     const l = (lab = await buildIncidentLab('arstale'));
     // A tcpdump marked as ours whose owner pid cannot exist.
     const orphan = execa('ip', ['netns', 'exec', l.node.name, 'tcpdump', '-i', 'lo', '-w', '/dev/null'], { reject: false, stdin: 'ignore', env: { [CAPTURE_MARKER]: '2147483646' } });
-    await until(() => orphan.pid !== undefined, 'the orphan to start');
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await markedTcpdumps()).toContain(orphan.pid);
+    await until(async () => orphan.pid !== undefined && (await markedTcpdumps()).includes(orphan.pid), 'the orphan to run, marked');
     const killed = await killStaleCaptures();
     expect(killed).toContain(orphan.pid);
     await orphan;

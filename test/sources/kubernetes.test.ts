@@ -5,8 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { l2StatusOf, vipsOfService, type ServiceVip } from '../../agent/parsers/kubernetes.js';
-import { l2StatusWatcher, serviceWatcher, type ListWatcher } from '../../agent/sources/kubernetes.js';
+import { l2StatusOf, peersForNode, vipsOfService, type ServiceVip } from '../../agent/parsers/kubernetes.js';
+import { bgpPeerWatcher, l2StatusWatcher, nodeLabels, serviceWatcher, type ListWatcher } from '../../agent/sources/kubernetes.js';
 import { until } from '../helpers/wait.js';
 
 function service(ns: string, name: string, rv: string, spec: Record<string, unknown>, ingress: string[] = []) {
@@ -185,5 +185,64 @@ describe('MetalLB ServiceL2Status watcher', () => {
     expect(w.status).toMatchObject({ connected: false, lastHttpStatus: 404 });
     expect(errors).toHaveLength(1); // the same error repeating is reported once
     expect(errors[0]).toMatch(/GET \/apis\/metallb\.io\/v1beta1\/servicel2statuses: HTTP 404/);
+  });
+});
+
+describe('MetalLB BGPPeer watcher and node labels, after the first list', () => {
+  let server: Server | null = null;
+  let watcher: { stop(): void } | null = null;
+  afterEach(async () => {
+    watcher?.stop();
+    server?.closeAllConnections();
+    await new Promise((r) => server?.close(r) ?? r(undefined));
+    server = null;
+  });
+
+  const peer = (name: string, rv: string, address: string, nodeSelectors: unknown[] = []) => ({
+    apiVersion: 'metallb.io/v1beta2',
+    kind: 'BGPPeer',
+    metadata: { name, namespace: 'metallb-system', uid: `uid-${name}`, resourceVersion: rv },
+    spec: { myASN: 64512, peerASN: 64513, peerAddress: address, nodeSelectors },
+  });
+
+  it('follows BGPPeers modified, added and deleted on the watch, and node label changes, into the expected peers', async () => {
+    let nodeGets = 0;
+    let releaseWatch!: () => void;
+    const watchMay = new Promise<void>((r) => (releaseWatch = r));
+    server = createServer((req, res) => {
+      const url = new URL(req.url!, 'http://x');
+      res.setHeader('content-type', 'application/json');
+      if (url.pathname === '/api/v1/nodes/node-a') {
+        nodeGets++;
+        return void res.end(JSON.stringify({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-a', labels: nodeGets === 1 ? { rack: 'r1' } : { rack: 'r2' } } }));
+      }
+      if (url.pathname !== '/apis/metallb.io/v1beta2/bgppeers') return void res.writeHead(404).end('{}');
+      if (url.searchParams.get('watch') !== 'true') {
+        return void res.end(JSON.stringify({ apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeerList', metadata: { resourceVersion: '10' }, items: [peer('tor-a', '5', '10.0.0.1')] }));
+      }
+      res.writeHead(200);
+      void watchMay.then(() => {
+        res.write(event('MODIFIED', peer('tor-a', '11', '10.0.0.9')));
+        res.write(event('ADDED', peer('tor-r2', '12', '10.0.0.2', [{ matchLabels: { rack: 'r2' } }])));
+        res.write(event('DELETED', peer('tor-a', '13', '10.0.0.9')));
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const kc = kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const states: string[][] = [];
+    const w = bgpPeerWatcher({ kubeconfig: kc, onChange: (v) => states.push(v.map((x) => `${x.name} ${x.peer}`).sort()) });
+    watcher = w;
+    w.start();
+    await until(() => states.length >= 1, 'the first list');
+    expect(states[0]).toEqual(['metallb-system/tor-a 10.0.0.1']);
+    const labelsBefore = await nodeLabels(kc, 'node-a');
+    releaseWatch();
+    await until(() => states.length >= 4, 'three watch events');
+    expect(states.slice(1)).toEqual([['metallb-system/tor-a 10.0.0.9'], ['metallb-system/tor-a 10.0.0.9', 'metallb-system/tor-r2 10.0.0.2'], ['metallb-system/tor-r2 10.0.0.2']]);
+    // The node moved to rack r2 after the first read of its labels: only the second read expects tor-r2 here.
+    expect(peersForNode(w.items(), labelsBefore).map((p) => p.peer)).toEqual([]);
+    const labelsAfter = await nodeLabels(kc, 'node-a');
+    expect(peersForNode(w.items(), labelsAfter).map((p) => p.peer)).toEqual(['10.0.0.2']);
+    expect(nodeGets).toBe(2);
   });
 });

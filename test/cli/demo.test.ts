@@ -40,6 +40,33 @@ describeAsRoot('asymroute demo', () => {
     expect(await demoNamespaces()).toEqual([]);
   });
 
+  it('--fix default-route moves the default route to eth1, and --keep leaves the namespaces for inspection', { timeout: 120_000 }, async () => {
+    let kept: string[] = [];
+    let out = '';
+    try {
+      const r = await runCli(['demo', '--fix', 'default-route', '--keep']);
+      out = r.stdout;
+      expect(r.stderr).toBe('');
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/applying the fix check printed \(default route moved to eth1\)/);
+      expect(r.stdout).toMatch(/No findings: replies leave on the interfaces the requests arrive on\./);
+      expect(r.stdout).toMatch(/demo complete/);
+      expect(r.stdout).not.toMatch(/namespaces removed/);
+      const m = /namespaces kept \(--keep\): remove with: (.*)$/m.exec(r.stdout);
+      expect(m).not.toBeNull();
+      kept = [...m![1]!.matchAll(/ip netns del ([^\s;]+)/g)].map((x) => x[1]!);
+      expect(kept.sort()).toEqual((await demoNamespaces()).sort());
+      expect(kept).toHaveLength(4);
+      const node = kept.find((n) => n.endsWith('-node'))!;
+      const routes = JSON.parse((await execa('ip', ['-n', node, '-j', 'route', 'show', 'default'])).stdout) as Array<{ dev: string }>;
+      expect(routes.map((x) => x.dev)).toEqual(['eth1']);
+    } finally {
+      // Only this demo's namespaces (its output names them): other runs may be building theirs meanwhile.
+      for (const n of new Set([...kept, ...[...out.matchAll(/\bardemo\d+-[a-z]+/g)].map((x) => x[0])])) await execa('ip', ['netns', 'del', n], { reject: false });
+    }
+    expect(await demoNamespaces()).toEqual([]);
+  });
+
   it.each([
     ['while building the namespaces', '== 1.'],
     ['while proving the failure', '== 3.'],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PcapStreamReader } from '../../agent/parsers/pcap.js';
 import { readCaptureFile } from '../../agent/parsers/capture-file.js';
+import { readPcapng } from '../../agent/parsers/pcapng.js';
 import { decodePacket } from '../../agent/decoders/packet.js';
 import { ipv4Packet, pcapFile, sll2, tcpSegment } from '../../bench/frames.js';
 
@@ -81,6 +82,50 @@ describe('pcapng', () => {
     });
     expect(r).toEqual({ format: 'pcapng', records: 3, error: null });
     expect(seen).toEqual(['eth1:10.0.0.1.53', 'any:203.0.113.5.40000', 'eth1:10.0.0.1.53']);
+  });
+
+  it('reads big-endian sections, if_tsresol and the snapshot length of simple packets', () => {
+    const be32 = (v: number) => [(v >>> 24) & 0xff, (v >> 16) & 0xff, (v >> 8) & 0xff, v & 0xff];
+    const be16 = (v: number) => [v >> 8, v & 0xff];
+    const beBlock = (type: number, body: number[]) => [...be32(type), ...be32(12 + body.length), ...body, ...be32(12 + body.length)];
+    const beShb = beBlock(0x0a0d0d0a, [...be32(0x1a2b3c4d), ...be16(1), ...be16(0), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    // if_tsresol 3 (milliseconds), snaplen 0 (none)
+    const beIdb = beBlock(1, [...be16(276), 0, 0, ...be32(0), ...be16(9), ...be16(1), 3, 0, 0, 0, 0, 0, 0, 0]);
+    const data = FRAMES[2]!;
+    const pad = new Array((4 - (data.length % 4)) % 4).fill(0);
+    const beEpb = beBlock(6, [...be32(0), ...be32(0), ...be32(1500), ...be32(data.length), ...be32(data.length), ...data, ...pad]);
+    const got: Array<[number, number, number]> = [];
+    const r = readCaptureFile(Buffer.from([...beShb, ...beIdb, ...beEpb]), (rec) => {
+      const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
+      got.push([rec.tsMs, rec.caplen, d.ok ? d.sport! : -1]);
+    });
+    expect(r).toEqual({ format: 'pcapng', records: 1, error: null });
+    expect(got).toEqual([[1500, data.length, 40002]]);
+    // Microsecond ticks by default; a simple packet is cut to the interface's snapshot length, and has no time.
+    const snapIdb = block(1, [...le16(276), 0, 0, ...le32(40)]);
+    const spb = block(3, [...le32(data.length), ...data]);
+    const seen: Array<[number, number]> = [];
+    expect(readCaptureFile(Buffer.from([...shb, ...snapIdb, ...spb]), (rec) => seen.push([rec.caplen, rec.len])).error).toBeNull();
+    expect(seen).toEqual([[40, data.length]]);
+  });
+
+  it.each<[string, number[], string, RegExp]>([
+    ['no section header', [...idb(1, 'eth0')], 'bad-magic', /not a pcapng file/],
+    ['a bad byte-order magic', block(0x0a0d0d0a, [1, 2, 3, 4, 0, 1, 0, 0]), 'bad-magic', /byte-order magic/],
+    ['a block length not a multiple of 4', [...shb, ...le32(1), ...le32(13), 0, ...le32(13)], 'bad-block', /block at byte \d+ has/],
+    ['a block head cut short', [...shb, 1, 0, 0, 0, 12, 0], 'truncated-file', /file ended inside a block header/],
+    ['an interface block too short', [...shb, ...block(1, [1, 0, 0, 0])], 'bad-block', /interface block at byte \d+ too short/],
+    ['a packet block too short', [...shb, ...idb(1, 'eth0'), ...block(6, [0, 0, 0, 0])], 'bad-block', /packet block at byte \d+ too short/],
+    ['a captured length past the block', [...shb, ...idb(1, 'eth0'), ...block(6, [...le32(0), ...le32(0), ...le32(0), ...le32(200), ...le32(200), 1, 2, 3, 4])], 'bad-block', /./],
+    ['a captured length above the original', [...shb, ...idb(1, 'eth0'), ...block(6, [...le32(0), ...le32(0), ...le32(0), ...le32(4), ...le32(2), 1, 2, 3, 4])], 'caplen-exceeds-len', /captured length/],
+    ['a simple packet before any interface', [...shb, ...block(3, [...le32(4), 1, 2, 3, 4])], 'bad-interface', /simple packet block at byte \d+ before an/],
+    ['a simple packet block too short', [...shb, ...idb(1, 'eth0'), ...block(3, [])], 'bad-block', /simple packet block at byte \d+ t/],
+  ])('refuses %s', (_n, bytes, kind, message) => {
+    let records = 0;
+    const r = readPcapng(Buffer.from(bytes), () => records++);
+    expect(r.error?.kind).toBe(kind);
+    expect(r.error?.message).toMatch(message);
+    expect(records).toBe(0);
   });
 
   it('refuses a packet for an undescribed interface and a block running past the end', () => {

@@ -1,7 +1,7 @@
 // Third-party oracle: every capture of tcpdump's own test suite (many deliberately malformed) is read and decoded
 // without an exception, and compared packet by packet with what `tcpdump -nn -e` prints. Full recall per file: every
 // packet tcpdump prints as IPv4, IPv6 or ARP must be decoded as such with the same addresses, ports (both ways: printed
-// by tcpdump iff we have them), TCP flags and ARP fields, and every packet we decode as IP or ARP must be printed as
+// by tcpdump iff we have them), TCP flags, ARP fields and the SLL packet direction, and every packet we decode as IP or ARP must be printed as
 // such by tcpdump. Each other outcome is a named difference whose exact count per file is listed in
 // test/fixtures/tcpdump-corpus-differences.json; WHY below says why each kind of difference is expected.
 // ASYMROUTE_CORPUS_RECORD=1 rewrites that list from the current decoders (review its diff before committing).
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { decodePacket, type PacketResult } from '../../agent/decoders/packet.js';
+import { LINKTYPE } from '../../agent/decoders/link.js';
 import { readCaptureFile } from '../../agent/parsers/capture-file.js';
 import { ROOT } from '../helpers/cli.js';
 
@@ -95,6 +96,8 @@ function parsePrinted(line: string): Printed | null {
   };
 }
 
+const DIRECTION: Record<string, string> = { host: 'In', outgoing: 'Out', broadcast: 'B', multicast: 'M', otherhost: 'P', unknown: '?' };
+
 // tcpdump's TCP flag letters, in its order (print-tcp.c tcp_flag_values).
 const FLAG_LETTERS: Array<[number, string]> = [
   [0x01, 'F'],
@@ -115,6 +118,7 @@ interface Tally {
   ports: number;
   flags: number;
   arp: number;
+  directions: number;
 }
 
 interface Ours {
@@ -132,6 +136,12 @@ function compare(line: string | undefined, o: Ours | undefined, stop: string, t:
   if (!p) return d.ok && (d.kind === 'ip' || d.kind === 'arp') ? `not-printed:${d.kind === 'arp' && d.arp!.op !== 1 && d.arp!.op !== 2 ? 'arp-op' : line !== undefined && /\[\|\w+\]/.test(line) ? 'tcpdump-stopped' : d.kind}` : null;
   t.printedNet++;
   if (!d.ok) return d.layer === 'link' && d.reason === 'unsupported' ? `link-unsupported:${o.linktype}` : `${d.layer}-${d.reason}`;
+  // Linux cooked captures: tcpdump -e prints the packet type first (In, Out, B, M, P).
+  if (o.linktype === LINKTYPE.LINUX_SLL || o.linktype === LINKTYPE.LINUX_SLL2) {
+    t.directions++;
+    const printed = /^\s*(In|Out|B|M|P|\?)\s/.exec(line!)?.[1] ?? null;
+    if (printed !== (d.direction ? DIRECTION[d.direction] : null)) return 'mismatch:direction';
+  }
   if (d.kind === 'other') return `other:${/ethertype [^(]*\((0x[0-9a-f]{4})\)/.exec(line!)?.[1] ?? 'none'}`;
   if (p.kind === 'arp') {
     if (d.kind !== 'arp') return 'mismatch:kind';
@@ -204,7 +214,7 @@ describe('tcpdump test-suite corpus', () => {
   it('agrees with tcpdump -nn -e on every packet it prints as IPv4, IPv6 or ARP, except the listed differences', { timeout: 600_000 }, async () => {
     const files = corpusFiles();
     const expected = JSON.parse(readFileSync(EXPECTED_FILE, 'utf8')) as Record<string, Record<string, number>>;
-    const t: Tally = { packets: 0, printedNet: 0, addresses: 0, ports: 0, flags: 0, arp: 0 };
+    const t: Tally = { packets: 0, printedNet: 0, addresses: 0, ports: 0, flags: 0, arp: 0, directions: 0 };
     const actual: Record<string, Record<string, number>> = {};
     const examples = new Map<string, string>();
     const queue = [...files];
@@ -236,7 +246,7 @@ describe('tcpdump test-suite corpus', () => {
     const differences = Object.values(actual).reduce((a, d) => a + Object.values(d).reduce((x, y) => x + y, 0), 0);
     console.log(
       `tcpdump oracle: ${files.length} files, ${t.packets} packets, ${t.printedNet} printed as IPv4/IPv6/ARP; compared: ${t.addresses} packets' addresses, ` +
-        `${t.ports} ports, ${t.flags} TCP flags, ${t.arp} ARP; ${differences} listed differences in ${Object.keys(actual).length} files`,
+        `${t.ports} ports, ${t.flags} TCP flags, ${t.arp} ARP, ${t.directions} SLL directions; ${differences} listed differences in ${Object.keys(actual).length} files`,
     );
     if (process.env["ASYMROUTE_CORPUS_EXAMPLES"]) writeFileSync(process.env["ASYMROUTE_CORPUS_EXAMPLES"], [...examples.values()].join("\n"));
     if (RECORD) writeFileSync(EXPECTED_FILE, `${JSON.stringify(sorted, null, 1)}\n`);

@@ -41,7 +41,9 @@ function spawnedBinaries(): Set<string> {
         if (e !== 'netns') walk(p);
       } else if (p.endsWith('.ts') && !p.endsWith(join('cli', 'demo.ts'))) {
         const src = readFileSync(p, 'utf8');
-        for (const re of [/execa\(\s*'([\w.-]+)'/g, /binary \?\? '([\w.-]+)'/g, /\? \['([\w.-]+)', \[/g, /\bbinary = '([\w.-]+)'/g]) for (const m of src.matchAll(re)) found.add(m[1]!);
+        for (const re of [/execa\(\s*'([\w.-]+)'/g, /(?:runTool|tryTool|spawnChild)\(\s*'([\w.-]+)'/g, /binary \?\? '([\w.-]+)'/g, /\? \['([\w.-]+)', \[/g, /\bbinary = '([\w.-]+)'/g]) for (const m of src.matchAll(re)) found.add(m[1]!);
+        // Alternatives tried in order: bins: ['iptables-nft-save', 'iptables-save']
+        for (const m of src.matchAll(/\bbins: \[([^\]]+)\]/g)) for (const b of m[1]!.matchAll(/'([\w.-]+)'/g)) found.add(b[1]!);
       }
     }
   };
@@ -90,7 +92,7 @@ describe('Dockerfile', () => {
     const listed = new Map(AGENT_BINARIES.map((b) => [b.binary, b.package]));
     // Every program the source spawns (literal names, default binary parameters) is in the list.
     const spawned = spawnedBinaries();
-    expect([...spawned].sort()).toEqual(expect.arrayContaining(['arping', 'ip', 'ndisc6', 'ss', 'tcpdump']));
+    expect([...spawned].sort()).toEqual(expect.arrayContaining(['arping', 'conntrack', 'ip', 'ip6tables-legacy-save', 'ip6tables-nft-save', 'iptables-nft-save', 'iptables-save', 'ndisc6', 'nft', 'ss', 'tc', 'tcpdump']));
     for (const b of spawned) expect(listed.has(b), `${b} is spawned by the agent but missing from AGENT_BINARIES`).toBe(true);
     const installed = new Set(
       runtime.lines

@@ -46,7 +46,6 @@ describe('route model: refusals', () => {
     ['input without a source', { dst: '192.168.1.240', iif: 'eth1' }, 'unknown: input lookups need a source address'],
     ['input with an oif', { dst: '192.168.1.240', src: '203.0.113.5', iif: 'eth1', oif: 'eth0' }, 'unknown: input lookups with an output interface are not modelled'],
     ['input from a local address', { dst: '192.168.1.240', src: '192.168.1.10', iif: 'eth1' }, 'unknown: input lookups whose source is a local address depend on accept_local, which is not modelled'],
-    ['input that is forwarded', { dst: '198.51.100.7', src: '203.0.113.5', iif: 'eth1' }, 'unknown: input lookups that end in a unicast route (forwarding) are not modelled'],
   ])('%s', (_n, q, expected) => {
     expect(brief(dual().lookup(q))).toBe(expected);
   });
@@ -150,11 +149,26 @@ describe('route model: input paths', () => {
     expect(brief(dual().lookup({ dst: 'fd00:1::1', src: '2001:db8::5', iif: 'eth1' }))).toBe('local lo [0] fd00:1::1@local');
   });
 
-  it('an input lookup ending in an error is declined (forwarding is not modelled)', () => {
+  it('an input lookup ending in an error: forwarding decides the errno (IPv4); IPv6 is declined', () => {
     // Rules of equal priority keep their list order: these come before the local rule.
-    const m = dual([], [], (s) => s.rules.unshift(rule({ priority: 0, action: 'unreachable', table: null, iif: 'eth1' }), v6rule({ priority: 0, action: 'unreachable', table: null, iif: 'eth1' })));
-    expect(brief(m.lookup({ dst: '192.168.1.240', src: '203.0.113.5', iif: 'eth1' }))).toBe('unknown: input lookups that do not end in a local route (forwarding) are not modelled');
-    expect(brief(m.lookup({ dst: 'fd00:1::1', src: '2001:db8::5', iif: 'eth1' }))).toBe('unknown: IPv6 input lookups without a local route are not modelled');
+    const rules = (s: HostSnapshot) => s.rules.unshift(rule({ priority: 0, action: 'unreachable', table: null, iif: 'eth1' }), v6rule({ priority: 0, action: 'unreachable', table: null, iif: 'eth1' }));
+    // Measured with ip route get ... iif: forwarding off on the ingress turns every error into EHOSTUNREACH.
+    const off = dual([], [], rules);
+    expect(brief(off.lookup({ dst: '192.168.1.240', src: '203.0.113.5', iif: 'eth1' }))).toBe('EHOSTUNREACH no-forwarding [0]');
+    const on = dual([], [], (s) => (rules(s), (s.sysctls.ipForward = 1)));
+    expect(brief(on.lookup({ dst: '192.168.1.240', src: '203.0.113.5', iif: 'eth1' }))).toBe('ENETUNREACH unreachable-rule [0]');
+    expect(brief(off.lookup({ dst: 'fd00:1::1', src: '2001:db8::5', iif: 'eth1' }))).toBe('unknown: IPv6 input lookups without a local route are not modelled');
+  });
+
+  it('a forwarded packet: per-device forwarding, the main route, and IPv6 declined', () => {
+    const q = { dst: '198.51.100.7', src: '203.0.113.5', iif: 'eth1' };
+    expect(brief(dual().lookup(q))).toBe('EHOSTUNREACH no-forwarding [32766]');
+    expect(brief(dual([], [], (s) => (s.sysctls.ipForward = 1)).lookup(q))).toBe('unicast eth0 via 192.168.121.1 [32766] default@main');
+    // The device's own switch wins over the global one, both ways.
+    expect(brief(dual([], [], (s) => ((s.sysctls.ipForward = 1), (s.sysctls.forwarding = { eth1: 0 }))).lookup(q))).toBe('EHOSTUNREACH no-forwarding [32766]');
+    expect(brief(dual([], [], (s) => (s.sysctls.forwarding = { eth1: 1 })).lookup(q))).toBe('unicast eth0 via 192.168.121.1 [32766] default@main');
+    expect(brief(dual([], [], (s) => (s.sysctls.ipForward = null)).lookup(q))).toBe('unknown: whether eth1 forwards is not in the snapshot');
+    expect(brief(dual().lookup({ dst: '2001:db8::7', src: '2001:db8:9::5', iif: 'eth1' }))).toBe('unknown: IPv6 forwarding lookups are not modelled');
   });
 
   it('rp_filter: the reverse path, marks with src_valid_mark, interfaces without an address', () => {

@@ -427,13 +427,13 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
             remediation: [{ title: 'report this with the snapshot attached (asymroute snapshot > snapshot.json)', commands: [] }],
             client: c.ip,
           });
-        } else if (m.kind === 'unknown' && kernel) {
+        } else if (m.kind === 'unknown') {
           findings.push({
             type: 'route-model-unknown',
             severity: 'info',
             vip: vip.ip,
             summary: `the route model cannot explain replies to ${c.ip}: ${m.reason}`,
-            evidence: [`${questionText(q)} -> kernel: ${kernelText(kernel)}`],
+            evidence: kernel ? [`kernel: ${kernelText(kernel)}`] : ['no kernel answer (offline snapshot)'],
             remediation: [],
             client: c.ip,
           });

@@ -1,12 +1,13 @@
 // The CLI as a user runs it: exit codes, error messages, help, and offline analysis of a saved snapshot.
 
-import { mkdtempSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIncidentLab, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { checkJson, findingTypes, runCli } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/root.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const NO_CONFIG = { ASYMROUTE_CONFIG: '' };
 
@@ -42,7 +43,7 @@ describe('asymroute CLI', () => {
 
   it('without iproute2 the error names the package', async () => {
     // A PATH that has node but no ip.
-    const dir = mkdtempSync(join(tmpdir(), 'asymroute-path-'));
+    const dir = tempDir('path');
     symlinkSync(process.execPath, join(dir, 'node'));
     const r = await runCli(['check', '--vip', '192.168.1.240'], { env: { PATH: dir, ...NO_CONFIG }, extendEnv: false });
     expect(r.exitCode).toBe(2);
@@ -50,7 +51,7 @@ describe('asymroute CLI', () => {
   });
 
   it('a file that is not a snapshot is refused', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'asymroute-snap-'));
+    const dir = tempDir('snap');
     const f = join(dir, 's.json');
     writeFileSync(f, '{"hello": 1}');
     const r = await runCli(['check', '--snapshot', f, '--vip', '1.2.3.4'], { env: NO_CONFIG });
@@ -62,14 +63,17 @@ describe('asymroute CLI', () => {
 describeAsRoot('snapshot taken on a node, analysed elsewhere', () => {
   let lab: IncidentLab;
   let file: string;
+  let snapDir: string | null = null;
   beforeAll(async () => {
     lab = await buildIncidentLab('arsnap');
     const snap = await runCli(['snapshot'], { netns: lab.node });
     expect(snap.exitCode).toBe(0);
-    file = join(mkdtempSync(join(tmpdir(), 'asymroute-snap-')), 'node.json');
+    snapDir = mkdtempSync(join(tmpdir(), 'asymroute-snap-'));
+    file = join(snapDir, 'node.json');
     writeFileSync(file, snap.stdout);
   });
   afterAll(async () => {
+    if (snapDir) rmSync(snapDir, { recursive: true, force: true });
     await lab?.lab.destroy();
   });
 

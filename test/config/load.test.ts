@@ -1,12 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { helpText, resolveConfig, UsageError } from '../../agent/config/load.js';
 import { OPTIONS } from '../../agent/config/schema.js';
+import { tempDir } from '../helpers/tmp.js';
 
 const NO_FILE = { ASYMROUTE_CONFIG: '' };
-const tmp = () => mkdtempSync(join(tmpdir(), 'asymroute-cfg-'));
+const tmp = () => tempDir('cfg');
 
 describe('resolveConfig', () => {
   it('flag > env > file > default', () => {

@@ -61,7 +61,7 @@ function buildGoRenderer(): string {
   const bin = join(dir, 'chart-render');
   const r = spawnSync('go', ['build', '-o', bin, join(ROOT, 'test/chart/render/main.go')], {
     cwd: dir,
-    env: { ...process.env, GO111MODULE: 'off', GOPATH: `${dir}:/usr/share/gocode`, GOCACHE: join(tmpdir(), 'asymroute-gocache'), GOFLAGS: '' },
+    env: { ...process.env, GO111MODULE: 'off', GOPATH: `${dir}:/usr/share/gocode`, GOCACHE: join(ROOT, 'node_modules', '.cache', 'chart-render-gocache'), GOFLAGS: '' },
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new ChartError(`go build of the chart renderer failed: ${r.stderr || r.error}`);

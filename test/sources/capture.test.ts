@@ -13,6 +13,7 @@ import { arpRequest, ipv4Packet, ipv6Packet, pcapFile, sll2, tcpSegment } from '
 import { InvalidArgumentError } from '../../agent/sources/validate.js';
 import { describeAsRoot, prng } from '../helpers/root.js';
 import { until } from '../helpers/wait.js';
+import { tempDir } from '../helpers/tmp.js';
 
 describe('buildFilter', () => {
   it('builds address terms from validated, canonical addresses; without sampling every packet to or from a VIP', () => {
@@ -122,7 +123,7 @@ it('parses the statistics tcpdump prints on SIGUSR1', () => {
 describe('TcpdumpCapture child handling', () => {
   it('says loudly when the stream is not LINUX_SLL2, and restarts an exited child with growing backoff', async () => {
     // Stand-in: writes a pcap header with link type 113 (LINUX_SLL) and one record, then exits 1.
-    const dir = mkdtempSync(join(tmpdir(), 'asymroute-fake-'));
+    const dir = tempDir('fake');
     const bin = join(dir, 'fake-tcpdump');
     writeFileSync(
       bin,

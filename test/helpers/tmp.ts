@@ -1,0 +1,12 @@
+// A temporary directory that is removed when the test that made it finishes, whatever its outcome.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `asymroute-${prefix}-`));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}

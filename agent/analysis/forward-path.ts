@@ -94,12 +94,15 @@ export interface MarkFor {
   applied: string[];
 }
 
-/** The mark a reply carries at its routing decision: the connection's mark from its first packet, then the reply's hook. */
+/**
+ * The mark a reply carries at its routing decision: the connection's mark from its first packet, then the reply's hook.
+ * `blind` is rulesetBlindness(snap, family), worked out by the caller once per VIP rather than per question.
+ */
 export function replyMark(
   snap: HostSnapshot,
+  blind: string | null,
   q: { family: Family; ingress: string; client: string; vip: string; vipPort: number | null; kind: PathKind; iif: string | null; src: string; srcPort: number | null; snat: boolean | null },
 ): MarkFor {
-  const blind = rulesetBlindness(snap, q.family);
   if (blind) return { mark: null, reason: blind, applied: [] };
   const chains = snap.netfilter!.chains;
   const proto = 'tcp';

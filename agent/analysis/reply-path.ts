@@ -276,13 +276,12 @@ interface ReplySource {
 export const MAX_REPLY_SOURCES = 8;
 
 // Backends grouped by where their replies enter the routing decision: one question per group and client.
-async function replySources(input: CheckInput, model: RouteModel, vip: string, family: Family, local: boolean, report: VipReport): Promise<ReplySource[]> {
+async function replySources(input: CheckInput, model: RouteModel, vip: string, family: Family, local: boolean, rulesetBlind: string | null, report: VipReport): Promise<ReplySource[]> {
   const snap = input.snapshot;
   const { backends, blind } = gatherBackends(vip, family, snap, input.conntrack?.byVip[vip] ?? null, input.endpoints?.[vip] ?? null);
   const ebpf = ebpfDatapath(snap, report.ingress);
   report.blind = [...ebpf, ...blind.map((b) => `nft rule not evaluated (backends may be missing): ${b}`)];
-  const rs = rulesetBlindness(snap, family);
-  if (rs) report.blind.push(rs);
+  if (rulesetBlind) report.blind.push(rulesetBlind);
   if (input.conntrack?.error) report.blind.push(`conntrack: ${input.conntrack.error}`);
   const ebpfReason = ebpf[0] ?? null;
   for (const b of backends) {
@@ -380,10 +379,11 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
     }
     const clients = representativeClients(input, model, family);
     const localSubnets = connectedSubnets(snap);
-    const groups = await replySources(input, model, vip.ip, family, local, report);
+    const rulesetBlind = rulesetBlindness(snap, family);
+    const groups = await replySources(input, model, vip.ip, family, local, rulesetBlind, report);
     for (const c of clients) {
       for (const g of groups) {
-        const markFor = g.kind === 'destination-only' ? { mark: null, reason: null, applied: [] } : replyMark(snap, { family, ingress: ing.ingress ?? '', client: c.ip, vip: vip.ip, vipPort: g.backend?.vipPort ?? null, kind: g.kind, iif: g.iif, src: g.src!, srcPort: g.backend?.port ?? null, snat: g.backend?.snat ?? null });
+        const markFor = g.kind === 'destination-only' ? { mark: null, reason: null, applied: [] } : replyMark(snap, rulesetBlind, { family, ingress: ing.ingress ?? '', client: c.ip, vip: vip.ip, vipPort: g.backend?.vipPort ?? null, kind: g.kind, iif: g.iif, src: g.src!, srcPort: g.backend?.port ?? null, snat: g.backend?.snat ?? null });
         const mark = markFor.mark;
         const q: Question = { dst: c.ip, src: g.src, ...(g.iif ? { iif: g.iif } : {}), ...(mark ? { mark } : {}) };
         const kernel = await input.oracle(q);

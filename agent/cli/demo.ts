@@ -7,7 +7,7 @@ import { execa } from 'execa';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { buildIncidentLab, type IncidentLab } from '../netns/incident-lab.js';
 import { BACKEND_PORT, buildBackendLab, POD, SERVICE_PORT } from '../netns/backend-lab.js';
-import type { CheckReportJson } from '../exposition/check-report.js';
+import { checkReportText, type CheckReportJson } from '../exposition/check-report.js';
 import { NetnsLab, startTcpServer, tcpConnect, type TcpServer } from '../netns/netns.js';
 import { EnvironmentError } from '../sources/ip-command.js';
 import { consoleOutput, type Output } from './check.js';
@@ -74,14 +74,21 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     );
 
     let lastJson: CheckReportJson | null = null;
+    // One run with --json: the text shown is what `check` prints for the same report (checkReportText).
     const check = async (): Promise<number> => {
       const args = ['check', '--vip', l.vip, '--client', l.clientCidr];
       io.out(`   $ ip netns exec ${l.node.name} asymroute ${args.join(' ')}`);
-      const r = await execa('ip', ['netns', 'exec', l.node.name, ...self, ...args], { reject: false, stdin: 'ignore', timeout: 60_000 });
-      io.out(String(r.stdout).replace(/^/gm, '   | '));
+      const r = await execa('ip', ['netns', 'exec', l.node.name, ...self, ...args, '--json'], { reject: false, stdin: 'ignore', timeout: 60_000 });
       if (r.stderr) io.err(String(r.stderr));
-      const j = await execa('ip', ['netns', 'exec', l.node.name, ...self, ...args, '--json'], { reject: false, stdin: 'ignore', timeout: 60_000 });
-      lastJson = JSON.parse(String(j.stdout)) as CheckReportJson;
+      let report: CheckReportJson;
+      try {
+        report = JSON.parse(String(r.stdout)) as CheckReportJson;
+      } catch {
+        throw new EnvironmentError(`asymroute check in ${l.node.name} exited ${r.exitCode ?? '?'} without a report`);
+      }
+      lastJson = report;
+      const { node, takenAt, source, vipSource } = report;
+      io.out(checkReportText({ node, takenAt, source, vipSource }, report).replace(/^/gm, '   | '));
       return r.exitCode ?? -1;
     };
     const connect = async () => {

@@ -8,7 +8,7 @@
 import type { PacketSummary } from '../decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decoders/transport.js';
 import type { SsSocket } from '../parsers/ss.js';
-import type { Finding } from './findings.js';
+import { finding, type Finding } from '../findings/registry.js';
 
 export const BGP_PORT = 179;
 
@@ -166,9 +166,7 @@ export function bgpFindings(peers: PeerState[]): Finding[] {
     if (!s.expected && tried === 0) continue;
     const why = attemptsText(s.attempts);
     const tcp = s.tcpState ? `TCP ${s.tcpState}` : 'no TCP connection on port 179';
-    out.push({
-      type: 'bgp-session-down',
-      severity: 'critical',
+    out.push(finding('bgp-session-down', {
       vip: null,
       summary: `BGP session with ${s.peer}${s.expectedBy?.startsWith('MetalLB') ? ` (${s.expectedBy})` : ''} is down since ${new Date(s.since).toISOString()} (${tcp})${why ? `: ${why}` : ''}`,
       evidence: [`ss: ${tcp}`, `capture, last minute: ${Object.entries(s.attempts).map(([k, n]) => `${k} ${n}`).join(', ')}`],
@@ -176,7 +174,7 @@ export function bgpFindings(peers: PeerState[]): Finding[] {
         { title: 'check both ends of the session', commands: [], note: `A node that is not a neighbour on the router receives no VIP traffic at all. On the router (${s.peer}): is this node listed as a neighbour, with the right ASN? On the node: the BGP speaker's log (MetalLB: kubectl -n metallb-system logs -l component=speaker).` },
       ],
       peer: s.peer,
-    });
+    }));
   }
   return out;
 }

@@ -6,7 +6,7 @@ import { readCaptureStream } from '../parsers/capture-file.js';
 import { FlowMatcher, type FlowView, type PacketSkip, type VipTally } from './flow-matcher.js';
 import { evidenceFindings } from './live-evidence.js';
 import { feedPacket } from './packet-feed.js';
-import type { Finding } from './findings.js';
+import type { Finding } from '../findings/registry.js';
 
 // pcapng interfaces without an in-band index get ids above any real ifindex.
 const PCAPNG_IFACE_BASE = 1 << 30;

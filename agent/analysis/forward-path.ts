@@ -6,7 +6,7 @@
 import type { HostSnapshot } from '../model/host-state.js';
 import type { ConntrackEntry, NetfilterState } from '../model/netfilter.js';
 import { parseIp, type Family } from '../net/ip.js';
-import type { Remediation } from './findings.js';
+import type { Remediation } from '../findings/registry.js';
 export { cniDevice } from '../net/cni-devices.js';
 import { dnatBackends, evaluateMarks, laterConnmarkWriters, type MarkResult, type PacketContext } from './netfilter-eval.js';
 

@@ -7,7 +7,7 @@
 // request per requester now and then when all is well, and the same requester retrying when nobody answers.
 
 import type { PacketSummary } from '../decoders/packet.js';
-import type { Finding } from './findings.js';
+import { finding, type Finding } from '../findings/registry.js';
 
 /** How an ARP packet relates to a VIP; the bounded set used as table-test cases. */
 export type ArpRole = 'request' | 'reply-sent' | 'claim-seen' | 'announce-sent' | 'announce-seen' | 'probe' | 'not-vip' | 'no-interface';
@@ -214,9 +214,7 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
     if ((v.retrying > 0 || probeSilent) && v.repliesSent === 0 && others.length === 0) {
       const ann = ctx.announcedBy?.(v.vip) ?? null;
       const who = ann ? (ann.here ? 'MetalLB says this node announces it: is its speaker running?' : `MetalLB says ${ann.nodes.join(', ')} announces it: is that node up, and its speaker?`) : 'no host answered it';
-      out.push({
-        type: 'vip-arp-unanswered',
-        severity: 'critical',
+      out.push(finding('vip-arp-unanswered', {
         vip: v.vip,
         summary:
           v.retrying > 0
@@ -230,12 +228,10 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
           { title: 'find the node that should announce the VIP, and its speaker', commands: ['kubectl -n metallb-system get servicel2statuses.metallb.io -o wide', 'kubectl -n metallb-system get pods -o wide -l component=speaker'], note: 'Clients see "no route to host" while nobody answers ARP for the VIP.' },
         ],
         ingress: iface,
-      });
+      }));
     }
     if (v.owners.length >= 2) {
-      out.push({
-        type: 'vip-arp-conflict',
-        severity: 'critical',
+      out.push(finding('vip-arp-conflict', {
         vip: v.vip,
         summary: `${v.vip}: ${v.owners.length} MACs claim it: ${v.owners.map((o) => `${o.mac} (${o.own ? `this node, ${o.iface}` : `seen on ${o.iface}`})`).join(', ')}`,
         evidence: [proto === 'ARP' ? 'ARP replies and gratuitous announcements with the VIP as sender address, in the window' : 'NDP neighbour advertisements for the VIP (solicited and unsolicited), in the window'],
@@ -243,7 +239,7 @@ export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindin
           { title: 'two speakers (or a host that also holds the address) answer for the VIP: clients flap between them', commands: [], note: 'Check that only one L2 announcer owns the VIP (MetalLB: one ServiceL2Status per Service), that no host has the address configured, and, for two MACs of one node, arp_ignore=1 and arp_announce=2.' },
         ],
         ingress: iface,
-      });
+      }));
     }
   }
   return out;

@@ -1,6 +1,6 @@
 // Findings from packets: flows that came in on one interface and whose replies left on another, SYNs nobody answered.
 
-import type { Finding } from './findings.js';
+import { finding, type Finding } from '../findings/registry.js';
 import type { PacketSkip, VipTally } from './flow-matcher.js';
 import { kernelText, questionText, type VipReport } from './reply-path.js';
 
@@ -42,14 +42,12 @@ export function pathsText(paths: Record<string, number>): string {
 export function evidenceFindings(input: EvidenceInput): Finding[] {
   const out: Finding[] = [];
   if (!input.interfacesKnown && input.skipped['no-interface'] > 0) {
-    out.push({
-      type: 'capture-without-interfaces',
-      severity: 'warning',
+    out.push(finding('capture-without-interfaces', {
       vip: null,
       summary: `${input.skipped['no-interface']} VIP packets carry no interface index (not LINUX_SLL2): live evidence of ingress and egress is unavailable`,
       evidence: ['capture with tcpdump -i any -y LINUX_SLL2 (tcpdump >= 4.99 with libpcap >= 1.10)'],
       remediation: [],
-    });
+    }));
   }
   for (const [vip, t] of input.tally) {
     const asymPaths = Object.fromEntries(Object.entries(t.paths).filter(([k]) => {
@@ -63,9 +61,7 @@ export function evidenceFindings(input: EvidenceInput): Finding[] {
       const sv = input.staticVip?.(vip) ?? null;
       const seen = sv === null || sv.paths.some((p) => p.verdict === 'asymmetric' || p.verdict === 'unknown' || p.verdict === 'unroutable');
       const miss = !seen ? staticMisses(vip, ingress ?? '?', egress ?? '?', sv) : null;
-      out.push({
-        type: 'asymmetric-flows-observed',
-        severity: 'critical',
+      out.push(finding('asymmetric-flows-observed', {
         vip,
         summary: `${vip}: ${t.outcomes.asymmetric} flows arrived on ${ingress} and their replies left on ${egress}${retrans}${miss ? `; ${miss.summary}` : ''}`,
         evidence: [`flows by path (in -> out): ${pathsText(t.paths)}`, ...(miss?.evidence ?? [])],
@@ -74,19 +70,17 @@ export function evidenceFindings(input: EvidenceInput): Finding[] {
           : [{ title: sv ? `see the asymmetric-reply-path finding for ${vip}: the rule, the route and the fix` : `run asymroute check --vip ${vip} for the rule and route that send the replies out on ${egress}, and the fix`, commands: [] }],
         ingress: ingress ?? null,
         egress: egress ?? null,
-      });
+      }));
     }
     if (t.outcomes.unanswered > 0) {
       const ins = Object.entries(t.paths).filter(([k]) => k.endsWith('>-')).map(([k, n]) => `${k.split('>')[0]} (${n})`);
-      out.push({
-        type: 'syn-unanswered',
-        severity: 'critical',
+      out.push(finding('syn-unanswered', {
         vip,
         summary: `${vip}: ${t.outcomes.unanswered} flows got no reply on any interface (requests in on ${ins.join(', ') || '?'})`,
         evidence: [`outcomes: ${Object.entries(t.outcomes).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ')}`],
         remediation: [{ title: 'nothing answered: no listener, a firewall, or rp_filter dropping the request (asymroute check shows rp-filter-drop)', commands: [] }],
         ingress: ins.length === 1 ? ins[0]!.split(' ')[0]! : null,
-      });
+      }));
     }
   }
   return out;

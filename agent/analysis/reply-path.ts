@@ -5,7 +5,7 @@
 import { addressInPrefix, formatIp, formatPrefix, isLinkLocal, parseIp, parsePrefix, prefixContains, type Family } from '../net/ip.js';
 import type { HostSnapshot, Route, RouteType } from '../model/host-state.js';
 import { describeRoute, describeRule, RouteModel, type ModelAnswer, type Question } from './route-model.js';
-import { sortFindings, type Finding, type Remediation } from './findings.js';
+import { finding, sortFindings, type Finding, type Remediation } from '../findings/registry.js';
 import { chooseIngress, connectedSubnets, vipHolder, type Announcement, type VipSpec } from './vips.js';
 import type { ConntrackRead } from '../model/netfilter.js';
 import { cniDevice } from '../net/cni-devices.js';
@@ -354,19 +354,15 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
     reports.push(report);
     const label = vip.service ? `${vip.ip} (${vip.service})` : vip.ip;
     if (!local) {
-      findings.push({
-        type: 'vip-not-local',
-        severity: 'info',
+      findings.push(finding('vip-not-local', {
         vip: vip.ip,
         summary: `${label} is not an address of this host: replies are routed by destination only`,
         evidence: [`no interface holds ${vip.ip} (ip -j addr)`],
         remediation: [],
-      });
+      }));
     }
     if (!ing.subnet && !ing.configured) {
-      findings.push({
-        type: 'vip-outside-connected-subnets',
-        severity: 'warning',
+      findings.push(finding('vip-outside-connected-subnets', {
         vip: vip.ip,
         summary: `${label} lies in no connected subnet: L2 (ARP/NDP) announcements cannot reach clients`,
         evidence: [`connected subnets: ${connectedSubnets(snap).map((s) => `${formatPrefix(s.prefix)} on ${s.ifname}`).join(', ') || 'none'}`],
@@ -375,7 +371,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
           { title: 'or announce it with BGP and pin its ingress interface', commands: [], note: `run asymroute with --vip ${vip.ip}@<interface towards the BGP router>` },
         ],
         ingress: null,
-      });
+      }));
     }
     const clients = representativeClients(input, model, family);
     const localSubnets = connectedSubnets(snap);
@@ -418,40 +414,34 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
         report.paths.push({ kind: g.kind, backend: g.backend?.ip ?? null, mark, reason, client: c.ip, clientKind: c.kind, cidr: c.cidr, question: q, kernel, model: ms, egress, gateway, verdict, rule: ms.rule, route: ms.route, modelAgrees: agrees });
 
         if (agrees === false) {
-          findings.push({
-            type: 'route-model-mismatch',
-            severity: 'info',
+          findings.push(finding('route-model-mismatch', {
             vip: vip.ip,
             summary: `the route model disagrees with the kernel for replies to ${c.ip}: the kernel's answer is used`,
             evidence: [`${questionText(q)}`, `kernel: ${kernelText(kernel!)}`, `model: ${modelText(ms)}`],
             remediation: [{ title: 'report this with the snapshot attached (asymroute snapshot > snapshot.json)', commands: [] }],
             client: c.ip,
-          });
+          }));
         } else if (m.kind === 'unknown') {
-          findings.push({
-            type: 'route-model-unknown',
-            severity: 'info',
+          findings.push(finding('route-model-unknown', {
             vip: vip.ip,
             summary: `the route model cannot explain replies to ${c.ip}: ${m.reason}`,
             evidence: kernel ? [`kernel: ${kernelText(kernel)}`] : ['no kernel answer (offline snapshot)'],
             remediation: [],
             client: c.ip,
-          });
+          }));
         }
       }
     }
     const unknown = report.paths.filter((p) => p.verdict === 'unknown' && p.clientKind !== 'gateway');
     if (unknown.length > 0) {
       const reasons = [...new Set(unknown.map((p) => p.reason ?? 'unknown'))];
-      findings.push({
-        type: 'reply-path-unknown',
-        severity: 'warning',
+      findings.push(finding('reply-path-unknown', {
         vip: vip.ip,
         summary: `${label}: asymroute cannot tell where replies leave for ${unknown.length} of ${report.paths.length} paths: ${reasons[0]}`,
         evidence: [...reasons.map((r) => `why: ${r}`), ...unknown.slice(0, 4).map((p) => `${questionText(p.question)}${p.kernel ? ` -> ${kernelText(p.kernel)}` : ''}`)],
         remediation: [{ title: 'make the path visible', commands: [], note: 'run asymroute with CAP_NET_ADMIN so it can read the ruleset and conntrack (iptables-save, nft -j list ruleset, conntrack -L); on an eBPF datapath (Cilium), verify with live evidence (asymroute serve) or the datapath\'s own tools (cilium-dbg monitor)' }],
         ingress: ing.ingress,
-      });
+      }));
     }
     const asym = report.paths.filter((p) => p.verdict === 'asymmetric');
     const byEgress = new Map<string, PathReport[]>();
@@ -464,9 +454,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
       const evidence = paths.map((x) => `${questionText(x.question)} -> ${x.kernel ? kernelText(x.kernel) : `model: ${modelText(x.model)}`} (${clientLabel(x)}; ${sourceLabel(x)})`);
       if (p.rule) evidence.push(`decided by rule ${p.rule}${p.route ? `, route ${p.route}` : ''}`);
       for (const x of paths) if (x.reason) evidence.push(`note: ${x.reason}`);
-      findings.push({
-        type: 'asymmetric-reply-path',
-        severity: 'critical',
+      findings.push(finding('asymmetric-reply-path', {
         vip: vip.ip,
         summary: `${label}: requests arrive on ${ing.ingress}, replies to ${[...new Set(paths.map((x) => x.cidr ?? x.client))].join(', ')} leave on ${egress}${p.route ? ` (${p.route})` : ''}${sourcesText(paths)}`,
         evidence,
@@ -476,12 +464,10 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
         client: p.client,
         rule: p.rule,
         route: p.route,
-      });
+      }));
     }
     for (const p of report.paths.filter((x) => x.verdict === 'unroutable' && x.clientKind !== 'gateway')) {
-      findings.push({
-        type: 'reply-unroutable',
-        severity: p.clientKind === 'default-destination' ? 'warning' : 'critical',
+      findings.push(finding('reply-unroutable', {
         vip: vip.ip,
         summary: `${label}: replies to ${p.cidr ?? p.client} have no route (${p.kernel && !p.kernel.ok ? p.kernel.errno : p.model.errno ?? p.model.reason})`,
         evidence: [`${questionText(p.question)} -> ${p.kernel ? kernelText(p.kernel) : `model: ${modelText(p.model)}`}`],
@@ -490,7 +476,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
         client: p.client,
         rule: p.rule,
         route: p.route,
-      });
+      }, { lowered: p.clientKind === 'default-destination' }));
     }
 
     // Strict reverse-path filtering drops requests whose reverse route leaves elsewhere: the SYN never reaches a socket.
@@ -505,9 +491,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
         const rp = snap.sysctls.rpFilter;
         const cmds = [`sysctl -w net.ipv4.conf.${ing.ingress}.rp_filter=2`];
         if ((rp['all'] ?? 0) === 1) cmds.unshift('sysctl -w net.ipv4.conf.all.rp_filter=2');
-        findings.push({
-          type: 'rp-filter-drop',
-          severity: 'critical',
+        findings.push(finding('rp-filter-drop', {
           vip: vip.ip,
           summary: `${label}: rp_filter=${report.rpFilter} on ${ing.ingress} drops requests from ${p.cidr ?? p.client}: their reverse path leaves on ${p.egress.join(', ') || 'no interface'}`,
           evidence: [
@@ -521,7 +505,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
           ingress: ing.ingress,
           egress: p.egress.join(',') || null,
           client: p.client,
-        });
+        }));
       }
     }
   }
@@ -538,26 +522,22 @@ function hostFindings(input: CheckInput, reports: VipReport[], mgmt: ReturnType<
     const defaults = snap.routes.filter((r) => r.family === family && r.table === 'main' && r.dst === 'default' && r.type === 'unicast');
     const devs = new Set(defaults.flatMap((r) => r.nexthops.map((n) => n.dev ?? '')));
     if (defaults.length > 1 && devs.size > 1) {
-      out.push({
-        type: 'competing-default-routes',
-        severity: 'warning',
+      out.push(finding('competing-default-routes', {
         vip: null,
         summary: `${defaults.length} IPv${family} default routes on ${[...devs].join(', ')}: the lowest metric wins, and which one that is changes when a link or DHCP lease changes`,
         evidence: defaults.map(describeRoute),
         remediation: [{ title: 'keep one default route, or give each a distinct metric on purpose and use policy routing for VIP replies', commands: [] }],
-      });
+      }));
     }
     for (const r of defaults.filter((d) => d.nexthops.length > 1)) {
       const nd = new Set(r.nexthops.map((n) => n.dev));
       if (nd.size > 1) {
-        out.push({
-          type: 'multipath-default-spans-interfaces',
-          severity: 'warning',
+        out.push(finding('multipath-default-spans-interfaces', {
           vip: null,
           summary: `the IPv${family} default route is multipath over ${[...nd].join(', ')}: replies are hashed across interfaces per flow`,
           evidence: [describeRoute(r)],
           remediation: [{ title: 'route VIP replies with policy routing to the VIP interface', commands: [] }],
-        });
+        }));
       }
     }
     const best = defaults.slice().sort((a, b) => a.metric - b.metric)[0];
@@ -569,15 +549,13 @@ function hostFindings(input: CheckInput, reports: VipReport[], mgmt: ReturnType<
     const devSubnets = connectedSubnets(snap).filter((s) => s.ifname === dev && s.prefix.family === family);
     const hit = devSubnets.find((s) => mgmt.some((m) => m && m.family === family && m.len <= s.prefix.len && prefixContains(m, { family, value: s.prefix.value })));
     if (hit) {
-      out.push({
-        type: 'default-route-on-management-network',
-        severity: 'warning',
+      out.push(finding('default-route-on-management-network', {
         vip: null,
         summary: `the IPv${family} default route uses ${dev} (${formatPrefix(hit.prefix)}, a NAT/management network) while VIPs arrive on ${[...ingresses].filter((i) => i !== dev).join(', ')}`,
         evidence: [describeRoute(best as Route)],
         remediation: [{ title: 'see asymmetric-reply-path for the fixes', commands: [] }],
         egress: dev,
-      });
+      }));
     }
   }
   return out;

@@ -3,7 +3,7 @@
 import type { CaptureAnalysis } from '../analysis/capture-analysis.js';
 import { FLOW_OUTCOMES } from '../analysis/flow-matcher.js';
 import { pathsText } from '../analysis/live-evidence.js';
-import { sortFindings } from '../analysis/findings.js';
+import { sortFindings } from '../findings/registry.js';
 import { exitCodeFor, severityCounts, type CheckReportJson } from './check-report.js';
 
 export const ANALYZE_SCHEMA = 'asymroute.analyze/v1';

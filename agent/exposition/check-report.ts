@@ -2,7 +2,7 @@
 
 import type { CheckResult, PathReport, VipReport } from '../analysis/reply-path.js';
 import { kernelText, modelText } from '../analysis/reply-path.js';
-import type { Finding, Severity } from '../analysis/findings.js';
+import type { Finding, Severity } from '../findings/registry.js';
 
 export const CHECK_SCHEMA = 'asymroute.check/v1';
 

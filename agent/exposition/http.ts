@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
 import { FLOW_OUTCOMES, type FlowOutcome } from '../analysis/flow-matcher.js';
 import { pathsText } from '../analysis/live-evidence.js';
-import { sortFindings } from '../analysis/findings.js';
+import { sortFindings } from '../findings/registry.js';
 import { canonicalIp } from '../net/ip.js';
 import type { Agent } from '../runtime/agent.js';
 import { checkReportJson, checkReportText } from './check-report.js';

@@ -2,7 +2,7 @@
 // scrape time. Labels are VIPs, interfaces, finding types, outcomes: bounded sets, never client addresses or ports.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { FINDING_TYPES, SEVERITIES } from '../analysis/findings.js';
+import { FINDING_TYPES, SEVERITIES } from '../findings/registry.js';
 import { FLOW_OUTCOMES } from '../analysis/flow-matcher.js';
 import type { Agent } from '../runtime/agent.js';
 

@@ -3,8 +3,8 @@
 
 import { FlowMatcher } from '../analysis/flow-matcher.js';
 import { evidenceFindings } from '../analysis/live-evidence.js';
-import { FindingStore, type Transition } from '../analysis/finding-store.js';
-import type { Finding } from '../analysis/findings.js';
+import { FindingStore, type Transition } from '../findings/store.js';
+import type { Finding } from '../findings/registry.js';
 import { BGP_PORT, bgpFindings, BgpTracker } from '../analysis/bgp.js';
 import { arpFindings, ArpWatch, type ArpProbe } from '../analysis/l2-evidence.js';
 import { feedPacket } from '../analysis/packet-feed.js';

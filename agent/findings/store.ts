@@ -1,6 +1,6 @@
 // Findings over time: first seen, last seen, and the transitions (raised, cleared) between two checks.
 
-import type { Finding } from './findings.js';
+import { findingId, type Finding } from './registry.js';
 
 export interface TrackedFinding extends Finding {
   id: string;
@@ -16,11 +16,6 @@ export interface Transition {
   vip: string | null;
   summary: string;
   at: string;
-}
-
-/** Stable identity of a finding across checks: its type and what it is about, not its wording. */
-export function findingId(f: Finding): string {
-  return [f.type, f.vip ?? '-', f.ingress ?? '-', f.egress ?? '-', f.type === 'rp-filter-drop' || f.type === 'reply-unroutable' ? (f.client ?? '-') : (f.peer ?? '-')].join('|');
 }
 
 export class FindingStore {

@@ -53,7 +53,7 @@ export function updateFindingsDoc(doc: string, findings: Record<string, FindingS
 // The repository root, from agent/findings/ (sources under vitest) or dist/agent/findings/ (built).
 function root(): string {
   let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) d = dirname(d);
+  while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
   return d;
 }
 

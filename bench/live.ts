@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { NetnsLab, type Netns } from '../agent/netns/netns.js';
-import { tcpdumpArgs } from '../agent/sources/capture.js';
+import { tcpdumpArgs } from '../agent/capture/tcpdump.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${ROOT}bin/asymroute.js`;

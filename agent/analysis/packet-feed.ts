@@ -3,24 +3,29 @@
 import { fastPathV4, sll2V4TcpHasPort } from '../decoders/fast-path.js';
 import { decodePacket, type PacketSummary } from '../decoders/packet.js';
 import type { FlowMatcher } from './flow-matcher.js';
-import { BGP_PORT, type BgpTracker } from './bgp.js';
-import type { ArpWatch } from './l2-evidence.js';
+
+/** Where a monitor takes the decoded packets it cares about (ARP/NDP, BGP). */
+export interface PacketTap {
+  observe(d: PacketSummary, ts: number): void;
+}
 
 export interface FeedExtras {
   /** fills in what the link layer lacked (pcapng interfaces) */
   adjust?: (d: PacketSummary) => void;
-  arp?: ArpWatch | null;
-  bgp?: BgpTracker | null;
+  /** ARP and NDP */
+  arp?: PacketTap | null;
+  /** TCP with `port` as source or destination (BGP) */
+  bgp?: { port: number; tap: PacketTap | null } | null;
 }
 
 /**
  * The allocation-free fast path when it applies, else the general decoders; decode failures counted by
- * "layer:reason". ARP goes to the ARP watch, TCP port 179 to the BGP tracker (never through the fast path). Returns
- * whether the packet carried an interface, or null when it could not be decoded.
+ * "layer:reason". ARP and NDP go to the arp tap, TCP on the bgp port to the bgp tap (never through the fast path).
+ * Returns whether the packet carried an interface, or null when it could not be decoded.
  */
 export function feedPacket(matcher: FlowMatcher, failures: Record<string, number>, linktype: number, b: Buffer, off: number, caplen: number, ts: number, extras: FeedExtras = {}): boolean | null {
   const { adjust, arp, bgp } = extras;
-  if (!(bgp && sll2V4TcpHasPort(linktype, b, off, caplen, BGP_PORT)) && fastPathV4(linktype, b, off, caplen, matcher, ts)) return true;
+  if (!(bgp && sll2V4TcpHasPort(linktype, b, off, caplen, bgp.port)) && fastPathV4(linktype, b, off, caplen, matcher, ts)) return true;
   const d = decodePacket(linktype, b, off, caplen);
   if (!d.ok) {
     const k = `${d.layer}:${d.reason}`;
@@ -29,7 +34,7 @@ export function feedPacket(matcher: FlowMatcher, failures: Record<string, number
   }
   adjust?.(d);
   if (d.kind === 'arp' || d.ndp) arp?.observe(d, ts);
-  else if (bgp && (d.sport === BGP_PORT || d.dport === BGP_PORT)) bgp.observe(d, ts);
+  else if (bgp && (d.sport === bgp.port || d.dport === bgp.port)) bgp.tap?.observe(d, ts);
   matcher.observe(d, ts);
   return d.ifindex !== null;
 }

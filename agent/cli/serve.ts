@@ -1,20 +1,24 @@
-// `asymroute serve`: the node agent. HTTP report, metrics, periodic and change-triggered checks, live capture.
+// `asymroute serve`: the node agent, and the composition root that wires its monitors to the store and exporters.
 
 import { hostname } from 'node:os';
 import { PassThrough } from 'node:stream';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import type { FastifyReply } from 'fastify';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
-import { registerMetrics } from '../exposition/metrics.js';
+import { agentRegistry } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
-import { tcpdumpArgs } from '../sources/capture.js';
+import { offMonitor } from '../runtime/monitor.js';
+import { BgpMonitor } from '../bgp/bgp-monitor.js';
+import { CaptureMonitor } from '../capture/capture-monitor.js';
+import { HEALTHY_RUN_MS, tcpdumpArgs } from '../capture/tcpdump.js';
+import { L2Monitor } from '../l2/l2-monitor.js';
+import { ReplyPathMonitor } from '../reply-path/check-monitor.js';
+import { supervisedWithMetrics } from '../supervisor/metrics.js';
 import { spawnChild } from '../sources/child.js';
-import { applyAnnouncements } from '../analysis/vips.js';
+import { IpRunner } from '../sources/ip-command.js';
+import { LinkNames } from '../sources/link-names.js';
 import { canonicalIp } from '../net/ip.js';
-import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from '../parsers/kubernetes.js';
-import type { ListWatcher } from '../sources/kubernetes.js';
-import { kubeConfigPresent } from '../sources/kube-config-present.js';
+import { kubeConfigPresent } from '../kubernetes/config-present.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
 
 export interface ServeHandle {
@@ -66,37 +70,68 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const v = cfg.values;
   const vipList = v['vips'] as string[];
   const vips = configuredVips(cfg);
-  const gateways = configuredGateways(cfg);
   const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
   const node = process.env['NODE_NAME'] || hostname();
   const kmode = v['kubernetes'] as string;
   const kubeconfig = (v['kubeconfig'] as string | null) ?? undefined;
   // The Kubernetes client is loaded only when Kubernetes is in use.
-  const k8s = kmode !== 'off' && kubeConfigPresent(kubeconfig) ? await import('../sources/kubernetes.js') : null;
+  const k8s = kmode !== 'off' && kubeConfigPresent(kubeconfig) ? await import('../kubernetes/api.js') : null;
   const kc = k8s ? k8s.loadKubeConfig(kubeconfig) : null;
   if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
-  let watcher: ListWatcher<ServiceVip> | null = null;
-  let l2: ListWatcher<L2Announcement> | null = null;
-  let slices: ListWatcher<ServiceEndpoint> | null = null;
-  let bgpPeers: ListWatcher<BgpPeerSpec> | null = null;
-  let labels: Record<string, string> | null = null;
-  let labelsTimer: NodeJS.Timeout | null = null;
   if (v['kubernetesEvents'] && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
-  const events = v['kubernetesEvents'] && kc ? new (await import('../sources/kubernetes-events.js')).ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
-  const agent = new Agent({
+  const bgpOn = v['bgp'] !== 'off';
+  const captureOn = v['capture'] as boolean;
+
+  // The composition root: one line per evidence source.
+  const registry = agentRegistry({ version, node });
+  const supervisor = supervisedWithMetrics(registry);
+  const names = new LinkNames(new IpRunner(), { onChange: () => capture.matcher?.refreshInterfaces() });
+  let agent: Agent | null = null;
+  const changed = () => agent?.gather();
+  const kube = kc ? new (await import('../kubernetes/kubernetes-monitor.js')).KubernetesMonitor({ kubeconfig: kc, node, bgp: bgpOn, log, registry, supervisor, onChange: (why) => void checks.check(why) }) : null;
+  const events = v['kubernetesEvents'] && kc ? new (await import('../kubernetes/events.js')).ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
+  const checks: ReplyPathMonitor = new ReplyPathMonitor({
     vips,
     // With Kubernetes, VIPs come from Services and MetalLB status only: a node's own /32s are often the CNI's.
     autoDetect: vips.length === 0 && !kc,
     clientCidrs: v['clients'] as string[],
     managementCidrs: v['managementCidrs'] as string[],
-    gateways,
+    gateways: configuredGateways(cfg),
     intervalMs: (v['interval'] as number) * 1000,
     debounceMs: v['debounceMs'] as number,
-    capture: { enabled: v['capture'] as boolean, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000, sampleBits: v['captureSampleBits'] as number },
-    arpProbe: { enabled: v['arpProbe'] as boolean, intervalMs: (v['arpProbeInterval'] as number) * 1000 },
-    bgp: { enabled: v['bgp'] !== 'off', peers: (v['bgpPeers'] as string[]).map((p) => canonicalIp(p)!), pollMs: BGP_POLL_MS },
     log,
-    onTransition: (t, vip) => {
+    registry,
+    kubernetesVips: kube ? () => kube.vips() : undefined,
+    kubernetesEndpoints: kube ? () => kube.backends() : undefined,
+    observedClients: () => capture.observedClients(),
+    onChecked: async (list) => {
+      if (captureOn) l2.follow(list);
+      await capture.follow(list);
+    },
+    changed,
+    stillReported: (vip) => agent?.findings().some((f) => f.vip === vip) ?? false,
+    netlinkRestarter: supervisor.restarter('ip-monitor', { initialMs: 2000, maxMs: 60_000, healthyAfterMs: 60_000 }),
+  });
+  const l2 = new L2Monitor({ names, probe: { enabled: v['arpProbe'] as boolean, intervalMs: (v['arpProbeInterval'] as number) * 1000 }, vipReports: () => checks.result?.vips ?? [], log, registry, changed });
+  const bgp = bgpOn ? new BgpMonitor({ peers: (v['bgpPeers'] as string[]).map((p) => canonicalIp(p)!), pollMs: BGP_POLL_MS, expected: kube ? () => kube.expectedBgpPeers() : undefined, log, registry, changed }) : null;
+  const capture = new CaptureMonitor({
+    capture: { enabled: captureOn, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000, sampleBits: v['captureSampleBits'] as number },
+    names,
+    log,
+    registry,
+    restarter: supervisor.restarter('tcpdump', { initialMs: 1000, maxMs: 30_000, healthyAfterMs: HEALTHY_RUN_MS }),
+    staticVip: (ip) => checks.vipReport(ip),
+    neighbourTap: l2.tap,
+    bgpTap: bgp?.tap ?? null,
+    changed,
+  });
+  agent = new Agent({
+    log,
+    registry,
+    supervisor,
+    readyWhen: () => checks.ready,
+    onTransition: (t) => {
+      const vip = checks.vips.find((x) => x.ip === t.vip) ?? null;
       if (!events || !vip?.service || t.type !== 'asymmetric-reply-path') return;
       const raised = t.event === 'finding-raised';
       const reason = raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored';
@@ -108,101 +143,38 @@ export async function startServe(argv: string[], io: Output, version: string): P
           else if (events.suppressed > suppressedBefore) log({ event: 'kubernetes-event-rate-limited', service: vip.service, reason });
         });
     },
-    bgpExpected: kc ? () => new Map(peersForNode(bgpPeers?.items() ?? [], labels).map((p) => [p.peer, `MetalLB BGPPeer ${p.name}`])) : null,
-    kubernetesEndpoints: kc ? () => slices?.items() ?? [] : null,
-    kubernetesVips: kc
-      ? () =>
-          applyAnnouncements(
-            (watcher?.items() ?? []).map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service })),
-            l2?.items() ?? [],
-            node,
-          )
-      : null,
   });
-  if (kc && k8s) {
-    const { bgpPeerWatcher, endpointSliceWatcher, l2StatusWatcher, nodeLabels, serviceWatcher } = k8s;
-    watcher = serviceWatcher({
-      kubeconfig: kc,
-      onChange: (list) => {
-        log({ event: 'kubernetes-vips', vips: list.map((x) => `${x.ip} ${x.service}`) });
-        void agent.check('kubernetes-change');
-      },
-      onError: (error) => log({ event: 'kubernetes-error', error }),
-    });
-    // Backends: where each VIP is DNAT'd to, so forwarded replies are asked about with the pod's address.
-    slices = endpointSliceWatcher({
-      kubeconfig: kc,
-      onChange: () => void agent.check('endpoints-change'),
-      onError: (error) => log({ event: 'kubernetes-endpointslices-error', error }),
-    });
-    // Optional: most clusters without MetalLB >= 0.14 answer 404; retried slowly in case it gets installed.
-    l2 = l2StatusWatcher({
-      kubeconfig: kc,
-      onChange: (list) => {
-        log({ event: 'metallb-l2-status', announcements: list.map((x) => `${x.service} ${x.node} ${x.interfaces.join(',')}`) });
-        void agent.check('metallb-change');
-      },
-      onError: (error) => log({ event: 'metallb-l2-status-error', error }),
-      maxBackoffMs: 300_000,
-    });
-    agent.kubernetes = watcher.status;
-    agent.metallbL2 = l2.status;
-    if (v['bgp'] !== 'off') {
-      let labelsError: string | null = null;
-      const refreshLabels = async () => {
-        try {
-          labels = await nodeLabels(kc, node);
-          labelsError = null;
-        } catch (e) {
-          // Without them, BGPPeers with node selectors are not expected here (never guessed).
-          if ((e as Error).message !== labelsError) log({ event: 'node-labels-failed', node, error: (e as Error).message });
-          labelsError = (e as Error).message;
-        }
-      };
-      bgpPeers = bgpPeerWatcher({
-        kubeconfig: kc,
-        onChange: (list) => {
-          log({ event: 'metallb-bgp-peers', peers: list.map((x) => `${x.name} ${x.peer}${x.nodeSelectors.length ? ' (node selectors)' : ''}`) });
-          if (list.some((x) => x.nodeSelectors.length > 0)) void refreshLabels();
-        },
-        onError: (error) => log({ event: 'metallb-bgp-peers-error', error }),
-        maxBackoffMs: 300_000,
-      });
-      labelsTimer = setInterval(() => void (bgpPeers?.items().some((x) => x.nodeSelectors.length > 0) && refreshLabels()), 300_000);
-      labelsTimer.unref();
-      agent.metallbBgp = bgpPeers.status;
-    }
-  } else log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  // Gauges named *_total: promtool (rightly) refuses them.
-  for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(m);
-  registerMetrics(registry, agent, { version, node });
+  agent.add(capture);
+  agent.add(kube ?? offMonitor('kubernetes', { text: 'Kubernetes: not in use', json: { kubernetes: null, metallbL2: null, metallbBgp: null } }));
+  agent.add(l2);
+  agent.add(bgp ?? offMonitor('bgp', { text: 'BGP: not watched (--bgp off)', json: { bgp: null }, endpoint: { path: '/v1/bgp', error: 'BGP session health is off (--bgp off)' } }));
+  agent.add(checks);
+  if (!kube) log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
+  await names.refresh().catch((e: Error) => log({ event: 'link-names-failed', error: e.message }));
+
   const app = buildHttp({
     agent,
+    checks,
     registry,
     node,
     version,
-    pcapDownload: v['pcapDownload'] ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => agent.vips.map((x) => x.ip)) } : { enabled: false },
+    vipSource: vips.length === 0 && !kc ? 'auto-detected' : kc ? 'from Kubernetes Services (status.loadBalancer, loadBalancerIP, externalIPs) and MetalLB status, never auto-detected' : 'configured',
+    pcapDownload: v['pcapDownload'] ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => checks.vips.map((x) => x.ip)) } : { enabled: false },
   });
   await app.listen({ host: v['listen'] as string, port: v['port'] as number });
   const port = (app.server.address() as { port: number }).port;
-  log({ event: 'listening', address: v['listen'], port, node, version, vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect', capture: v['capture'] });
+  log({ event: 'listening', address: v['listen'], port, node, version, vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect', capture: captureOn });
 
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));
   let shuttingDown: Promise<void> | null = null;
+  const running = agent;
   const shutdown = (why: string) => {
     if (!shuttingDown) {
       shuttingDown = (async () => {
         log({ event: 'shutdown', reason: why });
         await app.close();
-        watcher?.stop();
-        slices?.stop();
-        l2?.stop();
-        bgpPeers?.stop();
-        if (labelsTimer) clearInterval(labelsTimer);
-        await agent.stop();
+        await running.stop();
         log({ event: 'stopped' });
         resolveDone(0);
       })();
@@ -217,11 +189,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   });
-  watcher?.start();
-  slices?.start();
-  l2?.start();
-  bgpPeers?.start();
-  agent.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));
+  running.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));
   return { done, shutdown, port };
 }
 

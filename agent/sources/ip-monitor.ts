@@ -3,34 +3,44 @@
 
 import { spawnChild, type Child } from './child.js';
 import { validateNetnsName } from './validate.js';
+import { Restarter } from '../supervisor/restarter.js';
 
-export interface MonitorOptions {
+export interface NetlinkMonitorOptions {
   netns?: string;
   debounceMs?: number;
   onChange: () => void;
   onExit?: (code: number | null, stderr: string) => void;
+  /** schedules restarts after an exit (backoff with jitter) */
+  restarter?: Restarter;
 }
 
-export class RouteMonitor {
+/** `ip monitor route rule addr link`: any change to what the reply path depends on. */
+export class NetlinkMonitor {
   private child: Child | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private restartTimer: NodeJS.Timeout | null = null;
   private stopping = false;
+  private readonly restarter: Restarter;
   events = 0;
-  restarts = 0;
 
-  constructor(private readonly opts: MonitorOptions) {
+  constructor(private readonly opts: NetlinkMonitorOptions) {
     if (opts.netns) validateNetnsName(opts.netns);
+    this.restarter = opts.restarter ?? new Restarter('ip-monitor', { initialMs: 2000, maxMs: 60_000, healthyAfterMs: 60_000 });
   }
 
   get running(): boolean {
     return this.child !== null && this.child.proc.exitCode === null;
   }
 
+  get restarts(): number {
+    return this.restarter.state.restarts;
+  }
+
   start(): void {
+    this.stopping = false;
     const args = [...(this.opts.netns ? ['-n', this.opts.netns] : []), 'monitor', 'route', 'rule', 'addr', 'link'];
     const child = spawnChild('ip', args, { LC_ALL: 'C' });
     this.child = child;
+    this.restarter.running();
     let stderr = '';
     child.proc.stdout?.on('data', (d: Buffer) => {
       if (!/^\S/m.test(String(d))) return;
@@ -46,20 +56,14 @@ export class RouteMonitor {
       if (this.child !== child) return;
       this.child = null;
       this.opts.onExit?.(r.exitCode ?? null, stderr.trim());
-      if (!this.stopping) {
-        this.restartTimer = setTimeout(() => {
-          this.restarts++;
-          this.start();
-        }, 2000);
-        this.restartTimer.unref();
-      }
+      if (!this.stopping) this.restarter.failed(stderr.trim() || `exit ${r.exitCode ?? r.signal ?? r.code}`, () => this.start());
     });
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.restarter.stop();
     if (this.timer) clearTimeout(this.timer);
-    if (this.restartTimer) clearTimeout(this.restartTimer);
     const c = this.child;
     this.child = null;
     if (c) {

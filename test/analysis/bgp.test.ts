@@ -1,11 +1,11 @@
 // BGP session state from ss polls and captured port-179 packets.
 
 import { describe, expect, it } from 'vitest';
-import { bgpFindings, BgpTracker } from '../../agent/analysis/bgp.js';
+import { bgpFindings, BgpTracker } from '../../agent/bgp/sessions.js';
 import type { PacketDirection } from '../../agent/decoders/link.js';
 import type { PacketSummary } from '../../agent/decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../../agent/decoders/transport.js';
-import type { SsSocket } from '../../agent/parsers/ss.js';
+import type { SsSocket } from '../../agent/bgp/ss-parse.js';
 
 const R = '192.168.1.254';
 const N = '192.168.1.10';

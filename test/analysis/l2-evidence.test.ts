@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PacketDirection } from '../../agent/decoders/link.js';
 import type { PacketSummary } from '../../agent/decoders/packet.js';
-import { arpFindings, ArpWatch } from '../../agent/analysis/l2-evidence.js';
+import { neighbourFindings, NeighbourWatch } from '../../agent/l2/neighbour-watch.js';
 
 const VIP = '192.168.1.240';
 const NODE_MAC = '02:00:00:00:00:0a';
@@ -26,9 +26,9 @@ function ndp(type: 135 | 136, src: string, target: string, mac: string | null, d
   };
 }
 
-const watch = () => new ArpWatch({ vips: [VIP, VIP6], ifname: (i) => (i === 3 ? 'eth1' : null), windowMs: 60_000 });
+const watch = () => new NeighbourWatch({ vips: [VIP, VIP6], ifname: (i) => (i === 3 ? 'eth1' : null), windowMs: 60_000 });
 
-describe('ArpWatch.observe', () => {
+describe('NeighbourWatch.observe', () => {
   it.each([
     ['who-has for the VIP, broadcast', arp(1, '192.168.1.50', VIP, '02:aa:00:00:00:01', 'broadcast'), 'request'],
     ['our reply', arp(2, VIP, '192.168.1.50', NODE_MAC, 'outgoing'), 'reply-sent'],
@@ -59,7 +59,7 @@ describe('ArpWatch.observe', () => {
     const w = watch();
     w.observe(ndp(136, VIP6, VIP6, NODE_MAC, 'outgoing', true), 1000);
     w.observe(ndp(136, 'fe80::b', VIP6, null, 'multicast', false, OTHER_MAC), 1001);
-    expect(arpFindings(w.view(2000), w.retries).map((f) => [f.type, f.vip])).toEqual([['vip-arp-conflict', VIP6]]);
+    expect(neighbourFindings(w.view(2000), w.retries).map((f) => [f.type, f.vip])).toEqual([['vip-arp-conflict', VIP6]]);
   });
 
   it('ignores IP packets', () => {
@@ -70,12 +70,12 @@ describe('ArpWatch.observe', () => {
 function findings(events: Array<[number, PacketSummary]>, now: number, announcedBy?: { here: boolean; nodes: string[] }) {
   const w = watch();
   for (const [t, p] of events) w.observe(p, t);
-  return { w, f: arpFindings(w.view(now), w.retries, { announcedBy: () => announcedBy ?? null }) };
+  return { w, f: neighbourFindings(w.view(now), w.retries, { announcedBy: () => announcedBy ?? null }) };
 }
 
 const ask = (t: number, who = '192.168.1.50'): [number, PacketSummary] => [t, arp(1, who, VIP, '02:aa:00:00:00:01', 'broadcast')];
 
-describe('arpFindings', () => {
+describe('neighbourFindings', () => {
   it('a requester retrying with no answer and no claim: vip-arp-unanswered, naming the announcing node when known', () => {
     const { f, w } = findings([ask(1000), ask(2000), ask(3000), ask(3500, '192.168.1.51')], 4000, { here: false, nodes: ['node-b'] });
     expect(f.map((x) => x.type)).toEqual(['vip-arp-unanswered']);

@@ -5,7 +5,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildIncidentLab, fixByDefaultRoute, type IncidentLab } from '../../agent/netns/incident-lab.js';
-import { markedCaptures } from '../../agent/sources/capture.js';
+import { markedCaptures } from '../../agent/capture/tcpdump.js';
 import { BIN } from '../helpers/cli.js';
 import { renderChart } from '../helpers/helm.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';

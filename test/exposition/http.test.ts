@@ -4,20 +4,30 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { Registry } from 'prom-client';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { checkReplyPaths } from '../../agent/analysis/reply-path.js';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { buildHttp } from '../../agent/exposition/http.js';
-import { registerMetrics } from '../../agent/exposition/metrics.js';
+import { agentRegistry } from '../../agent/exposition/metrics.js';
 import type { HostSnapshot } from '../../agent/model/host-state.js';
 import { Agent } from '../../agent/runtime/agent.js';
+import { CaptureMonitor } from '../../agent/capture/capture-monitor.js';
+import { ReplyPathMonitor } from '../../agent/reply-path/check-monitor.js';
+import { LinkNames } from '../../agent/sources/link-names.js';
+import { IpRunner } from '../../agent/sources/ip-command.js';
+import { Supervisor } from '../../agent/supervisor/restarter.js';
 import { ROOT } from '../helpers/cli.js';
 
 const SNAP = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/vagrant-incident.snapshot.json'), 'utf8')) as HostSnapshot;
 const VIP = { ip: '192.168.1.240', ingress: null, source: 'flag' as const };
 
-function makeAgent(): Agent {
-  return new Agent({
+// The monitors serve wires, with the incident's snapshot for the host and no kernel to ask; the capture's tcpdump
+// is a binary that does not exist, so a wanted capture is down.
+function makeAgent(capture = false) {
+  const registry = agentRegistry({ version: 'test', node: 'node1' });
+  const supervisor = new Supervisor();
+  let agent: Agent | null = null;
+  const changed = () => agent?.gather();
+  const log = () => undefined;
+  const checks: ReplyPathMonitor = new ReplyPathMonitor({
     vips: [VIP],
     autoDetect: false,
     clientCidrs: ['203.0.113.0/24'],
@@ -25,27 +35,39 @@ function makeAgent(): Agent {
     gateways: {},
     intervalMs: 60_000,
     debounceMs: 300,
-    capture: { enabled: false, snaplen: 192, bufferKiB: 4096, flowCapacity: 1000, idleMs: 60_000 },
-    log: () => undefined,
+    log,
+    registry,
+    changed,
+    readSnapshot: async () => SNAP,
+    oracle: async () => null,
+    readConntrack: async () => null,
+    onChecked: (vips) => cap.follow(vips),
   });
+  const cap = new CaptureMonitor({
+    capture: { enabled: capture, snaplen: 192, bufferKiB: 4096, flowCapacity: 1000, idleMs: 60_000 },
+    names: new LinkNames(new IpRunner()),
+    log,
+    registry,
+    restarter: supervisor.restarter('tcpdump', { initialMs: 60_000, maxMs: 60_000 }),
+    staticVip: (ip) => checks.vipReport(ip),
+    tcpdumpBinary: '/nonexistent/tcpdump',
+    changed,
+  });
+  agent = new Agent({ log, registry, supervisor, readyWhen: () => checks.ready });
+  agent.add(cap);
+  agent.add(checks);
+  return { agent, checks, cap, registry };
 }
 
-async function checked(agent: Agent): Promise<Agent> {
-  const result = await checkReplyPaths({ snapshot: SNAP, vips: [VIP], clientCidrs: ['203.0.113.0/24'], managementCidrs: ['192.168.121.0/24'], oracle: async () => null });
-  agent.snapshot = SNAP;
-  agent.result = result;
-  agent.vips = [VIP];
-  agent.findings.update('static', result.findings, new Date());
-  agent.status.count = 1;
-  agent.status.at = new Date().toISOString();
-  agent.durations.push(0.12);
-  return agent;
+type Parts = ReturnType<typeof makeAgent>;
+
+async function checked(p: Parts): Promise<Parts> {
+  await p.checks.check('test');
+  return p;
 }
 
-function app(agent: Agent) {
-  const registry = new Registry();
-  registerMetrics(registry, agent, { version: 'test', node: 'node1' });
-  return buildHttp({ agent, registry, node: 'node1', version: 'test', pcapDownload: { enabled: false } });
+function app(p: Parts) {
+  return buildHttp({ agent: p.agent, checks: p.checks, registry: p.registry, node: 'node1', version: 'test', vipSource: 'configured', pcapDownload: { enabled: false } });
 }
 
 describe('HTTP before the first check', () => {
@@ -123,10 +145,9 @@ describe('HTTP after a check', () => {
 
 describe('HTTP answers for a down capture and a busy download', () => {
   it('healthz is 503 capture-down when the capture is wanted and not running', async () => {
-    const agent = makeAgent();
-    agent.opts.capture.enabled = true;
-    agent.vips = [VIP];
-    const r = await app(agent).inject('/healthz');
+    const p = await checked(makeAgent(true));
+    onTestFinished(() => p.agent.stop());
+    const r = await app(p).inject('/healthz');
     expect(r.statusCode).toBe(503);
     expect(r.json()).toMatchObject({ status: 'capture-down', capture: 'down' });
   });
@@ -135,13 +156,14 @@ describe('HTTP answers for a down capture and a busy download', () => {
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let started = 0;
-    const registry = new Registry();
-    const agent = makeAgent();
+    const p = makeAgent();
     const a = buildHttp({
-      agent,
-      registry,
+      agent: p.agent,
+      checks: p.checks,
+      registry: p.registry,
       node: 'node1',
       version: 'test',
+      vipSource: 'configured',
       pcapDownload: {
         enabled: true,
         maxSeconds: 5,

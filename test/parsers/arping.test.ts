@@ -1,7 +1,7 @@
 // iputils arping output, as printed in the namespace tests (iputils 20221126).
 
 import { expect, it } from 'vitest';
-import { parseArping, parseNdisc6 } from '../../agent/parsers/arping.js';
+import { parseArping, parseNdisc6 } from '../../agent/l2/probe-parse.js';
 
 const HEAD = 'ARPING 192.168.1.240 from 192.168.1.10 eth0\n';
 

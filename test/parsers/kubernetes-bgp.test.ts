@@ -1,7 +1,7 @@
 // MetalLB BGPPeer objects and which of them apply to a node (Kubernetes label-selector semantics).
 
 import { describe, expect, it } from 'vitest';
-import { bgpPeerOf, peersForNode, selectorMatches, type LabelSelector } from '../../agent/parsers/kubernetes.js';
+import { bgpPeerOf, peersForNode, selectorMatches, type LabelSelector } from '../../agent/kubernetes/objects.js';
 
 const peer = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name, namespace: 'metallb-system', resourceVersion: '5' }, spec });
 const sel = (s: Partial<LabelSelector>): LabelSelector => ({ matchLabels: {}, matchExpressions: [], ...s });

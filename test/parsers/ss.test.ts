@@ -1,7 +1,7 @@
 // ss -H -t -a -n output as iproute2 6.1 prints it (captured from BIRD sessions in namespaces).
 
 import { expect, it } from 'vitest';
-import { parseSs } from '../../agent/parsers/ss.js';
+import { parseSs } from '../../agent/bgp/ss-parse.js';
 
 it.each([
   ['listener', 'LISTEN 0      8      0.0.0.0:179 0.0.0.0:*', { state: 'LISTEN', localIp: '0.0.0.0', localPort: 179, peerIp: '0.0.0.0', peerPort: null }],

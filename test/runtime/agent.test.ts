@@ -1,7 +1,7 @@
 // Which VIP spec wins when the operator and Kubernetes both name an address.
 
 import { expect, it } from 'vitest';
-import { mergeVips } from '../../agent/runtime/agent.js';
+import { mergeVips } from '../../agent/reply-path/check-monitor.js';
 import type { VipSpec } from '../../agent/analysis/vips.js';
 
 const fromK8s: VipSpec = { ip: '192.168.1.240', ingress: 'eth1', ingressReason: 'MetalLB announces it from this node on eth1', source: 'kubernetes', service: 'shop/web', announcement: { nodes: ['me'], here: true, interfaces: ['eth1'] } };

@@ -1,29 +1,28 @@
-// tcpdump's kernel drop counter above zero: the agent sums it across tcpdump restarts (each child counts from 0) and
-// exports the total as asymroute_capture_kernel_drops_total.
+// tcpdump's kernel drop counter above zero: the capture monitor sums it across tcpdump restarts (each child counts
+// from 0) and exports the total as asymroute_capture_kernel_drops_total.
 
-import { Registry } from 'prom-client';
 import { expect, it } from 'vitest';
-import { registerMetrics } from '../../agent/exposition/metrics.js';
-import { Agent } from '../../agent/runtime/agent.js';
-import type { CaptureEvent } from '../../agent/sources/capture.js';
+import { agentRegistry } from '../../agent/exposition/metrics.js';
+import { CaptureMonitor } from '../../agent/capture/capture-monitor.js';
+import type { CaptureEvent } from '../../agent/capture/tcpdump.js';
+import { IpRunner } from '../../agent/sources/ip-command.js';
+import { LinkNames } from '../../agent/sources/link-names.js';
+import { Supervisor } from '../../agent/supervisor/restarter.js';
 
 it('carries kernel drops across tcpdump restarts into the metric', async () => {
   const logged: unknown[] = [];
-  const agent = new Agent({
-    vips: [],
-    autoDetect: false,
-    clientCidrs: [],
-    managementCidrs: [],
-    gateways: {},
-    intervalMs: 60_000,
-    debounceMs: 300,
+  const registry = agentRegistry({ version: 'test', node: 'n' });
+  const capture = new CaptureMonitor({
     capture: { enabled: true, snaplen: 192, bufferKiB: 4096, flowCapacity: 1000, idleMs: 60_000 },
+    names: new LinkNames(new IpRunner()),
     log: (e) => logged.push(e),
+    registry,
+    restarter: new Supervisor().restarter('tcpdump', { initialMs: 1000, maxMs: 1000 }),
+    staticVip: () => null,
+    changed: () => undefined,
   });
-  const registry = new Registry();
-  registerMetrics(registry, agent, { version: 'test', node: 'n' });
-  // The capture's event stream, as TcpdumpCapture delivers it to the agent.
-  const feed = (e: CaptureEvent) => (agent as unknown as { onCaptureEvent(e: CaptureEvent): void }).onCaptureEvent(e);
+  // The capture's event stream, as TcpdumpCapture delivers it to the monitor.
+  const feed = (e: CaptureEvent) => capture.onCaptureEvent(e);
   const drops = async () => Number(/^asymroute_capture_kernel_drops_total (\d+)$/m.exec(await registry.metrics())?.[1]);
   const stats = (droppedByKernel: number): CaptureEvent => ({ type: 'stats', stats: { captured: 100, receivedByFilter: 110, droppedByKernel } });
 
@@ -37,6 +36,6 @@ it('carries kernel drops across tcpdump restarts into the metric', async () => {
   // The restarted child counts from zero again.
   feed(stats(3));
   expect(await drops()).toBe(11);
-  expect(agent.captureStats.lastError).toBe('exit SIGKILL');
+  expect(capture.captureStats.lastError).toBe('exit SIGKILL');
   expect(logged).toContainEqual(expect.objectContaining({ event: 'capture-exited' }));
 });

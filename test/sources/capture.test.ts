@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { buildFilter, MAX_FILTER_TERMS, parseTcpdumpStats, TCPDUMP_MISSING_MESSAGE, TcpdumpCapture, vipNets, type CaptureEvent } from '../../agent/sources/capture.js';
+import { Restarter } from '../../agent/supervisor/restarter.js';
+import { buildFilter, MAX_FILTER_TERMS, parseTcpdumpStats, TCPDUMP_MISSING_MESSAGE, TcpdumpCapture, vipNets, type CaptureEvent } from '../../agent/capture/tcpdump.js';
 import { LINKTYPE } from '../../agent/decoders/link.js';
 import { readCaptureFile } from '../../agent/parsers/capture-file.js';
 import { arpRequest, ipv4Packet, ipv6Packet, pcapFile, sll2, tcpSegment } from '../../bench/frames.js';
@@ -136,7 +137,9 @@ process.stdout.write(Buffer.concat([h, r, Buffer.alloc(16)]), () => { process.st
     chmodSync(bin, 0o755);
     const events: CaptureEvent[] = [];
     const packets: number[] = [];
-    const c = new TcpdumpCapture({ vips: ['10.0.0.1'], binary: bin, backoffMs: 50, maxBackoffMs: 120, onPacket: (_b, _o, caplen, _l, ts, lt) => packets.push(caplen, ts, lt), onEvent: (e) => events.push(e) });
+    // Jitter drawn as 0: the delays are the un-jittered backoff (test/supervisor covers the jitter itself).
+    const restarter = new Restarter('tcpdump', { initialMs: 50, maxMs: 120, random: () => 0 });
+    const c = new TcpdumpCapture({ vips: ['10.0.0.1'], binary: bin, restarter, onPacket: (_b, _o, caplen, _l, ts, lt) => packets.push(caplen, ts, lt), onEvent: (e) => events.push(e) });
     await c.start();
     await until(() => c.restarts >= 3);
     await c.stop();

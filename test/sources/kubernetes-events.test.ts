@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, expect, it } from 'vitest';
-import { ServiceEvents } from '../../agent/sources/kubernetes-events.js';
+import { ServiceEvents } from '../../agent/kubernetes/events.js';
 
 let api: Server | null = null;
 afterEach(async () => {

@@ -5,8 +5,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { l2StatusOf, peersForNode, vipsOfService, type ServiceVip } from '../../agent/parsers/kubernetes.js';
-import { bgpPeerWatcher, l2StatusWatcher, nodeLabels, serviceWatcher, type ListWatcher } from '../../agent/sources/kubernetes.js';
+import { l2StatusOf, peersForNode, vipsOfService, type ServiceVip } from '../../agent/kubernetes/objects.js';
+import { bgpPeerWatcher, l2StatusWatcher, nodeLabels, serviceWatcher, type ListWatcher } from '../../agent/kubernetes/api.js';
 import { until } from '../helpers/wait.js';
 
 function service(ns: string, name: string, rv: string, spec: Record<string, unknown>, ingress: string[] = []) {

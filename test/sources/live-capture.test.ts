@@ -10,7 +10,7 @@ import { startTcpServer, tcpConnect, type TcpServer } from '../../agent/netns/ne
 import { parseLinks } from '../../agent/parsers/ip-json.js';
 import { LinkNames } from '../../agent/sources/link-names.js';
 import { IpRunner } from '../../agent/sources/ip-command.js';
-import { CAPTURE_MARKER, killStaleCaptures, markedCaptures, TcpdumpCapture, type CaptureEvent } from '../../agent/sources/capture.js';
+import { CAPTURE_MARKER, killStaleCaptures, markedCaptures, TcpdumpCapture, type CaptureEvent } from '../../agent/capture/tcpdump.js';
 import { describeAsRoot } from '../helpers/root.js';
 import { until } from '../helpers/wait.js';
 

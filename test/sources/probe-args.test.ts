@@ -1,8 +1,8 @@
 // Values that become arguments of arping and ss are validated first: nothing can be read as an option or keyword.
 
 import { expect, it } from 'vitest';
-import { arpingArgs, ndiscArgs } from '../../agent/sources/arping.js';
-import { ssArgs } from '../../agent/sources/ss.js';
+import { arpingArgs, ndiscArgs } from '../../agent/l2/probe.js';
+import { ssArgs } from '../../agent/bgp/ss.js';
 import { InvalidArgumentError } from '../../agent/sources/validate.js';
 
 it('builds arping arguments from a canonical IPv4 address and an interface name', () => {

@@ -7,7 +7,7 @@
 
 import type { PacketSummary } from '../decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decoders/transport.js';
-import type { SsSocket } from '../parsers/ss.js';
+import type { SsSocket } from './ss-parse.js';
 import { finding, type Finding } from '../findings/registry.js';
 
 export const BGP_PORT = 179;
@@ -49,6 +49,8 @@ export class BgpTracker {
   private attempts: Attempt[] = [];
   /** resets received from each peer since start, for metrics */
   readonly resets = new Map<string, number>();
+  /** called at each reset received, where the metric counts it */
+  onReset: ((peer: string) => void) | null = null;
 
   private expectedPeers = new Map<string, string>();
 
@@ -126,6 +128,7 @@ export class BgpTracker {
       if (!outgoing) {
         a.rst = true;
         this.resets.set(peer, (this.resets.get(peer) ?? 0) + 1);
+        this.onReset?.(peer);
       }
     } else if (a.synAck && !a.rst) a.established = true;
   }

@@ -4,12 +4,13 @@
 // is not held in a buffer. SLL2 carries the interface index and direction of every packet; without it there is no live evidence.
 
 import { readdir, readFile } from 'node:fs/promises';
-import { spawnChild, type Child } from './child.js';
+import { spawnChild, type Child } from '../sources/child.js';
 import { canonicalIp, formatIp, parseIp } from '../net/ip.js';
 import { PcapStreamReader, type PcapHeader } from '../parsers/pcap.js';
 import { LINKTYPE } from '../decoders/link.js';
-import { pidAlive } from './pids.js';
-import { InvalidArgumentError, validateIfname, validateNetnsName } from './validate.js';
+import { pidAlive } from '../sources/pids.js';
+import { InvalidArgumentError, validateIfname, validateNetnsName } from '../sources/validate.js';
+import { Restarter } from '../supervisor/restarter.js';
 
 export const TCPDUMP_MISSING_MESSAGE = "the 'tcpdump' command was not found on PATH: install the tcpdump package (Debian/Ubuntu: apt-get install tcpdump)";
 /** Marks our tcpdump children in their environment, so a restarted agent can find and end its orphans. */
@@ -156,12 +157,16 @@ export interface CaptureOptions {
   bufferKiB?: number;
   netns?: string;
   binary?: string;
-  /** first restart delay; doubles up to maxBackoffMs */
+  /** first restart delay; doubles up to maxBackoffMs (ignored when a restarter is given) */
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** schedules restarts (backoff with jitter); shared across captures so counts carry over a VIP set change */
+  restarter?: Restarter;
   statsIntervalMs?: number;
   onPacket: (buf: Buffer, off: number, caplen: number, len: number, tsMs: number, linktype: number) => void;
   onEvent?: (e: CaptureEvent) => void;
+  /** after each chunk of the stream has been read, packets and all: counters are handed on here, once per chunk */
+  onBatch?: () => void;
 }
 
 export type CaptureEvent =
@@ -174,20 +179,18 @@ export type CaptureEvent =
   | { type: 'stop-failed'; pid: number | null; message: string };
 
 /** A child that ran this long before exiting was healthy: its exit restarts with the initial backoff. */
-const HEALTHY_RUN_MS = 10_000;
+export const HEALTHY_RUN_MS = 10_000;
 /** How long a child must have streamed LINUX_SLL2 before it counts as up. */
 const HEALTHY_AFTER_MS = 1000;
 
 export class TcpdumpCapture {
   private child: Child | null = null;
   private stopping = false;
-  private timer: NodeJS.Timeout | null = null;
   private statsTimer: NodeJS.Timeout | null = null;
-  private backoff: number;
+  private readonly restarter: Restarter;
   private stderrTail = '';
   /** when the current child delivered its LINUX_SLL2 pcap header */
   private streamingSince: number | null = null;
-  restarts = 0;
   stats: CaptureStats = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
   linktype: number | null = null;
   readonly args: string[];
@@ -195,7 +198,12 @@ export class TcpdumpCapture {
   constructor(private readonly opts: CaptureOptions) {
     if (opts.netns) validateNetnsName(opts.netns);
     this.args = tcpdumpArgs(opts.vips, { iface: opts.iface, snaplen: opts.snaplen ?? 192, bufferKiB: opts.bufferKiB ?? 4096, bgp: opts.bgp, sampleBits: opts.sampleBits });
-    this.backoff = opts.backoffMs ?? 1000;
+    this.restarter = opts.restarter ?? new Restarter('tcpdump', { initialMs: opts.backoffMs ?? 1000, maxMs: opts.maxBackoffMs ?? 30_000, healthyAfterMs: HEALTHY_RUN_MS });
+  }
+
+  /** restarts of the capture child (across every capture sharing the restarter) */
+  get restarts(): number {
+    return this.restarter.state.restarts;
   }
 
   get running(): boolean {
@@ -239,12 +247,13 @@ export class TcpdumpCapture {
     this.child = child;
     this.stderrTail = '';
     this.streamingSince = null;
-    const startedAt = Date.now();
+    this.restarter.running();
     if (child.pid) this.opts.onEvent?.({ type: 'started', pid: child.pid, args: this.args });
     let broken = false;
     child.proc.stdout?.on('data', (chunk: Buffer) => {
       if (broken) return;
       const err = reader.push(chunk);
+      this.opts.onBatch?.();
       if (err) {
         // The stream cannot be resynchronised: restart the child.
         broken = true;
@@ -266,21 +275,13 @@ export class TcpdumpCapture {
       const code = r.exitCode;
       const signal = r.signal;
       const enoent = r.code === 'ENOENT';
-      const restartIn = this.stopping ? null : this.backoff;
-      this.opts.onEvent?.({ type: 'exited', code, signal, stderr: enoent ? TCPDUMP_MISSING_MESSAGE : this.stderrTail.trim(), restartInMs: restartIn });
+      const stderr = enoent ? TCPDUMP_MISSING_MESSAGE : this.stderrTail.trim();
       this.child = null;
       this.streamingSince = null;
-      // Only a child that ran for a while resets the backoff: one that dies at once (e.g. cannot drop privileges
-      // after writing its header) must not be restarted every second.
-      if (Date.now() - startedAt >= HEALTHY_RUN_MS) this.backoff = this.opts.backoffMs ?? 1000;
-      if (restartIn !== null) {
-        this.timer = setTimeout(() => {
-          this.restarts++;
-          this.spawn();
-        }, restartIn);
-        this.timer.unref();
-        this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 30_000);
-      }
+      // Only a child that ran for a while resets the backoff (the restarter's healthyAfterMs): one that dies at once
+      // (e.g. cannot drop privileges after writing its header) must not be restarted every second.
+      const restartIn = this.stopping ? null : this.restarter.failed(stderr || `exit ${code ?? signal}`, () => this.spawn());
+      this.opts.onEvent?.({ type: 'exited', code, signal, stderr, restartInMs: restartIn });
     });
   }
 
@@ -298,7 +299,7 @@ export class TcpdumpCapture {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.restarter.stop();
     if (this.statsTimer) clearInterval(this.statsTimer);
     const c = this.child;
     if (!c) return;

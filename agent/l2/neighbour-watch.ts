@@ -10,15 +10,17 @@ import type { PacketSummary } from '../decoders/packet.js';
 import { finding, type Finding } from '../findings/registry.js';
 
 /** How an ARP packet relates to a VIP; the bounded set used as table-test cases. */
-export type ArpRole = 'request' | 'reply-sent' | 'claim-seen' | 'announce-sent' | 'announce-seen' | 'probe' | 'not-vip' | 'no-interface';
+export type NeighbourRole = 'request' | 'reply-sent' | 'claim-seen' | 'announce-sent' | 'announce-seen' | 'probe' | 'not-vip' | 'no-interface';
 
-export interface ArpWatchOptions {
+export interface NeighbourWatchOptions {
   vips: string[];
   ifname: (ifindex: number) => string | null;
   /** how far back findings look */
   windowMs?: number;
   /** requests from one requester within the window that make it "retrying" */
   retries?: number;
+  /** called at each counted packet, where the metrics count it */
+  onCount?: (vip: string, iface: string, kind: keyof NeighbourCounters) => void;
 }
 
 interface Claim {
@@ -36,14 +38,14 @@ interface VipState {
 }
 
 /** Monotonic counters per VIP and interface, for metrics. */
-export interface ArpCounters {
+export interface NeighbourCounters {
   requests: number;
   repliesSent: number;
   announcementsSent: number;
   announcementsSeen: number;
 }
 
-export interface ArpVipView {
+export interface NeighbourVipView {
   vip: string;
   /** requests in the window, by interface */
   requests: Record<string, number>;
@@ -58,15 +60,15 @@ export interface ArpVipView {
 const MAX_REQUESTERS = 256;
 const MAX_TIMES = 64;
 
-export class ArpWatch {
+export class NeighbourWatch {
   private readonly vips: Set<string>;
   private readonly state = new Map<string, VipState>();
   /** "vip|iface" -> counters since start */
-  readonly counters = new Map<string, ArpCounters>();
+  readonly counters = new Map<string, NeighbourCounters>();
   private readonly windowMs: number;
   readonly retries: number;
 
-  constructor(private readonly opts: ArpWatchOptions) {
+  constructor(private readonly opts: NeighbourWatchOptions) {
     this.vips = new Set(opts.vips);
     this.windowMs = opts.windowMs ?? 60_000;
     this.retries = opts.retries ?? 3;
@@ -74,7 +76,7 @@ export class ArpWatch {
   }
 
   /** Classifies one decoded packet and records it; returns the role for tests and counters. */
-  observe(d: PacketSummary, ts: number): ArpRole | null {
+  observe(d: PacketSummary, ts: number): NeighbourRole | null {
     const n = neighbourRecord(d);
     if (!n) return null;
     const vip = this.vips.has(n.target) ? n.target : null;
@@ -85,11 +87,12 @@ export class ArpWatch {
     const iface = d.ifindex === null ? null : this.opts.ifname(d.ifindex) ?? `if${d.ifindex}`;
     if (!iface) return 'no-interface';
     const s = this.state.get(vip)!;
-    const count = (k: keyof ArpCounters) => {
+    const count = (k: keyof NeighbourCounters) => {
       const key = `${vip}|${iface}`;
       const c = this.counters.get(key) ?? { requests: 0, repliesSent: 0, announcementsSent: 0, announcementsSeen: 0 };
       c[k]++;
       this.counters.set(key, c);
+      this.opts.onCount?.(vip, iface, k);
     };
     const claim = (own: boolean) => n.mac && s.claims.set(n.mac, { mac: n.mac, iface, own, lastSeen: ts });
     if (n.op === 'announce') {
@@ -130,7 +133,7 @@ export class ArpWatch {
   }
 
   /** What the window holds for each VIP. */
-  view(now: number): ArpVipView[] {
+  view(now: number): NeighbourVipView[] {
     return [...this.state].map(([vip, s]) => {
       this.prune(s, now);
       const requests: Record<string, number> = {};
@@ -186,7 +189,7 @@ function pushBounded(a: number[], v: number): void {
 }
 
 /** The last active probe of a VIP (arping or ndisc6 from this node on its ingress interface). */
-export interface ArpProbe {
+export interface NeighbourProbe {
   vip: string;
   iface: string;
   at: number;
@@ -197,12 +200,12 @@ export interface ArpProbe {
 export interface ArpFindingContext {
   /** MetalLB L2: the nodes that announce each VIP, when known */
   announcedBy?: (vip: string) => { here: boolean; nodes: string[] } | null;
-  probe?: (vip: string) => ArpProbe | null;
+  probe?: (vip: string) => NeighbourProbe | null;
   /** this node holds the VIP or announces it: its own probe is never answered from the wire */
   answersHere?: (vip: string) => boolean;
 }
 
-export function arpFindings(views: ArpVipView[], retries: number, ctx: ArpFindingContext = {}): Finding[] {
+export function neighbourFindings(views: NeighbourVipView[], retries: number, ctx: ArpFindingContext = {}): Finding[] {
   const out: Finding[] = [];
   for (const v of views) {
     const others = v.owners.filter((o) => !o.own);

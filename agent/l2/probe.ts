@@ -2,9 +2,9 @@
 // owner answers every probe, not just the first one). Every value is validated before it becomes an argument.
 
 import { canonicalIp } from '../net/ip.js';
-import { parseArping, parseNdisc6, type ArpingResult } from '../parsers/arping.js';
-import { runTool } from './tool.js';
-import { InvalidArgumentError, validateIfname } from './validate.js';
+import { parseArping, parseNdisc6, type ArpingResult } from './probe-parse.js';
+import { runTool } from '../sources/tool.js';
+import { InvalidArgumentError, validateIfname } from '../sources/validate.js';
 
 export const NDISC6_MISSING_MESSAGE = "the 'ndisc6' command was not found on PATH: install the ndisc6 package (Debian/Ubuntu: apt-get install ndisc6)";
 export const ARPING_MISSING_MESSAGE = "the 'arping' command was not found on PATH: install the iputils-arping package (Debian/Ubuntu: apt-get install iputils-arping)";

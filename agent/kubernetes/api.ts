@@ -3,7 +3,8 @@
 // resource: Services (VIPs) and, when MetalLB is installed, its ServiceL2Status objects (who announces a VIP where).
 
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { bgpPeerOf, endpointsOfSlice, l2StatusOf, objectKey, vipsOfService, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from '../parsers/kubernetes.js';
+import { Restarter } from '../supervisor/restarter.js';
+import { bgpPeerOf, endpointsOfSlice, l2StatusOf, objectKey, vipsOfService, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from './objects.js';
 
 export interface KubeStatus {
   connected: boolean;
@@ -23,6 +24,8 @@ export interface WatcherOptions<T> {
   onError?: (message: string) => void;
   backoffMs?: number;
   maxBackoffMs?: number;
+  /** schedules relists after a failure (backoff with jitter); made from backoffMs/maxBackoffMs when absent */
+  restarter?: Restarter;
 }
 
 export class KubeHttpError extends Error {
@@ -69,16 +72,15 @@ export class ListWatcher<T> {
   readonly status: KubeStatus = { connected: false, lastError: null, lastHttpStatus: null, lists: 0, events: 0, objects: 0 };
   private readonly objects = new Map<string, T[]>();
   private abort: AbortController | null = null;
-  private timer: NodeJS.Timeout | null = null;
   private stopped = false;
-  private backoff: number;
+  private readonly restarter: Restarter;
 
   constructor(
     private readonly path: string,
     private readonly parse: (o: unknown) => T[],
     private readonly opts: WatcherOptions<T>,
   ) {
-    this.backoff = opts.backoffMs ?? 1000;
+    this.restarter = opts.restarter ?? new Restarter(path, { initialMs: opts.backoffMs ?? 1000, maxMs: opts.maxBackoffMs ?? 60_000 });
   }
 
   items(): T[] {
@@ -101,9 +103,7 @@ export class ListWatcher<T> {
     this.status.lastError = msg;
     this.status.lastHttpStatus = e instanceof KubeHttpError ? e.status : null;
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.cycle(), this.backoff);
-    this.timer.unref();
-    this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 60_000);
+    this.restarter.failed(msg, () => void this.cycle());
   }
 
   private async list(): Promise<string> {
@@ -132,7 +132,8 @@ export class ListWatcher<T> {
     this.status.connected = true;
     this.status.lastError = null;
     this.status.lastHttpStatus = null;
-    this.backoff = this.opts.backoffMs ?? 1000;
+    this.restarter.running();
+    this.restarter.healthy();
     let relist = false;
     const watch = new Watch(this.opts.kubeconfig);
     try {
@@ -168,7 +169,7 @@ export class ListWatcher<T> {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.restarter.stop();
     this.abort?.abort();
   }
 }

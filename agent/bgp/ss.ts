@@ -1,8 +1,8 @@
 // TCP sockets on one port from iproute2's `ss`, for BGP session health. The filter is built from a validated number.
 
-import { parseSs, type SsParse } from '../parsers/ss.js';
-import { runTool } from './tool.js';
-import { InvalidArgumentError } from './validate.js';
+import { parseSs, type SsParse } from './ss-parse.js';
+import { runTool } from '../sources/tool.js';
+import { InvalidArgumentError } from '../sources/validate.js';
 
 export const SS_MISSING_MESSAGE = "the 'ss' command (iproute2) was not found on PATH: install the iproute2 package (Debian/Ubuntu: apt-get install iproute2)";
 

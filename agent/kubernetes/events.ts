@@ -2,7 +2,7 @@
 // Deduplicated (a raise is only reported again after a clear) and rate-limited per Service and reason.
 
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeRequest } from './kubernetes.js';
+import { kubeRequest } from './api.js';
 
 export type EventReason = 'AsymmetricReplyPath' | 'ReplyPathRestored';
 

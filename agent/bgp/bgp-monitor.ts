@@ -1,0 +1,112 @@
+// BGP session health as a monitor: `ss` every few seconds for established sessions on port 179, the capture's
+// port-179 packets for how attempts end, and the peers this node must have (--bgp-peer, MetalLB BGPPeers).
+
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { PacketTap } from '../analysis/packet-feed.js';
+import type { Finding } from '../findings/registry.js';
+import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../runtime/monitor.js';
+import { BGP_PORT, bgpFindings, BgpTracker } from './sessions.js';
+import { readTcpSockets } from './ss.js';
+
+export interface BgpMonitorOptions {
+  /** peers that must be up (--bgp-peer) */
+  peers: string[];
+  pollMs: number;
+  /** peers Kubernetes expects this node to have (MetalLB BGPPeer), peer -> who expects it; read at each poll */
+  expected?: () => Map<string, string>;
+  log: LogFn;
+  registry: Registry;
+  changed: () => void;
+}
+
+export class BgpMonitor implements Monitor {
+  readonly name = 'bgp';
+  readonly tracker: BgpTracker;
+  /** the capture hands port-179 packets here */
+  readonly tap: { port: number; tap: PacketTap };
+  error: string | null = null;
+  private polled = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly opts: BgpMonitorOptions) {
+    this.tracker = new BgpTracker(opts.peers, Date.now());
+    this.tap = { port: BGP_PORT, tap: this.tracker };
+    const registers = [opts.registry];
+    const resets = new Counter({
+      name: 'asymroute_bgp_peer_resets_total',
+      help: 'TCP resets received from a BGP peer on port 179 (a router that does not accept this node resets right after the handshake).',
+      labelNames: ['peer'],
+      registers,
+    });
+    this.tracker.onReset = (peer) => resets.inc({ peer });
+    const tracker = this.tracker;
+    new Gauge({
+      name: 'asymroute_bgp_session_up',
+      help: 'BGP sessions on TCP port 179 by peer (router) address: 1 when established for two polls in a row, else 0. Peers from --bgp-peer, and any this node dials or is dialled by.',
+      labelNames: ['peer', 'expected'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of tracker.view(Date.now())) this.set({ peer: p.peer, expected: String(p.expected) }, p.up ? 1 : 0);
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.poll();
+    if (this.stopped) return;
+    this.timer = setInterval(() => void this.poll(), this.opts.pollMs);
+    this.timer.unref();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      const r = await readTcpSockets(BGP_PORT);
+      if (r.bad.length > 0) this.opts.log({ event: 'ss-unparsed', lines: r.bad.slice(0, 3) });
+      const expected = new Map([...(this.opts.expected?.() ?? []), ...this.opts.peers.map((p) => [p, '--bgp-peer'] as [string, string])]);
+      this.tracker.setExpected(expected, Date.now());
+      this.tracker.poll(r.sockets, Date.now());
+      if (this.error) this.opts.log({ event: 'bgp-poll-recovered' });
+      this.error = null;
+    } catch (e) {
+      if ((e as Error).message !== this.error) this.opts.log({ event: 'bgp-poll-failed', error: (e as Error).message });
+      this.error = (e as Error).message;
+    }
+    this.polled = true;
+    this.opts.changed();
+  }
+
+  view(): { error: string | null; peers: ReturnType<BgpTracker['view']> } {
+    return { error: this.error, peers: this.tracker.view(Date.now()) };
+  }
+
+  findings(now: number): Finding[] {
+    return this.polled ? bgpFindings(this.tracker.view(now)) : [];
+  }
+
+  health(): MonitorHealth {
+    return { ok: true, state: this.error ? 'poll-failing' : 'polling', detail: { lastError: this.error } };
+  }
+
+  report(): ReportSection {
+    const b = this.view();
+    const text: string[] = [];
+    if (b.error) text.push(`BGP: UNKNOWN (${b.error})`);
+    else if (b.peers.length === 0) text.push('BGP: no session on port 179 seen, no --bgp-peer configured');
+    else
+      for (const p of b.peers)
+        text.push(`BGP: ${p.peer} ${p.up ? 'up' : 'DOWN'} since ${new Date(p.since).toISOString()}${p.expected ? ` (expected by ${p.expectedBy})` : ' (seen, not configured)'}${p.up || !p.tcpState ? '' : `, TCP ${p.tcpState}`}`);
+    return { json: { bgp: b }, text };
+  }
+
+  endpoints(): Endpoint[] {
+    return [{ path: '/v1/bgp', get: () => ({ body: this.view() }) }];
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,263 @@
+// The static reply-path check as a monitor: on start, on a period, after a netlink change (debounced `ip monitor`)
+// and when a VIP source changes. It owns the VIP set the other monitors follow and the check's metrics.
+
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { checkReplyPaths, type CheckResult, type KernelOracle, type VipReport } from '../analysis/reply-path.js';
+import { detectVips, type VipSpec } from '../analysis/vips.js';
+import type { EndpointInfo } from '../analysis/forward-path.js';
+import type { Finding } from '../findings/registry.js';
+import type { HostSnapshot } from '../model/host-state.js';
+import type { ConntrackRead } from '../model/netfilter.js';
+import type { ServiceEndpoint } from '../kubernetes/objects.js';
+import { readHostState } from '../sources/host-state.js';
+import { IpRunner, kernelOracle } from '../sources/ip-command.js';
+import { NetlinkMonitor } from '../sources/ip-monitor.js';
+import { readConntrack } from '../sources/netfilter.js';
+import type { Restarter } from '../supervisor/restarter.js';
+import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../runtime/monitor.js';
+
+/** EndpointSlice backends joined to VIPs by their Service. */
+export function endpointsByVip(vips: VipSpec[], eps: ServiceEndpoint[]): Record<string, EndpointInfo[]> {
+  const out: Record<string, EndpointInfo[]> = {};
+  for (const v of vips) {
+    if (!v.service) continue;
+    const mine = eps.filter((e) => e.service === v.service).map((e) => ({ ip: e.ip, port: e.port, node: e.node }));
+    if (mine.length > 0) out[v.ip] = mine;
+  }
+  return out;
+}
+
+/** Configured VIPs plus the Services' (a configured ingress wins, the Service name is kept); local detection only when both are empty. */
+export function mergeVips(configured: VipSpec[], fromKubernetes: VipSpec[]): VipSpec[] {
+  const out = new Map<string, VipSpec>();
+  for (const v of fromKubernetes) if (!out.has(v.ip)) out.set(v.ip, v);
+  for (const v of configured) {
+    const k = out.get(v.ip);
+    // The operator's ingress wins over MetalLB's; without one, what Kubernetes knows is kept.
+    out.set(v.ip, k ? { ...k, source: v.source, ...(v.ingress ? { ingress: v.ingress, ingressReason: undefined } : {}) } : v);
+  }
+  return [...out.values()];
+}
+
+export interface CheckStatus {
+  at: string | null;
+  durationMs: number | null;
+  reason: string | null;
+  error: string | null;
+  count: number;
+  failures: number;
+}
+
+export interface ReplyPathOptions {
+  vips: VipSpec[];
+  /** re-detect VIP-like local addresses at every check when no VIPs are given */
+  autoDetect: boolean;
+  clientCidrs: string[];
+  managementCidrs: string[];
+  gateways: Record<string, string>;
+  intervalMs: number;
+  debounceMs: number;
+  log: LogFn;
+  registry: Registry;
+  /** VIPs from Kubernetes Services, read at every check (absent: Kubernetes not in use) */
+  kubernetesVips?: () => VipSpec[];
+  /** the Services' EndpointSlice backends, read at every check */
+  kubernetesEndpoints?: () => ServiceEndpoint[];
+  /** clients the capture saw, per VIP, so their replies are asked about too */
+  observedClients?: () => string[];
+  /** run after every check with its VIPs, before the findings are gathered (the capture and L2 watch follow them) */
+  onChecked?: (vips: VipSpec[]) => Promise<void>;
+  /** the agent gathers findings */
+  changed: () => void;
+  /** whether any finding still names a VIP (a VIP that left keeps its spec, and Service, until they clear) */
+  stillReported?: (vip: string) => boolean;
+  /** restarts `ip monitor`; absent: no netlink watch (tests drive check() themselves) */
+  netlinkRestarter?: Restarter;
+  /** for tests: the snapshot, kernel and conntrack sources */
+  readSnapshot?: () => Promise<HostSnapshot>;
+  oracle?: KernelOracle;
+  readConntrack?: (vips: string[]) => Promise<ConntrackRead | null>;
+}
+
+export class ReplyPathMonitor implements Monitor {
+  readonly name = 'reply-path';
+  snapshot: HostSnapshot | null = null;
+  result: CheckResult | null = null;
+  /** the VIPs of the last check, plus those that left while their findings clear */
+  vips: VipSpec[] = [];
+  readonly status: CheckStatus = { at: null, durationMs: null, reason: null, error: null, count: 0, failures: 0 };
+  private readonly ip = new IpRunner();
+  private netlink: NetlinkMonitor | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private readonly m: ReturnType<typeof checkMetrics>;
+
+  constructor(private readonly opts: ReplyPathOptions) {
+    this.m = checkMetrics(opts.registry);
+  }
+
+  get ready(): boolean {
+    return this.status.count > 0;
+  }
+
+  async start(): Promise<void> {
+    await this.check('start');
+    // Stopped while starting (a SIGTERM right after listening): start nothing more, or it outlives stop().
+    if (this.stopped) return;
+    if (this.opts.netlinkRestarter) {
+      const log = this.opts.log;
+      this.netlink = new NetlinkMonitor({ debounceMs: this.opts.debounceMs, onChange: () => void this.check('route-change'), onExit: (code, stderr) => log({ event: 'monitor-exited', code, stderr }), restarter: this.opts.netlinkRestarter });
+      this.netlink.start();
+    }
+    this.timer = setInterval(() => void this.check('period'), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Runs a check now; overlapping requests collapse into one more run. */
+  check(reason: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.runCheck(reason).finally(() => {
+      this.running = null;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        void this.check('coalesced');
+      }
+    });
+    return this.running;
+  }
+
+  private async runCheck(reason: string): Promise<void> {
+    const t0 = performance.now();
+    let ok = false;
+    let vips: VipSpec[] | null = null;
+    try {
+      const snap = await (this.opts.readSnapshot ?? (() => readHostState({ ip: this.ip })))();
+      const merged = mergeVips(this.opts.vips, this.opts.kubernetesVips?.() ?? []);
+      const found = merged.length === 0 && this.opts.autoDetect ? detectVips(snap).vips : merged;
+      vips = found;
+      const result = await checkReplyPaths({
+        snapshot: snap,
+        vips: found,
+        clientCidrs: this.opts.clientCidrs,
+        observedClients: this.opts.observedClients?.() ?? [],
+        managementCidrs: this.opts.managementCidrs,
+        gateways: this.opts.gateways,
+        oracle: this.opts.oracle ?? kernelOracle(this.ip),
+        conntrack: await (this.opts.readConntrack ?? readConntrack)(found.map((v) => v.ip)),
+        endpoints: endpointsByVip(vips, this.opts.kubernetesEndpoints?.() ?? []),
+      });
+      this.snapshot = snap;
+      this.result = result;
+      // A VIP that disappears keeps its spec until its findings have cleared.
+      const reported = this.opts.stillReported ?? (() => false);
+      const stale = this.vips.filter((o) => !found.some((v) => v.ip === o.ip) && reported(o.ip));
+      this.vips = [...found, ...stale];
+      this.status.error = null;
+      ok = true;
+    } catch (e) {
+      this.status.failures++;
+      this.status.error = (e as Error).message;
+      this.opts.log({ event: 'check-failed', reason, error: (e as Error).message });
+    } finally {
+      const ms = performance.now() - t0;
+      this.status.at = new Date().toISOString();
+      this.status.durationMs = ms;
+      this.status.reason = reason;
+      this.status.count++;
+      this.observe(ok, ms / 1000);
+    }
+    // Even when the check itself failed, the capture and the L2 watch follow the VIPs it found.
+    if (vips && !this.stopped) {
+      try {
+        await this.opts.onChecked?.(vips);
+      } catch (e) {
+        this.opts.log({ event: 'follow-vips-failed', error: (e as Error).message });
+      }
+    }
+    this.opts.changed();
+  }
+
+  // The check's metrics change here, at the end of each check.
+  private observe(ok: boolean, seconds: number): void {
+    const m = this.m;
+    m.duration.observe(seconds);
+    m.checks.inc({ result: ok ? 'ok' : 'error' });
+    m.lastRun.set(Date.now() / 1000);
+    if (!ok) return;
+    m.asymmetric.reset();
+    m.info.reset();
+    m.announced.reset();
+    for (const v of this.result?.vips ?? []) {
+      m.info.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', source: v.source }, 1);
+      if (v.announcement) m.announced.set({ vip: v.ip, mode: 'l2' }, v.announcement.here ? 1 : 0);
+      const p = v.paths.find((x) => x.clientKind === 'default-destination');
+      if (p) m.asymmetric.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', egress: p.egress.join(',') || 'none' }, p.verdict === 'asymmetric' ? 1 : 0);
+    }
+    const rp = this.snapshot?.ipReversePathFilter ?? 0;
+    // The kernel's own counter: follow it (it only goes back on a reboot, when the agent restarts too).
+    if (rp > m.rpSeen) m.rpDrops.inc(rp - m.rpSeen);
+    m.rpSeen = Math.max(m.rpSeen, rp);
+  }
+
+  vipReport(ip: string): VipReport | null {
+    return this.result?.vips.find((v) => v.ip === ip) ?? null;
+  }
+
+  findings(): Finding[] {
+    return this.result?.findings ?? [];
+  }
+
+  health(): MonitorHealth {
+    return { ok: true, state: this.status.error ? 'check-failing' : this.ready ? 'checked' : 'not-yet-checked', detail: { lastError: this.status.error, netlinkWatch: this.netlink ? (this.netlink.running ? 'running' : 'down') : 'off' } };
+  }
+
+  report(): ReportSection {
+    const s = this.status;
+    return { json: { lastCheck: s }, text: [`Last check: ${s.at ?? 'never'} (${s.reason ?? '-'}, ${s.durationMs?.toFixed(0) ?? '-'} ms)${s.error ? `, FAILED: ${s.error}` : ''}`] };
+  }
+
+  endpoints(): Endpoint[] {
+    return [
+      { path: '/v1/vips', get: () => ({ body: { vips: this.result?.vips ?? [] } }) },
+      { path: '/v1/routes', get: () => (this.snapshot ? { body: this.snapshot } : { code: 503, body: { error: 'no check has completed yet' } }) },
+    ];
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    // The check in flight may start a capture: wait for it first, then stop what it started.
+    await this.running;
+    if (this.timer) clearInterval(this.timer);
+    await this.netlink?.stop();
+  }
+}
+
+function checkMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    duration: new Histogram({ name: 'asymroute_check_duration_seconds', help: 'Duration of the static reply-path check.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+    checks: new Counter({ name: 'asymroute_checks_total', help: 'Static checks run, by result.', labelNames: ['result'], registers }),
+    lastRun: new Gauge({ name: 'asymroute_check_last_run_timestamp_seconds', help: 'When the last static check finished (Unix time).', registers }),
+    asymmetric: new Gauge({
+      name: 'asymroute_reply_path_asymmetric',
+      help: 'Per VIP: 1 when replies to an Internet client (the default-route destination) leave on another interface than requests arrive on, else 0.',
+      labelNames: ['vip', 'ingress', 'egress'],
+      registers,
+    }),
+    info: new Gauge({ name: 'asymroute_vip_info', help: 'The VIPs this agent checks, with the interface their requests arrive on; always 1.', labelNames: ['vip', 'ingress', 'source'], registers }),
+    announced: new Gauge({
+      name: 'asymroute_vip_announced',
+      help: 'MetalLB L2 (ServiceL2Status): 1 when this node announces the VIP, 0 when another node does; absent when unknown.',
+      labelNames: ['vip', 'mode'],
+      registers,
+    }),
+    rpDrops: new Counter({ name: 'asymroute_kernel_rp_filter_drops_total', help: "The kernel's TcpExt IPReversePathFilter counter (packets dropped by rp_filter), as of the last check.", registers }),
+    rpSeen: 0,
+  };
+}

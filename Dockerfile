@@ -1,5 +1,5 @@
 # asymroute node agent. Build: docker build -t asymroute/asymroute:0.1.0 --build-arg VERSION=0.1.0 .
-# Runs as root with capabilities limited by the pod (see the Helm chart and README "Privileges").
+# Runs as root with capabilities limited by the pod (see the Helm chart and docs/operations.md, "Privileges").
 # test/packaging/dockerfile.test.ts checks that the runtime stage installs every binary the agent spawns and that
 # the production dependency set it ships runs the agent's offline path.
 
@@ -39,7 +39,7 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist/agent ./dist/agent
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/captures ./captures
-# Root: the pod drops every capability but NET_RAW, SETUID, SETGID and KILL (README "Privileges").
+# Root: the pod drops every capability but NET_RAW, SETUID, SETGID, KILL and NET_ADMIN (docs/operations.md, "Privileges").
 USER root
 EXPOSE 9472
 ENTRYPOINT ["node", "/app/bin/asymroute.js"]

@@ -58,7 +58,8 @@ export class CaptureMonitor implements Monitor {
   capture: TcpdumpCapture | null = null;
   readonly captureStats: CaptureCounters = { packets: 0, drops: 0, restarts: 0, linktypeOk: null, lastError: null };
   readonly decodeFailures: Record<string, number> = {};
-  private vipCount = 0;
+  /** the VIPs of the current filter */
+  vips: string[] = [];
   private dropsBase = 0;
   private lastStats: CaptureStats | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -79,11 +80,15 @@ export class CaptureMonitor implements Monitor {
   }
 
   get wanted(): boolean {
-    return this.opts.capture.enabled && this.vipCount > 0;
+    return this.opts.capture.enabled && this.vips.length > 0;
   }
 
   async start(): Promise<void> {
     // The capture starts with the first VIP set (follow()).
+  }
+
+  ingressOf(vip: string): string | null {
+    return this.opts.staticVip(vip)?.ingress ?? null;
   }
 
   /** Clients seen per VIP, so the static check asks about their replies too. */
@@ -94,7 +99,7 @@ export class CaptureMonitor implements Monitor {
   /** Follows the VIP set: a new filter means a new tcpdump and a new flow table. */
   async follow(vips: VipSpec[]): Promise<void> {
     const c = this.opts.capture;
-    this.vipCount = vips.length;
+    this.vips = vips.map((v) => v.ip);
     if (!c.enabled || vips.length === 0) return;
     const bgp = this.opts.bgpTap ?? null;
     const filter = buildFilter(vips.map((v) => v.ip), { bgp: bgp !== null, sampleBits: c.sampleBits });
@@ -253,6 +258,12 @@ function captureMetrics(registry: Registry, mon: CaptureMonitor) {
     collect() {
       const m = mon.matcher;
       if (!m) return;
+      // Present at 0 from the start on each VIP's ingress: a series born with its first packets would hide that
+      // first rise from increase(), and a node that never gets any would have no series to alert on.
+      for (const vip of mon.vips) {
+        const ing = mon.ingressOf(vip);
+        if (ing) ingress.inc({ vip, interface: ing }, 0);
+      }
       const now = Date.now();
       for (const [vip, t] of m.tally(now))
         for (const [iface, n] of Object.entries(t.ingressPackets)) {

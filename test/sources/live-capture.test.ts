@@ -8,6 +8,7 @@ import { decodePacket } from '../../agent/decoders/packet.js';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type TcpServer } from '../../agent/netns/netns.js';
 import { parseLinks } from '../../agent/parsers/ip-json.js';
+import { Restarter } from '../../agent/supervisor/restarter.js';
 import { LinkNames } from '../../agent/sources/link-names.js';
 import { IpRunner } from '../../agent/sources/ip-command.js';
 import { CAPTURE_MARKER, killStaleCaptures, markedCaptures, TcpdumpCapture, type CaptureEvent } from '../../agent/capture/tcpdump.js';
@@ -41,7 +42,8 @@ describeAsRoot('live capture in network namespaces', () => {
       netns: l.node.name,
       // The agent's default: handshakes always, data of 1 in 16 flows.
       sampleBits: 4,
-      backoffMs: 200,
+      // Jitter drawn as 0: the first restart comes after exactly the first backoff step.
+      restarter: new Restarter('tcpdump', { initialMs: 200, maxMs: 30_000, random: () => 0 }),
       onPacket: (buf, off, caplen, _len, ts, linktype) => {
         packets++;
         const d = decodePacket(linktype, buf, off, caplen);

@@ -5,7 +5,7 @@ import { TCP_ACK, TCP_SYN } from '../decoders/transport.js';
 import { readCaptureStream } from '../parsers/capture-file.js';
 import { FlowMatcher, type FlowView, type PacketSkip, type VipTally } from './flow-matcher.js';
 import { evidenceFindings } from './live-evidence.js';
-import { feedPacket } from './packet-feed.js';
+import { failureRecord, feedPacket } from './packet-feed.js';
 import type { Finding } from '../findings/registry.js';
 
 // pcapng interfaces without an in-band index get ids above any real ifindex.
@@ -78,6 +78,7 @@ export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOpt
       }
     },
   };
+  const countFailure = failureRecord(failures);
   const res = await readCaptureStream(open(), (linktype, b, off, caplen, _len, tsMs, ifaceName, ifaceIndex) => {
     if (!Number.isNaN(tsMs)) lastTs[0] = tsMs;
     if (linktype !== lastLinktype) {
@@ -86,7 +87,7 @@ export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOpt
     }
     recName = ifaceName;
     recIndex = ifaceIndex;
-    if (feedPacket(matcher, failures, linktype, b, off, caplen, lastTs[0]!, extras)) interfacesKnown = true;
+    if (feedPacket(matcher, countFailure, linktype, b, off, caplen, lastTs[0]!, extras)) interfacesKnown = true;
   });
   // End of file: whatever still waits for a reply has waited long enough.
   const end = lastTs[0]! + 1e9;

@@ -18,18 +18,27 @@ export interface FeedExtras {
   bgp?: { port: number; tap: PacketTap | null } | null;
 }
 
+/** Where decode failures are counted, by layer and reason (both from the decoders' enums). */
+export type DecodeFailureSink = (layer: string, reason: string) => void;
+
+/** A sink that counts into a record keyed "layer:reason" (the analyze report's form). */
+export function failureRecord(into: Record<string, number>): DecodeFailureSink {
+  return (layer, reason) => {
+    const k = `${layer}:${reason}`;
+    into[k] = (into[k] ?? 0) + 1;
+  };
+}
+
 /**
- * The allocation-free fast path when it applies, else the general decoders; decode failures counted by
- * "layer:reason". ARP and NDP go to the arp tap, TCP on the bgp port to the bgp tap (never through the fast path).
+ * The allocation-free fast path when it applies, else the general decoders; decode failures go to `onFailure`. ARP and NDP go to the arp tap, TCP on the bgp port to the bgp tap (never through the fast path).
  * Returns whether the packet carried an interface, or null when it could not be decoded.
  */
-export function feedPacket(matcher: FlowMatcher, failures: Record<string, number>, linktype: number, b: Buffer, off: number, caplen: number, ts: number, extras: FeedExtras = {}): boolean | null {
+export function feedPacket(matcher: FlowMatcher, onFailure: DecodeFailureSink, linktype: number, b: Buffer, off: number, caplen: number, ts: number, extras: FeedExtras = {}): boolean | null {
   const { adjust, arp, bgp } = extras;
   if (!(bgp && sll2V4TcpHasPort(linktype, b, off, caplen, bgp.port)) && fastPathV4(linktype, b, off, caplen, matcher, ts)) return true;
   const d = decodePacket(linktype, b, off, caplen);
   if (!d.ok) {
-    const k = `${d.layer}:${d.reason}`;
-    failures[k] = (failures[k] ?? 0) + 1;
+    onFailure(d.layer, d.reason);
     return null;
   }
   adjust?.(d);

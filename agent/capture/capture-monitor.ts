@@ -57,7 +57,8 @@ export class CaptureMonitor implements Monitor {
   matcher: FlowMatcher | null = null;
   capture: TcpdumpCapture | null = null;
   readonly captureStats: CaptureCounters = { packets: 0, drops: 0, restarts: 0, linktypeOk: null, lastError: null };
-  readonly decodeFailures: Record<string, number> = {};
+  /** layer -> reason -> packets that could not be decoded */
+  readonly decodeFailures = new Map<string, Map<string, number>>();
   /** the VIPs of the current filter */
   vips: string[] = [];
   private dropsBase = 0;
@@ -65,7 +66,7 @@ export class CaptureMonitor implements Monitor {
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly m: ReturnType<typeof captureMetrics>;
   /** what the counters were last handed to prom-client at: packets, failures, skips, evictions of this matcher */
-  private exported = { packets: 0, failures: {} as Record<string, number>, skipped: {} as Record<string, number>, evictions: 0, restarts: 0 };
+  private exported = { packets: 0, failures: new Map<string, number>(), skipped: {} as Record<string, number>, evictions: 0, restarts: 0 };
 
   constructor(private readonly opts: CaptureMonitorOptions) {
     this.m = captureMetrics(opts.registry, this);
@@ -115,6 +116,11 @@ export class CaptureMonitor implements Monitor {
     this.exported = { ...this.exported, skipped: {}, evictions: 0 };
     this.dropsBase = this.captureStats.drops;
     const failures = this.decodeFailures;
+    const onFailure = (layer: string, reason: string) => {
+      let byReason = failures.get(layer);
+      if (!byReason) failures.set(layer, (byReason = new Map()));
+      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+    };
     const extras = { arp: this.opts.neighbourTap ?? null, bgp };
     this.capture = new TcpdumpCapture({
       vips: vips.map((v) => v.ip),
@@ -126,7 +132,7 @@ export class CaptureMonitor implements Monitor {
       binary: this.opts.tcpdumpBinary,
       onPacket: (buf, off, caplen, _len, ts, linktype) => {
         this.captureStats.packets++;
-        feedPacket(m, failures, linktype, buf, off, caplen, ts, extras);
+        feedPacket(m, onFailure, linktype, buf, off, caplen, ts, extras);
       },
       onBatch: () => this.flush(),
       onEvent: (e) => this.onCaptureEvent(e),
@@ -147,13 +153,14 @@ export class CaptureMonitor implements Monitor {
     const m = this.m;
     if (this.captureStats.packets > e.packets) m.packets.inc(this.captureStats.packets - e.packets);
     e.packets = this.captureStats.packets;
-    for (const [k, n] of Object.entries(this.decodeFailures)) {
-      const d = n - (e.failures[k] ?? 0);
-      if (d <= 0) continue;
-      const [layer, reason] = k.split(':') as [string, string];
-      m.decodeFailures.inc({ layer, reason }, d);
-      e.failures[k] = n;
-    }
+    for (const [layer, byReason] of this.decodeFailures)
+      for (const [reason, n] of byReason) {
+        const k = `${layer} ${reason}`;
+        const d = n - (e.failures.get(k) ?? 0);
+        if (d <= 0) continue;
+        m.decodeFailures.inc({ layer, reason }, d);
+        e.failures.set(k, n);
+      }
     const matcher = this.matcher;
     if (!matcher) return;
     for (const [reason, n] of Object.entries(matcher.skipped)) {

@@ -20,7 +20,6 @@ export class NetlinkMonitor {
   private timer: NodeJS.Timeout | null = null;
   private stopping = false;
   private readonly restarter: Restarter;
-  events = 0;
 
   constructor(private readonly opts: NetlinkMonitorOptions) {
     if (opts.netns) validateNetnsName(opts.netns);
@@ -44,7 +43,6 @@ export class NetlinkMonitor {
     let stderr = '';
     child.proc.stdout?.on('data', (d: Buffer) => {
       if (!/^\S/m.test(String(d))) return;
-      this.events++;
       if (this.timer) clearTimeout(this.timer);
       this.timer = setTimeout(() => {
         this.timer = null;

@@ -3,20 +3,14 @@
 // (which rule, which route) and answers alone for offline snapshots.
 
 import { addressInPrefix, formatIp, formatPrefix, isLinkLocal, parseIp, parsePrefix, prefixContains, type Family } from '../net/ip.js';
-import type { HostSnapshot, Route, RouteType } from '../model/host-state.js';
-import { describeRoute, describeRule, RouteModel, type ModelAnswer, type Question } from './route-model.js';
+import type { HostSnapshot, Route } from '../model/host-state.js';
+import { describeRoute, describeRule, RouteModel, type ModelAnswer } from './route-model.js';
+import type { KernelOracle, KernelVerdict, RouteQuestion } from '../model/route-question.js';
 import { finding, sortFindings, type Finding, type Remediation } from '../findings/registry.js';
 import { chooseIngress, connectedSubnets, vipHolder, type Announcement, type VipSpec } from './vips.js';
 import type { ConntrackRead } from '../model/netfilter.js';
 import { cniDevice } from '../net/cni-devices.js';
 import { connmarkFixes, ebpfDatapath, freeMark, gatherBackends, replyMark, rulesetBlindness, type Backend, type EndpointInfo, type PathKind } from './forward-path.js';
-
-export type KernelVerdict =
-  | { ok: true; type: RouteType; dev: string; gateway: string | null }
-  | { ok: false; errno: string; message: string };
-
-/** Asks the kernel; null when no kernel is at hand (a saved snapshot). */
-export type KernelOracle = (q: Question) => Promise<KernelVerdict | null>;
 
 export type ClientKind = 'default-destination' | 'client-cidr' | 'gateway' | 'observed';
 
@@ -36,7 +30,7 @@ export interface PathReport {
   clientKind: ClientKind;
   /** the client CIDR this address stands for, when it came from one */
   cidr: string | null;
-  question: Question;
+  question: RouteQuestion;
   kernel: KernelVerdict | null;
   model: ModelSummary;
   /** interfaces the reply may leave on (kernel's choice, else the model's candidates) */
@@ -381,7 +375,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
       for (const g of groups) {
         const markFor = g.kind === 'destination-only' ? { mark: null, reason: null, applied: [] } : replyMark(snap, rulesetBlind, { family, ingress: ing.ingress ?? '', client: c.ip, vip: vip.ip, vipPort: g.backend?.vipPort ?? null, kind: g.kind, iif: g.iif, src: g.src!, srcPort: g.backend?.port ?? null, snat: g.backend?.snat ?? null });
         const mark = markFor.mark;
-        const q: Question = { dst: c.ip, src: g.src, ...(g.iif ? { iif: g.iif } : {}), ...(mark ? { mark } : {}) };
+        const q: RouteQuestion = { dst: c.ip, src: g.src, ...(g.iif ? { iif: g.iif } : {}), ...(mark ? { mark } : {}) };
         const kernel = await input.oracle(q);
         const m = model.lookup(q);
         const ms = summariseModel(m);
@@ -483,7 +477,7 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
     if (family === 4 && local && ing.ingress && (report.rpFilter ?? 0) > 0) {
       for (const p of report.paths.filter((x) => x.verdict === 'asymmetric' || x.verdict === 'unroutable')) {
         if (p.clientKind === 'gateway') continue;
-        const q: Question = { dst: vip.ip, src: p.client, iif: ing.ingress };
+        const q: RouteQuestion = { dst: vip.ip, src: p.client, iif: ing.ingress };
         const kernel = await input.oracle(q);
         const m = model.lookup(q);
         const dropped = kernel ? !kernel.ok && kernel.errno === 'EINVAL' : m.kind === 'error' && m.reason === 'rp-filter';
@@ -561,7 +555,7 @@ function hostFindings(input: CheckInput, reports: VipReport[], mgmt: ReturnType<
   return out;
 }
 
-export function questionText(q: Question): string {
+export function questionText(q: RouteQuestion): string {
   const fam = q.dst.includes(':') ? 'ip -6' : 'ip';
   return [`${fam} route get ${q.dst}`, q.src ? `from ${q.src}` : '', q.iif ? `iif ${q.iif}` : '', q.oif ? `oif ${q.oif}` : '', q.mark ? `mark ${q.mark}` : '']
     .filter(Boolean)

@@ -21,8 +21,7 @@ import {
   type Prefix,
 } from '../net/ip.js';
 import type { HostSnapshot, Nexthop, Route, RouteType, Rule } from '../model/host-state.js';
-
-export type KernelErrno = 'ENETUNREACH' | 'EHOSTUNREACH' | 'EACCES' | 'EINVAL';
+import type { KernelErrno, RouteQuestion } from '../model/route-question.js';
 
 /** Why a lookup ends in an error, as a bounded enum. */
 export type LookupErrorReason =
@@ -37,15 +36,6 @@ export type LookupErrorReason =
   | 'rp-filter' // reverse-path check failed for an input lookup
   | 'martian-source'
   | 'no-forwarding';
-
-export interface Question {
-  dst: string;
-  src?: string | null;
-  /** ingress interface: makes this an input (received packet) lookup */
-  iif?: string | null;
-  oif?: string | null;
-  mark?: number | null;
-}
 
 export type TraceOutcome =
   | 'no-match'
@@ -215,7 +205,7 @@ export class RouteModel {
     return this.localAddrs.some((a) => ipEquals(a, ip));
   }
 
-  lookup(q: Question): ModelAnswer {
+  lookup(q: RouteQuestion): ModelAnswer {
     const dst = parseIp(q.dst);
     if (!dst) return { kind: 'unknown', reason: `destination ${JSON.stringify(q.dst)} is not an IP address`, trace: [] };
     const src = q.src ? parseIp(q.src) : null;

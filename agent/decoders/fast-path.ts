@@ -2,10 +2,14 @@
 // allocating. It accepts only frames the general decoders (decodePacket) would decode fully, and returns false
 // for anything else so the caller takes the general path; test/decoders/fast-path.test.ts checks the two agree.
 
-import type { FlowMatcher } from '../analysis/flow-matcher.js';
 import { LINKTYPE } from './link.js';
 
-export function fastPathV4(linktype: number, b: Uint8Array, off: number, caplen: number, matcher: FlowMatcher, ts: number): boolean {
+/** Where the fast path delivers an IPv4 packet (the flow matcher): addresses as unsigned 32-bit numbers. */
+export interface V4PacketSink {
+  observeV4(src: number, dst: number, proto: number, sport: number | null, dport: number | null, tcpFlags: number, ifindex: number | null, outgoing: boolean, ts: number): unknown;
+}
+
+export function fastPathV4(linktype: number, b: Uint8Array, off: number, caplen: number, matcher: V4PacketSink, ts: number): boolean {
   if (linktype !== LINKTYPE.LINUX_SLL2 || caplen < 40) return false;
   const end = off + caplen;
   if (b[off] !== 0x08 || b[off + 1] !== 0x00) return false; // EtherType IPv4

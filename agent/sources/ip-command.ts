@@ -3,7 +3,7 @@
 
 import { parseJsonText, parseRouteGet, parseRoutes, type RouteGetResult } from '../parsers/ip-json.js';
 import type { Route } from '../model/host-state.js';
-import type { KernelOracle } from '../analysis/reply-path.js';
+import type { KernelErrno, KernelOracle, RouteQuestion } from '../model/route-question.js';
 import type { Family } from '../net/ip.js';
 import { parseIp } from '../net/ip.js';
 import { EnvironmentError, runTool, type ToolResult } from './tool.js';
@@ -23,21 +23,11 @@ export interface IpRunnerOptions {
 
 export type IpCommandResult = ToolResult;
 
-export type KernelErrno = 'ENETUNREACH' | 'EHOSTUNREACH' | 'EACCES' | 'EINVAL' | 'ENODEV' | 'EADDRNOTAVAIL' | 'OTHER';
-
 export type KernelRouteAnswer =
   | { ok: true; route: RouteGetResult }
   | { ok: false; errno: KernelErrno; message: string };
 
 export type KernelFibAnswer = { ok: true; entry: Route } | { ok: false; errno: KernelErrno; message: string };
-
-export interface RouteQuestion {
-  dst: string;
-  src?: string | null;
-  iif?: string | null;
-  oif?: string | null;
-  mark?: number | null;
-}
 
 const ERRNO_TEXT: Array<[RegExp, KernelErrno]> = [
   [/Network is unreachable/, 'ENETUNREACH'],

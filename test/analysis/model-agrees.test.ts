@@ -2,7 +2,8 @@
 // field differs and null (unknown) when the model declined, not only true.
 
 import { describe, expect, it } from 'vitest';
-import { modelAgrees, type KernelVerdict } from '../../agent/analysis/reply-path.js';
+import { modelAgrees } from '../../agent/analysis/reply-path.js';
+import type { KernelErrno, KernelVerdict } from '../../agent/model/route-question.js';
 import { RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
 import { route, snapshot, via } from '../helpers/snapshot.js';
 
@@ -17,7 +18,7 @@ const routeAnswer = (type: 'unicast' | 'local', ...candidates: Array<[string, st
 });
 const errorAnswer = (errno: 'ENETUNREACH' | 'EHOSTUNREACH' | 'EACCES' | 'EINVAL'): ModelAnswer => ({ kind: 'error', errno, reason: 'no-route', rule: null, route: null, trace: [] });
 const ok = (type: 'unicast' | 'local', dev: string, gateway: string | null): KernelVerdict => ({ ok: true, type, dev, gateway });
-const fail = (errno: string): KernelVerdict => ({ ok: false, errno, message: '' });
+const fail = (errno: KernelErrno): KernelVerdict => ({ ok: false, errno, message: '' });
 
 describe('modelAgrees', () => {
   it.each<[string, ModelAnswer, KernelVerdict, boolean | null]>([

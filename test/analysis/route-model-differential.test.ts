@@ -5,7 +5,8 @@
 // commands the kernel refused.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { RouteModel, type ModelAnswer, type Question } from '../../agent/analysis/route-model.js';
+import { RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
+import type { RouteQuestion } from '../../agent/model/route-question.js';
 import { NetnsLab, type Netns } from '../../agent/netns/netns.js';
 import { IpRunner } from '../../agent/sources/ip-command.js';
 import { netnsProcReader, readHostState } from '../../agent/sources/host-state.js';
@@ -85,7 +86,7 @@ const ERRNO: Array<[RegExp, string]> = [
 
 type Kernel = { ok: true; type: string; dev: string; gateway: string | null; dst: string; table: string; metric: number } | { ok: false; errno: string; text: string };
 
-async function ask(ns: Netns, q: Question, fibmatch: boolean): Promise<Kernel> {
+async function ask(ns: Netns, q: RouteQuestion, fibmatch: boolean): Promise<Kernel> {
   const fam = q.dst.includes(':') ? 6 : 4;
   const args = [`-${fam}`, '-j', 'route', 'get', q.dst];
   if (q.src) args.push('from', q.src);
@@ -282,7 +283,7 @@ async function randomConfig(ns: Netns, peer: Netns, r: Rand, s: Setup, round: nu
 const V4_LOCAL = ['10.0.0.1', '10.1.0.1', '10.2.0.1', '10.3.0.1', '10.4.0.1', '10.9.0.1', '10.9.0.2'];
 const V6_LOCAL = ['fd00:0::1', 'fd00:1::1', 'fd00:2::1', 'fd00:3::1', 'fd00:9::1'];
 
-function randomQuestion(r: Rand, targets: Targets): Question {
+function randomQuestion(r: Rand, targets: Targets): RouteQuestion {
   const fam = chance(r, 0.55) ? 4 : 6;
   const pool = fam === 4 ? V4_POOL : V6_POOL;
   const locals = fam === 4 ? V4_LOCAL : V6_LOCAL;

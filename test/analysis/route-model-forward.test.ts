@@ -4,7 +4,8 @@
 // Agreement is decided here, field by field, not by the production comparison.
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { RouteModel, type ModelAnswer, type Question } from '../../agent/analysis/route-model.js';
+import { RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
+import type { RouteQuestion } from '../../agent/model/route-question.js';
 import { NetnsLab, type Netns } from '../../agent/netns/netns.js';
 import { IpRunner, type KernelRouteAnswer } from '../../agent/sources/ip-command.js';
 import { netnsProcReader, readHostState } from '../../agent/sources/host-state.js';
@@ -112,7 +113,7 @@ describeAsRoot('route model vs kernel: forwarded replies', () => {
       const model = new RouteModel(snap);
       for (let i = 0; i < QUESTIONS_PER_ROUND; i++) {
         const iif = pick(r, DEVS);
-        const q: Question = { dst: addrIn(r, pick(r, DSTS)), src: addrIn(r, pick(r, ['10.244.0.0/16', '10.244.1.0/24', '172.16.5.0/24', '10.2.0.0/24'])), iif, mark: chance(r, 0.5) ? pick(r, MARKS) : null };
+        const q: RouteQuestion = { dst: addrIn(r, pick(r, DSTS)), src: addrIn(r, pick(r, ['10.244.0.0/16', '10.244.1.0/24', '172.16.5.0/24', '10.2.0.0/24'])), iif, mark: chance(r, 0.5) ? pick(r, MARKS) : null };
         const k = await ip.routeGet(q);
         const m = model.lookup(q);
         const key = k.ok ? (m.kind === 'route' && m.candidates.length > 1 ? 'multipath' : 'forwarded') : k.errno;

@@ -2,7 +2,8 @@
 // errno and reason, candidates, deciding rule, trace), so a changed condition or reason shows.
 
 import { describe, expect, it } from 'vitest';
-import { RouteModel, type ModelAnswer, type Question } from '../../agent/analysis/route-model.js';
+import { RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
+import type { RouteQuestion } from '../../agent/model/route-question.js';
 import type { HostSnapshot, Route, Rule } from '../../agent/model/host-state.js';
 import { route, rule, snapshot, via } from '../helpers/snapshot.js';
 
@@ -32,7 +33,7 @@ function dual(routes: Route[] = [], rules: Rule[] = [], edit: (s: HostSnapshot) 
 }
 
 describe('route model: refusals', () => {
-  it.each<[string, Question, string]>([
+  it.each<[string, RouteQuestion, string]>([
     ['destination not an address', { dst: 'example' }, 'unknown: destination "example" is not an IP address'],
     ['source of the other family', { dst: '203.0.113.5', src: 'fd00:1::1' }, 'unknown: source "fd00:1::1" is not an IPv4 address'],
     ['source not an address', { dst: '203.0.113.5', src: 'x' }, 'unknown: source "x" is not an IPv4 address'],

@@ -2,7 +2,8 @@
 
 import { finding, type Finding } from '../findings/registry.js';
 import type { PacketSkip, VipTally } from './flow-matcher.js';
-import { kernelText, questionText, type VipReport } from './reply-path.js';
+import { kernelText, questionText } from '../reply-path/findings.js';
+import type { VipReport } from '../reply-path/verdicts.js';
 
 export interface EvidenceInput {
   tally: Map<string, VipTally>;

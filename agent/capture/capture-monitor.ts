@@ -5,7 +5,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { FLOW_OUTCOMES, FlowMatcher, type FlowOutcome } from '../analysis/flow-matcher.js';
 import { evidenceFindings, pathsText } from '../analysis/live-evidence.js';
 import { feedPacket, type PacketTap } from '../analysis/packet-feed.js';
-import type { VipReport } from '../analysis/reply-path.js';
+import type { VipReport } from '../reply-path/verdicts.js';
 import type { VipSpec } from '../analysis/vips.js';
 import type { Finding } from '../findings/registry.js';
 import { canonicalIp } from '../net/ip.js';

@@ -3,7 +3,7 @@
 import { constants, existsSync } from 'node:fs';
 import { access, open as openFile, readFile } from 'node:fs/promises';
 import { analyzeCapture } from '../analysis/capture-analysis.js';
-import { checkReplyPaths } from '../analysis/reply-path.js';
+import { checkReplyPaths } from '../reply-path/check.js';
 import { parseVipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { analyzeReportJson, analyzeReportText } from '../exposition/analyze-report.js';

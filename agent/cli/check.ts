@@ -1,7 +1,7 @@
 // `asymroute check` and `asymroute snapshot`: wiring of sources, analysis and exposition.
 
 import { readFile } from 'node:fs/promises';
-import { checkReplyPaths } from '../analysis/reply-path.js';
+import { checkReplyPaths } from '../reply-path/check.js';
 import { detectVips, parseVipSpec, type VipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError, type Resolved } from '../config/load.js';
 import { checkReportJson, checkReportText } from '../exposition/check-report.js';

@@ -1,7 +1,8 @@
 // The check report: a compact text for a terminal during an incident, and a stable JSON document.
 
-import type { CheckResult, PathReport, VipReport } from '../analysis/reply-path.js';
-import { kernelText, modelText } from '../analysis/reply-path.js';
+import type { CheckResult } from '../reply-path/check.js';
+import { kernelText, modelText } from '../reply-path/findings.js';
+import type { PathReport, VipReport } from '../reply-path/verdicts.js';
 import type { Finding, Severity } from '../findings/registry.js';
 
 export const CHECK_SCHEMA = 'asymroute.check/v1';

@@ -3,7 +3,7 @@
 
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
-import type { CheckResult } from '../analysis/reply-path.js';
+import type { CheckResult } from '../reply-path/check.js';
 import { sortFindings } from '../findings/registry.js';
 import type { HostSnapshot } from '../model/host-state.js';
 import type { CheckStatus } from '../reply-path/check-monitor.js';

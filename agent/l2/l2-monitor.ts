@@ -3,7 +3,7 @@
 
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { PacketTap } from '../analysis/packet-feed.js';
-import type { VipReport } from '../analysis/reply-path.js';
+import type { VipReport } from '../reply-path/verdicts.js';
 import type { VipSpec } from '../analysis/vips.js';
 import type { PacketSummary } from '../decoders/packet.js';
 import type { Finding } from '../findings/registry.js';

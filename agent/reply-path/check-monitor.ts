@@ -2,9 +2,11 @@
 // and when a VIP source changes. It owns the VIP set the other monitors follow and the check's metrics.
 
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { checkReplyPaths, type CheckResult, type KernelOracle, type VipReport } from '../analysis/reply-path.js';
+import { checkReplyPaths, type CheckResult } from './check.js';
+import type { VipReport } from './verdicts.js';
+import type { KernelOracle } from '../model/route-question.js';
 import { detectVips, type VipSpec } from '../analysis/vips.js';
-import type { EndpointInfo } from '../analysis/forward-path.js';
+import type { EndpointInfo } from './forward-path.js';
 import type { Finding } from '../findings/registry.js';
 import type { HostSnapshot } from '../model/host-state.js';
 import type { ConntrackRead } from '../model/netfilter.js';

@@ -2,7 +2,7 @@
 // field differs and null (unknown) when the model declined, not only true.
 
 import { describe, expect, it } from 'vitest';
-import { modelAgrees } from '../../agent/analysis/reply-path.js';
+import { modelAgrees } from '../../agent/reply-path/verdicts.js';
 import type { KernelErrno, KernelVerdict } from '../../agent/model/route-question.js';
 import { RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
 import { route, snapshot, via } from '../helpers/snapshot.js';

@@ -3,7 +3,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { evidenceFindings } from '../../agent/analysis/live-evidence.js';
-import { checkReplyPaths, DEFAULT_MANAGEMENT_CIDRS } from '../../agent/analysis/reply-path.js';
+import { checkReplyPaths } from '../../agent/reply-path/check.js';
+import { DEFAULT_MANAGEMENT_CIDRS } from '../../agent/reply-path/verdicts.js';
 import type { KernelOracle } from '../../agent/model/route-question.js';
 import type { HostSnapshot } from '../../agent/model/host-state.js';
 import { rule, snapshot } from '../helpers/snapshot.js';

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { dnatBackends, evaluateMarks, type PacketContext } from '../../agent/analysis/netfilter-eval.js';
+import { dnatBackends, evaluateMarks, type PacketContext } from '../../agent/reply-path/netfilter-eval.js';
 import type { NfChain, NfRule } from '../../agent/model/netfilter.js';
 import { parseConntrack } from '../../agent/parsers/conntrack.js';
 import { parseIptablesSave, splitArgs } from '../../agent/parsers/iptables-save.js';

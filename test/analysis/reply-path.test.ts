@@ -1,7 +1,8 @@
 // Reply-path findings from saved snapshots (offline mode: the route model answers alone).
 
 import { describe, expect, it } from 'vitest';
-import { checkReplyPaths, DEFAULT_MANAGEMENT_CIDRS } from '../../agent/analysis/reply-path.js';
+import { checkReplyPaths } from '../../agent/reply-path/check.js';
+import { DEFAULT_MANAGEMENT_CIDRS } from '../../agent/reply-path/verdicts.js';
 import type { HostSnapshot } from '../../agent/model/host-state.js';
 import { route, snapshot, via } from '../helpers/snapshot.js';
 

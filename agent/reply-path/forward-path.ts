@@ -5,9 +5,7 @@
 
 import type { HostSnapshot } from '../model/host-state.js';
 import type { ConntrackEntry, NetfilterState } from '../model/netfilter.js';
-import { parseIp, type Family } from '../net/ip.js';
-import type { Remediation } from '../findings/registry.js';
-export { cniDevice } from '../net/cni-devices.js';
+import type { Family } from '../net/ip.js';
 import { dnatBackends, evaluateMarks, laterConnmarkWriters, type MarkResult, type PacketContext } from './netfilter-eval.js';
 
 export type PathKind = 'local' | 'host-backend' | 'forwarded' | 'destination-only';
@@ -129,59 +127,4 @@ export function ebpfDatapath(snap: HostSnapshot, ingress: string | null): string
   for (const l of snap.links) if (l.xdp && (ingress === null || l.name === ingress)) out.push(`an XDP program is attached to ${l.name}`);
   for (const t of snap.tcBpf ?? []) if (ingress === null || t.startsWith(`${ingress} `)) out.push(`a tc eBPF program is attached: ${t}`);
   return out;
-}
-
-export function freeMark(snap: HostSnapshot): number {
-  const used = new Set<number>();
-  for (const r of snap.rules) if (r.fwmark !== null) used.add(r.fwmark);
-  for (const c of snap.netfilter?.chains ?? []) {
-    for (const r of c.rules) {
-      const a = r.action;
-      if (a.kind === 'mark-set' || a.kind === 'ctmark-set') used.add(a.value);
-      for (const m of r.matches) if (m.kind === 'mark' || m.kind === 'ctmark') used.add(m.value);
-    }
-  }
-  for (let m = 0x64; m < 0x100; m++) if (!used.has(m)) return m;
-  return 0x1064;
-}
-
-/** Connmark policy routing, in iptables and in nft syntax: replies of connections that arrived on the ingress carry its mark. */
-export function connmarkFixes(p: { family: Family; ingress: string; table: string; priority: number; mark: number; subnet: string | null; gateway: string; gatewayHow: string }): Remediation[] {
-  const hex = `0x${p.mark.toString(16)}`;
-  const ipt = p.family === 6 ? 'ip6tables' : 'iptables';
-  const ipf = p.family === 6 ? 'ip -6' : 'ip';
-  const nfam = p.family === 6 ? 'ip6' : 'ip';
-  const routing = [`${ipf} rule add fwmark ${hex} lookup ${p.table} priority ${p.priority}`];
-  if (p.subnet) routing.push(`${ipf} route add ${p.subnet} dev ${p.ingress} table ${p.table}`);
-  routing.push(`${ipf} route add default via ${p.gateway} dev ${p.ingress} table ${p.table}`);
-  const note = `connections arriving on ${p.ingress} get connection mark ${hex}; their replies (forwarded from pods, or sent by local sockets) get it back as packet mark and are routed by table ${p.table}. Requests themselves are never marked, so traffic to pods is routed as before. The rules set the whole mark: if the CNI uses packet marks too (Calico, Cilium), use a free bit with a mask. Gateway: ${p.gatewayHow}. Persist with iptables-persistent / nftables.conf and the network configuration.`;
-  return [
-    {
-      title: `connmark policy routing (iptables): replies to connections that arrived on ${p.ingress} leave on ${p.ingress}`,
-      commands: [
-        `${ipt} -t mangle -I PREROUTING 1 -i ${p.ingress} -m conntrack --ctstate NEW -j CONNMARK --set-mark ${hex}`,
-        `${ipt} -t mangle -I PREROUTING 2 ! -i ${p.ingress} -j CONNMARK --restore-mark`,
-        `${ipt} -t mangle -I OUTPUT 1 -j CONNMARK --restore-mark`,
-        ...routing,
-      ],
-      note,
-    },
-    {
-      title: `the same in nft syntax (a table of its own)`,
-      commands: [
-        `nft add table ${nfam} asymroute`,
-        `nft 'add chain ${nfam} asymroute prerouting { type filter hook prerouting priority mangle; }'`,
-        `nft 'add rule ${nfam} asymroute prerouting iifname "${p.ingress}" ct state new ct mark set ${hex}'`,
-        `nft 'add rule ${nfam} asymroute prerouting iifname != "${p.ingress}" meta mark set ct mark'`,
-        `nft 'add chain ${nfam} asymroute output { type route hook output priority mangle; }'`,
-        `nft 'add rule ${nfam} asymroute output meta mark set ct mark'`,
-        ...routing,
-      ],
-      note: 'use one of the two, not both',
-    },
-  ];
-}
-
-export function familyOf(ip: string): Family {
-  return parseIp(ip)!.family;
 }

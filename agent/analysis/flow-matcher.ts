@@ -2,15 +2,14 @@
 // Requests: packets to a VIP received on interface X (any direction but OUTGOING). Replies: packets from a VIP
 // with direction OUTGOING on interface Y.
 //
-// Memory is bounded and small: a flow is a slot in typed arrays; it is found through its service (VIP, port,
-// protocol: interned to a small id) and, for IPv4, one number (client address * 65536 + client port), so no
-// per-flow string or object exists. IPv6 clients use a string key. Full table: the CLOCK hand evicts a flow.
-// The arrays start small and double as flows arrive, up to the capacity: an idle agent holds a few KiB, not the
-// whole table.
+// The flows live in a FlowTable (flow-table.ts: bounded, growth, eviction, expiry); this module decides what a packet
+// is (request, reply, neither), interns services (VIP, port, protocol) and interfaces to small ids, and keeps the
+// tallies: outcomes, ingress>egress paths and observed clients, including those of flows already closed.
 
 import type { PacketSummary } from '../decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decoders/transport.js';
 import { formatIp, parseIp } from '../net/ip.js';
+import { FlowTable } from './flow-table.js';
 
 export type FlowOutcome = 'symmetric' | 'asymmetric' | 'unanswered' | 'reset' | 'pending';
 export const FLOW_OUTCOMES: FlowOutcome[] = ['symmetric', 'asymmetric', 'unanswered', 'reset', 'pending'];
@@ -59,7 +58,6 @@ const F_SYNACK = 1;
 const F_RST = 2;
 const MAX_SERVICES = 65535;
 const MAX_IFACES = 4096;
-const INITIAL_SLOTS = 1024;
 
 function v4Text(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
@@ -80,35 +78,12 @@ export class FlowMatcher {
   private readonly vip6 = new Set<string>();
   // IPv4 services by number: vip index * 2^24 + proto * 2^16 + port
   private readonly svc4 = new Map<number, number>();
-  // IPv4 flows: open addressing with linear probing over typed arrays; entry = slot + 1, 0 = empty
-  private tab: Int32Array;
-  private mask: number;
-  private client4: Uint32Array;
-  private cport4: Uint16Array;
-  // services (proto, vip, vport) -> id; per service the flow index
+  private readonly t: FlowTable;
+  // services (proto, vip, vport) -> id
   private readonly svcIds = new Map<string, number>();
   private readonly svcVip: string[] = [];
   private readonly svcPort: number[] = [];
   private readonly svcProto: number[] = [];
-  private readonly svcIndex6: Map<string, number>[] = [];
-  private live = 0;
-  private readonly free: number[] = [];
-  private next = 0;
-  private hand = 0;
-  /** slots allocated in the arrays (grows to capacity) */
-  private allocated = 0;
-  // slot fields
-  private svc: Uint16Array;
-  private readonly v6key = new Map<number, string>();
-  private used: Uint8Array;
-  private first: Float64Array;
-  private last: Float64Array;
-  private pin: Uint32Array;
-  private pout: Uint32Array;
-  private syns: Uint16Array;
-  private flags: Uint8Array;
-  private ingress: Uint16Array; // interface id + 1; 0 = none
-  private egress: Uint16Array;
   // interfaces: ifindex -> id, id -> name
   private readonly ifaceByIndex = new Map<number, number>();
   private readonly ifaces: string[] = [];
@@ -125,8 +100,6 @@ export class FlowMatcher {
   private ingPending = 0;
 
   readonly skipped: Record<PacketSkip, number> = { 'not-ip': 0, 'not-vip': 0, 'no-interface': 0, 'no-ports': 0, 'outgoing-request': 0, 'incoming-reply': 0, 'too-many-services': 0 };
-  evictions = 0;
-  expired = 0;
   private readonly closed = new Map<string, VipTally>();
   private readonly clients = new Map<string, Set<string>>();
 
@@ -144,67 +117,21 @@ export class FlowMatcher {
       }
       else this.vip6.add(formatIp(ip));
     }
-    const n = Math.min(this.capacity, INITIAL_SLOTS);
-    this.svc = new Uint16Array(n);
-    this.client4 = new Uint32Array(n);
-    this.cport4 = new Uint16Array(n);
-    this.used = new Uint8Array(n);
-    this.first = new Float64Array(n);
-    this.last = new Float64Array(n);
-    this.pin = new Uint32Array(n);
-    this.pout = new Uint32Array(n);
-    this.syns = new Uint16Array(n);
-    this.flags = new Uint8Array(n);
-    this.ingress = new Uint16Array(n);
-    this.egress = new Uint16Array(n);
-    this.allocated = n;
-    this.tab = new Int32Array(FlowMatcher.tableSize(n));
-    this.mask = this.tab.length - 1;
-  }
-
-  // Open addressing stays fast below half full.
-  private static tableSize(slots: number): number {
-    let size = 1024;
-    while (size < slots * 2) size *= 2;
-    return size;
+    this.t = new FlowTable(this.capacity, (slot, now) => this.tallyClosed(slot, now));
   }
 
   /** Slots allocated now (at most capacity): the table's memory is about 40 bytes times this. */
   get allocatedSlots(): number {
-    return this.allocated;
+    return this.t.allocatedSlots;
   }
 
-  // Doubles every slot array (up to capacity) and rebuilds the hash index over the IPv4 flows.
-  private grow(): void {
-    const n = Math.min(this.capacity, this.allocated * 2);
-    const widen = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(n);
-      b.set(a);
-      return b;
-    };
-    this.svc = widen(this.svc, (k) => new Uint16Array(k));
-    this.client4 = widen(this.client4, (k) => new Uint32Array(k));
-    this.cport4 = widen(this.cport4, (k) => new Uint16Array(k));
-    this.used = widen(this.used, (k) => new Uint8Array(k));
-    this.first = widen(this.first, (k) => new Float64Array(k));
-    this.last = widen(this.last, (k) => new Float64Array(k));
-    this.pin = widen(this.pin, (k) => new Uint32Array(k));
-    this.pout = widen(this.pout, (k) => new Uint32Array(k));
-    this.syns = widen(this.syns, (k) => new Uint16Array(k));
-    this.flags = widen(this.flags, (k) => new Uint8Array(k));
-    this.ingress = widen(this.ingress, (k) => new Uint16Array(k));
-    this.egress = widen(this.egress, (k) => new Uint16Array(k));
-    this.allocated = n;
-    const size = FlowMatcher.tableSize(n);
-    if (size !== this.tab.length) {
-      this.tab = new Int32Array(size);
-      this.mask = size - 1;
-      for (let s = 0; s < this.next; s++) if (this.used[s] && !this.v6key.has(s)) this.insert4(s);
-    }
+  /** Flows evicted to make room (the table was full). */
+  get evictions(): number {
+    return this.t.evictions;
   }
 
   get size(): number {
-    return this.live;
+    return this.t.size;
   }
 
   // A short list is faster to scan than a Map lookup with a number that is not a small integer.
@@ -215,50 +142,6 @@ export class FlowMatcher {
       return -1;
     }
     return this.vip4Index.get(addr) ?? -1;
-  }
-
-  private static hash(svc: number, client: number, cport: number): number {
-    let h = Math.imul(client ^ (cport << 16) ^ Math.imul(svc, 0x9e3779b1), 0x85ebca6b);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0xc2b2ae35);
-    return h ^ (h >>> 16);
-  }
-
-  private find4(svc: number, client: number, cport: number): number {
-    let i = FlowMatcher.hash(svc, client, cport) & this.mask;
-    for (;;) {
-      const e = this.tab[i]!;
-      if (e === 0) return -1;
-      const s = e - 1;
-      if (this.client4[s] === client && this.cport4[s] === cport && this.svc[s] === svc) return s;
-      i = (i + 1) & this.mask;
-    }
-  }
-
-  private insert4(slot: number): void {
-    let i = FlowMatcher.hash(this.svc[slot]!, this.client4[slot]!, this.cport4[slot]!) & this.mask;
-    while (this.tab[i] !== 0) i = (i + 1) & this.mask;
-    this.tab[i] = slot + 1;
-  }
-
-  // Backward-shift deletion keeps every probe sequence unbroken without tombstones.
-  private remove4(slot: number): void {
-    let i = FlowMatcher.hash(this.svc[slot]!, this.client4[slot]!, this.cport4[slot]!) & this.mask;
-    while (this.tab[i] !== slot + 1) i = (i + 1) & this.mask;
-    this.tab[i] = 0;
-    let j = i;
-    for (;;) {
-      j = (j + 1) & this.mask;
-      const e = this.tab[j]!;
-      if (e === 0) return;
-      const k = FlowMatcher.hash(this.svc[e - 1]!, this.client4[e - 1]!, this.cport4[e - 1]!) & this.mask;
-      const between = i <= j ? i < k && k <= j : i < k || k <= j;
-      if (!between) {
-        this.tab[i] = e;
-        this.tab[j] = 0;
-        i = j;
-      }
-    }
   }
 
   private ifaceId(ifindex: number): number {
@@ -312,7 +195,6 @@ export class FlowMatcher {
       this.svcVip.push(vip);
       this.svcPort.push(vport);
       this.svcProto.push(proto);
-      this.svcIndex6.push(new Map());
     }
     return id;
   }
@@ -338,11 +220,9 @@ export class FlowMatcher {
     if (svc < 0) return this.skip('too-many-services');
     const client = isRequest ? p.src : p.dst;
     const key = `${client}|${cport}`;
-    let slot = this.svcIndex6[svc]!.get(key);
+    let slot = this.t.find6(svc, key);
     if (slot === undefined) {
-      slot = this.allocate(svc, ts);
-      this.v6key.set(slot, key);
-      this.svcIndex6[svc]!.set(key, slot);
+      slot = this.t.add6(svc, key, ts);
       if (isRequest) this.noteClient(vip, client);
     }
     this.update(slot, isRequest, svc, p.tcpFlags ?? 0, p.ifindex!, ts);
@@ -361,12 +241,9 @@ export class FlowMatcher {
     const svc = this.service4(isRequest ? di : si, proto, vport);
     if (svc < 0) return this.skip('too-many-services');
     const client = isRequest ? src : dst;
-    let slot = this.find4(svc, client, cport);
+    let slot = this.t.find4(svc, client, cport);
     if (slot < 0) {
-      slot = this.allocate(svc, ts);
-      this.client4[slot] = client;
-      this.cport4[slot] = cport;
-      this.insert4(slot);
+      slot = this.t.add4(svc, client, cport, ts);
       if (isRequest) this.noteClient(this.svcVip[svc]!, v4Text(client));
     }
     this.update(slot, isRequest, svc, tcpFlags, ifindex!, ts);
@@ -385,12 +262,13 @@ export class FlowMatcher {
 
   private update(slot: number, isRequest: boolean, svc: number, tcpFlags: number, ifindex: number, ts: number): void {
     const iface = this.ifaceId(ifindex);
-    this.last[slot] = ts;
+    const t = this.t;
+    t.last[slot] = ts;
     if (isRequest) {
-      this.pin[slot]!++;
-      if (this.ingress[slot] === 0) this.ingress[slot] = iface;
-      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && this.syns[slot]! < 0xffff) this.syns[slot]!++;
-      if (tcpFlags & TCP_RST) this.flags[slot]! |= F_RST;
+      t.pin[slot]!++;
+      if (t.ingress[slot] === 0) t.ingress[slot] = iface;
+      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && t.syns[slot]! < 0xffff) t.syns[slot]!++;
+      if (tcpFlags & TCP_RST) t.flags[slot]! |= F_RST;
       const k = svc * MAX_IFACES + iface;
       if (k === this.ingKey) this.ingPending++;
       else {
@@ -399,10 +277,10 @@ export class FlowMatcher {
         this.ingPending = 1;
       }
     } else {
-      this.pout[slot]!++;
-      if (this.egress[slot] === 0) this.egress[slot] = iface;
-      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) this.flags[slot]! |= F_SYNACK;
-      if (tcpFlags & TCP_RST) this.flags[slot]! |= F_RST;
+      t.pout[slot]!++;
+      if (t.egress[slot] === 0) t.egress[slot] = iface;
+      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) t.flags[slot]! |= F_SYNACK;
+      if (tcpFlags & TCP_RST) t.flags[slot]! |= F_RST;
     }
   }
 
@@ -417,103 +295,57 @@ export class FlowMatcher {
     if (cs.size < 64) cs.add(client);
   }
 
-  private allocate(svc: number, ts: number): number {
-    let slot = this.free.pop();
-    if (slot === undefined) {
-      if (this.next < this.capacity) {
-        if (this.next === this.allocated) this.grow();
-        slot = this.next++;
-      }
-      else {
-        // Full: the CLOCK hand evicts the slot it points at (every slot is live when the table is full).
-        const victim = this.hand;
-        this.hand = (this.hand + 1) % this.capacity;
-        this.close(victim, Number.POSITIVE_INFINITY);
-        this.evictions++;
-        slot = this.free.pop()!;
-      }
-    }
-    this.used[slot] = 1;
-    this.svc[slot] = svc;
-    this.first[slot] = ts;
-    this.last[slot] = ts;
-    this.pin[slot] = 0;
-    this.pout[slot] = 0;
-    this.syns[slot] = 0;
-    this.flags[slot] = 0;
-    this.ingress[slot] = 0;
-    this.egress[slot] = 0;
-    this.live++;
-    return slot;
-  }
-
   private outcomeOf(slot: number, now: number): FlowOutcome {
-    if (this.flags[slot]! & F_RST) return 'reset';
-    if (this.pout[slot] === 0) return now - this.first[slot]! >= this.answerMs ? 'unanswered' : 'pending';
-    if (this.pin[slot] === 0) return 'pending';
-    return this.ingress[slot] === this.egress[slot] ? 'symmetric' : 'asymmetric';
+    if (this.t.flags[slot]! & F_RST) return 'reset';
+    if (this.t.pout[slot] === 0) return now - this.t.first[slot]! >= this.answerMs ? 'unanswered' : 'pending';
+    if (this.t.pin[slot] === 0) return 'pending';
+    return this.t.ingress[slot] === this.t.egress[slot] ? 'symmetric' : 'asymmetric';
   }
 
   private view(slot: number, now: number): FlowView {
-    const svc = this.svc[slot]!;
-    const k6 = this.v6key.get(slot);
+    const svc = this.t.svc[slot]!;
+    const k6 = this.t.key6(slot);
     const name = (id: number) => (id === 0 ? null : this.ifaces[id - 1]!);
     return {
       vip: this.svcVip[svc]!,
       vport: this.svcPort[svc]!,
-      client: k6 !== undefined ? k6.slice(0, k6.lastIndexOf('|')) : v4Text(this.client4[slot]!),
-      cport: k6 !== undefined ? Number(k6.slice(k6.lastIndexOf('|') + 1)) : this.cport4[slot]!,
+      client: k6 !== undefined ? k6.slice(0, k6.lastIndexOf('|')) : v4Text(this.t.client4[slot]!),
+      cport: k6 !== undefined ? Number(k6.slice(k6.lastIndexOf('|') + 1)) : this.t.cport4[slot]!,
       proto: this.svcProto[svc]!,
-      ingress: name(this.ingress[slot]!),
-      egress: name(this.egress[slot]!),
-      firstSeen: this.first[slot]!,
-      lastSeen: this.last[slot]!,
-      packetsIn: this.pin[slot]!,
-      packetsOut: this.pout[slot]!,
-      syns: this.syns[slot]!,
-      synAck: (this.flags[slot]! & F_SYNACK) !== 0,
-      reset: (this.flags[slot]! & F_RST) !== 0,
+      ingress: name(this.t.ingress[slot]!),
+      egress: name(this.t.egress[slot]!),
+      firstSeen: this.t.first[slot]!,
+      lastSeen: this.t.last[slot]!,
+      packetsIn: this.t.pin[slot]!,
+      packetsOut: this.t.pout[slot]!,
+      syns: this.t.syns[slot]!,
+      synAck: (this.t.flags[slot]! & F_SYNACK) !== 0,
+      reset: (this.t.flags[slot]! & F_RST) !== 0,
       outcome: this.outcomeOf(slot, now),
     };
   }
 
   private addTo(t: VipTally, slot: number, now: number): void {
     t.outcomes[this.outcomeOf(slot, now)]++;
-    const syns = this.syns[slot]!;
+    const syns = this.t.syns[slot]!;
     if (syns > 1) t.retransmittedSyns += syns - 1;
-    const i = this.ingress[slot]!;
-    const e = this.egress[slot]!;
+    const i = this.t.ingress[slot]!;
+    const e = this.t.egress[slot]!;
     const k = `${i ? this.ifaces[i - 1] : '?'}>${e ? this.ifaces[e - 1] : '-'}`;
     t.paths[k] = (t.paths[k] ?? 0) + 1;
   }
 
-  private close(slot: number, now: number): void {
-    const svc = this.svc[slot]!;
-    const vip = this.svcVip[svc]!;
+  // The table is about to free a flow (evicted, expired): its outcome and path join the VIP's closed tally.
+  private tallyClosed(slot: number, now: number): void {
+    const vip = this.svcVip[this.t.svc[slot]!]!;
     let t = this.closed.get(vip);
     if (!t) this.closed.set(vip, (t = emptyTally()));
     this.addTo(t, slot, now);
-    const k6 = this.v6key.get(slot);
-    if (k6 !== undefined) {
-      this.svcIndex6[svc]!.delete(k6);
-      this.v6key.delete(slot);
-    } else this.remove4(slot);
-    this.used[slot] = 0;
-    this.free.push(slot);
-    this.live--;
   }
 
   /** Closes flows idle for longer than idleMs (call periodically with the capture clock). */
   expire(now: number): number {
-    let n = 0;
-    for (let s = 0; s < this.next; s++) {
-      if (this.used[s] && now - this.last[s]! > this.idleMs) {
-        this.close(s, now);
-        n++;
-      }
-    }
-    this.expired += n;
-    return n;
+    return this.t.expireIdle(now, this.idleMs);
   }
 
   /** Open flows, most recent first, optionally filtered. */
@@ -522,10 +354,10 @@ export class FlowMatcher {
     const picked: number[] = [];
     const limit = filter.limit && filter.limit > 0 ? filter.limit : Infinity;
     // Most recent first; ties in slot order (the order a stable sort of all flows gives).
-    const before = (a: number, b: number) => this.last[a]! > this.last[b]! || (this.last[a] === this.last[b] && a < b);
-    for (let s = 0; s < this.next; s++) {
-      if (!this.used[s]) continue;
-      if (filter.vip && this.svcVip[this.svc[s]!] !== filter.vip) continue;
+    const before = (a: number, b: number) => this.t.last[a]! > this.t.last[b]! || (this.t.last[a] === this.t.last[b] && a < b);
+    for (let s = 0; s < this.t.end; s++) {
+      if (!this.t.used[s]) continue;
+      if (filter.vip && this.svcVip[this.t.svc[s]!] !== filter.vip) continue;
       if (filter.outcome && this.outcomeOf(s, now) !== filter.outcome) continue;
       if (limit === Infinity) {
         picked.push(s);
@@ -567,16 +399,16 @@ export class FlowMatcher {
       const name = this.ifaces[(k % MAX_IFACES) - 1]!;
       t.ingressPackets[name] = (t.ingressPackets[name] ?? 0) + n;
     }
-    for (let s = 0; s < this.next; s++) if (this.used[s]) this.addTo(get(this.svcVip[this.svc[s]!]!), s, now);
+    for (let s = 0; s < this.t.end; s++) if (this.t.used[s]) this.addTo(get(this.svcVip[this.t.svc[s]!]!), s, now);
     return res;
   }
 
   /** Only the flows still open (not yet expired): the recent picture, which clears after a fix. */
   openTally(now: number): Map<string, VipTally> {
     const res = new Map<string, VipTally>();
-    for (let s = 0; s < this.next; s++) {
-      if (!this.used[s]) continue;
-      const vip = this.svcVip[this.svc[s]!]!;
+    for (let s = 0; s < this.t.end; s++) {
+      if (!this.t.used[s]) continue;
+      const vip = this.svcVip[this.t.svc[s]!]!;
       let t = res.get(vip);
       if (!t) res.set(vip, (t = emptyTally()));
       this.addTo(t, s, now);

@@ -67,7 +67,7 @@ export interface Detection {
 }
 
 /** Pod networks as this host sees them: connected subnets and routes on CNI devices, plus any given (Node podCIDRs). */
-export function podNetworks(snap: HostSnapshot, podCidrs: string[] = []): Prefix[] {
+function podNetworks(snap: HostSnapshot, podCidrs: string[] = []): Prefix[] {
   const out: Prefix[] = [];
   for (const c of podCidrs) {
     const p = parsePrefix(c);

@@ -40,7 +40,7 @@ const ETHERTYPE_VLAN = new Set([0x8100, 0x88a8, 0x9100]);
 //  4      interface index (32 bits)
 //  8      ARPHRD_ type (16)   10 packet type (8)   11 link-layer address length (8)
 // 12      link-layer address (8 bytes, padded)
-export function decodeSll2(c: Cursor): LinkResult {
+function decodeSll2(c: Cursor): LinkResult {
   if (available(c) < 20) return fail('link', 'truncated', `SLL2 header needs 20 bytes, ${available(c)} captured`);
   const pt = u8(c, 10);
   const alen = u8(c, 11);
@@ -59,7 +59,7 @@ export function decodeSll2(c: Cursor): LinkResult {
 //  0 packet type (16)   2 ARPHRD_ type (16)   4 link-layer address length (16)
 //  6 link-layer address (8 bytes)             14 protocol type (16)
 // No interface index: live evidence of ingress/egress interfaces is not available from it.
-export function decodeSll(c: Cursor): LinkResult {
+function decodeSll(c: Cursor): LinkResult {
   if (available(c) < 16) return fail('link', 'truncated', `SLL header needs 16 bytes, ${available(c)} captured`);
   const pt = u16(c, 0);
   const alen = u16(c, 4);
@@ -77,7 +77,7 @@ export function decodeSll(c: Cursor): LinkResult {
 
 // Ethernet II (IEEE 802.3): dst MAC (6), src MAC (6), EtherType or length (2);
 // 802.1Q / 802.1ad tags (IEEE 802.1Q): TPID 0x8100/0x88a8/0x9100 (2) then TCI (2: PCP 3, DEI 1, VID 12), repeated.
-export function decodeEthernet(c: Cursor): LinkResult {
+function decodeEthernet(c: Cursor): LinkResult {
   if (available(c) < 14) return fail('link', 'truncated', `Ethernet header needs 14 bytes, ${available(c)} captured`);
   let type = u16(c, 12);
   let next = c.off + 14;
@@ -94,7 +94,7 @@ export function decodeEthernet(c: Cursor): LinkResult {
 
 // BSD loopback (LINKTYPE_NULL host byte order, LINKTYPE_LOOP network order): a 4-byte address family.
 // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
-export function decodeLoopback(c: Cursor, networkOrder: boolean): LinkResult {
+function decodeLoopback(c: Cursor, networkOrder: boolean): LinkResult {
   if (available(c) < 4) return fail('link', 'truncated', 'loopback header needs 4 bytes');
   let af = networkOrder ? u32(c, 0) : u32le(c, 0);
   if (!networkOrder && af > 0xffff) af = u32(c, 0); // written on a big-endian host
@@ -103,7 +103,7 @@ export function decodeLoopback(c: Cursor, networkOrder: boolean): LinkResult {
 }
 
 // Raw IP (LINKTYPE_RAW): the version nibble says which.
-export function decodeRaw(c: Cursor, forced?: 4 | 6): LinkResult {
+function decodeRaw(c: Cursor, forced?: 4 | 6): LinkResult {
   if (available(c) < 1) return fail('link', 'truncated', 'empty packet');
   const v = forced ?? u8(c, 0) >> 4;
   const ethertype = v === 4 ? 0x0800 : v === 6 ? 0x86dd : -1;

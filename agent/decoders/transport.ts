@@ -2,7 +2,6 @@
 
 import { available, fail, ipv4Text, ipv6Text, macText, u16, u8, type Cursor, type DecodeFailure } from './cursor.js';
 
-export const TCP_FIN = 0x01;
 export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
 export const TCP_ACK = 0x10;

@@ -1,7 +1,7 @@
 // Interface names that CNI plugins and container runtimes create: one documented list (docs/operations.md).
 
 /** Device names CNI plugins and container runtimes create: never a VIP's ingress, never where a default route goes. */
-export const CNI_DEVICE_PATTERNS: ReadonlyArray<{ re: RegExp; who: string }> = [
+const CNI_DEVICE_PATTERNS: ReadonlyArray<{ re: RegExp; who: string }> = [
   { re: /^flannel[.-]/, who: 'flannel' },
   { re: /^cni[0-9]*$/, who: 'CNI bridge (flannel, bridge plugin)' },
   { re: /^cali/, who: 'Calico workload veth' },

@@ -88,12 +88,6 @@ export function parseIp(s: string): IpAddr | null {
   return v === null ? null : { family: 4, value: v };
 }
 
-export function mustParseIp(s: string): IpAddr {
-  const ip = parseIp(s);
-  if (!ip) throw new Error(`not an IP address: ${JSON.stringify(s)}`);
-  return ip;
-}
-
 function hostMask(family: Family, len: number): bigint {
   return (1n << BigInt(bitsOf(family) - len)) - 1n;
 }

@@ -33,7 +33,7 @@ function familyOf(c: NfChain): Family[] {
 }
 
 /** Base chains at a hook, in the order the kernel runs them (priority; registration order for ties). */
-export function hookChains(chains: NfChain[], family: Family, hook: string, types: string[]): NfChain[] {
+function hookChains(chains: NfChain[], family: Family, hook: string, types: string[]): NfChain[] {
   return chains
     .map((c, i) => ({ c, i }))
     .filter(({ c }) => c.hook === hook && c.type !== null && types.includes(c.type) && familyOf(c).includes(family))
@@ -80,7 +80,7 @@ function matchOne(m: NfMatch, ctx: PacketContext): boolean | 'unknown' {
   }
 }
 
-export function matchRule(r: NfRule, ctx: PacketContext): boolean | 'unknown' {
+function matchRule(r: NfRule, ctx: PacketContext): boolean | 'unknown' {
   let unknown = false;
   for (const m of r.matches) {
     const v = matchOne(m, ctx);

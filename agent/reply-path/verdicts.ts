@@ -125,7 +125,7 @@ const INTERNET_PROBES: Record<Family, string[]> = {
   6: ['2001:db8:ffff::77', '2606:4700:4700::1111', '2001:4860:4860::8888'],
 };
 
-export function summariseModel(a: ModelAnswer): ModelSummary {
+function summariseModel(a: ModelAnswer): ModelSummary {
   const rule = a.kind !== 'unknown' && a.rule ? describeRule(a.rule) : null;
   const route = a.kind !== 'unknown' && a.route ? describeRoute(a.route) : null;
   return {

@@ -11,7 +11,7 @@ import { validateIfname, validateIp, validateMark, validateNetnsName } from './v
 
 export { EnvironmentError } from './tool.js';
 
-export const IP_MISSING_MESSAGE =
+const IP_MISSING_MESSAGE =
   "the 'ip' command (iproute2) was not found on PATH: install the iproute2 package (Debian/Ubuntu: apt-get install iproute2; Alpine: apk add iproute2)";
 
 export interface IpRunnerOptions {
@@ -38,7 +38,7 @@ const ERRNO_TEXT: Array<[RegExp, KernelErrno]> = [
   [/Cannot assign requested address/, 'EADDRNOTAVAIL'],
 ];
 
-export function errnoFromStderr(stderr: string): KernelErrno {
+function errnoFromStderr(stderr: string): KernelErrno {
   for (const [re, e] of ERRNO_TEXT) if (re.test(stderr)) return e;
   return 'OTHER';
 }

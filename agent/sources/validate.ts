@@ -2,7 +2,7 @@
 // these checks make sure an argument cannot be read as an option or a keyword by the tool receiving it.
 
 import { isIfname } from '../net/ifname.js';
-import { canonicalIp, parsePrefix } from '../net/ip.js';
+import { canonicalIp } from '../net/ip.js';
 
 export class InvalidArgumentError extends Error {
   constructor(message: string) {
@@ -23,12 +23,6 @@ export function validateIp(s: string): string {
   const c = typeof s === 'string' ? canonicalIp(s) : null;
   if (c === null) throw new InvalidArgumentError(`invalid IP address ${JSON.stringify(s)}`);
   return c;
-}
-
-export function validatePrefix(s: string): string {
-  const p = typeof s === 'string' ? parsePrefix(s) : null;
-  if (p === null) throw new InvalidArgumentError(`invalid CIDR ${JSON.stringify(s)}: expected ADDRESS/LENGTH`);
-  return s;
 }
 
 export function validateMark(n: number): number {

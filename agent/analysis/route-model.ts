@@ -86,6 +86,8 @@ export interface UnknownAnswer {
   kind: 'unknown';
   reason: string;
   trace: TraceStep[];
+  /** a rule on the path selects on what a route question cannot carry (port, protocol, uid...): these selectors */
+  unevaluatedSelectors?: string[];
 }
 
 export type ModelAnswer = RouteAnswer | ErrorAnswer | UnknownAnswer;
@@ -121,7 +123,7 @@ type TableResult =
 type FibResult =
   | { kind: 'route'; route: CRoute; nexthops: Nexthop[]; rule: Rule; table: string; trace: TraceStep[] }
   | { kind: 'error'; errno: KernelErrno; reason: LookupErrorReason; rule: Rule | null; route: CRoute | null; trace: TraceStep[] }
-  | { kind: 'unknown'; reason: string; trace: TraceStep[] };
+  | { kind: 'unknown'; reason: string; trace: TraceStep[]; unevaluatedSelectors?: string[] };
 
 const REJECT: Partial<Record<RouteType, { errno: KernelErrno; reason: LookupErrorReason }>> = {
   unreachable: { errno: 'EHOSTUNREACH', reason: 'unreachable-route' },
@@ -296,7 +298,7 @@ export class RouteModel {
     if (route.type === 'local') {
       if (flow.family === 4) {
         const rpf = this.validateSource(flow);
-        if (rpf.kind === 'unknown') return { kind: 'unknown', reason: rpf.reason, trace: res.trace };
+        if (rpf.kind === 'unknown') return { ...rpf, trace: res.trace };
         if (rpf.kind === 'reject') {
           return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
         }
@@ -317,7 +319,7 @@ export class RouteModel {
     const quick = this.effectiveRpFilter(flow.iif) === 0 && candidates.every((c) => c.dev !== flow.iif);
     if (!quick) {
       const rpf = this.validateSource(flow);
-      if (rpf.kind === 'unknown') return { kind: 'unknown', reason: rpf.reason, trace: res.trace };
+      if (rpf.kind === 'unknown') return { ...rpf, trace: res.trace };
       if (rpf.kind === 'reject') return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
     }
     return { kind: 'route', type: 'unicast', candidates, route, rule: res.rule, table: res.table, trace: res.trace, note: `forwarded: received on ${flow.iif}` };
@@ -342,13 +344,13 @@ export class RouteModel {
   }
 
   // fib_validate_source / __fib_validate_source for a packet delivered locally (oif 0).
-  private validateSource(flow: Flow): { kind: 'accept' } | { kind: 'reject'; note: string } | { kind: 'unknown'; reason: string } {
+  private validateSource(flow: Flow): { kind: 'accept' } | { kind: 'reject'; note: string } | { kind: 'unknown'; reason: string; unevaluatedSelectors?: string[] } {
     const rpf = this.effectiveRpFilter(flow.iif);
     const marks = this.snapshot.sysctls.srcValidMark;
     const useMark = Math.max(marks['all'] ?? 0, marks[flow.iif] ?? 0) > 0;
     const reverse: Flow = { family: 4, dst: flow.src!, src: flow.dst, iif: 'lo', oif: null, mark: useMark ? flow.mark : 0 };
     const res = this.fibLookup(reverse);
-    if (res.kind === 'unknown') return { kind: 'unknown', reason: `reverse-path lookup: ${res.reason}` };
+    if (res.kind === 'unknown') return { kind: 'unknown', reason: `reverse-path lookup: ${res.reason}`, ...(res.unevaluatedSelectors ? { unevaluatedSelectors: res.unevaluatedSelectors } : {}) };
     const back = `the reverse path to ${formatIp(flow.src!)}`;
     if (rpf === 0) {
       // The kernel's quick path and full check agree unless the reverse lookup ends in a non-unicast route.
@@ -380,7 +382,7 @@ export class RouteModel {
     for (let i = 0; i < rules.length; i++) {
       const c = rules[i]!;
       if (c.r.unsupported.length > 0 && this.unsupportedMayMatch(c, flow)) {
-        return { kind: 'unknown', reason: `rule ${c.r.priority} uses selectors the model does not evaluate (${c.r.unsupported.join(', ')})`, trace };
+        return { kind: 'unknown', reason: `rule ${c.r.priority} uses selectors the model does not evaluate (${c.r.unsupported.join(', ')})`, trace, unevaluatedSelectors: c.r.unsupported };
       }
       if (!this.ruleMatches(c, flow)) {
         trace.push({ rule: c.r, outcome: 'no-match' });

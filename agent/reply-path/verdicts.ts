@@ -318,7 +318,7 @@ export async function analyseVips(input: CheckInput): Promise<VipAnalysis[]> {
         // "ok" only where every part of the path was seen: marks, backends, no eBPF datapath in between.
         let reason: string | null = g.blindReason ?? (mark === null && g.kind !== 'destination-only' ? markFor.reason : null);
         // `ip route get` cannot carry a port, protocol or uid: a rule that selects on them may route real replies elsewhere.
-        if (!reason && m.kind === 'unknown' && /uses selectors the model does not evaluate/.test(m.reason)) reason = `${m.reason}: the kernel's answer to a question without them may not be what replies get`;
+        if (!reason && m.kind === 'unknown' && m.unevaluatedSelectors) reason = `${m.reason}: the kernel's answer to a question without them may not be what replies get`;
         if ((verdict === 'symmetric' || verdict === 'connected-elsewhere') && reason) verdict = 'unknown';
         if (verdict === 'unknown' && !reason) reason = m.kind === 'unknown' ? m.reason : 'neither the kernel nor the model gave an interface';
         const path: PathReport = { kind: g.kind, backend: g.backend?.ip ?? null, mark, reason, client: c.ip, clientKind: c.kind, cidr: c.cidr, question: q, kernel, model: ms, egress, gateway, verdict, rule: ms.rule, route: ms.route, modelAgrees: agrees };

@@ -43,6 +43,8 @@ describe('route-model findings', () => {
     const f = r.findings.find((x) => x.type === 'route-model-unknown');
     expect(f?.summary).toMatch(/cannot explain replies to .*: rule 10 uses selectors the model does not evaluate/);
     expect(f?.evidence).toEqual([expect.stringMatching(/^kernel: /)]);
+    // The kernel answered a question without the selector: every path says its answer may not be what replies get.
+    expect(r.vips[0]!.paths.map((p) => p.reason)).toEqual(r.vips[0]!.paths.map(() => expect.stringMatching(/uses selectors the model does not evaluate .*: the kernel's answer to a question without them may not be what replies get$/)));
     const offline = await check(snap, async () => null);
     expect(offline.findings.find((x) => x.type === 'route-model-unknown')?.evidence).toEqual(['no kernel answer (offline snapshot)']);
   });

@@ -64,7 +64,7 @@ export function gatherBackends(
   if (snap.netfilter) {
     const d = dnatBackends(snap.netfilter.chains, vip, family);
     blind = d.blind;
-    for (const b of d.backends) add(b.ip, b.port, b.vipPort, b.rule.startsWith('nft') ? 'nft' : 'iptables', { rules: [b.rule] });
+    for (const b of d.backends) add(b.ip, b.port, b.vipPort, b.origin === 'nft' ? 'nft' : 'iptables', { rules: [b.rule] });
   }
   for (const e of conntrack ?? []) {
     if (e.orig.dst !== vip || e.reply.src === vip) continue;

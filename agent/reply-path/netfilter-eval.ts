@@ -2,7 +2,7 @@
 // and which packet mark a reply carries when the kernel routes it. Where a rule that could change the answer
 // cannot be read, the answer is unknown with that rule as the reason.
 
-import type { NfAction, NfChain, NfMatch, NfRule } from '../model/netfilter.js';
+import type { NfAction, NfChain, NfMatch, NfOrigin, NfRule } from '../model/netfilter.js';
 import { parseIp, parsePrefix, prefixContains, type Family } from '../net/ip.js';
 
 export interface PacketContext {
@@ -212,6 +212,8 @@ export interface DnatBackend {
   proto: string | null;
   /** where it was found: "iptables -t nat KUBE-SEP-X" */
   rule: string;
+  /** the ruleset that holds the rule */
+  origin: NfOrigin;
 }
 
 export interface BackendDiscovery {
@@ -249,7 +251,7 @@ export function dnatBackends(chains: NfChain[], vip: string, family: Family): Ba
       const a = r.action;
       if (a.kind === 'dnat' && matched) {
         const ip = parseIp(a.addr);
-        if (ip && ip.family === family) backends.push({ ip: a.addr, port: a.port, vipPort: p, proto: pr, rule: `${where(c)}: ${r.text}` });
+        if (ip && ip.family === family) backends.push({ ip: a.addr, port: a.port, vipPort: p, proto: pr, rule: `${where(c)}: ${r.text}`, origin: c.origin });
       } else if (a.kind === 'jump' || a.kind === 'goto') {
         const t = ev.target(c, a.chain);
         if (t) walk(t, matched, p, pr, depth + 1);

@@ -54,6 +54,7 @@ describe('iptables-save', () => {
       ['10.244.1.5', 8443, 443],
       ['10.244.2.5', 8443, 443],
     ]);
+    expect(d.backends.map((b) => b.origin)).toEqual(['iptables', 'iptables']);
     expect(d.backends[0]!.rule).toBe('iptables -t nat KUBE-SEP-1: -A KUBE-SEP-1 -p tcp -m comment --comment "shop/web:https" -m tcp -j DNAT --to-destination 10.244.1.5:8443');
     // The cluster IP reaches the same backends; another address (through the addrtype LOCAL nodeport chain) does not.
     expect(dnatBackends(KUBE, '10.96.0.20', 4).backends.map((b) => b.ip)).toEqual(['10.244.1.5', '10.244.2.5']);
@@ -79,7 +80,7 @@ describe('nft -j', () => {
   });
 
   it('finds a native dnat, and says which verdict map it could not follow', () => {
-    expect(dnatBackends(NFT.chains, '192.168.1.242', 4).backends.map((b) => [b.ip, b.port, b.vipPort])).toEqual([['10.244.4.4', 8443, 443]]);
+    expect(dnatBackends(NFT.chains, '192.168.1.242', 4).backends.map((b) => [b.ip, b.port, b.vipPort, b.origin])).toEqual([['10.244.4.4', 8443, 443, 'nft']]);
     const behindMap = dnatBackends(NFT.chains, '192.168.1.241', 4);
     expect(behindMap.backends).toEqual([]);
     expect(behindMap.blind).toEqual(['nft ip kube-proxy nat-prerouting: vmap']);

@@ -4,7 +4,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { PacketTap } from '../analysis/packet-feed.js';
 import type { Finding } from '../findings/registry.js';
-import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../runtime/monitor.js';
+import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
 import { BGP_PORT, bgpFindings, BgpTracker } from './sessions.js';
 import { readTcpSockets } from './ss.js';
 

@@ -11,7 +11,7 @@ import type { Finding } from '../findings/registry.js';
 import { canonicalIp } from '../net/ip.js';
 import type { LinkNames } from '../sources/link-names.js';
 import type { Restarter } from '../supervisor/restarter.js';
-import { RequestError, type Endpoint, type LogFn, type Monitor, type MonitorHealth, type ReportSection } from '../runtime/monitor.js';
+import { RequestError, type Endpoint, type LogFn, type Monitor, type MonitorHealth, type ReportSection } from '../findings/monitor.js';
 import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats } from './tcpdump.js';
 
 export interface CaptureConfig {

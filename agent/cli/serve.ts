@@ -7,7 +7,7 @@ import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
 import { agentRegistry } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
-import { offMonitor } from '../runtime/monitor.js';
+import { offMonitor } from '../findings/monitor.js';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
 import { CaptureMonitor } from '../capture/capture-monitor.js';
 import { HEALTHY_RUN_MS, tcpdumpArgs } from '../capture/tcpdump.js';

@@ -7,7 +7,7 @@ import type { CheckResult } from '../reply-path/check.js';
 import { sortFindings } from '../findings/registry.js';
 import type { HostSnapshot } from '../model/host-state.js';
 import type { CheckStatus } from '../reply-path/check-monitor.js';
-import { RequestError, type AgentView } from '../runtime/monitor.js';
+import { RequestError, type AgentView } from '../findings/monitor.js';
 import { checkReportJson, checkReportText } from './check-report.js';
 
 /** What the report's header and body need from the static check. */

@@ -7,7 +7,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { applyAnnouncements, type VipSpec } from '../analysis/vips.js';
 import type { Finding } from '../findings/registry.js';
 import type { Supervisor } from '../supervisor/restarter.js';
-import type { LogFn, Monitor, MonitorHealth, ReportSection } from '../runtime/monitor.js';
+import type { LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
 import { bgpPeerWatcher, endpointSliceWatcher, l2StatusWatcher, nodeLabels, serviceWatcher, type KubeStatus, type ListWatcher } from './api.js';
 import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from './objects.js';
 

@@ -8,7 +8,7 @@ import type { VipSpec } from '../analysis/vips.js';
 import type { PacketSummary } from '../decoders/packet.js';
 import type { Finding } from '../findings/registry.js';
 import type { LinkNames } from '../sources/link-names.js';
-import type { LogFn, Monitor, MonitorHealth, ReportSection } from '../runtime/monitor.js';
+import type { LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
 import { neighbourFindings, NeighbourWatch, type NeighbourCounters, type NeighbourProbe } from './neighbour-watch.js';
 import { arpingProbe, ndiscProbe } from './probe.js';
 

@@ -16,7 +16,7 @@ import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { NetlinkMonitor } from '../sources/ip-monitor.js';
 import { readConntrack } from '../sources/netfilter.js';
 import type { Restarter } from '../supervisor/restarter.js';
-import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../runtime/monitor.js';
+import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
 
 /** EndpointSlice backends joined to VIPs by their Service. */
 export function endpointsByVip(vips: VipSpec[], eps: ServiceEndpoint[]): Record<string, EndpointInfo[]> {

@@ -5,7 +5,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { FindingStore, type TrackedFinding, type Transition } from '../findings/store.js';
 import { FINDING_TYPES, SEVERITIES } from '../findings/registry.js';
 import type { Supervisor } from '../supervisor/restarter.js';
-import type { AgentView, Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from './monitor.js';
+import type { AgentView, Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
 
 export interface AgentOptions {
   log: LogFn;

@@ -1,8 +1,8 @@
 // The contract between evidence sources and the rest of the agent. A monitor owns its loop, state and metrics and
 // publishes findings, a health line, a section of the report and read-only endpoints; exporters read only these.
 
-import type { Finding } from '../findings/registry.js';
-import type { TrackedFinding } from '../findings/store.js';
+import type { Finding } from './registry.js';
+import type { TrackedFinding } from './store.js';
 import type { RestarterState } from '../supervisor/restarter.js';
 
 export type LogFn = (record: Record<string, unknown>) => void;

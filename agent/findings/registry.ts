@@ -159,10 +159,6 @@ export const FINDINGS = {
 export type FindingType = keyof typeof FINDINGS;
 export const FINDING_TYPES = Object.keys(FINDINGS) as FindingType[];
 
-export function findingSpec(t: FindingType): FindingSpec {
-  return FINDINGS[t];
-}
-
 export interface Remediation {
   title: string;
   /** Shell lines for a person to run; every value in them was validated as an address or interface name. */

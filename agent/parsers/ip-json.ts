@@ -189,7 +189,7 @@ const ROUTE_TYPES: ReadonlySet<string> = new Set<RouteType>([
 ]);
 
 /** iproute2 prints table ids it knows by name; normalise the reserved numbers to those names. */
-export function normaliseTable(t: string | number | null | undefined): string {
+function normaliseTable(t: string | number | null | undefined): string {
   if (t === null || t === undefined) return 'main';
   const s = String(t);
   if (s === '254') return 'main';

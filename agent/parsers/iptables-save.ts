@@ -44,7 +44,7 @@ export function splitArgs(line: string): string[] {
   return out;
 }
 
-export function parseMarkMask(s: string | undefined): { value: number; mask: number } | null {
+function parseMarkMask(s: string | undefined): { value: number; mask: number } | null {
   if (!s) return null;
   const m = /^(0x[0-9a-f]+|[0-9]+)(?:\/(0x[0-9a-f]+|[0-9]+))?$/i.exec(s);
   if (!m) return null;

@@ -21,9 +21,9 @@ export interface PcapngInterface {
 /** (data, offset, captured length, original length, interface, its index, timestamp in ms or NaN for SPB) */
 export type PcapngSink = (buf: Buffer, off: number, caplen: number, len: number, iface: PcapngInterface, ifaceIndex: number, tsMs: number) => void;
 
-export type PcapngErrorKind = PcapErrorKind | 'bad-block' | 'bad-interface';
+type PcapngErrorKind = PcapErrorKind | 'bad-block' | 'bad-interface';
 
-function err(kind: string, message: string, record: number): PcapFormatError {
+function err(kind: PcapngErrorKind, message: string, record: number): PcapFormatError {
   return new PcapFormatError(kind as PcapErrorKind, message, record);
 }
 

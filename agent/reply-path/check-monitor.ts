@@ -19,7 +19,7 @@ import type { Restarter } from '../supervisor/restarter.js';
 import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
 
 /** EndpointSlice backends joined to VIPs by their Service. */
-export function endpointsByVip(vips: VipSpec[], eps: ServiceEndpoint[]): Record<string, EndpointInfo[]> {
+function endpointsByVip(vips: VipSpec[], eps: ServiceEndpoint[]): Record<string, EndpointInfo[]> {
   const out: Record<string, EndpointInfo[]> = {};
   for (const v of vips) {
     if (!v.service) continue;

@@ -51,7 +51,7 @@ async function readPerInterface(read: ProcReader, key: string, names: string[]):
   return out;
 }
 
-export async function readSysctls(read: ProcReader, links: Link[]): Promise<Sysctls> {
+async function readSysctls(read: ProcReader, links: Link[]): Promise<Sysctls> {
   const names = links.map((l) => validateIfname(l.name));
   return {
     ipForward: await readInt(read, '/proc/sys/net/ipv4/ip_forward'),
@@ -108,7 +108,7 @@ export async function readHostState(opts: HostReaderOptions = {}): Promise<HostS
 }
 
 /** Devices tc is asked about: a node's own interfaces, not its (possibly thousands of) pod veths. */
-export const TC_DEVICES_MAX = 16;
+const TC_DEVICES_MAX = 16;
 
 // eBPF datapaths (Cilium, Calico eBPF) attach tc programs to the node's interfaces; their redirects bypass routing.
 async function readTcBpf(links: Link[]): Promise<string[] | null> {

@@ -46,7 +46,7 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
   const open = () => fileChunks(file);
-  let linksPath = cfg.values['links'] as string | null;
+  let linksPath = cfg.values.links;
   const sibling = file.replace(/\.(pcapng|pcap)$/, '') + '.links.json';
   if (!linksPath && sibling !== file && existsSync(sibling)) linksPath = sibling;
   const names = linksPath ? await loadLinks(linksPath) : new Map<number, string>();
@@ -56,7 +56,7 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   if (a.records === 0 && a.formatError) throw new UsageError(`${file}: ${a.formatError}`);
 
   let check = null;
-  const snapPath = cfg.values['snapshot'] as string | null;
+  const snapPath = cfg.values.snapshot;
   if (snapPath) {
     const snap = await loadSnapshot(snapPath);
     const specs = vips ?? a.vips.map((ip) => parseVipSpec(ip, 'observed'));
@@ -64,9 +64,9 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
     const r = await checkReplyPaths({
       snapshot: snap,
       vips: specs,
-      clientCidrs: cfg.values['clients'] as string[],
+      clientCidrs: cfg.values.clients,
       observedClients: observed,
-      managementCidrs: cfg.values['managementCidrs'] as string[],
+      managementCidrs: cfg.values.managementCidrs,
       gateways: configuredGateways(cfg),
       oracle: async () => null,
     });
@@ -80,6 +80,6 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
     const hwm = /VmHWM:\s+(\d+)/.exec(await readFile('/proc/self/status', 'utf8').catch(() => ''));
     io.err(`asymroute-stats ${JSON.stringify({ maxRssKiB: hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS, records: a.records })}`);
   }
-  io.out(cfg.values['json'] ? JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2) : analyzeReportText(meta, a, check));
+  io.out(cfg.values.json ? JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2) : analyzeReportText(meta, a, check));
   return report.exitCode;
 }

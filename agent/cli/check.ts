@@ -34,26 +34,29 @@ export async function loadSnapshot(path: string): Promise<HostSnapshot> {
   return s as HostSnapshot;
 }
 
+/** The commands that take --vip, --client, --gateway and --management-cidr. */
+export type HostCommand = 'check' | 'analyze' | 'serve';
+
 /** The VIPs given by flag, environment or config file (empty when none). */
-export function configuredVips(cfg: Resolved): VipSpec[] {
-  const source = cfg.origin['vips'] === 'file' ? 'config' : 'flag';
-  return (cfg.values['vips'] as string[]).map((v) => parseVipSpec(v, source));
+export function configuredVips(cfg: Resolved<HostCommand>): VipSpec[] {
+  const source = cfg.origin.vips === 'file' ? 'config' : 'flag';
+  return cfg.values.vips.map((v) => parseVipSpec(v, source));
 }
 
 /** --gateway IFACE=IP values (validated by the schema) as a map. */
-export function configuredGateways(cfg: Resolved): Record<string, string> {
+export function configuredGateways(cfg: Resolved<HostCommand>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const g of cfg.values['gateways'] as string[]) {
+  for (const g of cfg.values.gateways) {
     const eq = g.indexOf('=');
     out[g.slice(0, eq)] = g.slice(eq + 1);
   }
   return out;
 }
 
-function vipSources(cfg: Resolved, snap: HostSnapshot): { vips: VipSpec[]; label: string } {
+function vipSources(cfg: Resolved<'check'>, snap: HostSnapshot): { vips: VipSpec[]; label: string } {
   const vips = configuredVips(cfg);
   if (vips.length > 0) {
-    const origin = cfg.origin['vips'];
+    const origin = cfg.origin.vips;
     const label = origin === 'file' ? `from ${cfg.configFile}` : origin === 'env' ? 'from ASYMROUTE_VIPS' : 'from --vip';
     return { vips, label };
   }
@@ -65,7 +68,7 @@ function vipSources(cfg: Resolved, snap: HostSnapshot): { vips: VipSpec[]; label
 export async function runCheck(argv: string[], io: Output = consoleOutput): Promise<number> {
   const cfg = resolveConfig('check', argv);
   if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute check --help)`);
-  const snapshotPath = cfg.values['snapshot'] as string | null;
+  const snapshotPath = cfg.values.snapshot;
   const ip = new IpRunner();
   const snap = snapshotPath ? await loadSnapshot(snapshotPath) : await readHostState({ ip });
   const { vips, label } = vipSources(cfg, snap);
@@ -73,15 +76,15 @@ export async function runCheck(argv: string[], io: Output = consoleOutput): Prom
   const result = await checkReplyPaths({
     snapshot: snap,
     vips,
-    clientCidrs: cfg.values['clients'] as string[],
-    managementCidrs: cfg.values['managementCidrs'] as string[],
+    clientCidrs: cfg.values.clients,
+    managementCidrs: cfg.values.managementCidrs,
     gateways,
     oracle: snapshotPath ? async () => null : kernelOracle(ip),
     conntrack: snapshotPath ? null : await readConntrack(vips.map((v) => v.ip)),
   });
   const meta = { node: snap.hostname, takenAt: snap.takenAt, source: snapshotPath ? ('snapshot' as const) : ('live' as const), vipSource: label };
   const report = checkReportJson(meta, result);
-  io.out(cfg.values['json'] ? JSON.stringify(report, null, 2) : checkReportText(meta, result));
+  io.out(cfg.values.json ? JSON.stringify(report, null, 2) : checkReportText(meta, result));
   return report.exitCode;
 }
 

@@ -51,7 +51,7 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const step = (n: number, s: string) => io.out(`\n== ${n}. ${s}`);
-  const pod = cfg.values['backend'] === 'pod';
+  const pod = cfg.values.backend === 'pod';
   try {
     step(1, `building the incident in network namespaces${pod ? ', with the VIP DNAT\'d to a pod' : ''}`);
     let l: IncidentLab;
@@ -123,7 +123,7 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
       wrongFixHeld = mid === 1 && !c.ok;
       await run([`ip rule del from ${l.vip} lookup 100 priority 32765`, 'ip route flush table 100']);
     }
-    const fix = cfg.values['fix'] as 'policy' | 'default-route';
+    const fix = cfg.values.fix;
     const cmds = fixes[fix];
     step(n++, `applying the fix check printed (${fix === 'policy' ? (pod ? 'connmark policy routing' : 'policy routing') : 'default route moved to eth1'})`);
     if (!cmds) throw new EnvironmentError(`check printed no "${fix}" fix; see its output above`);
@@ -143,7 +143,7 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (!interrupted) {
-      if (cfg.values['keep'] && lab) {
+      if (cfg.values.keep && lab) {
         await server?.stop().catch(() => undefined);
         io.out(`namespaces kept (--keep): remove with: ${netns.names().map((n) => `ip netns del ${n}`).join('; ')}`);
       } else {

@@ -68,19 +68,19 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const cfg = resolveConfig('serve', argv);
   if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
   const v = cfg.values;
-  const vipList = v['vips'] as string[];
+  const vipList = v.vips;
   const vips = configuredVips(cfg);
   const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
   const node = process.env['NODE_NAME'] || hostname();
-  const kmode = v['kubernetes'] as string;
-  const kubeconfig = (v['kubeconfig'] as string | null) ?? undefined;
+  const kmode = v.kubernetes;
+  const kubeconfig = v.kubeconfig ?? undefined;
   // The Kubernetes client is loaded only when Kubernetes is in use.
   const k8s = kmode !== 'off' && kubeConfigPresent(kubeconfig) ? await import('../kubernetes/api.js') : null;
   const kc = k8s ? k8s.loadKubeConfig(kubeconfig) : null;
   if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
-  if (v['kubernetesEvents'] && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
-  const bgpOn = v['bgp'] !== 'off';
-  const captureOn = v['capture'] as boolean;
+  if (v.kubernetesEvents && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
+  const bgpOn = v.bgp !== 'off';
+  const captureOn = v.capture;
 
   // The composition root: one line per evidence source.
   const registry = agentRegistry({ version, node });
@@ -89,16 +89,16 @@ export async function startServe(argv: string[], io: Output, version: string): P
   let agent: Agent | null = null;
   const changed = () => agent?.gather();
   const kube = kc ? new (await import('../kubernetes/kubernetes-monitor.js')).KubernetesMonitor({ kubeconfig: kc, node, bgp: bgpOn, log, registry, supervisor, onChange: (why) => void checks.check(why) }) : null;
-  const events = v['kubernetesEvents'] && kc ? new (await import('../kubernetes/events.js')).ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
+  const events = v.kubernetesEvents && kc ? new (await import('../kubernetes/events.js')).ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
   const checks: ReplyPathMonitor = new ReplyPathMonitor({
     vips,
     // With Kubernetes, VIPs come from Services and MetalLB status only: a node's own /32s are often the CNI's.
     autoDetect: vips.length === 0 && !kc,
-    clientCidrs: v['clients'] as string[],
-    managementCidrs: v['managementCidrs'] as string[],
+    clientCidrs: v.clients,
+    managementCidrs: v.managementCidrs,
     gateways: configuredGateways(cfg),
-    intervalMs: (v['interval'] as number) * 1000,
-    debounceMs: v['debounceMs'] as number,
+    intervalMs: v.interval * 1000,
+    debounceMs: v.debounceMs,
     log,
     registry,
     kubernetesVips: kube ? () => kube.vips() : undefined,
@@ -112,10 +112,10 @@ export async function startServe(argv: string[], io: Output, version: string): P
     stillReported: (vip) => agent?.findings().some((f) => f.vip === vip) ?? false,
     netlinkRestarter: supervisor.restarter('ip-monitor', { initialMs: 2000, maxMs: 60_000, healthyAfterMs: 60_000 }),
   });
-  const l2 = new L2Monitor({ names, probe: { enabled: v['arpProbe'] as boolean, intervalMs: (v['arpProbeInterval'] as number) * 1000 }, vipReports: () => checks.result?.vips ?? [], log, registry, changed });
-  const bgp = bgpOn ? new BgpMonitor({ peers: (v['bgpPeers'] as string[]).map((p) => canonicalIp(p)!), pollMs: BGP_POLL_MS, expected: kube ? () => kube.expectedBgpPeers() : undefined, log, registry, changed }) : null;
+  const l2 = new L2Monitor({ names, probe: { enabled: v.arpProbe, intervalMs: v.arpProbeInterval * 1000 }, vipReports: () => checks.result?.vips ?? [], log, registry, changed });
+  const bgp = bgpOn ? new BgpMonitor({ peers: v.bgpPeers.map((p) => canonicalIp(p)!), pollMs: BGP_POLL_MS, expected: kube ? () => kube.expectedBgpPeers() : undefined, log, registry, changed }) : null;
   const capture = new CaptureMonitor({
-    capture: { enabled: captureOn, snaplen: v['snaplen'] as number, bufferKiB: v['captureBufferKiB'] as number, flowCapacity: v['flowCapacity'] as number, idleMs: (v['flowIdle'] as number) * 1000, sampleBits: v['captureSampleBits'] as number },
+    capture: { enabled: captureOn, snaplen: v.snaplen, bufferKiB: v.captureBufferKiB, flowCapacity: v.flowCapacity, idleMs: v.flowIdle * 1000, sampleBits: v.captureSampleBits },
     names,
     log,
     registry,
@@ -159,11 +159,11 @@ export async function startServe(argv: string[], io: Output, version: string): P
     node,
     version,
     vipSource: vips.length === 0 && !kc ? 'auto-detected' : kc ? 'from Kubernetes Services (status.loadBalancer, loadBalancerIP, externalIPs) and MetalLB status, never auto-detected' : 'configured',
-    pcapDownload: v['pcapDownload'] ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => checks.vips.map((x) => x.ip)) } : { enabled: false },
+    pcapDownload: v.pcapDownload ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => checks.vips.map((x) => x.ip)) } : { enabled: false },
   });
-  await app.listen({ host: v['listen'] as string, port: v['port'] as number });
+  await app.listen({ host: v.listen, port: v.port });
   const port = (app.server.address() as { port: number }).port;
-  log({ event: 'listening', address: v['listen'], port, node, version, vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect', capture: captureOn });
+  log({ event: 'listening', address: v.listen, port, node, version, vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect', capture: captureOn });
 
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));

@@ -2,7 +2,7 @@
 
 import { readFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { optionsFor, type Command, type OptionSpec } from './schema.js';
+import { optionsFor, type Command, type ConfigFor, type OptionSpec } from './schema.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -13,10 +13,13 @@ export class UsageError extends Error {
 
 export type ConfigValues = Record<string, string | string[] | boolean | number | null>;
 
-export interface Resolved {
-  values: ConfigValues;
+export type Origin = 'flag' | 'env' | 'file' | 'default';
+
+/** A command's configuration; for a union of commands, the part they share. */
+export interface Resolved<C extends Command = Command> {
+  values: ConfigFor<C>;
   /** where each key's value came from */
-  origin: Record<string, 'flag' | 'env' | 'file' | 'default'>;
+  origin: Record<keyof ConfigFor<C>, Origin>;
   configFile: string | null;
   positionals: string[];
 }
@@ -119,11 +122,11 @@ function fromFile(o: OptionSpec, doc: Record<string, unknown>, file: string): st
   return v;
 }
 
-export function resolveConfig(cmd: Command, argv: string[], env: NodeJS.ProcessEnv = process.env): Resolved {
+export function resolveConfig<C extends Command>(cmd: C, argv: string[], env: NodeJS.ProcessEnv = process.env): Resolved<C> {
   const opts = optionsFor(cmd);
   const { flags, positionals } = parseArgs(cmd, argv);
   const values: ConfigValues = {};
-  const origin: Resolved['origin'] = {};
+  const origin: Record<string, Origin> = {};
   let configFile: string | null = null;
   let doc: Record<string, unknown> = {};
   const cfgOpt = opts.find((o) => o.key === 'config');
@@ -168,10 +171,12 @@ export function resolveConfig(cmd: Command, argv: string[], env: NodeJS.ProcessE
       origin[o.key] = 'file';
       continue;
     }
-    values[o.key] = o.default;
+    // A copy: a caller that changes its list must not change the schema's default.
+    values[o.key] = typeof o.default === 'object' && o.default !== null ? [...o.default] : o.default;
     origin[o.key] = 'default';
   }
-  return { values, origin, configFile, positionals };
+  // Every option of the command got a value of its type above (parsed by o.type, or its default): the shape ConfigFor<C> describes.
+  return { values: values as ConfigFor<C>, origin: origin as Resolved<C>['origin'], configFile, positionals };
 }
 
 export function helpText(cmd: Command, summary: string, usage: string): string {

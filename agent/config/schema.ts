@@ -14,20 +14,24 @@ export interface OptionSpec {
   flag: string;
   env: string;
   type: OptionType;
-  default: string | string[] | boolean | number | null;
+  default: string | readonly string[] | boolean | number | null;
   /** integer options: inclusive bounds */
   min?: number;
   max?: number;
   metavar?: string;
   help: string;
-  commands: Command[];
+  commands: readonly Command[];
   /** string options with a fixed set of values */
-  choices?: string[];
+  choices?: readonly string[];
   /** returns an error message for a bad single value */
   check?: (v: string) => string | null;
 }
 
-const oneOf = (choices: string[]) => ({ choices, check: (v: string) => (choices.includes(v) ? null : `expected ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`) });
+// Generic so that the choices stay literal types: ConfigFor gives `fix` the type 'policy' | 'default-route'.
+const oneOf = <const C extends readonly string[]>(choices: C) => ({
+  choices,
+  check: (v: string) => (choices.includes(v) ? null : `expected ${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}`),
+});
 
 function checkVip(v: string): string | null {
   const at = v.lastIndexOf('@');
@@ -49,7 +53,8 @@ function checkGateway(v: string): string | null {
   return null;
 }
 
-export const OPTIONS: OptionSpec[] = [
+// `as const` keeps each option's key, type, choices and commands as literal types, from which ConfigFor is derived.
+const OPTION_TABLE = [
   {
     key: 'vips',
     flag: '--vip',
@@ -222,7 +227,26 @@ export const OPTIONS: OptionSpec[] = [
     commands: ['demo'],
     ...oneOf(['socket', 'pod']),
   },
-];
+] as const satisfies readonly OptionSpec[];
+
+export const OPTIONS: readonly OptionSpec[] = OPTION_TABLE;
+
+type Option = (typeof OPTION_TABLE)[number];
+
+/** The options of every command in C (for a union, the options the commands share). */
+type OptionOf<C extends Command> = Option extends infer O ? (O extends Option ? ([C] extends [O['commands'][number]] ? O : never) : never) : never;
+
+/** The resolved value of one option, from its type, its choices and whether its default is null ("not set"). */
+type ValueOf<O extends OptionSpec> = O['type'] extends 'list'
+  ? string[]
+  : O['type'] extends 'integer'
+    ? number
+    : O['type'] extends 'boolean'
+      ? boolean
+      : (O extends { choices: readonly (infer V)[] } ? V : string) | (O['default'] extends null ? null : never);
+
+/** The resolved configuration of a command: one typed field per option. */
+export type ConfigFor<C extends Command> = { [O in OptionOf<C> as O['key']]: ValueOf<O> };
 
 export function optionsFor(cmd: Command): OptionSpec[] {
   return OPTIONS.filter((o) => o.commands.includes(cmd));

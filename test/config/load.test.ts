@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { helpText, resolveConfig, UsageError } from '../../agent/config/load.js';
-import { OPTIONS } from '../../agent/config/schema.js';
+import { OPTIONS, optionsFor, type Command } from '../../agent/config/schema.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const NO_FILE = { ASYMROUTE_CONFIG: '' };
@@ -61,5 +61,35 @@ describe('resolveConfig', () => {
       expect(h).toContain(o.env);
     }
     expect(h).not.toContain('--keep');
+  });
+
+  it('types each command\'s values by the schema, and every resolved value has that type at run time', () => {
+    const serve = resolveConfig('serve', [], NO_FILE).values;
+    expectTypeOf(serve.interval).toEqualTypeOf<number>();
+    expectTypeOf(serve.capture).toEqualTypeOf<boolean>();
+    expectTypeOf(serve.vips).toEqualTypeOf<string[]>();
+    expectTypeOf(serve.listen).toEqualTypeOf<string>();
+    expectTypeOf(serve.kubeconfig).toEqualTypeOf<string | null>();
+    expectTypeOf(serve.kubernetes).toEqualTypeOf<'auto' | 'on' | 'off'>();
+    expectTypeOf(resolveConfig('demo', [], NO_FILE).values.fix).toEqualTypeOf<'policy' | 'default-route'>();
+    expectTypeOf(resolveConfig('check', [], NO_FILE).values).not.toHaveProperty('port');
+    const commands: Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot'];
+    for (const cmd of commands) {
+      const { values } = resolveConfig(cmd, [], NO_FILE);
+      const byKey = values as Record<string, unknown>;
+      expect(Object.keys(values).sort()).toEqual(optionsFor(cmd).map((o) => o.key).sort());
+      for (const o of optionsFor(cmd)) {
+        const v = byKey[o.key];
+        const ok = o.type === 'list' ? Array.isArray(v) && v.every((x) => typeof x === 'string') : o.type === 'integer' ? Number.isSafeInteger(v) : o.type === 'boolean' ? typeof v === 'boolean' : typeof v === 'string' || (v === null && o.default === null);
+        expect(ok, `${cmd} ${o.key}: ${JSON.stringify(v)}`).toBe(true);
+        if (o.choices) expect(o.choices).toContain(v);
+      }
+    }
+  });
+
+  it('gives each run its own copy of a list default', () => {
+    const a = resolveConfig('check', [], NO_FILE).values.managementCidrs;
+    a.push('192.0.2.0/24');
+    expect(resolveConfig('check', [], NO_FILE).values.managementCidrs).not.toContain('192.0.2.0/24');
   });
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite on a fresh machine: install, typecheck, lint, then every test (namespace tests need root;
 # under CI=true they fail instead of skipping). Ends with one "tests: N passed, N failed, N skipped" line.
+# vitest runs the "unit" project's files in parallel, then the "namespace" project's one at a time (vitest.config.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh

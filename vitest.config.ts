@@ -27,7 +27,8 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: TEST_FILES, exclude: NAMESPACE_TESTS, sequence: { groupOrder: 0 } },
+        // One worker per core: vitest's default leaves a core free, which is one worker on the 2-core CI machine.
+        test: { name: 'unit', include: TEST_FILES, exclude: NAMESPACE_TESTS, maxWorkers: '100%', sequence: { groupOrder: 0 } },
       },
       {
         extends: true,

@@ -36,11 +36,19 @@ const COMMANDS = {
       'running continuously; GET / (report for curl), /healthz, /readyz, /metrics, /v1/findings, /v1/vips, /v1/flows, /v1/routes, /v1/capture. ' +
       'Logs JSON lines. SIGTERM stops the capture and the monitor and closes the server.',
   },
-  'config-schema': { usage: 'asymroute config-schema > asymroute.schema.json', summary: 'Print the JSON Schema (draft-07) of the serve config file (/etc/asymroute/config.yaml): every key with its type, bounds, default and help. The Helm chart\'s values.schema.json carries the same under `config`.' },
-  snapshot: { usage: 'asymroute snapshot > snapshot.json', summary: 'Print the host state (links, addresses, routes, rules, neighbours, sysctls) as JSON, for `asymroute check --snapshot`.' },
+  'config-schema': {
+    usage: 'asymroute config-schema > asymroute.schema.json',
+    summary:
+      "Print the JSON Schema (draft-07) of the serve config file (/etc/asymroute/config.yaml): every key with its type, bounds, default and help. The Helm chart's values.schema.json carries the same under `config`.",
+  },
+  snapshot: {
+    usage: 'asymroute snapshot > snapshot.json',
+    summary: 'Print the host state (links, addresses, routes, rules, neighbours, sysctls) as JSON, for `asymroute check --snapshot`.',
+  },
   demo: {
     usage: 'asymroute demo [--fix policy|default-route] [--keep]',
-    summary: 'As root: build the Vagrant incident in network namespaces, detect it, prove it with a TCP connection, fix it, and prove the fix. Everything is removed at the end, also on Ctrl-C.',
+    summary:
+      'As root: build the Vagrant incident in network namespaces, detect it, prove it with a TCP connection, fix it, and prove the fix. Everything is removed at the end, also on Ctrl-C.',
   },
 } as const;
 
@@ -88,7 +96,11 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
   }
   const c = cmd as keyof typeof COMMANDS;
   if (rest.includes('-h') || rest.includes('--help')) {
-    io.out(c === 'snapshot' || c === 'config-schema' ? `usage: ${COMMANDS[c].usage}\n\n${COMMANDS[c].summary}` : helpText(c, COMMANDS[c].summary, COMMANDS[c].usage));
+    io.out(
+      c === 'snapshot' || c === 'config-schema'
+        ? `usage: ${COMMANDS[c].usage}\n\n${COMMANDS[c].summary}`
+        : helpText(c, COMMANDS[c].summary, COMMANDS[c].usage),
+    );
     return 0;
   }
   if (c === 'config-schema') {

@@ -12,7 +12,15 @@ const f3 = (x: number) => x.toFixed(3);
 const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
 const met = (ok: boolean) => (ok ? 'met' : '**missed**');
 
-export const TARGETS = { analyzeRatio: 2.0, analyzeRssMiB: 100, helpRatio: 2.0, idleCores: 0.005, idleRssMiB: 64, liveCores: 0.05, liveThroughput: 0.95 };
+export const TARGETS = {
+  analyzeRatio: 2.0,
+  analyzeRssMiB: 100,
+  helpRatio: 2.0,
+  idleCores: 0.005,
+  idleRssMiB: 64,
+  liveCores: 0.05,
+  liveThroughput: 0.95,
+};
 
 export function renderBenchmarkDoc(r: BenchResults): string {
   const a = r.analyze;
@@ -34,11 +42,19 @@ export function renderBenchmarkDoc(r: BenchResults): string {
   ];
   const live = 'runs' in r.live ? r.live : null;
   if (live) {
-    out.push(`| at rest: at most ${TARGETS.idleCores} cores (node and children) | ${live.idle.cores.toFixed(4)} cores | ${met(live.idle.cores <= TARGETS.idleCores)} |`);
-    out.push(`| at rest: at most ${TARGETS.idleRssMiB} MiB RSS (node) | ${live.idle.rssMiB.toFixed(1)} MiB | ${met(live.idle.rssMiB <= TARGETS.idleRssMiB)} |`);
+    out.push(
+      `| at rest: at most ${TARGETS.idleCores} cores (node and children) | ${live.idle.cores.toFixed(4)} cores | ${met(live.idle.cores <= TARGETS.idleCores)} |`,
+    );
+    out.push(
+      `| at rest: at most ${TARGETS.idleRssMiB} MiB RSS (node) | ${live.idle.rssMiB.toFixed(1)} MiB | ${met(live.idle.rssMiB <= TARGETS.idleRssMiB)} |`,
+    );
     for (const run of live.runs.filter((x) => x.mode.startsWith('asymroute serve'))) {
-      out.push(`| ${run.workload}, ${run.mode.replace('asymroute serve, ', '')}: agent at most ${TARGETS.liveCores} cores | ${f3(run.cores ?? NaN)} cores | ${met((run.cores ?? Infinity) <= TARGETS.liveCores)} |`);
-      out.push(`| ${run.workload}, ${run.mode.replace('asymroute serve, ', '')}: throughput at least ${pct(TARGETS.liveThroughput)} of no capture | ${pct(run.throughputRatio)} | ${met(run.throughputRatio >= TARGETS.liveThroughput)} |`);
+      out.push(
+        `| ${run.workload}, ${run.mode.replace('asymroute serve, ', '')}: agent at most ${TARGETS.liveCores} cores | ${f3(run.cores ?? NaN)} cores | ${met((run.cores ?? Infinity) <= TARGETS.liveCores)} |`,
+      );
+      out.push(
+        `| ${run.workload}, ${run.mode.replace('asymroute serve, ', '')}: throughput at least ${pct(TARGETS.liveThroughput)} of no capture | ${pct(run.throughputRatio)} | ${met(run.throughputRatio >= TARGETS.liveThroughput)} |`,
+      );
     }
   } else if ('skipped' in r.live) out.push(`| live and at rest | ${r.live.skipped} | not measured |`);
   out.push(
@@ -77,7 +93,10 @@ export function renderBenchmarkDoc(r: BenchResults): string {
       '',
       '| workload | mode | packets/s | Mbit/s | throughput vs no capture | cores | of which tcpdump | kernel drops | packets captured |',
       '|---|---|---|---|---|---|---|---|---|',
-      ...live.runs.map((x: LiveRun) => `| ${x.workload} | ${x.mode} | ${x.packetsPerSecond.toLocaleString('en-US')} | ${(x.bitsPerSecond / 1e6).toFixed(0)} | ${pct(x.throughputRatio)} | ${x.cores === null ? '-' : f3(x.cores)} | ${x.tcpdumpCores === null ? '-' : f3(x.tcpdumpCores)} | ${x.kernelDrops ?? '-'} | ${x.capturedPackets?.toLocaleString('en-US') ?? '-'} |`),
+      ...live.runs.map(
+        (x: LiveRun) =>
+          `| ${x.workload} | ${x.mode} | ${x.packetsPerSecond.toLocaleString('en-US')} | ${(x.bitsPerSecond / 1e6).toFixed(0)} | ${pct(x.throughputRatio)} | ${x.cores === null ? '-' : f3(x.cores)} | ${x.tcpdumpCores === null ? '-' : f3(x.tcpdumpCores)} | ${x.kernelDrops ?? '-'} | ${x.capturedPackets?.toLocaleString('en-US') ?? '-'} |`,
+      ),
       '',
       `At rest (a VIP, no traffic, ${live.idle.seconds} s): ${live.idle.cores.toFixed(4)} cores, node RSS ${live.idle.rssMiB.toFixed(1)} MiB, tcpdump RSS ${live.idle.tcpdumpRssMiB?.toFixed(1) ?? '-'} MiB.`,
       '',
@@ -88,7 +107,7 @@ export function renderBenchmarkDoc(r: BenchResults): string {
     '',
     '- The capture filter samples flows, not packets: a flow whose client port is outside the sample costs the agent nothing beyond its SYN, FIN and RST, whatever its rate; a flow inside the sample crosses into user space whole, so one elephant flow in the sample costs what every packet used to cost (tcpdump writing it, node reading and decoding it). The rows "inside the sample" show that cost; with the default of 1 in 16 flows, most flows are outside.',
     '- Without `--immediate-mode` the kernel hands tcpdump its packets a block at a time (within its 1 s timeout) instead of waking it per packet: compare the two "tcpdump alone" rows inside the sample.',
-    '- Throughput ratios of modes that capture almost nothing (outside the sample) measure the shared machine\'s noise: other work ran on the same two cores during the run.',
+    "- Throughput ratios of modes that capture almost nothing (outside the sample) measure the shared machine's noise: other work ran on the same two cores during the run.",
     '- At rest, most of the resident memory is Node itself and the HTTP and metrics libraries that `serve` loads; `node -e 0` alone is more than half of it.',
     '',
   );

@@ -26,10 +26,38 @@ export interface TcpSpec {
 
 export function tcpSegment(t: TcpSpec): number[] {
   const seq = t.seq ?? 1000;
-  return [t.sport >> 8, t.sport & 0xff, t.dport >> 8, t.dport & 0xff, seq >>> 24, (seq >> 16) & 0xff, (seq >> 8) & 0xff, seq & 0xff, 0, 0, 0, 0, 0x50, t.flags, 0xff, 0xff, 0, 0, 0, 0, ...new Array(t.payload ?? 0).fill(0x61)];
+  return [
+    t.sport >> 8,
+    t.sport & 0xff,
+    t.dport >> 8,
+    t.dport & 0xff,
+    seq >>> 24,
+    (seq >> 16) & 0xff,
+    (seq >> 8) & 0xff,
+    seq & 0xff,
+    0,
+    0,
+    0,
+    0,
+    0x50,
+    t.flags,
+    0xff,
+    0xff,
+    0,
+    0,
+    0,
+    0,
+    ...new Array(t.payload ?? 0).fill(0x61),
+  ];
 }
 
-export function ipv4Packet(src: string, dst: string, proto: number, l4: number[], opts: { fragOffset?: number; more?: boolean } = {}): number[] {
+export function ipv4Packet(
+  src: string,
+  dst: string,
+  proto: number,
+  l4: number[],
+  opts: { fragOffset?: number; more?: boolean } = {},
+): number[] {
   const total = 20 + l4.length;
   const frag = ((opts.more ? 0x2000 : 0) | (opts.fragOffset ?? 0)) & 0xffff;
   return [0x45, 0, total >> 8, total & 0xff, 0, 1, frag >> 8, frag & 0xff, 64, proto, 0, 0, ...ipv4Bytes(src), ...ipv4Bytes(dst), ...l4];
@@ -53,11 +81,38 @@ export function ipv6Packet(src: string, dst: string, proto: number, l4: number[]
 
 export function sll2(ethertype: number, ifindex: number, dir: Dir, payload: number[]): number[] {
   const pt = dir === 'outgoing' ? 4 : 0;
-  return [ethertype >> 8, ethertype & 0xff, 0, 0, ifindex >>> 24, (ifindex >> 16) & 0xff, (ifindex >> 8) & 0xff, ifindex & 0xff, 0, 1, pt, 6, 2, 0, 0, 0, 0, 1, 0, 0, ...payload];
+  return [
+    ethertype >> 8,
+    ethertype & 0xff,
+    0,
+    0,
+    ifindex >>> 24,
+    (ifindex >> 16) & 0xff,
+    (ifindex >> 8) & 0xff,
+    ifindex & 0xff,
+    0,
+    1,
+    pt,
+    6,
+    2,
+    0,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0,
+    ...payload,
+  ];
 }
 
 export function ethernet(ethertype: number, payload: number[], vlans: number[] = []): number[] {
-  const tags = vlans.flatMap((v, i) => [i === 0 && vlans.length > 1 ? 0x88 : 0x81, i === 0 && vlans.length > 1 ? 0xa8 : 0x00, v >> 8, v & 0xff]);
+  const tags = vlans.flatMap((v, i) => [
+    i === 0 && vlans.length > 1 ? 0x88 : 0x81,
+    i === 0 && vlans.length > 1 ? 0xa8 : 0x00,
+    v >> 8,
+    v & 0xff,
+  ]);
   return [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, ...tags, ethertype >> 8, ethertype & 0xff, ...payload];
 }
 
@@ -66,7 +121,11 @@ export function arpRequest(senderIp: string, targetIp: string): number[] {
 }
 
 /** A classic pcap file (little-endian, microseconds unless `nano`). */
-export function pcapFile(linktype: number, frames: number[][] | Buffer[], opts: { snaplen?: number; nano?: boolean; bigEndian?: boolean } = {}): Buffer {
+export function pcapFile(
+  linktype: number,
+  frames: number[][] | Buffer[],
+  opts: { snaplen?: number; nano?: boolean; bigEndian?: boolean } = {},
+): Buffer {
   const be = opts.bigEndian === true;
   const head = Buffer.alloc(24);
   const w32 = (b: Buffer, v: number, o: number) => (be ? b.writeUInt32BE(v >>> 0, o) : b.writeUInt32LE(v >>> 0, o));

@@ -118,7 +118,17 @@ async function waitFor(cond: () => boolean, what: string, ms: number): Promise<v
 }
 
 async function iperf(client: Netns, node: Netns, workload: LiveRun['workload'], cport: number): Promise<{ pps: number; bps: number }> {
-  const args = ['iperf3', '-c', VIP, '-t', String(RUN_SECONDS), '--cport', String(cport), '-J', ...(workload === 'udp-64B' ? ['-u', '-b', '0', '-l', '64'] : [])];
+  const args = [
+    'iperf3',
+    '-c',
+    VIP,
+    '-t',
+    String(RUN_SECONDS),
+    '--cport',
+    String(cport),
+    '-J',
+    ...(workload === 'udp-64B' ? ['-u', '-b', '0', '-l', '64'] : []),
+  ];
   const rx0 = await rxPackets(node, 'eth0');
   const t0 = performance.now();
   const r = await client.exec(args, { timeoutMs: (RUN_SECONDS + 20) * 1000 });
@@ -131,7 +141,15 @@ async function iperf(client: Netns, node: Netns, workload: LiveRun['workload'], 
 }
 
 function spawnIn(ns: Netns, argv: string[], opts: { stdout?: 'ignore' | 'pipe' } = {}): ResultPromise {
-  return execa('ip', ['netns', 'exec', ns.name, ...argv], { reject: false, stdin: 'ignore', stdout: opts.stdout ?? 'pipe', stderr: 'pipe', buffer: false, cleanup: true, env: { ASYMROUTE_CONFIG: '', HOME: '/nonexistent', KUBECONFIG: '' } });
+  return execa('ip', ['netns', 'exec', ns.name, ...argv], {
+    reject: false,
+    stdin: 'ignore',
+    stdout: opts.stdout ?? 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    cleanup: true,
+    env: { ASYMROUTE_CONFIG: '', HOME: '/nonexistent', KUBECONFIG: '' },
+  });
 }
 
 async function stopChild(c: ResultPromise): Promise<void> {
@@ -141,7 +159,13 @@ async function stopChild(c: ResultPromise): Promise<void> {
   clearTimeout(t);
 }
 
-async function tcpdumpRun(client: Netns, node: Netns, workload: LiveRun['workload'], cport: number, immediate: boolean): Promise<{ pps: number; bps: number; cores: number; drops: number | null; captured: number | null }> {
+async function tcpdumpRun(
+  client: Netns,
+  node: Netns,
+  workload: LiveRun['workload'],
+  cport: number,
+  immediate: boolean,
+): Promise<{ pps: number; bps: number; cores: number; drops: number | null; captured: number | null }> {
   const args = tcpdumpArgs([VIP], { snaplen: 192, bufferKiB: 4096, sampleBits: SAMPLE_BITS });
   if (immediate) args.unshift('--immediate-mode');
   const td = spawnIn(node, ['tcpdump', ...args], { stdout: 'ignore' });
@@ -169,11 +193,27 @@ interface Agent {
 }
 
 async function startAgent(node: Netns, port: number): Promise<Agent> {
-  const child = spawnIn(node, [process.execPath, BIN, 'serve', '--vip', VIP, '--listen', '127.0.0.1', '--port', String(port), '--kubernetes', 'off', '--bgp', 'off', '--capture-sample-bits', String(SAMPLE_BITS)]);
+  const child = spawnIn(node, [
+    process.execPath,
+    BIN,
+    'serve',
+    '--vip',
+    VIP,
+    '--listen',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--kubernetes',
+    'off',
+    '--bgp',
+    'off',
+    '--capture-sample-bits',
+    String(SAMPLE_BITS),
+  ]);
   const a: Agent = { child, log: '', port };
   child.stdout?.on('data', (d: Buffer) => (a.log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (a.log += d.toString()));
-  await waitFor(() => /"event":"capture-linktype"[^\n]*"ok":true/.test(a.log), 'the agent\'s capture to deliver LINUX_SLL2', 20_000);
+  await waitFor(() => /"event":"capture-linktype"[^\n]*"ok":true/.test(a.log), "the agent's capture to deliver LINUX_SLL2", 20_000);
   // The first check and its route reads are start-up, not load.
   await new Promise((r) => setTimeout(r, 1500));
   return a;
@@ -198,7 +238,13 @@ async function agentMetrics(node: Netns, a: Agent): Promise<Record<string, numbe
   return out;
 }
 
-async function agentRun(client: Netns, node: Netns, a: Agent, workload: LiveRun['workload'], cport: number): Promise<{ pps: number; bps: number; cores: number; tcpdumpCores: number; drops: number | null; captured: number | null }> {
+async function agentRun(
+  client: Netns,
+  node: Netns,
+  a: Agent,
+  workload: LiveRun['workload'],
+  cport: number,
+): Promise<{ pps: number; bps: number; cores: number; tcpdumpCores: number; drops: number | null; captured: number | null }> {
   const before = await agentMetrics(node, a);
   const m = new CpuMeter(a.child.pid!);
   m.begin();
@@ -206,12 +252,19 @@ async function agentRun(client: Netns, node: Netns, a: Agent, workload: LiveRun[
   const { cores, childCores } = m.end('tcpdump');
   const after = await agentMetrics(node, a);
   const d = (k: string) => (after[k] !== undefined && before[k] !== undefined ? after[k]! - before[k]! : null);
-  return { ...r, cores, tcpdumpCores: childCores, drops: d('asymroute_capture_kernel_drops_total'), captured: d('asymroute_capture_packets_total') };
+  return {
+    ...r,
+    cores,
+    tcpdumpCores: childCores,
+    drops: d('asymroute_capture_kernel_drops_total'),
+    captured: d('asymroute_capture_packets_total'),
+  };
 }
 
 export async function liveBenchmark(log: (s: string) => void): Promise<LiveResults> {
   for (const bin of ['iperf3', 'tcpdump', 'curl']) {
-    if ((await execa('which', [bin], { reject: false })).exitCode !== 0) throw new Error(`${bin} is not installed (npm run bench installs it: scripts/install-deps.sh bench)`);
+    if ((await execa('which', [bin], { reject: false })).exitCode !== 0)
+      throw new Error(`${bin} is not installed (npm run bench installs it: scripts/install-deps.sh bench)`);
   }
   await NetnsLab.reapStale('arbl');
   const lab = new NetnsLab('arbl');
@@ -233,7 +286,14 @@ export async function liveBenchmark(log: (s: string) => void): Promise<LiveResul
       // Each mode runs ROUNDS times, each time right after a no-capture run: the shared machine's load swings
       // within seconds, so each ratio is taken against the run beside it, and the round with the median ratio is
       // the one reported.
-      type Sample = { pps: number; bps: number; cores: number | null; tcpdumpCores: number | null; drops: number | null; captured: number | null };
+      type Sample = {
+        pps: number;
+        bps: number;
+        cores: number | null;
+        tcpdumpCores: number | null;
+        drops: number | null;
+        captured: number | null;
+      };
       const baseline: Array<{ pps: number; bps: number }> = [];
       const tput = (x: { pps: number; bps: number }) => (workload === 'udp-64B' ? x.pps : x.bps);
       const measure = async (mode: string, fn: () => Promise<Sample>) => {
@@ -249,14 +309,30 @@ export async function liveBenchmark(log: (s: string) => void): Promise<LiveResul
         return { mode, ...mid.x, ratio: mid.ratio };
       };
       const measured = [];
-      for (const [label, port] of [['flow outside the sample', PORT_OUTSIDE], ['flow inside the sample', PORT_INSIDE]] as const) {
-        measured.push(await measure(`tcpdump alone, ${label}`, async () => { const t = await tcpdumpRun(client, node, workload, port, false); return { ...t, tcpdumpCores: t.cores }; }));
+      for (const [label, port] of [
+        ['flow outside the sample', PORT_OUTSIDE],
+        ['flow inside the sample', PORT_INSIDE],
+      ] as const) {
+        measured.push(
+          await measure(`tcpdump alone, ${label}`, async () => {
+            const t = await tcpdumpRun(client, node, workload, port, false);
+            return { ...t, tcpdumpCores: t.cores };
+          }),
+        );
       }
-      measured.push(await measure('tcpdump alone with --immediate-mode (before), flow inside the sample', async () => { const t = await tcpdumpRun(client, node, workload, PORT_INSIDE, true); return { ...t, tcpdumpCores: t.cores }; }));
+      measured.push(
+        await measure('tcpdump alone with --immediate-mode (before), flow inside the sample', async () => {
+          const t = await tcpdumpRun(client, node, workload, PORT_INSIDE, true);
+          return { ...t, tcpdumpCores: t.cores };
+        }),
+      );
       const a = await startAgent(node, 9464);
       procs.push(a.child);
       try {
-        for (const [label, port] of [['flow outside the sample', PORT_OUTSIDE], ['flow inside the sample', PORT_INSIDE]] as const) {
+        for (const [label, port] of [
+          ['flow outside the sample', PORT_OUTSIDE],
+          ['flow inside the sample', PORT_INSIDE],
+        ] as const) {
           measured.push(await measure(`asymroute serve, ${label}`, () => agentRun(client, node, a, workload, port)));
         }
       } finally {
@@ -264,10 +340,33 @@ export async function liveBenchmark(log: (s: string) => void): Promise<LiveResul
       }
       const sortedBase = [...baseline].sort((p, q) => tput(p) - tput(q));
       const base = sortedBase[Math.floor(sortedBase.length / 2)]!;
-      for (const m of [{ mode: 'no capture (median of the runs beside the others)', ...base, cores: null, tcpdumpCores: null, drops: null, captured: null, ratio: 1 }, ...measured]) {
-        const run: LiveRun = { workload, mode: m.mode, packetsPerSecond: Math.round(m.pps), bitsPerSecond: Math.round(m.bps), throughputRatio: m.ratio, cores: m.cores, tcpdumpCores: m.tcpdumpCores, kernelDrops: m.drops, capturedPackets: m.captured };
+      for (const m of [
+        {
+          mode: 'no capture (median of the runs beside the others)',
+          ...base,
+          cores: null,
+          tcpdumpCores: null,
+          drops: null,
+          captured: null,
+          ratio: 1,
+        },
+        ...measured,
+      ]) {
+        const run: LiveRun = {
+          workload,
+          mode: m.mode,
+          packetsPerSecond: Math.round(m.pps),
+          bitsPerSecond: Math.round(m.bps),
+          throughputRatio: m.ratio,
+          cores: m.cores,
+          tcpdumpCores: m.tcpdumpCores,
+          kernelDrops: m.drops,
+          capturedPackets: m.captured,
+        };
         runs.push(run);
-        log(`  ${workload} ${m.mode}: ${run.packetsPerSecond} packets/s, ${(run.bitsPerSecond / 1e6).toFixed(0)} Mbit/s, ratio ${run.throughputRatio.toFixed(3)}, cores ${m.cores?.toFixed(3) ?? '-'}, drops ${m.drops ?? '-'}, captured ${m.captured ?? '-'}`);
+        log(
+          `  ${workload} ${m.mode}: ${run.packetsPerSecond} packets/s, ${(run.bitsPerSecond / 1e6).toFixed(0)} Mbit/s, ratio ${run.throughputRatio.toFixed(3)}, cores ${m.cores?.toFixed(3) ?? '-'}, drops ${m.drops ?? '-'}, captured ${m.captured ?? '-'}`,
+        );
       }
     }
 
@@ -289,7 +388,9 @@ export async function liveBenchmark(log: (s: string) => void): Promise<LiveResul
         }
       });
       idle = { seconds: IDLE_SECONDS, cores, rssMiB: rssKiB(a.child.pid!) / 1024, tcpdumpRssMiB: td ? rssKiB(td) / 1024 : null };
-      log(`  at rest: ${cores.toFixed(4)} cores, node RSS ${idle.rssMiB.toFixed(1)} MiB, tcpdump RSS ${idle.tcpdumpRssMiB?.toFixed(1) ?? '-'} MiB`);
+      log(
+        `  at rest: ${cores.toFixed(4)} cores, node RSS ${idle.rssMiB.toFixed(1)} MiB, tcpdump RSS ${idle.tcpdumpRssMiB?.toFixed(1) ?? '-'} MiB`,
+      );
     } finally {
       await stopChild(a.child);
     }

@@ -19,7 +19,16 @@ export interface BenchResults {
   generatedBy: string;
   date: string;
   machine: { cpus: number; node: string; tcpdump: string; kernel: string };
-  analyze: { packets: number; flows: number; fileMiB: number; seconds: number; tcpdumpSeconds: number; ratio: number; peakRssMiB: number; profile: Array<{ fn: string; ms: number; share: number }> };
+  analyze: {
+    packets: number;
+    flows: number;
+    fileMiB: number;
+    seconds: number;
+    tcpdumpSeconds: number;
+    ratio: number;
+    peakRssMiB: number;
+    profile: Array<{ fn: string; ms: number; share: number }>;
+  };
   flowTable: { flows: number; mib: number; insertMs: number };
   startup: { nodeSeconds: number; helpSeconds: number; analyzeSeconds: number; helpRatio: number; analyzeRatio: number };
   live: LiveResults | { skipped: string };

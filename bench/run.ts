@@ -82,7 +82,25 @@ function flowTableMemory(): { flows: number; mb: number; msPerMillion: number } 
   gc?.();
   const before = process.memoryUsage();
   const m = new FlowMatcher({ vips: ['192.168.1.240'], capacity: 1_000_000, ifname: (i) => `eth${i}` });
-  const p: PacketSummary = { ok: true, ifindex: 3, direction: 'host', srcMac: null, kind: 'ip', family: 4, src: '', dst: '192.168.1.240', src4: 0, dst4: 0xc0a801f0, proto: 6, sport: 0, dport: 443, tcpFlags: 2, fragment: false, arp: null, ndp: null };
+  const p: PacketSummary = {
+    ok: true,
+    ifindex: 3,
+    direction: 'host',
+    srcMac: null,
+    kind: 'ip',
+    family: 4,
+    src: '',
+    dst: '192.168.1.240',
+    src4: 0,
+    dst4: 0xc0a801f0,
+    proto: 6,
+    sport: 0,
+    dport: 443,
+    tcpFlags: 2,
+    fragment: false,
+    arp: null,
+    ndp: null,
+  };
   const t0 = performance.now();
   for (let i = 0; i < 1_000_000; i++) {
     p.src4 = 0x0a000000 + i;
@@ -101,10 +119,18 @@ function flowTableMemory(): { flows: number; mb: number; msPerMillion: number } 
 async function analyzeProfile(file: string): Promise<Array<{ fn: string; ms: number; share: number }>> {
   const dir = mkdtempSync(join(tmpdir(), 'asymroute-prof-'));
   try {
-    await execa(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, join(ROOT, 'bin/asymroute.js'), 'analyze', file, '--vip', '192.168.1.240', '--json'], { env: { ASYMROUTE_CONFIG: '' }, reject: false, stdout: 'ignore' });
+    await execa(
+      process.execPath,
+      ['--cpu-prof', '--cpu-prof-dir', dir, join(ROOT, 'bin/asymroute.js'), 'analyze', file, '--vip', '192.168.1.240', '--json'],
+      { env: { ASYMROUTE_CONFIG: '' }, reject: false, stdout: 'ignore' },
+    );
     const f = readdirSync(dir).find((x) => x.endsWith('.cpuprofile'));
     if (!f) return [];
-    const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>; samples: number[]; timeDeltas: number[] };
+    const p = JSON.parse(readFileSync(join(dir, f), 'utf8')) as {
+      nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number } }>;
+      samples: number[];
+      timeDeltas: number[];
+    };
     const byId = new Map(p.nodes.map((n) => [n.id, n]));
     const self = new Map<string, number>();
     let total = 0;
@@ -116,7 +142,10 @@ async function analyzeProfile(file: string): Promise<Array<{ fn: string; ms: num
       self.set(k, (self.get(k) ?? 0) + dt);
       total += dt;
     });
-    return [...self].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), share: us / total }));
+    return [...self]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([fn, us]) => ({ fn, ms: Math.round(us / 1000), share: us / total }));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -145,7 +174,11 @@ async function main(): Promise<void> {
       ours = Math.min(
         ours,
         await best(1, async () => {
-          const r = await execa(process.execPath, [join(ROOT, 'bin/asymroute.js'), 'analyze', file, '--vip', '192.168.1.240', '--json'], { env: { ASYMROUTE_STATS: '1', ASYMROUTE_CONFIG: '' }, reject: false, maxBuffer: 1 << 26 });
+          const r = await execa(process.execPath, [join(ROOT, 'bin/asymroute.js'), 'analyze', file, '--vip', '192.168.1.240', '--json'], {
+            env: { ASYMROUTE_STATS: '1', ASYMROUTE_CONFIG: '' },
+            reject: false,
+            maxBuffer: 1 << 26,
+          });
           const m = /asymroute-stats (\{.*\})/.exec(String(r.stderr));
           if (!m) throw new Error(`analyze failed: ${r.stderr}`);
           const st = JSON.parse(m[1]!) as { maxRssKiB: number; records: number };
@@ -153,7 +186,8 @@ async function main(): Promise<void> {
           if (!checked) {
             const rep = JSON.parse(String(r.stdout)) as { vips: Array<{ outcomes: Record<string, number> }> };
             const o = rep.vips[0]!.outcomes;
-            if (o['asymmetric'] !== FLOWS / 10 || o['symmetric'] !== FLOWS - FLOWS / 10) throw new Error(`unexpected outcomes ${JSON.stringify(o)}`);
+            if (o['asymmetric'] !== FLOWS / 10 || o['symmetric'] !== FLOWS - FLOWS / 10)
+              throw new Error(`unexpected outcomes ${JSON.stringify(o)}`);
             checked = true;
           }
           rssKiB = Math.max(rssKiB, st.maxRssKiB);
@@ -161,7 +195,9 @@ async function main(): Promise<void> {
       );
     }
     const profile = await analyzeProfile(file);
-    console.log(`analyze: ${ours.toFixed(2)} s, tcpdump -r: ${tcpdump.toFixed(2)} s, ratio ${(ours / tcpdump).toFixed(2)}, peak RSS ${(rssKiB / 1024).toFixed(0)} MiB`);
+    console.log(
+      `analyze: ${ours.toFixed(2)} s, tcpdump -r: ${tcpdump.toFixed(2)} s, ratio ${(ours / tcpdump).toFixed(2)}, peak RSS ${(rssKiB / 1024).toFixed(0)} MiB`,
+    );
     const table = flowTableMemory();
     const small = join(ROOT, 'captures/vagrant-incident.pcap');
     // Interleaved rounds, best of each: a burst of load on the shared machine then hits all three alike.
@@ -169,23 +205,44 @@ async function main(): Promise<void> {
     for (let round = 0; round < 7; round++) {
       nodeAlone = Math.min(nodeAlone, await bestRun(1, [process.execPath, '-e', '0']));
       help = Math.min(help, await bestRun(1, [process.execPath, join(ROOT, 'bin/asymroute.js'), '--help']));
-      analyzeSmall = Math.min(analyzeSmall, await bestRun(1, [process.execPath, join(ROOT, 'bin/asymroute.js'), 'analyze', small, '--json']));
+      analyzeSmall = Math.min(
+        analyzeSmall,
+        await bestRun(1, [process.execPath, join(ROOT, 'bin/asymroute.js'), 'analyze', small, '--json']),
+      );
     }
-    console.log(`start-up: node -e 0 ${nodeAlone.toFixed(3)} s, --help ${help.toFixed(3)} s, analyze (small capture) ${analyzeSmall.toFixed(3)} s`);
+    console.log(
+      `start-up: node -e 0 ${nodeAlone.toFixed(3)} s, --help ${help.toFixed(3)} s, analyze (small capture) ${analyzeSmall.toFixed(3)} s`,
+    );
     let live: LiveResults | { skipped: string };
     if (process.getuid?.() !== 0) live = { skipped: 'needs root (network namespaces)' };
     else {
       console.log('live, in namespaces:');
       live = await liveBenchmark((l) => console.log(l));
     }
-    const tcpdumpVersion = /tcpdump version (\S+)/.exec(String((await execa('tcpdump', ['--version'], { reject: false })).stdout))?.[1] ?? 'unknown';
+    const tcpdumpVersion =
+      /tcpdump version (\S+)/.exec(String((await execa('tcpdump', ['--version'], { reject: false })).stdout))?.[1] ?? 'unknown';
     const results: BenchResults = {
       generatedBy: 'npm run bench',
       date: new Date().toISOString(),
       machine: { cpus: cpus().length, node: process.version, tcpdump: tcpdumpVersion, kernel: release() },
-      analyze: { packets: PACKETS, flows: FLOWS, fileMiB: statSync(file).size / 2 ** 20, seconds: ours, tcpdumpSeconds: tcpdump, ratio: ours / tcpdump, peakRssMiB: rssKiB / 1024, profile },
+      analyze: {
+        packets: PACKETS,
+        flows: FLOWS,
+        fileMiB: statSync(file).size / 2 ** 20,
+        seconds: ours,
+        tcpdumpSeconds: tcpdump,
+        ratio: ours / tcpdump,
+        peakRssMiB: rssKiB / 1024,
+        profile,
+      },
       flowTable: { flows: table.flows, mib: table.mb, insertMs: table.msPerMillion },
-      startup: { nodeSeconds: nodeAlone, helpSeconds: help, analyzeSeconds: analyzeSmall, helpRatio: help / nodeAlone, analyzeRatio: analyzeSmall / nodeAlone },
+      startup: {
+        nodeSeconds: nodeAlone,
+        helpSeconds: help,
+        analyzeSeconds: analyzeSmall,
+        helpRatio: help / nodeAlone,
+        analyzeRatio: analyzeSmall / nodeAlone,
+      },
       live,
     };
     writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);

@@ -25,6 +25,8 @@ echo "typecheck"
 npx tsc -p tsconfig.json
 echo "lint"
 npx eslint .
+echo "format (prettier --check; npm run format rewrites)"
+npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 
 results=.vitest-results.json
 rm -f "$results"

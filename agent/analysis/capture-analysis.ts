@@ -47,7 +47,10 @@ async function inferVips(open: ChunkSource): Promise<string[]> {
     if (!d.ok || d.kind !== 'ip' || d.direction === 'outgoing' || d.tcpFlags === null) return;
     if ((d.tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN) counts.set(d.dst!, (counts.get(d.dst!) ?? 0) + 1);
   });
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 16).map(([ip]) => ip);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 16)
+    .map(([ip]) => ip);
 }
 
 export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOptions): Promise<CaptureAnalysis> {

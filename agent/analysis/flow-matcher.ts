@@ -64,7 +64,12 @@ function v4Text(n: number): string {
 }
 
 function emptyTally(): VipTally {
-  return { outcomes: { symmetric: 0, asymmetric: 0, unanswered: 0, reset: 0, pending: 0 }, paths: {}, ingressPackets: {}, retransmittedSyns: 0 };
+  return {
+    outcomes: { symmetric: 0, asymmetric: 0, unanswered: 0, reset: 0, pending: 0 },
+    paths: {},
+    ingressPackets: {},
+    retransmittedSyns: 0,
+  };
 }
 
 export class FlowMatcher {
@@ -99,7 +104,15 @@ export class FlowMatcher {
   private ingKey = -1;
   private ingPending = 0;
 
-  readonly skipped: Record<PacketSkip, number> = { 'not-ip': 0, 'not-vip': 0, 'no-interface': 0, 'no-ports': 0, 'outgoing-request': 0, 'incoming-reply': 0, 'too-many-services': 0 };
+  readonly skipped: Record<PacketSkip, number> = {
+    'not-ip': 0,
+    'not-vip': 0,
+    'no-interface': 0,
+    'no-ports': 0,
+    'outgoing-request': 0,
+    'incoming-reply': 0,
+    'too-many-services': 0,
+  };
   private readonly closed = new Map<string, VipTally>();
   private readonly clients = new Map<string, Set<string>>();
 
@@ -114,8 +127,7 @@ export class FlowMatcher {
       if (ip.family === 4 && !this.vip4Index.has(Number(ip.value))) {
         this.vip4Index.set(Number(ip.value), this.vip4List.length);
         this.vip4List.push(Number(ip.value));
-      }
-      else this.vip6.add(formatIp(ip));
+      } else this.vip6.add(formatIp(ip));
     }
     this.t = new FlowTable(this.capacity, (slot, now) => this.tallyClosed(slot, now));
   }
@@ -207,7 +219,8 @@ export class FlowMatcher {
   /** A decoded packet. Returns null when it joined a flow, else why it did not. */
   observe(p: PacketSummary, ts: number): PacketSkip | null {
     if (p.kind !== 'ip' || p.src === null || p.dst === null) return this.skip('not-ip');
-    if (p.family === 4) return this.observeV4(p.src4!, p.dst4!, p.proto!, p.sport, p.dport, p.tcpFlags ?? 0, p.ifindex, p.direction === 'outgoing', ts);
+    if (p.family === 4)
+      return this.observeV4(p.src4!, p.dst4!, p.proto!, p.sport, p.dport, p.tcpFlags ?? 0, p.ifindex, p.direction === 'outgoing', ts);
     const toVip = this.vip6.has(p.dst);
     const fromVip = this.vip6.has(p.src);
     if (!toVip && !fromVip) return this.skip('not-vip');
@@ -230,7 +243,17 @@ export class FlowMatcher {
   }
 
   /** The allocation-free entry for IPv4 (addresses as unsigned 32-bit numbers; ports null when absent). */
-  observeV4(src: number, dst: number, proto: number, sport: number | null, dport: number | null, tcpFlags: number, ifindex: number | null, outgoing: boolean, ts: number): PacketSkip | null {
+  observeV4(
+    src: number,
+    dst: number,
+    proto: number,
+    sport: number | null,
+    dport: number | null,
+    tcpFlags: number,
+    ifindex: number | null,
+    outgoing: boolean,
+    ts: number,
+  ): PacketSkip | null {
     const di = this.vipIndex4(dst);
     const si = di >= 0 && !outgoing ? -1 : this.vipIndex4(src);
     if (di < 0 && si < 0) return this.skip('not-vip');
@@ -251,7 +274,14 @@ export class FlowMatcher {
   }
 
   /** true: a request; false: a reply; a string: why neither. */
-  private requestOrReply(toVip: boolean, fromVip: boolean, proto: number, sport: number | null, ifindex: number | null, outgoing: boolean): boolean | PacketSkip {
+  private requestOrReply(
+    toVip: boolean,
+    fromVip: boolean,
+    proto: number,
+    sport: number | null,
+    ifindex: number | null,
+    outgoing: boolean,
+  ): boolean | PacketSkip {
     if (ifindex === null) return this.skip('no-interface');
     // A VIP talking to itself counts as a request on the receiving side.
     const isRequest = toVip && !outgoing;

@@ -193,8 +193,7 @@ export class FlowTable {
       if (this.next < this.capacity) {
         if (this.next === this.allocated) this.grow();
         slot = this.next++;
-      }
-      else {
+      } else {
         // Full: the CLOCK hand evicts the slot it points at (every slot is live when the table is full).
         const victim = this.hand;
         this.hand = (this.hand + 1) % this.capacity;

@@ -33,7 +33,16 @@ export function failureRecord(into: Record<string, number>): DecodeFailureSink {
  * The allocation-free fast path when it applies, else the general decoders; decode failures go to `onFailure`. ARP and NDP go to the arp tap, TCP on the bgp port to the bgp tap (never through the fast path).
  * Returns whether the packet carried an interface, or null when it could not be decoded.
  */
-export function feedPacket(matcher: FlowMatcher, onFailure: DecodeFailureSink, linktype: number, b: Buffer, off: number, caplen: number, ts: number, extras: FeedExtras = {}): boolean | null {
+export function feedPacket(
+  matcher: FlowMatcher,
+  onFailure: DecodeFailureSink,
+  linktype: number,
+  b: Buffer,
+  off: number,
+  caplen: number,
+  ts: number,
+  extras: FeedExtras = {},
+): boolean | null {
   const { adjust, arp, bgp } = extras;
   if (!(bgp && sll2V4TcpHasPort(linktype, b, off, caplen, bgp.port)) && fastPathV4(linktype, b, off, caplen, matcher, ts)) return true;
   const d = decodePacket(linktype, b, off, caplen);

@@ -38,16 +38,7 @@ export type LookupErrorReason =
   | 'no-forwarding';
 
 export type TraceOutcome =
-  | 'no-match'
-  | 'nop'
-  | 'goto'
-  | 'goto-unresolved'
-  | 'table-missing'
-  | 'no-route-in-table'
-  | 'throw'
-  | 'suppressed'
-  | 'selected'
-  | 'error';
+  'no-match' | 'nop' | 'goto' | 'goto-unresolved' | 'table-missing' | 'no-route-in-table' | 'throw' | 'suppressed' | 'selected' | 'error';
 
 export interface TraceStep {
   rule: Rule;
@@ -181,7 +172,18 @@ export class RouteModel {
     for (const l of snapshot.links) this.linkByName.set(l.name, l);
     // Only default rules left, some deleted: the kernel ignores the rule list until a custom rule was ever added.
     const isDefault = (c: CRule, defaults: readonly (readonly [number, string])[]) =>
-      defaults.some(([p, t]) => c.r.priority === p && c.r.action === 'table' && c.r.table === t && !c.src && !c.dst && !c.r.iif && !c.r.oif && c.r.fwmark === null && !c.r.not);
+      defaults.some(
+        ([p, t]) =>
+          c.r.priority === p &&
+          c.r.action === 'table' &&
+          c.r.table === t &&
+          !c.src &&
+          !c.dst &&
+          !c.r.iif &&
+          !c.r.oif &&
+          c.r.fwmark === null &&
+          !c.r.not,
+      );
     this.defaultRulesDeleted = {
       4: this.rules[4].every((c) => isDefault(c, DEFAULT_V4_RULES)) && this.rules[4].length < DEFAULT_V4_RULES.length,
       6: this.rules[6].every((c) => isDefault(c, DEFAULT_V6_RULES)) && this.rules[6].length < DEFAULT_V6_RULES.length,
@@ -228,32 +230,59 @@ export class RouteModel {
   private output(flow: Flow): ModelAnswer {
     // With a source address the kernel does not restrict the IPv6 lookup to the oif (no RT6_LOOKUP_F_IFACE): the oif
     // only feeds oif rule selectors. Without one the interface match is strict, which is not modelled.
-    if (flow.family === 6 && flow.oif && !flow.src) return { kind: 'unknown', reason: 'IPv6 lookups with an output interface and no source address are not modelled', trace: [] };
+    if (flow.family === 6 && flow.oif && !flow.src)
+      return { kind: 'unknown', reason: 'IPv6 lookups with an output interface and no source address are not modelled', trace: [] };
     if (flow.family === 6 && !flow.src && this.rules[6].some((c) => c.src && c.src.len > 0)) {
       return { kind: 'unknown', reason: 'IPv6 rules with a source selector and a question without a source are not modelled', trace: [] };
     }
     if (flow.family === 4 && flow.src) {
       if (isLoopback(flow.src) && !isLoopback(flow.dst)) return { kind: 'unknown', reason: 'loopback sources are not modelled', trace: [] };
       if (!this.isLocalAddress(flow.src)) {
-        return { kind: 'error', errno: 'ENETUNREACH', reason: 'source-not-local', rule: null, route: null, trace: [], note: `${formatIp(flow.src)} is not an address of this host` };
+        return {
+          kind: 'error',
+          errno: 'ENETUNREACH',
+          reason: 'source-not-local',
+          rule: null,
+          route: null,
+          trace: [],
+          note: `${formatIp(flow.src)} is not an address of this host`,
+        };
       }
     }
     if (flow.family === 4 && flow.oif) {
       const l = this.linkByName.get(flow.oif)!;
-      if (!l.flags.includes('UP')) return { kind: 'error', errno: 'ENETUNREACH', reason: 'no-route', rule: null, route: null, trace: [], note: `${flow.oif} is down` };
+      if (!l.flags.includes('UP'))
+        return { kind: 'error', errno: 'ENETUNREACH', reason: 'no-route', rule: null, route: null, trace: [], note: `${flow.oif} is down` };
     }
     const res = this.fibLookup(flow);
     if (res.kind === 'unknown') return res;
     if (res.kind === 'error') {
       if (flow.family === 4 && flow.oif) {
         // The kernel assumes the destination is on-link when an output interface was given and no route matched.
-        return { kind: 'route', type: 'unicast', candidates: [{ dev: flow.oif, gateway: null }], route: null, rule: res.rule, table: null, trace: res.trace, note: `no route matched; the kernel assumes ${formatIp(flow.dst)} is on-link on ${flow.oif}` };
+        return {
+          kind: 'route',
+          type: 'unicast',
+          candidates: [{ dev: flow.oif, gateway: null }],
+          route: null,
+          rule: res.rule,
+          table: null,
+          trace: res.trace,
+          note: `no route matched; the kernel assumes ${formatIp(flow.dst)} is on-link on ${flow.oif}`,
+        };
       }
       return { kind: 'error', errno: res.errno, reason: res.reason, rule: res.rule, route: res.route?.r ?? null, trace: res.trace };
     }
     const route = res.route.r;
     if (route.type === 'local') {
-      return { kind: 'route', type: 'local', candidates: [{ dev: 'lo', gateway: null }], route, rule: res.rule, table: res.table, trace: res.trace };
+      return {
+        kind: 'route',
+        type: 'local',
+        candidates: [{ dev: 'lo', gateway: null }],
+        route,
+        rule: res.rule,
+        table: res.table,
+        trace: res.trace,
+      };
     }
     if (route.type !== 'unicast') {
       return { kind: 'unknown', reason: `${route.type} routes are not modelled for output lookups`, trace: res.trace };
@@ -282,13 +311,27 @@ export class RouteModel {
     if (!src) return { kind: 'unknown', reason: 'input lookups need a source address', trace: [] };
     if (flow.oif) return { kind: 'unknown', reason: 'input lookups with an output interface are not modelled', trace: [] };
     if (isLoopback(src) || isLoopback(flow.dst)) {
-      return { kind: 'error', errno: 'EINVAL', reason: 'martian-source', rule: null, route: null, trace: [], note: 'loopback addresses on a non-loopback interface are martian' };
+      return {
+        kind: 'error',
+        errno: 'EINVAL',
+        reason: 'martian-source',
+        rule: null,
+        route: null,
+        trace: [],
+        note: 'loopback addresses on a non-loopback interface are martian',
+      };
     }
-    if (this.isLocalAddress(src)) return { kind: 'unknown', reason: 'input lookups whose source is a local address depend on accept_local, which is not modelled', trace: [] };
+    if (this.isLocalAddress(src))
+      return {
+        kind: 'unknown',
+        reason: 'input lookups whose source is a local address depend on accept_local, which is not modelled',
+        trace: [],
+      };
     const res = this.fibLookup(flow);
     if (res.kind === 'unknown') return res;
     if (res.kind === 'error') {
-      if (flow.family === 6) return { kind: 'unknown', reason: 'IPv6 input lookups without a local route are not modelled', trace: res.trace };
+      if (flow.family === 6)
+        return { kind: 'unknown', reason: 'IPv6 input lookups without a local route are not modelled', trace: res.trace };
       const fwd = this.forwardingOn(flow.iif);
       if (fwd === null) return { kind: 'unknown', reason: `whether ${flow.iif} forwards is not in the snapshot`, trace: res.trace };
       if (!fwd) return this.noForwarding(flow, res.rule, res.route?.r ?? null, res.trace);
@@ -303,7 +346,15 @@ export class RouteModel {
           return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
         }
       }
-      return { kind: 'route', type: 'local', candidates: [{ dev: 'lo', gateway: null }], route, rule: res.rule, table: res.table, trace: res.trace };
+      return {
+        kind: 'route',
+        type: 'local',
+        candidates: [{ dev: 'lo', gateway: null }],
+        route,
+        rule: res.rule,
+        table: res.table,
+        trace: res.trace,
+      };
     }
     if (flow.family === 6) return { kind: 'unknown', reason: 'IPv6 forwarding lookups are not modelled', trace: res.trace };
     if (route.type !== 'unicast') {
@@ -320,9 +371,19 @@ export class RouteModel {
     if (!quick) {
       const rpf = this.validateSource(flow);
       if (rpf.kind === 'unknown') return { ...rpf, trace: res.trace };
-      if (rpf.kind === 'reject') return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
+      if (rpf.kind === 'reject')
+        return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
     }
-    return { kind: 'route', type: 'unicast', candidates, route, rule: res.rule, table: res.table, trace: res.trace, note: `forwarded: received on ${flow.iif}` };
+    return {
+      kind: 'route',
+      type: 'unicast',
+      candidates,
+      route,
+      rule: res.rule,
+      table: res.table,
+      trace: res.trace,
+      note: `forwarded: received on ${flow.iif}`,
+    };
   }
 
   // IN_DEV_FORWARD: the ingress device's own forwarding switch (set for all devices by net.ipv4.ip_forward).
@@ -344,13 +405,20 @@ export class RouteModel {
   }
 
   // fib_validate_source / __fib_validate_source for a packet delivered locally (oif 0).
-  private validateSource(flow: Flow): { kind: 'accept' } | { kind: 'reject'; note: string } | { kind: 'unknown'; reason: string; unevaluatedSelectors?: string[] } {
+  private validateSource(
+    flow: Flow,
+  ): { kind: 'accept' } | { kind: 'reject'; note: string } | { kind: 'unknown'; reason: string; unevaluatedSelectors?: string[] } {
     const rpf = this.effectiveRpFilter(flow.iif);
     const marks = this.snapshot.sysctls.srcValidMark;
     const useMark = Math.max(marks['all'] ?? 0, marks[flow.iif] ?? 0) > 0;
     const reverse: Flow = { family: 4, dst: flow.src!, src: flow.dst, iif: 'lo', oif: null, mark: useMark ? flow.mark : 0 };
     const res = this.fibLookup(reverse);
-    if (res.kind === 'unknown') return { kind: 'unknown', reason: `reverse-path lookup: ${res.reason}`, ...(res.unevaluatedSelectors ? { unevaluatedSelectors: res.unevaluatedSelectors } : {}) };
+    if (res.kind === 'unknown')
+      return {
+        kind: 'unknown',
+        reason: `reverse-path lookup: ${res.reason}`,
+        ...(res.unevaluatedSelectors ? { unevaluatedSelectors: res.unevaluatedSelectors } : {}),
+      };
     const back = `the reverse path to ${formatIp(flow.src!)}`;
     if (rpf === 0) {
       // The kernel's quick path and full check agree unless the reverse lookup ends in a non-unicast route.
@@ -366,7 +434,10 @@ export class RouteModel {
     if (devs.includes(flow.iif)) return { kind: 'accept' };
     if (!hasAddr) return { kind: 'reject', note: `${flow.iif} has no IPv4 address and rp_filter=${rpf}` };
     if (rpf === 1) {
-      return { kind: 'reject', note: `rp_filter=1 (strict) on ${flow.iif} and ${back} leaves via ${devs.join(', ') || 'another interface'}` };
+      return {
+        kind: 'reject',
+        note: `rp_filter=1 (strict) on ${flow.iif} and ${back} leaves via ${devs.join(', ') || 'another interface'}`,
+      };
     }
     return { kind: 'accept' };
   }
@@ -376,13 +447,22 @@ export class RouteModel {
     const trace: TraceStep[] = [];
     const rules = this.rules[flow.family];
     if (this.defaultRulesDeleted[flow.family]) {
-      return { kind: 'unknown', reason: `IPv${flow.family} default rules were deleted: whether the kernel honours the rule list depends on whether a custom rule was ever added`, trace };
+      return {
+        kind: 'unknown',
+        reason: `IPv${flow.family} default rules were deleted: whether the kernel honours the rule list depends on whether a custom rule was ever added`,
+        trace,
+      };
     }
     if (checkMerged && flow.family === 4 && this.v4DefaultRulesOnly) return this.mergedLocalMainLookup(flow);
     for (let i = 0; i < rules.length; i++) {
       const c = rules[i]!;
       if (c.r.unsupported.length > 0 && this.unsupportedMayMatch(c, flow)) {
-        return { kind: 'unknown', reason: `rule ${c.r.priority} uses selectors the model does not evaluate (${c.r.unsupported.join(', ')})`, trace, unevaluatedSelectors: c.r.unsupported };
+        return {
+          kind: 'unknown',
+          reason: `rule ${c.r.priority} uses selectors the model does not evaluate (${c.r.unsupported.join(', ')})`,
+          trace,
+          unevaluatedSelectors: c.r.unsupported,
+        };
       }
       if (!this.ruleMatches(c, flow)) {
         trace.push({ rule: c.r, outcome: 'no-match' });
@@ -451,9 +531,15 @@ export class RouteModel {
         (sequential.kind === 'route' && m.kind === 'route' && sequential.route === m.route) ||
         (sequential.kind === 'error' && m.kind === 'error' && sequential.route === m.route);
       if (!same) {
-        const ambiguous = merged.filter((c) => c.prefix.len === m.route.prefix.len && c.r.metric === m.route.r.metric && prefixContains(c.prefix, flow.dst));
+        const ambiguous = merged.filter(
+          (c) => c.prefix.len === m.route.prefix.len && c.r.metric === m.route.r.metric && prefixContains(c.prefix, flow.dst),
+        );
         if (ambiguous.some((c) => c.r.table !== m.route.r.table)) {
-          return { kind: 'unknown', reason: 'local and main tables share a trie (no custom rules) and hold routes of equal prefix and metric', trace: sequential.trace };
+          return {
+            kind: 'unknown',
+            reason: 'local and main tables share a trie (no custom rules) and hold routes of equal prefix and metric',
+            trace: sequential.trace,
+          };
         }
       }
     }
@@ -518,13 +604,20 @@ export class RouteModel {
     for (const c of list) {
       if (!prefixContains(c.prefix, flow.dst)) continue;
       const r = c.r;
-      if (r.unsupported.length > 0) return { kind: 'unknown', reason: `route ${r.dst} in table ${r.table} has attributes the model does not evaluate (${r.unsupported.join(', ')})` };
+      if (r.unsupported.length > 0)
+        return {
+          kind: 'unknown',
+          reason: `route ${r.dst} in table ${r.table} has attributes the model does not evaluate (${r.unsupported.join(', ')})`,
+        };
       const rej = REJECT[r.type];
       if (rej) return { kind: 'error', errno: rej.errno, reason: rej.reason, route: c };
       if (r.type === 'throw') return { kind: 'throw', route: c };
       const routeFlags = r.nexthops.length === 1 ? r.nexthops[0]!.flags : r.flags;
       if (routeFlags.includes('dead') || r.flags.includes('dead')) continue;
-      if (r.nexthops.some((n) => n.flags.includes('linkdown')) && r.nexthops.some((n) => this.linkdownIgnored(n.dev, flow.family) === 'unknown')) {
+      if (
+        r.nexthops.some((n) => n.flags.includes('linkdown')) &&
+        r.nexthops.some((n) => this.linkdownIgnored(n.dev, flow.family) === 'unknown')
+      ) {
         return { kind: 'unknown', reason: `route ${r.dst} has a linkdown nexthop (IPv6 ignore_routes_with_linkdown is not read)` };
       }
       const usable = this.usableNexthops(r, flow.family, flow.family === 4 ? flow.oif : null);
@@ -540,7 +633,12 @@ export class RouteModel {
     const defaults = list.filter((c) => c.prefix.len === 0);
     if (defaults.length < 2 || chosen.r.type !== 'unicast') return nexthops;
     const peers = defaults.filter(
-      (c) => c.r.metric === chosen.r.metric && c.r.type === 'unicast' && c.r.nexthops.length === 1 && c.r.nexthops[0]!.gateway !== null && !c.r.nexthops[0]!.flags.includes('dead'),
+      (c) =>
+        c.r.metric === chosen.r.metric &&
+        c.r.type === 'unicast' &&
+        c.r.nexthops.length === 1 &&
+        c.r.nexthops[0]!.gateway !== null &&
+        !c.r.nexthops[0]!.flags.includes('dead'),
     );
     if (peers.length < 2) return nexthops;
     return peers.map((c) => c.r.nexthops[0]!);
@@ -549,13 +647,21 @@ export class RouteModel {
   // rt6_select: equal-metric IPv6 routes are chosen by router reachability and round robin.
   private v6RouterChoice(table: string, chosen: CRoute, nexthops: Nexthop[]): { nexthops: Nexthop[] } | { unknown: string } {
     const list = this.tables.get(`6:${table}`) ?? [];
-    const peers = list.filter((c) => c.prefix.len === chosen.prefix.len && c.prefix.value === chosen.prefix.value && c.r.metric === chosen.r.metric && c.r.type === 'unicast');
+    const peers = list.filter(
+      (c) =>
+        c.prefix.len === chosen.prefix.len &&
+        c.prefix.value === chosen.prefix.value &&
+        c.r.metric === chosen.r.metric &&
+        c.r.type === 'unicast',
+    );
     const all = peers.length > 1 ? peers.flatMap((c) => this.usableNexthops(c.r, 6, null)) : nexthops;
     for (const n of all) {
       if (!n.gateway) continue;
       const neigh = this.snapshot.neighbours.find((x) => x.family === 6 && x.dst === n.gateway && x.dev === n.dev);
       if (neigh && (neigh.state.includes('FAILED') || neigh.state.includes('INCOMPLETE'))) {
-        return { unknown: `IPv6 router ${n.gateway} is ${neigh.state.join(',')}: the kernel's router reachability choice (rt6_select) is not modelled` };
+        return {
+          unknown: `IPv6 router ${n.gateway} is ${neigh.state.join(',')}: the kernel's router reachability choice (rt6_select) is not modelled`,
+        };
       }
     }
     return { nexthops: all };
@@ -601,7 +707,8 @@ export function describeRoute(r: Route): string {
   if (r.table !== 'main') parts.push('table', r.table);
   if (r.metric) parts.push('metric', String(r.metric));
   if (r.nexthops.length > 1) {
-    for (const n of r.nexthops) parts.push('nexthop', ...(n.gateway ? ['via', n.gateway] : []), ...(n.dev ? ['dev', n.dev] : []), 'weight', String(n.weight));
+    for (const n of r.nexthops)
+      parts.push('nexthop', ...(n.gateway ? ['via', n.gateway] : []), ...(n.dev ? ['dev', n.dev] : []), 'weight', String(n.weight));
   }
   return parts.join(' ');
 }

@@ -1,7 +1,18 @@
 // Which VIPs to check, and on which interface their requests arrive.
 
 import { isIfname } from '../net/ifname.js';
-import { bitsOf, formatIp, formatPrefix, isLinkLocal, isLoopback, makePrefix, parseIp, parsePrefix, prefixContains, type Prefix } from '../net/ip.js';
+import {
+  bitsOf,
+  formatIp,
+  formatPrefix,
+  isLinkLocal,
+  isLoopback,
+  makePrefix,
+  parseIp,
+  parsePrefix,
+  prefixContains,
+  type Prefix,
+} from '../net/ip.js';
 import { cniDevice } from '../net/cni-devices.js';
 import type { HostSnapshot } from '../model/host-state.js';
 
@@ -27,14 +38,24 @@ export interface Announcement {
 }
 
 /** The L2 announcements MetalLB reports, joined to Kubernetes VIPs by Service: on this node, a single announcing interface becomes the VIP's ingress. */
-export function applyAnnouncements(vips: VipSpec[], anns: Array<{ service: string; node: string; interfaces: string[] }>, node: string): VipSpec[] {
+export function applyAnnouncements(
+  vips: VipSpec[],
+  anns: Array<{ service: string; node: string; interfaces: string[] }>,
+  node: string,
+): VipSpec[] {
   return vips.map((v) => {
     const mine = anns.filter((a) => a.service === v.service);
     if (!v.service || mine.length === 0) return v;
     const here = mine.find((a) => a.node === node);
-    const announcement: Announcement = { nodes: [...new Set(mine.map((a) => a.node))].sort(), here: here !== undefined, interfaces: here?.interfaces ?? [] };
+    const announcement: Announcement = {
+      nodes: [...new Set(mine.map((a) => a.node))].sort(),
+      here: here !== undefined,
+      interfaces: here?.interfaces ?? [],
+    };
     const pin = v.ingress === null && here?.interfaces.length === 1 ? here.interfaces[0]! : null;
-    return pin ? { ...v, announcement, ingress: pin, ingressReason: `MetalLB announces it from this node on ${pin}` } : { ...v, announcement };
+    return pin
+      ? { ...v, announcement, ingress: pin, ingressReason: `MetalLB announces it from this node on ${pin}` }
+      : { ...v, announcement };
   });
 }
 
@@ -52,8 +73,12 @@ export function parseVipSpec(text: string, source: VipSource): VipSpec {
   const ingress = at === -1 ? null : text.slice(at + 1);
   const ip = parseIp(ipText);
   if (!ip) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: expected an IPv4/IPv6 address, optionally followed by @INTERFACE`);
-  if (isLoopback(ip) || isLinkLocal(ip) || ip.value === 0n) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: loopback, link-local and unspecified addresses cannot be load-balancer VIPs`);
-  if (ingress !== null && !isIfname(ingress)) throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: ${JSON.stringify(ingress)} is not an interface name`);
+  if (isLoopback(ip) || isLinkLocal(ip) || ip.value === 0n)
+    throw new VipSpecError(
+      `invalid VIP ${JSON.stringify(text)}: loopback, link-local and unspecified addresses cannot be load-balancer VIPs`,
+    );
+  if (ingress !== null && !isIfname(ingress))
+    throw new VipSpecError(`invalid VIP ${JSON.stringify(text)}: ${JSON.stringify(ingress)} is not an interface name`);
   return { ip: formatIp(ip), ingress, source };
 }
 
@@ -90,7 +115,9 @@ function podNetworks(snap: HostSnapshot, podCidrs: string[] = []): Prefix[] {
  * device; never an address on a CNI or tunnel device, nor one inside the pod networks (flannel.1's 10.42.0.0/32).
  */
 export function detectVips(snap: HostSnapshot, podCidrs: string[] = []): Detection {
-  const holders = new Set(snap.links.filter((l) => (l.kind && VIP_HOLDER_KINDS.has(l.kind)) || VIP_HOLDER_NAMES.test(l.name)).map((l) => l.name));
+  const holders = new Set(
+    snap.links.filter((l) => (l.kind && VIP_HOLDER_KINDS.has(l.kind)) || VIP_HOLDER_NAMES.test(l.name)).map((l) => l.name),
+  );
   const pods = podNetworks(snap, podCidrs);
   const vips: VipSpec[] = [];
   const skipped: string[] = [];
@@ -148,11 +175,19 @@ export function chooseIngress(vip: VipSpec, snap: HostSnapshot): IngressChoice {
     .sort((a, b) => b.prefix.len - a.prefix.len);
   const best = subnets[0] ?? null;
   if (vip.ingress) {
-    return { ingress: vip.ingress, reason: vip.ingressReason ?? 'configured', subnet: best ? formatPrefix(best.prefix) : null, configured: true };
+    return {
+      ingress: vip.ingress,
+      reason: vip.ingressReason ?? 'configured',
+      subnet: best ? formatPrefix(best.prefix) : null,
+      configured: true,
+    };
   }
   if (!best) return { ingress: null, reason: 'the VIP lies in no connected subnet', subnet: null, configured: false };
   const others = subnets.filter((s) => s.prefix.len === best.prefix.len && s.ifname !== best.ifname);
-  const reason = others.length > 0 ? `connected subnet ${formatPrefix(best.prefix)} (also on ${others.map((o) => o.ifname).join(', ')})` : `connected subnet ${formatPrefix(best.prefix)}`;
+  const reason =
+    others.length > 0
+      ? `connected subnet ${formatPrefix(best.prefix)} (also on ${others.map((o) => o.ifname).join(', ')})`
+      : `connected subnet ${formatPrefix(best.prefix)}`;
   return { ingress: best.ifname, reason, subnet: formatPrefix(best.prefix), configured: false };
 }
 

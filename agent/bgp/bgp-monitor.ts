@@ -97,7 +97,9 @@ export class BgpMonitor implements Monitor {
     else if (b.peers.length === 0) text.push('BGP: no session on port 179 seen, no --bgp-peer configured');
     else
       for (const p of b.peers)
-        text.push(`BGP: ${p.peer} ${p.up ? 'up' : 'DOWN'} since ${new Date(p.since).toISOString()}${p.expected ? ` (expected by ${p.expectedBy})` : ' (seen, not configured)'}${p.up || !p.tcpState ? '' : `, TCP ${p.tcpState}`}`);
+        text.push(
+          `BGP: ${p.peer} ${p.up ? 'up' : 'DOWN'} since ${new Date(p.since).toISOString()}${p.expected ? ` (expected by ${p.expectedBy})` : ' (seen, not configured)'}${p.up || !p.tcpState ? '' : `, TCP ${p.tcpState}`}`,
+        );
     return { json: { bgp: b }, text };
   }
 

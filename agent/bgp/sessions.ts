@@ -75,7 +75,15 @@ export class BgpTracker {
   private peer(ip: string, now: number): PeerState {
     let s = this.peers.get(ip);
     if (!s) {
-      s = { peer: ip, expected: this.expectedPeers.has(ip), expectedBy: this.expectedPeers.get(ip) ?? null, up: false, since: now, tcpState: null, attempts: noAttempts() };
+      s = {
+        peer: ip,
+        expected: this.expectedPeers.has(ip),
+        expectedBy: this.expectedPeers.get(ip) ?? null,
+        up: false,
+        since: now,
+        tcpState: null,
+        attempts: noAttempts(),
+      };
       this.peers.set(ip, s);
     }
     return s;
@@ -146,7 +154,17 @@ export class BgpTracker {
       const s = this.peers.get(a.peer);
       if (!s) continue;
       // A SYN younger than 3 s may still be answered.
-      const outcome: AttemptOutcome | null = a.rst ? (a.synAck ? 'reset-after-handshake' : 'refused') : a.synAck ? (a.established ? 'established' : null) : now - a.t > 3000 ? 'unanswered' : null;
+      const outcome: AttemptOutcome | null = a.rst
+        ? a.synAck
+          ? 'reset-after-handshake'
+          : 'refused'
+        : a.synAck
+          ? a.established
+            ? 'established'
+            : null
+          : now - a.t > 3000
+            ? 'unanswered'
+            : null;
       if (outcome) s.attempts[outcome]++;
     }
     return [...this.peers.values()].sort((x, y) => x.peer.localeCompare(y.peer));
@@ -154,8 +172,10 @@ export class BgpTracker {
 }
 
 function attemptsText(a: Record<AttemptOutcome, number>): string | null {
-  if (a['reset-after-handshake'] > 0) return `${a['reset-after-handshake']} connections to it were reset right after the TCP handshake: the peer does not accept this node as a BGP neighbour (is this node's address configured as a neighbour on the router?)`;
-  if (a.refused > 0) return `${a.refused} connection attempts were refused (RST to the SYN): nothing listens on the peer's port 179, or a firewall rejects them`;
+  if (a['reset-after-handshake'] > 0)
+    return `${a['reset-after-handshake']} connections to it were reset right after the TCP handshake: the peer does not accept this node as a BGP neighbour (is this node's address configured as a neighbour on the router?)`;
+  if (a.refused > 0)
+    return `${a.refused} connection attempts were refused (RST to the SYN): nothing listens on the peer's port 179, or a firewall rejects them`;
   if (a.unanswered > 0) return `${a.unanswered} connection attempts got no answer: the peer is unreachable, or a firewall drops port 179`;
   return null;
 }
@@ -169,15 +189,26 @@ export function bgpFindings(peers: PeerState[]): Finding[] {
     if (!s.expected && tried === 0) continue;
     const why = attemptsText(s.attempts);
     const tcp = s.tcpState ? `TCP ${s.tcpState}` : 'no TCP connection on port 179';
-    out.push(finding('bgp-session-down', {
-      vip: null,
-      summary: `BGP session with ${s.peer}${s.expectedBy?.startsWith('MetalLB') ? ` (${s.expectedBy})` : ''} is down since ${new Date(s.since).toISOString()} (${tcp})${why ? `: ${why}` : ''}`,
-      evidence: [`ss: ${tcp}`, `capture, last minute: ${Object.entries(s.attempts).map(([k, n]) => `${k} ${n}`).join(', ')}`],
-      remediation: [
-        { title: 'check both ends of the session', commands: [], note: `A node that is not a neighbour on the router receives no VIP traffic at all. On the router (${s.peer}): is this node listed as a neighbour, with the right ASN? On the node: the BGP speaker's log (MetalLB: kubectl -n metallb-system logs -l component=speaker).` },
-      ],
-      peer: s.peer,
-    }));
+    out.push(
+      finding('bgp-session-down', {
+        vip: null,
+        summary: `BGP session with ${s.peer}${s.expectedBy?.startsWith('MetalLB') ? ` (${s.expectedBy})` : ''} is down since ${new Date(s.since).toISOString()} (${tcp})${why ? `: ${why}` : ''}`,
+        evidence: [
+          `ss: ${tcp}`,
+          `capture, last minute: ${Object.entries(s.attempts)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')}`,
+        ],
+        remediation: [
+          {
+            title: 'check both ends of the session',
+            commands: [],
+            note: `A node that is not a neighbour on the router receives no VIP traffic at all. On the router (${s.peer}): is this node listed as a neighbour, with the right ASN? On the node: the BGP speaker's log (MetalLB: kubectl -n metallb-system logs -l component=speaker).`,
+          },
+        ],
+        peer: s.peer,
+      }),
+    );
   }
   return out;
 }

@@ -19,7 +19,20 @@ export interface SsParse {
   bad: string[];
 }
 
-const STATES = new Set(['ESTAB', 'SYN-SENT', 'SYN-RECV', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'UNCONN', 'CLOSE-WAIT', 'LAST-ACK', 'LISTEN', 'CLOSING', 'CLOSED']);
+const STATES = new Set([
+  'ESTAB',
+  'SYN-SENT',
+  'SYN-RECV',
+  'FIN-WAIT-1',
+  'FIN-WAIT-2',
+  'TIME-WAIT',
+  'UNCONN',
+  'CLOSE-WAIT',
+  'LAST-ACK',
+  'LISTEN',
+  'CLOSING',
+  'CLOSED',
+]);
 
 function endpoint(text: string): { ip: string | null; port: number | null } | null {
   const colon = text.lastIndexOf(':');

@@ -76,7 +76,10 @@ export class CaptureMonitor implements Monitor {
   /** What the capture filter keeps, for the report and the metrics. */
   get sampling(): { sampleBits: number; flowsWithData: number; text: string } {
     const k = this.opts.capture.sampleBits ?? 0;
-    const text = k === 0 ? 'every packet to and from the VIPs' : `TCP SYN, FIN and RST of every flow; TCP and UDP data of 1 in ${2 ** k} flows (client port with its low ${k} bits zero)`;
+    const text =
+      k === 0
+        ? 'every packet to and from the VIPs'
+        : `TCP SYN, FIN and RST of every flow; TCP and UDP data of 1 in ${2 ** k} flows (client port with its low ${k} bits zero)`;
     return { sampleBits: k, flowsWithData: 1 / 2 ** k, text };
   }
 
@@ -103,7 +106,10 @@ export class CaptureMonitor implements Monitor {
     this.vips = vips.map((v) => v.ip);
     if (!c.enabled || vips.length === 0) return;
     const bgp = this.opts.bgpTap ?? null;
-    const filter = buildFilter(vips.map((v) => v.ip), { bgp: bgp !== null, sampleBits: c.sampleBits });
+    const filter = buildFilter(
+      vips.map((v) => v.ip),
+      { bgp: bgp !== null, sampleBits: c.sampleBits },
+    );
     if (this.capture && this.capture.args.at(-1) === filter) return;
     if (this.capture) {
       this.opts.log({ event: 'capture-restart', reason: 'VIP set changed', filter });
@@ -201,14 +207,23 @@ export class CaptureMonitor implements Monitor {
   findings(now: number): Finding[] {
     const m = this.matcher;
     if (!m) return [];
-    return evidenceFindings({ tally: m.openTally(now), skipped: m.skipped, interfacesKnown: this.captureStats.linktypeOk !== false, staticVip: this.opts.staticVip });
+    return evidenceFindings({
+      tally: m.openTally(now),
+      skipped: m.skipped,
+      interfacesKnown: this.captureStats.linktypeOk !== false,
+      staticVip: this.opts.staticVip,
+    });
   }
 
   health(): MonitorHealth {
     const wanted = this.wanted;
     const running = this.capture?.running === true;
     const ok = !wanted || running;
-    return { ok, state: ok ? (wanted ? 'running' : 'disabled') : 'capture-down', detail: { capture: wanted ? (running ? 'running' : 'down') : 'disabled', lastCaptureError: this.captureStats.lastError } };
+    return {
+      ok,
+      state: ok ? (wanted ? 'running' : 'disabled') : 'capture-down',
+      detail: { capture: wanted ? (running ? 'running' : 'down') : 'disabled', lastCaptureError: this.captureStats.lastError },
+    };
   }
 
   report(now: number): ReportSection {
@@ -216,12 +231,17 @@ export class CaptureMonitor implements Monitor {
     const text: string[] = [];
     if (this.opts.capture.enabled) text.push(`Capture keeps: ${this.sampling.text}.`);
     if (!this.opts.capture.enabled) text.push('Live flows: capture disabled');
-    else if (!flows || Object.keys(flows).length === 0) text.push(`Live flows: none yet (capture ${this.capture?.healthy ? 'running' : 'down'}; ${this.captureStats.packets} packets)`);
+    else if (!flows || Object.keys(flows).length === 0)
+      text.push(`Live flows: none yet (capture ${this.capture?.healthy ? 'running' : 'down'}; ${this.captureStats.packets} packets)`);
     else {
       text.push('Live flows (not yet expired):');
       for (const [vip, t] of Object.entries(flows)) {
-        const oc = FLOW_OUTCOMES.filter((x) => t.outcomes[x] > 0).map((x) => `${t.outcomes[x]} ${x}`).join(', ');
-        text.push(`  ${vip}: ${oc}; paths ${pathsText(t.paths)}${t.retransmittedSyns ? `; retransmitted SYNs ${t.retransmittedSyns}` : ''}`);
+        const oc = FLOW_OUTCOMES.filter((x) => t.outcomes[x] > 0)
+          .map((x) => `${t.outcomes[x]} ${x}`)
+          .join(', ');
+        text.push(
+          `  ${vip}: ${oc}; paths ${pathsText(t.paths)}${t.retransmittedSyns ? `; retransmitted SYNs ${t.retransmittedSyns}` : ''}`,
+        );
       }
     }
     return { json: { liveFlows: flows, capture: { ...this.captureStats, sampling: this.sampling } }, text };
@@ -235,9 +255,11 @@ export class CaptureMonitor implements Monitor {
           const vip = q['vip'] === undefined ? undefined : canonicalIp(q['vip']);
           if (vip === null) throw new RequestError(`vip ${JSON.stringify(q['vip'])} is not an IP address`);
           const outcome = q['outcome'];
-          if (outcome !== undefined && !FLOW_OUTCOMES.includes(outcome as FlowOutcome)) throw new RequestError(`outcome ${JSON.stringify(outcome)} is not one of ${FLOW_OUTCOMES.join(', ')}`);
+          if (outcome !== undefined && !FLOW_OUTCOMES.includes(outcome as FlowOutcome))
+            throw new RequestError(`outcome ${JSON.stringify(outcome)} is not one of ${FLOW_OUTCOMES.join(', ')}`);
           const limit = q['limit'] === undefined ? 100 : Number(q['limit']);
-          if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new RequestError(`limit ${JSON.stringify(q['limit'])} must be an integer from 1 to 10000`);
+          if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+            throw new RequestError(`limit ${JSON.stringify(q['limit'])} must be an integer from 1 to 10000`);
           if (!this.matcher) return { body: { flows: [], capture: this.opts.capture.enabled ? 'not started (no VIPs?)' : 'disabled' } };
           return { body: { flows: this.matcher.flows(Date.now(), { vip, outcome: outcome as FlowOutcome | undefined, limit }) } };
         },
@@ -284,11 +306,29 @@ function captureMetrics(registry: Registry, mon: CaptureMonitor) {
   return {
     ingress,
     packets: new Counter({ name: 'asymroute_capture_packets_total', help: 'Packets read from the capture.', registers }),
-    drops: new Counter({ name: 'asymroute_capture_kernel_drops_total', help: 'Packets the kernel dropped before the capture read them (tcpdump statistics, summed across restarts).', registers }),
+    drops: new Counter({
+      name: 'asymroute_capture_kernel_drops_total',
+      help: 'Packets the kernel dropped before the capture read them (tcpdump statistics, summed across restarts).',
+      registers,
+    }),
     restarts: new Counter({ name: 'asymroute_capture_restarts_total', help: 'Restarts of the tcpdump child.', registers }),
-    decodeFailures: new Counter({ name: 'asymroute_capture_decode_failures_total', help: 'Captured packets no decoder could read, by layer and reason (truncated is kept apart from malformed).', labelNames: ['layer', 'reason'], registers }),
-    skipped: new Counter({ name: 'asymroute_flow_skipped_packets_total', help: 'Decoded packets the flow table did not track, by reason (not to or from a VIP, no interface index, a full service table, …).', labelNames: ['reason'], registers }),
-    evictions: new Counter({ name: 'asymroute_flow_evictions_total', help: 'Flows evicted from the full flow table before they ended (the table is bounded: --flow-capacity).', registers }),
+    decodeFailures: new Counter({
+      name: 'asymroute_capture_decode_failures_total',
+      help: 'Captured packets no decoder could read, by layer and reason (truncated is kept apart from malformed).',
+      labelNames: ['layer', 'reason'],
+      registers,
+    }),
+    skipped: new Counter({
+      name: 'asymroute_flow_skipped_packets_total',
+      help: 'Decoded packets the flow table did not track, by reason (not to or from a VIP, no interface index, a full service table, …).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    evictions: new Counter({
+      name: 'asymroute_flow_evictions_total',
+      help: 'Flows evicted from the full flow table before they ended (the table is bounded: --flow-capacity).',
+      registers,
+    }),
     sampled: new Gauge({
       name: 'asymroute_capture_sampled_flows_ratio',
       help: 'Share of flows whose TCP and UDP data packets the capture filter keeps (1 / 2^captureSampleBits); TCP SYN, FIN and RST are kept for every flow. Packet counters count what is kept.',
@@ -310,7 +350,8 @@ function captureMetrics(registry: Registry, mon: CaptureMonitor) {
       collect() {
         this.reset();
         if (!mon.matcher) return;
-        for (const [vip, t] of mon.matcher.openTally(Date.now())) for (const o of FLOW_OUTCOMES) this.set({ vip, outcome: o }, t.outcomes[o]);
+        for (const [vip, t] of mon.matcher.openTally(Date.now()))
+          for (const o of FLOW_OUTCOMES) this.set({ vip, outcome: o }, t.outcomes[o]);
       },
     }),
     asymmetric: new Gauge({

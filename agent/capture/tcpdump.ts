@@ -12,7 +12,8 @@ import { pidAlive } from '../sources/pids.js';
 import { InvalidArgumentError, validateIfname, validateNetnsName } from '../sources/validate.js';
 import { Restarter } from '../supervisor/restarter.js';
 
-export const TCPDUMP_MISSING_MESSAGE = "the 'tcpdump' command was not found on PATH: install the tcpdump package (Debian/Ubuntu: apt-get install tcpdump)";
+export const TCPDUMP_MISSING_MESSAGE =
+  "the 'tcpdump' command was not found on PATH: install the tcpdump package (Debian/Ubuntu: apt-get install tcpdump)";
 /** Marks our tcpdump children in their environment, so a restarted agent can find and end its orphans. */
 export const CAPTURE_MARKER = 'ASYMROUTE_CAPTURE';
 
@@ -25,7 +26,7 @@ export const MAX_FILTER_TERMS = 32;
 export function vipNets(addrs: bigint[], bits: number, max = MAX_FILTER_TERMS): Array<{ value: bigint; len: number }> {
   let nets = [...new Set(addrs)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((value) => ({ value, len: bits }));
   // Two sibling blocks of the same size become their parent, until nothing merges.
-  for (let merged = true; merged; ) {
+  for (let merged = true; merged;) {
     merged = false;
     const out: typeof nets = [];
     for (const n of nets) {
@@ -95,7 +96,8 @@ export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean
     const [dst, src] = [netTerms('dst', 4, v4), netTerms('src', 4, v4)];
     if (m === 0) parts.push(`(ip and (${dst} or ${src}))`);
     else {
-      const keep = (port: 0 | 2) => `(not (tcp or udp) or tcp[13] & 7 != 0 or (tcp and tcp[${port}:2] & ${m} = 0) or (udp and udp[${port}:2] & ${m} = 0))`;
+      const keep = (port: 0 | 2) =>
+        `(not (tcp or udp) or tcp[13] & 7 != 0 or (tcp and tcp[${port}:2] & ${m} = 0) or (udp and udp[${port}:2] & ${m} = 0))`;
       parts.push(`(ip and ((${dst} and ${keep(0)}) or (${src} and ${keep(2)})))`);
     }
   }
@@ -116,12 +118,17 @@ export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean
 }
 
 /** tcpdump's arguments for a pcap stream of VIP traffic on stdout; -s and -B only when given (else tcpdump's defaults). */
-export function tcpdumpArgs(vips: string[], opts: { iface?: string; snaplen?: number; bufferKiB?: number; bgp?: boolean; sampleBits?: number } = {}): string[] {
+export function tcpdumpArgs(
+  vips: string[],
+  opts: { iface?: string; snaplen?: number; bufferKiB?: number; bgp?: boolean; sampleBits?: number } = {},
+): string[] {
   const iface = opts.iface ?? 'any';
   if (iface !== 'any') validateIfname(iface);
   const { snaplen, bufferKiB } = opts;
-  if (snaplen !== undefined && (!Number.isInteger(snaplen) || snaplen < 96 || snaplen > 262144)) throw new InvalidArgumentError(`invalid snaplen ${snaplen}: 96..262144`);
-  if (bufferKiB !== undefined && (!Number.isInteger(bufferKiB) || bufferKiB < 64 || bufferKiB > 1048576)) throw new InvalidArgumentError(`invalid capture buffer ${bufferKiB} KiB: 64..1048576`);
+  if (snaplen !== undefined && (!Number.isInteger(snaplen) || snaplen < 96 || snaplen > 262144))
+    throw new InvalidArgumentError(`invalid snaplen ${snaplen}: 96..262144`);
+  if (bufferKiB !== undefined && (!Number.isInteger(bufferKiB) || bufferKiB < 64 || bufferKiB > 1048576))
+    throw new InvalidArgumentError(`invalid capture buffer ${bufferKiB} KiB: 64..1048576`);
   return [
     ...['-i', iface, '-y', 'LINUX_SLL2', '-U', '-n', '-w', '-'],
     ...(snaplen !== undefined ? ['-s', String(snaplen)] : []),
@@ -197,8 +204,16 @@ export class TcpdumpCapture {
 
   constructor(private readonly opts: CaptureOptions) {
     if (opts.netns) validateNetnsName(opts.netns);
-    this.args = tcpdumpArgs(opts.vips, { iface: opts.iface, snaplen: opts.snaplen ?? 192, bufferKiB: opts.bufferKiB ?? 4096, bgp: opts.bgp, sampleBits: opts.sampleBits });
-    this.restarter = opts.restarter ?? new Restarter('tcpdump', { initialMs: opts.backoffMs ?? 1000, maxMs: opts.maxBackoffMs ?? 30_000, healthyAfterMs: HEALTHY_RUN_MS });
+    this.args = tcpdumpArgs(opts.vips, {
+      iface: opts.iface,
+      snaplen: opts.snaplen ?? 192,
+      bufferKiB: opts.bufferKiB ?? 4096,
+      bgp: opts.bgp,
+      sampleBits: opts.sampleBits,
+    });
+    this.restarter =
+      opts.restarter ??
+      new Restarter('tcpdump', { initialMs: opts.backoffMs ?? 1000, maxMs: opts.maxBackoffMs ?? 30_000, healthyAfterMs: HEALTHY_RUN_MS });
   }
 
   /** restarts of the capture child (across every capture sharing the restarter) */
@@ -293,7 +308,9 @@ export class TcpdumpCapture {
       type: 'linktype',
       linktype: h.linktype,
       ok,
-      message: ok ? 'LINUX_SLL2: interface index and direction per packet' : `tcpdump fell back to link type ${h.linktype} (not LINUX_SLL2): packets carry no interface index, LIVE EVIDENCE IS UNAVAILABLE (needs tcpdump >= 4.99 / libpcap >= 1.10)`,
+      message: ok
+        ? 'LINUX_SLL2: interface index and direction per packet'
+        : `tcpdump fell back to link type ${h.linktype} (not LINUX_SLL2): packets carry no interface index, LIVE EVIDENCE IS UNAVAILABLE (needs tcpdump >= 4.99 / libpcap >= 1.10)`,
     });
   }
 
@@ -303,10 +320,16 @@ export class TcpdumpCapture {
     if (this.statsTimer) clearInterval(this.statsTimer);
     const c = this.child;
     if (!c) return;
-    const exited = (ms: number) => Promise.race([c.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
+    const exited = (ms: number) =>
+      Promise.race([c.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref())]);
     const stopped = (signal(c, 'SIGTERM') && (await exited(3000))) || (signal(c, 'SIGKILL') && (await exited(2000))) || (await exited(100));
     if (!stopped) {
-      this.opts.onEvent?.({ type: 'stop-failed', pid: c.pid ?? null, message: 'tcpdump did not exit on SIGTERM or SIGKILL: the agent lacks the permission to signal it (CAP_KILL, once tcpdump has dropped to its own user)' });
+      this.opts.onEvent?.({
+        type: 'stop-failed',
+        pid: c.pid ?? null,
+        message:
+          'tcpdump did not exit on SIGTERM or SIGKILL: the agent lacks the permission to signal it (CAP_KILL, once tcpdump has dropped to its own user)',
+      });
       // Let go of it, or its open pipes keep this process from ever exiting.
       c.proc.stdout?.destroy();
       c.proc.stderr?.destroy();

@@ -70,7 +70,10 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
       gateways: configuredGateways(cfg),
       oracle: async () => null,
     });
-    check = checkReportJson({ node: snap.hostname, takenAt: snap.takenAt, source: 'snapshot', vipSource: vips ? 'given' : 'from the capture' }, r);
+    check = checkReportJson(
+      { node: snap.hostname, takenAt: snap.takenAt, source: 'snapshot', vipSource: vips ? 'given' : 'from the capture' },
+      r,
+    );
   }
   const meta = { file, linksSource: linksPath };
   const report = analyzeReportJson(meta, a, check);
@@ -80,6 +83,10 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
     const hwm = /VmHWM:\s+(\d+)/.exec(await readFile('/proc/self/status', 'utf8').catch(() => ''));
     io.err(`asymroute-stats ${JSON.stringify({ maxRssKiB: hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS, records: a.records })}`);
   }
-  io.out(cfg.values.json ? JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2) : analyzeReportText(meta, a, check));
+  io.out(
+    cfg.values.json
+      ? JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2)
+      : analyzeReportText(meta, a, check),
+  );
   return report.exitCode;
 }

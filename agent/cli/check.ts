@@ -28,8 +28,18 @@ export async function loadSnapshot(path: string): Promise<HostSnapshot> {
     throw new UsageError(`snapshot ${path}: ${(e as Error).message}`);
   }
   const s = data as Partial<HostSnapshot>;
-  if (typeof s !== 'object' || s === null || s.version !== SNAPSHOT_VERSION || !Array.isArray(s.routes) || !Array.isArray(s.rules) || !Array.isArray(s.addrs) || !Array.isArray(s.links)) {
-    throw new UsageError(`snapshot ${path}: not an asymroute snapshot of version ${SNAPSHOT_VERSION} (make one with: asymroute snapshot > FILE)`);
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    s.version !== SNAPSHOT_VERSION ||
+    !Array.isArray(s.routes) ||
+    !Array.isArray(s.rules) ||
+    !Array.isArray(s.addrs) ||
+    !Array.isArray(s.links)
+  ) {
+    throw new UsageError(
+      `snapshot ${path}: not an asymroute snapshot of version ${SNAPSHOT_VERSION} (make one with: asymroute snapshot > FILE)`,
+    );
   }
   return s as HostSnapshot;
 }
@@ -62,12 +72,16 @@ function vipSources(cfg: Resolved<'check'>, snap: HostSnapshot): { vips: VipSpec
   }
   const d = detectVips(snap);
   const skipped = d.skipped.length > 0 ? `; skipped ${d.skipped.join(', ')}` : '';
-  return { vips: d.vips, label: `auto-detected: /32 and /128 addresses, addresses on dummy and kube-ipvs0 devices, none on CNI devices or in pod networks${skipped}` };
+  return {
+    vips: d.vips,
+    label: `auto-detected: /32 and /128 addresses, addresses on dummy and kube-ipvs0 devices, none on CNI devices or in pod networks${skipped}`,
+  };
 }
 
 export async function runCheck(argv: string[], io: Output = consoleOutput): Promise<number> {
   const cfg = resolveConfig('check', argv);
-  if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute check --help)`);
+  if (cfg.positionals.length > 0)
+    throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute check --help)`);
   const snapshotPath = cfg.values.snapshot;
   const ip = new IpRunner();
   const snap = snapshotPath ? await loadSnapshot(snapshotPath) : await readHostState({ ip });
@@ -82,7 +96,12 @@ export async function runCheck(argv: string[], io: Output = consoleOutput): Prom
     oracle: snapshotPath ? async () => null : kernelOracle(ip),
     conntrack: snapshotPath ? null : await readConntrack(vips.map((v) => v.ip)),
   });
-  const meta = { node: snap.hostname, takenAt: snap.takenAt, source: snapshotPath ? ('snapshot' as const) : ('live' as const), vipSource: label };
+  const meta = {
+    node: snap.hostname,
+    takenAt: snap.takenAt,
+    source: snapshotPath ? ('snapshot' as const) : ('live' as const),
+    vipSource: label,
+  };
   const report = checkReportJson(meta, result);
   io.out(cfg.values.json ? JSON.stringify(report, null, 2) : checkReportText(meta, result));
   return report.exitCode;

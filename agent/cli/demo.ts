@@ -28,8 +28,10 @@ export function selfCommand(): string[] {
 
 export async function runDemo(argv: string[], io: Output = consoleOutput): Promise<number> {
   const cfg = resolveConfig('demo', argv);
-  if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute demo --help)`);
-  if (process.getuid?.() !== 0) throw new EnvironmentError('asymroute demo builds network namespaces and must run as root (try: sudo asymroute demo)');
+  if (cfg.positionals.length > 0)
+    throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute demo --help)`);
+  if (process.getuid?.() !== 0)
+    throw new EnvironmentError('asymroute demo builds network namespaces and must run as root (try: sudo asymroute demo)');
   const self = selfCommand();
   const reaped = await NetnsLab.reapStale(DEMO_TAG);
   if (reaped.length) io.out(`removed namespaces left by an interrupted demo: ${reaped.join(', ')}`);
@@ -53,7 +55,7 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
   const step = (n: number, s: string) => io.out(`\n== ${n}. ${s}`);
   const pod = cfg.values.backend === 'pod';
   try {
-    step(1, `building the incident in network namespaces${pod ? ', with the VIP DNAT\'d to a pod' : ''}`);
+    step(1, `building the incident in network namespaces${pod ? ", with the VIP DNAT'd to a pod" : ''}`);
     let l: IncidentLab;
     if (pod) {
       const b = await buildBackendLab(netns, 'local-pod', 'local');
@@ -68,7 +70,11 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
       [
         `   client ${l.clientIp} --- LAN router (192.168.1.254) --- eth1 [node] eth0 --- management NAT 192.168.121.1`,
         `   node: eth0 192.168.121.10/24 (default via 192.168.121.1), eth1 192.168.1.10/24, VIP ${l.vip} on eth1`,
-        ...(pod ? [`   pod ${POD.pod} behind vethpod; iptables -t nat -A PREROUTING -d ${l.vip}/32 -p tcp --dport ${SERVICE_PORT} -j DNAT --to-destination ${POD.pod}:${BACKEND_PORT}`] : []),
+        ...(pod
+          ? [
+              `   pod ${POD.pod} behind vethpod; iptables -t nat -A PREROUTING -d ${l.vip}/32 -p tcp --dport ${SERVICE_PORT} -j DNAT --to-destination ${POD.pod}:${BACKEND_PORT}`,
+            ]
+          : []),
         `   namespaces: ${netns.names().join(', ')}`,
       ].join('\n'),
     );
@@ -78,7 +84,11 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     const check = async (): Promise<number> => {
       const args = ['check', '--vip', l.vip, '--client', l.clientCidr];
       io.out(`   $ ip netns exec ${l.node.name} asymroute ${args.join(' ')}`);
-      const r = await execa('ip', ['netns', 'exec', l.node.name, ...self, ...args, '--json'], { reject: false, stdin: 'ignore', timeout: 60_000 });
+      const r = await execa('ip', ['netns', 'exec', l.node.name, ...self, ...args, '--json'], {
+        reject: false,
+        stdin: 'ignore',
+        timeout: 60_000,
+      });
       if (r.stderr) io.err(String(r.stderr));
       let report: CheckReportJson;
       try {
@@ -107,8 +117,12 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
 
     step(2, 'asymroute check inside the node namespace');
     const before = await check();
-    const printed = (re: RegExp) => lastJson?.findings.find((f) => f.type === 'asymmetric-reply-path')?.remediation.find((r) => re.test(r.title))?.commands ?? null;
-    const fixes = { policy: printed(pod ? /^connmark policy routing \(iptables\)/ : /^policy routing: replies from/), 'default-route': printed(/^move the default route to eth1$/) };
+    const printed = (re: RegExp) =>
+      lastJson?.findings.find((f) => f.type === 'asymmetric-reply-path')?.remediation.find((r) => re.test(r.title))?.commands ?? null;
+    const fixes = {
+      policy: printed(pod ? /^connmark policy routing \(iptables\)/ : /^policy routing: replies from/),
+      'default-route': printed(/^move the default route to eth1$/),
+    };
     step(3, 'proof: a real TCP connection from the client');
     const c1 = await connect();
 
@@ -117,7 +131,7 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     if (pod) {
       step(n++, 'the fix that works for a local socket: a "from VIP" rule (check did not print it, and says why)');
       await run([`ip rule add from ${l.vip} lookup 100 priority 32765`, `ip route add default via ${l.lanGateway} dev eth1 table 100`]);
-      step(n++, 'asymroute check after the from-VIP rule: the pod\'s replies still leave on eth0');
+      step(n++, "asymroute check after the from-VIP rule: the pod's replies still leave on eth0");
       const mid = await check();
       const c = await connect();
       wrongFixHeld = mid === 1 && !c.ok;
@@ -125,7 +139,10 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     }
     const fix = cfg.values.fix;
     const cmds = fixes[fix];
-    step(n++, `applying the fix check printed (${fix === 'policy' ? (pod ? 'connmark policy routing' : 'policy routing') : 'default route moved to eth1'})`);
+    step(
+      n++,
+      `applying the fix check printed (${fix === 'policy' ? (pod ? 'connmark policy routing' : 'policy routing') : 'default route moved to eth1'})`,
+    );
     if (!cmds) throw new EnvironmentError(`check printed no "${fix}" fix; see its output above`);
     await run(cmds);
     step(n++, 'asymroute check after the fix');
@@ -134,7 +151,9 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     const c2 = await connect();
 
     const ok = before === 1 && !c1.ok && wrongFixHeld && after === 0 && c2.ok;
-    io.out(`\n== ${ok ? 'demo complete: the finding matched the failure, and the fix cleared both' : 'demo did NOT behave as expected (see above)'}`);
+    io.out(
+      `\n== ${ok ? 'demo complete: the finding matched the failure, and the fix cleared both' : 'demo did NOT behave as expected (see above)'}`,
+    );
     return ok ? 0 : 1;
   } catch (e) {
     if (interrupted) return await interrupted;
@@ -145,7 +164,12 @@ export async function runDemo(argv: string[], io: Output = consoleOutput): Promi
     if (!interrupted) {
       if (cfg.values.keep && lab) {
         await server?.stop().catch(() => undefined);
-        io.out(`namespaces kept (--keep): remove with: ${netns.names().map((n) => `ip netns del ${n}`).join('; ')}`);
+        io.out(
+          `namespaces kept (--keep): remove with: ${netns
+            .names()
+            .map((n) => `ip netns del ${n}`)
+            .join('; ')}`,
+        );
       } else {
         await cleanup();
         io.out('namespaces removed.');

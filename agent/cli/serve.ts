@@ -57,7 +57,10 @@ function pcapDownloader(vips: () => string[]) {
       out.end();
     });
     reply.raw.on('close', stop);
-    await reply.type('application/vnd.tcpdump.pcap').header('content-disposition', `attachment; filename="asymroute-${seconds}s.pcap"`).send(out);
+    await reply
+      .type('application/vnd.tcpdump.pcap')
+      .header('content-disposition', `attachment; filename="asymroute-${seconds}s.pcap"`)
+      .send(out);
   };
 }
 
@@ -66,7 +69,8 @@ const BGP_POLL_MS = 5000;
 
 export async function startServe(argv: string[], io: Output, version: string): Promise<ServeHandle> {
   const cfg = resolveConfig('serve', argv);
-  if (cfg.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
+  if (cfg.positionals.length > 0)
+    throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
   const v = cfg.values;
   const vipList = v.vips;
   const vips = configuredVips(cfg);
@@ -77,7 +81,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
   // The Kubernetes client is loaded only when Kubernetes is in use.
   const k8s = kmode !== 'off' && kubeConfigPresent(kubeconfig) ? await import('../kubernetes/api.js') : null;
   const kc = k8s ? k8s.loadKubeConfig(kubeconfig) : null;
-  if (kmode === 'on' && !kc) throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
+  if (kmode === 'on' && !kc)
+    throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
   if (v.kubernetesEvents && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
   const bgpOn = v.bgp !== 'off';
   const captureOn = v.capture;
@@ -88,8 +93,25 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const names = new LinkNames(new IpRunner(), { onChange: () => capture.matcher?.refreshInterfaces() });
   let agent: Agent | null = null;
   const changed = () => agent?.gather();
-  const kube = kc ? new (await import('../kubernetes/kubernetes-monitor.js')).KubernetesMonitor({ kubeconfig: kc, node, bgp: bgpOn, log, registry, supervisor, onChange: (why) => void checks.check(why) }) : null;
-  const events = v.kubernetesEvents && kc ? new (await import('../kubernetes/events.js')).ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) }) : null;
+  const kube = kc
+    ? new (await import('../kubernetes/kubernetes-monitor.js')).KubernetesMonitor({
+        kubeconfig: kc,
+        node,
+        bgp: bgpOn,
+        log,
+        registry,
+        supervisor,
+        onChange: (why) => void checks.check(why),
+      })
+    : null;
+  const events =
+    v.kubernetesEvents && kc
+      ? new (await import('../kubernetes/events.js')).ServiceEvents({
+          kubeconfig: kc,
+          node,
+          onError: (error) => log({ event: 'kubernetes-event-failed', error }),
+        })
+      : null;
   const checks: ReplyPathMonitor = new ReplyPathMonitor({
     vips,
     // With Kubernetes, VIPs come from Services and MetalLB status only: a node's own /32s are often the CNI's.
@@ -112,10 +134,33 @@ export async function startServe(argv: string[], io: Output, version: string): P
     stillReported: (vip) => agent?.findings().some((f) => f.vip === vip) ?? false,
     netlinkRestarter: supervisor.restarter('ip-monitor', { initialMs: 2000, maxMs: 60_000, healthyAfterMs: 60_000 }),
   });
-  const l2 = new L2Monitor({ names, probe: { enabled: v.arpProbe, intervalMs: v.arpProbeInterval * 1000 }, vipReports: () => checks.result?.vips ?? [], log, registry, changed });
-  const bgp = bgpOn ? new BgpMonitor({ peers: v.bgpPeers.map((p) => canonicalIp(p)!), pollMs: BGP_POLL_MS, expected: kube ? () => kube.expectedBgpPeers() : undefined, log, registry, changed }) : null;
+  const l2 = new L2Monitor({
+    names,
+    probe: { enabled: v.arpProbe, intervalMs: v.arpProbeInterval * 1000 },
+    vipReports: () => checks.result?.vips ?? [],
+    log,
+    registry,
+    changed,
+  });
+  const bgp = bgpOn
+    ? new BgpMonitor({
+        peers: v.bgpPeers.map((p) => canonicalIp(p)!),
+        pollMs: BGP_POLL_MS,
+        expected: kube ? () => kube.expectedBgpPeers() : undefined,
+        log,
+        registry,
+        changed,
+      })
+    : null;
   const capture = new CaptureMonitor({
-    capture: { enabled: captureOn, snaplen: v.snaplen, bufferKiB: v.captureBufferKiB, flowCapacity: v.flowCapacity, idleMs: v.flowIdle * 1000, sampleBits: v.captureSampleBits },
+    capture: {
+      enabled: captureOn,
+      snaplen: v.snaplen,
+      bufferKiB: v.captureBufferKiB,
+      flowCapacity: v.flowCapacity,
+      idleMs: v.flowIdle * 1000,
+      sampleBits: v.captureSampleBits,
+    },
     names,
     log,
     registry,
@@ -137,7 +182,13 @@ export async function startServe(argv: string[], io: Output, version: string): P
       const reason = raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored';
       const suppressedBefore = events.suppressed;
       void events
-        .report({ service: vip.service, reason, message: raised ? `on node ${node}: ${t.summary}` : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again` })
+        .report({
+          service: vip.service,
+          reason,
+          message: raised
+            ? `on node ${node}: ${t.summary}`
+            : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again`,
+        })
         .then((posted) => {
           if (posted) log({ event: 'kubernetes-event-posted', service: vip.service, reason });
           else if (events.suppressed > suppressedBefore) log({ event: 'kubernetes-event-rate-limited', service: vip.service, reason });
@@ -145,9 +196,18 @@ export async function startServe(argv: string[], io: Output, version: string): P
     },
   });
   agent.add(capture);
-  agent.add(kube ?? offMonitor('kubernetes', { text: 'Kubernetes: not in use', json: { kubernetes: null, metallbL2: null, metallbBgp: null } }));
+  agent.add(
+    kube ?? offMonitor('kubernetes', { text: 'Kubernetes: not in use', json: { kubernetes: null, metallbL2: null, metallbBgp: null } }),
+  );
   agent.add(l2);
-  agent.add(bgp ?? offMonitor('bgp', { text: 'BGP: not watched (--bgp off)', json: { bgp: null }, endpoint: { path: '/v1/bgp', error: 'BGP session health is off (--bgp off)' } }));
+  agent.add(
+    bgp ??
+      offMonitor('bgp', {
+        text: 'BGP: not watched (--bgp off)',
+        json: { bgp: null },
+        endpoint: { path: '/v1/bgp', error: 'BGP session health is off (--bgp off)' },
+      }),
+  );
   agent.add(checks);
   if (!kube) log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
   await names.refresh().catch((e: Error) => log({ event: 'link-names-failed', error: e.message }));
@@ -158,12 +218,27 @@ export async function startServe(argv: string[], io: Output, version: string): P
     registry,
     node,
     version,
-    vipSource: vips.length === 0 && !kc ? 'auto-detected' : kc ? 'from Kubernetes Services (status.loadBalancer, loadBalancerIP, externalIPs) and MetalLB status, never auto-detected' : 'configured',
-    pcapDownload: v.pcapDownload ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => checks.vips.map((x) => x.ip)) } : { enabled: false },
+    vipSource:
+      vips.length === 0 && !kc
+        ? 'auto-detected'
+        : kc
+          ? 'from Kubernetes Services (status.loadBalancer, loadBalancerIP, externalIPs) and MetalLB status, never auto-detected'
+          : 'configured',
+    pcapDownload: v.pcapDownload
+      ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => checks.vips.map((x) => x.ip)) }
+      : { enabled: false },
   });
   await app.listen({ host: v.listen, port: v.port });
   const port = (app.server.address() as { port: number }).port;
-  log({ event: 'listening', address: v.listen, port, node, version, vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect', capture: captureOn });
+  log({
+    event: 'listening',
+    address: v.listen,
+    port,
+    node,
+    version,
+    vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect',
+    capture: captureOn,
+  });
 
   let resolveDone!: (code: number) => void;
   const done = new Promise<number>((r) => (resolveDone = r));

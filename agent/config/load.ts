@@ -32,7 +32,9 @@ function checkValue(o: OptionSpec, v: string, where: string): void {
 function parseInteger(o: OptionSpec, v: string, where: string): number {
   const n = /^-?[0-9]+$/.test(v.trim()) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
-    throw new UsageError(`${where}: invalid value ${JSON.stringify(v)} for ${o.flag}: expected an integer from ${o.min ?? '-inf'} to ${o.max ?? 'inf'}`);
+    throw new UsageError(
+      `${where}: invalid value ${JSON.stringify(v)} for ${o.flag}: expected an integer from ${o.min ?? '-inf'} to ${o.max ?? 'inf'}`,
+    );
   }
   return n;
 }
@@ -91,7 +93,10 @@ function fromEnv(o: OptionSpec, env: NodeJS.ProcessEnv): string | string[] | boo
   if (o.type === 'boolean') return parseBool(o, raw, where);
   if (o.type === 'integer') return parseInteger(o, raw, where);
   if (o.type === 'list') {
-    const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    const items = raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     items.forEach((v) => checkValue(o, v, where));
     return items;
   }
@@ -112,7 +117,8 @@ function fromFile(o: OptionSpec, doc: Record<string, unknown>, file: string): st
     return v;
   }
   if (o.type === 'list') {
-    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new UsageError(`${where}: expected a list of strings, got ${JSON.stringify(v)}`);
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+      throw new UsageError(`${where}: expected a list of strings, got ${JSON.stringify(v)}`);
     v.forEach((x) => checkValue(o, x, where));
     return v as string[];
   }
@@ -146,7 +152,9 @@ export function resolveConfig<C extends Command>(cmd: C, argv: string[], env: No
         if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`config file ${path}: expected a mapping of keys`);
         doc = parsed as Record<string, unknown>;
         const known = new Set(opts.map((o) => o.key));
-        for (const k of Object.keys(doc)) if (!known.has(k)) throw new UsageError(`config file ${path}: unknown key ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
+        for (const k of Object.keys(doc))
+          if (!known.has(k))
+            throw new UsageError(`config file ${path}: unknown key ${JSON.stringify(k)} (known: ${[...known].join(', ')})`);
       }
       configFile = path;
     } else if (explicit) {
@@ -183,7 +191,13 @@ export function helpText(cmd: Command, summary: string, usage: string): string {
   const lines = [`usage: ${usage}`, '', summary, '', 'options:'];
   for (const o of optionsFor(cmd)) {
     const left = `  ${o.flag}${o.metavar ? ` ${o.metavar}` : ''}`;
-    const def = Array.isArray(o.default) ? (o.default.length ? o.default.join(',') : null) : o.default === false || o.default === null ? null : String(o.default);
+    const def = Array.isArray(o.default)
+      ? o.default.length
+        ? o.default.join(',')
+        : null
+      : o.default === false || o.default === null
+        ? null
+        : String(o.default);
     lines.push(left);
     lines.push(`      ${o.help}`);
     lines.push(`      env ${o.env}${def ? `; default ${def}` : ''}`);

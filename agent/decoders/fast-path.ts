@@ -6,7 +6,17 @@ import { LINKTYPE } from './link.js';
 
 /** Where the fast path delivers an IPv4 packet (the flow matcher): addresses as unsigned 32-bit numbers. */
 export interface V4PacketSink {
-  observeV4(src: number, dst: number, proto: number, sport: number | null, dport: number | null, tcpFlags: number, ifindex: number | null, outgoing: boolean, ts: number): unknown;
+  observeV4(
+    src: number,
+    dst: number,
+    proto: number,
+    sport: number | null,
+    dport: number | null,
+    tcpFlags: number,
+    ifindex: number | null,
+    outgoing: boolean,
+    ts: number,
+  ): unknown;
 }
 
 export function fastPathV4(linktype: number, b: Uint8Array, off: number, caplen: number, matcher: V4PacketSink, ts: number): boolean {

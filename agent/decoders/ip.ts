@@ -98,5 +98,18 @@ export function decodeIpv6(c: Cursor): IpResult {
     break;
   }
   if (EXT_GENERIC.has(nh) || nh === 44 || nh === 51) return fail('ipv6', 'malformed', 'more than 16 extension headers');
-  return { ok: true, family: 6, src: ipv6Text(c, 8), dst: ipv6Text(c, 24), src4: null, dst4: null, proto: nh, hasL4: hasL4 && nh !== 59 && nh !== 50, fragment, next: off, end, ttl: u8(c, 7) };
+  return {
+    ok: true,
+    family: 6,
+    src: ipv6Text(c, 8),
+    dst: ipv6Text(c, 24),
+    src4: null,
+    dst4: null,
+    proto: nh,
+    hasL4: hasL4 && nh !== 59 && nh !== 50,
+    fragment,
+    next: off,
+    end,
+    ttl: u8(c, 7),
+  };
 }

@@ -64,7 +64,17 @@ export function decodePacket(linktype: number, buf: Uint8Array, off = 0, caplen 
   if (link.ethertype !== 0x0800 && link.ethertype !== 0x86dd) return base;
   const ip = link.ethertype === 0x0800 ? decodeIpv4(payload) : decodeIpv6(payload);
   if (!ip.ok) return ip;
-  const out: PacketSummary = { ...base, kind: 'ip', family: ip.family, src: ip.src, dst: ip.dst, src4: ip.src4, dst4: ip.dst4, proto: ip.proto, fragment: ip.fragment };
+  const out: PacketSummary = {
+    ...base,
+    kind: 'ip',
+    family: ip.family,
+    src: ip.src,
+    dst: ip.dst,
+    src4: ip.src4,
+    dst4: ip.dst4,
+    proto: ip.proto,
+    fragment: ip.fragment,
+  };
   if (!ip.hasL4) return out;
   const l4 = at(c, ip.next, ip.end);
   if (ip.proto === 6 || ip.proto === 17) {

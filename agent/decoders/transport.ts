@@ -67,9 +67,17 @@ export function decodeArp(c: Cursor): ArpInfo | DecodeFailure {
   if (available(c) < 8) return fail('arp', 'truncated', `header needs 8 bytes, ${available(c)} captured`);
   const hlen = u8(c, 4);
   const plen = u8(c, 5);
-  if (u16(c, 2) !== 0x0800 || hlen !== 6 || plen !== 4) return fail('arp', 'unsupported', `hardware/protocol ${u16(c, 0)}/${u16(c, 2)} lengths ${hlen}/${plen}`);
+  if (u16(c, 2) !== 0x0800 || hlen !== 6 || plen !== 4)
+    return fail('arp', 'unsupported', `hardware/protocol ${u16(c, 0)}/${u16(c, 2)} lengths ${hlen}/${plen}`);
   if (available(c) < 28) return fail('arp', 'truncated', `Ethernet/IPv4 ARP needs 28 bytes, ${available(c)} captured`);
-  return { ok: true, op: u16(c, 6), senderMac: macText(c, 8), senderIp: ipv4Text(c, 14), targetMac: macText(c, 18), targetIp: ipv4Text(c, 24) };
+  return {
+    ok: true,
+    op: u16(c, 6),
+    senderMac: macText(c, 8),
+    senderIp: ipv4Text(c, 14),
+    targetMac: macText(c, 18),
+    targetIp: ipv4Text(c, 24),
+  };
 }
 
 export interface NdpInfo {
@@ -97,7 +105,7 @@ export function decodeNdp(c: Cursor): NdpInfo | DecodeFailure {
   if (u8(c, 1) !== 0) return fail('icmpv6', 'malformed', `neighbour discovery code ${u8(c, 1)}`);
   const flags = u8(c, 4);
   let lla: string | null = null;
-  for (let o = 24; o + 2 <= available(c); ) {
+  for (let o = 24; o + 2 <= available(c);) {
     const len = u8(c, o + 1) * 8;
     if (len === 0) return fail('icmpv6', 'malformed', `option ${u8(c, o)} with length 0`);
     if (o + len > available(c)) return fail('icmpv6', 'truncated', `option ${u8(c, o)} needs ${len} bytes, ${available(c) - o} captured`);
@@ -106,5 +114,13 @@ export function decodeNdp(c: Cursor): NdpInfo | DecodeFailure {
     o += len;
   }
   const na = type === 136;
-  return { ok: true, type, target: ipv6Text(c, 8), router: na && (flags & 0x80) !== 0, solicited: na && (flags & 0x40) !== 0, override: na && (flags & 0x20) !== 0, lla };
+  return {
+    ok: true,
+    type,
+    target: ipv6Text(c, 8),
+    router: na && (flags & 0x80) !== 0,
+    solicited: na && (flags & 0x40) !== 0,
+    override: na && (flags & 0x20) !== 0,
+    lla,
+  };
 }

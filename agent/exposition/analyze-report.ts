@@ -27,7 +27,14 @@ export function analyzeReportJson(meta: AnalyzeMeta, a: CaptureAnalysis, check: 
     vipSource: a.vipsInferred ? 'inferred from incoming SYNs' : 'given',
     vips: a.vips.map((vip) => {
       const t = a.tally.get(vip);
-      return { ip: vip, outcomes: t?.outcomes ?? null, paths: t?.paths ?? {}, ingressPackets: t?.ingressPackets ?? {}, retransmittedSyns: t?.retransmittedSyns ?? 0, observedClients: a.observedClients.get(vip) ?? [] };
+      return {
+        ip: vip,
+        outcomes: t?.outcomes ?? null,
+        paths: t?.paths ?? {},
+        ingressPackets: t?.ingressPackets ?? {},
+        retransmittedSyns: t?.retransmittedSyns ?? 0,
+        observedClients: a.observedClients.get(vip) ?? [],
+      };
     }),
     flows: a.flows,
     openFlows: a.flowCount,
@@ -45,7 +52,9 @@ export function analyzeReportText(meta: AnalyzeMeta, a: CaptureAnalysis, check: 
   const j = analyzeReportJson(meta, a, check);
   const out: string[] = [];
   out.push(`asymroute analyze: ${meta.file} (${a.format}, link type ${a.linktypes.join(', ') || '?'}, ${a.records} packets)`);
-  out.push(`interface names: ${meta.linksSource ?? (a.interfacesKnown ? 'none given: indexes shown as ifN (use --links)' : 'the capture has no interface indexes')}`);
+  out.push(
+    `interface names: ${meta.linksSource ?? (a.interfacesKnown ? 'none given: indexes shown as ifN (use --links)' : 'the capture has no interface indexes')}`,
+  );
   if (a.formatError) out.push(`WARNING: reading stopped early: ${a.formatError}`);
   out.push(`VIPs (${j.vipSource}): ${a.vips.join(', ') || 'none'}`);
   for (const v of j.vips) {
@@ -54,17 +63,27 @@ export function analyzeReportText(meta: AnalyzeMeta, a: CaptureAnalysis, check: 
       out.push(`  ${v.ip}: no traffic in the capture`);
       continue;
     }
-    const oc = FLOW_OUTCOMES.filter((o) => v.outcomes![o] > 0).map((o) => `${v.outcomes![o]} ${o}`).join(', ');
+    const oc = FLOW_OUTCOMES.filter((o) => v.outcomes![o] > 0)
+      .map((o) => `${v.outcomes![o]} ${o}`)
+      .join(', ');
     out.push(`  ${v.ip}: flows ${oc || 'none'}`);
     out.push(`    paths (in -> out): ${pathsText(v.paths) || 'none'}`);
-    out.push(`    request packets by interface: ${Object.entries(v.ingressPackets).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}`);
+    out.push(
+      `    request packets by interface: ${
+        Object.entries(v.ingressPackets)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ') || 'none'
+      }`,
+    );
     if (v.retransmittedSyns) out.push(`    retransmitted SYNs: ${v.retransmittedSyns}`);
   }
   if (a.flows.length) {
     out.push('');
     out.push('Recent flows:');
     for (const f of a.flows.slice(0, 10)) {
-      out.push(`  ${f.client}:${f.cport} -> ${f.vip}:${f.vport}  in ${f.ingress ?? '?'} out ${f.egress ?? '-'}  ${f.packetsIn}/${f.packetsOut} pkts  SYNs ${f.syns}${f.synAck ? ' SYN-ACK' : ''}  ${f.outcome}`);
+      out.push(
+        `  ${f.client}:${f.cport} -> ${f.vip}:${f.vport}  in ${f.ingress ?? '?'} out ${f.egress ?? '-'}  ${f.packetsIn}/${f.packetsOut} pkts  SYNs ${f.syns}${f.synAck ? ' SYN-ACK' : ''}  ${f.outcome}`,
+      );
     }
   }
   out.push('');
@@ -80,8 +99,13 @@ export function analyzeReportText(meta: AnalyzeMeta, a: CaptureAnalysis, check: 
       }
     }
   }
-  const skipped = Object.entries(a.skipped).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ');
-  const failed = Object.entries(a.decodeFailures).map(([k, n]) => `${k} ${n}`).join(', ');
+  const skipped = Object.entries(a.skipped)
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+  const failed = Object.entries(a.decodeFailures)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   out.push('');
   out.push(`Packets not in flows: ${skipped || 'none'}; decode failures: ${failed || 'none'}`);
   out.push(`Result: ${j.summary.critical} critical, ${j.summary.warning} warning, ${j.summary.info} info; exit ${j.exitCode}`);

@@ -37,7 +37,14 @@ export function severityCounts(findings: Finding[]): Record<Severity, number> {
 }
 
 export function checkReportJson(meta: CheckReportMeta, r: CheckResult): CheckReportJson {
-  return { schema: CHECK_SCHEMA, ...meta, vips: r.vips, findings: r.findings, summary: severityCounts(r.findings), exitCode: exitCodeFor(r.findings) };
+  return {
+    schema: CHECK_SCHEMA,
+    ...meta,
+    vips: r.vips,
+    findings: r.findings,
+    summary: severityCounts(r.findings),
+    exitCode: exitCodeFor(r.findings),
+  };
 }
 
 const VERDICT_TEXT: Record<PathReport['verdict'], string> = {
@@ -64,7 +71,12 @@ function sourceLine(p: PathReport): string {
 }
 
 function pathLine(v: VipReport, p: PathReport): string {
-  const who = p.clientKind === 'client-cidr' ? `${p.cidr}` : p.clientKind === 'default-destination' ? `${p.client} (default route)` : `${p.client} (${p.clientKind})`;
+  const who =
+    p.clientKind === 'client-cidr'
+      ? `${p.cidr}`
+      : p.clientKind === 'default-destination'
+        ? `${p.client} (default route)`
+        : `${p.client} (${p.clientKind})`;
   const where = p.kernel ? kernelText(p.kernel) : `model: ${modelText(p.model)}`;
   const verdict = p.verdict === 'asymmetric' ? `ASYMMETRIC (in ${v.ingress}, out ${p.egress.join('|')})` : VERDICT_TEXT[p.verdict];
   return `      to ${who.padEnd(34)} -> ${where.padEnd(34)} ${verdict}`;
@@ -78,13 +90,22 @@ export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
   for (const v of r.vips) {
     out.push('');
     const held = v.holder ? `held by ${v.holder}` : 'not a local address';
-    out.push(`  ${v.ip}${v.service ? ` [${v.service}]` : ''}: requests arrive on ${v.ingress ?? '?'} (${v.ingressReason}), ${held}${v.rpFilter ? `, rp_filter=${v.rpFilter}` : ''}`);
+    out.push(
+      `  ${v.ip}${v.service ? ` [${v.service}]` : ''}: requests arrive on ${v.ingress ?? '?'} (${v.ingressReason}), ${held}${v.rpFilter ? `, rp_filter=${v.rpFilter}` : ''}`,
+    );
     const a = v.announcement;
-    if (a) out.push(a.here ? `    MetalLB L2: announced by this node${a.interfaces.length ? ` on ${a.interfaces.join(', ')}` : ''}` : `    MetalLB L2: announced by ${a.nodes.join(', ')}, not this node (it receives the VIP's traffic only after a failover)`);
+    if (a)
+      out.push(
+        a.here
+          ? `    MetalLB L2: announced by this node${a.interfaces.length ? ` on ${a.interfaces.join(', ')}` : ''}`
+          : `    MetalLB L2: announced by ${a.nodes.join(', ')}, not this node (it receives the VIP's traffic only after a failover)`,
+      );
     for (const b of v.backends) {
       const port = b.port !== null ? `:${b.port}` : '';
       const where = b.local ? 'an address of this host (replies sent locally)' : b.iif ? `replies arrive on ${b.iif}` : b.iifReason;
-      out.push(`    backend ${b.ip}${port} (${b.sources.join(', ')}${b.node ? `, node ${b.node}` : ''}): ${where}${b.snat ? ', SNAT\'d to this node' : ''}`);
+      out.push(
+        `    backend ${b.ip}${port} (${b.sources.join(', ')}${b.node ? `, node ${b.node}` : ''}): ${where}${b.snat ? ", SNAT'd to this node" : ''}`,
+      );
     }
     for (const b of v.blind) out.push(`    cannot see: ${b}`);
     let source = '';

@@ -26,7 +26,14 @@ export interface HttpOptions {
   /** where the VIPs come from, as the report's header says it */
   vipSource: string;
   /** GET /v1/capture: off by default, since packets carry payloads */
-  pcapDownload: { enabled: false } | { enabled: true; maxSeconds: number; maxBytes: number; run: (seconds: number, maxBytes: number, reply: FastifyReply) => Promise<void> };
+  pcapDownload:
+    | { enabled: false }
+    | {
+        enabled: true;
+        maxSeconds: number;
+        maxBytes: number;
+        run: (seconds: number, maxBytes: number, reply: FastifyReply) => Promise<void>;
+      };
 }
 
 function wantsJson(accept: string | undefined, format: unknown): boolean {
@@ -64,7 +71,12 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const q = singleQuery(req.query as Record<string, unknown>);
     const json = wantsJson(req.headers.accept, q['format']);
     const findings = sortFindings(a.findings());
-    const meta = { node: o.node, takenAt: o.checks.snapshot?.takenAt ?? new Date().toISOString(), source: 'live' as const, vipSource: o.vipSource };
+    const meta = {
+      node: o.node,
+      takenAt: o.checks.snapshot?.takenAt ?? new Date().toISOString(),
+      source: 'live' as const,
+      vipSource: o.vipSource,
+    };
     const result = { vips: o.checks.result?.vips ?? [], findings };
     const sections = a.report(Date.now());
     if (json) return reply.type('application/json').send(Object.assign(checkReportJson(meta, result), ...sections.map((s) => s.json)));
@@ -76,7 +88,9 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     const h = a.health();
     const failing = Object.values(h.monitors).find((m) => !m.ok);
     const detail = Object.assign({}, ...Object.values(h.monitors).map((m) => m.detail ?? {}));
-    return reply.code(h.ok ? 200 : 503).send({ status: failing ? failing.state : 'ok', ...detail, monitors: h.monitors, supervised: h.children });
+    return reply
+      .code(h.ok ? 200 : 503)
+      .send({ status: failing ? failing.state : 'ok', ...detail, monitors: h.monitors, supervised: h.children });
   });
 
   app.get('/readyz', async (_req, reply) => {
@@ -101,11 +115,15 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
 
   app.get('/v1/capture', async (req, reply) => {
     const d = o.pcapDownload;
-    if (!d.enabled) return reply.code(403).send({ error: 'packet download is disabled: packets carry payloads; start the agent with --pcap-download to allow it' });
+    if (!d.enabled)
+      return reply
+        .code(403)
+        .send({ error: 'packet download is disabled: packets carry payloads; start the agent with --pcap-download to allow it' });
     const q = singleQuery(req.query as Record<string, unknown>);
     const secondsText = q['seconds'] ?? '10';
     const seconds = Number(secondsText);
-    if (!Number.isInteger(seconds) || seconds < 1 || seconds > d.maxSeconds) throw new RequestError(`seconds ${JSON.stringify(secondsText)} must be an integer from 1 to ${d.maxSeconds}`);
+    if (!Number.isInteger(seconds) || seconds < 1 || seconds > d.maxSeconds)
+      throw new RequestError(`seconds ${JSON.stringify(secondsText)} must be an integer from 1 to ${d.maxSeconds}`);
     if (captureBusy) return reply.code(409).send({ error: 'a capture download is already running; one at a time' });
     captureBusy = true;
     try {

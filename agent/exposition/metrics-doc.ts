@@ -32,7 +32,11 @@ export async function metricsCatalog(): Promise<MetricDoc[]> {
   const registry = agentRegistry({ version: 'doc', node: 'doc' });
   const seen = new Set<string>();
   const take = async (owner: string) => {
-    for (const m of registry.getMetricsAsArray() as unknown as Array<{ name: string; labelNames?: string[]; get(): Promise<{ type: string; help: string }> }>) {
+    for (const m of registry.getMetricsAsArray() as unknown as Array<{
+      name: string;
+      labelNames?: string[];
+      get(): Promise<{ type: string; help: string }>;
+    }>) {
       if (seen.has(m.name)) continue;
       seen.add(m.name);
       if (!m.name.startsWith('asymroute_')) continue;
@@ -47,10 +51,29 @@ export async function metricsCatalog(): Promise<MetricDoc[]> {
   await take('supervisor/');
   new Agent({ log, registry, supervisor });
   await take('runtime/agent.ts');
-  const checks = new ReplyPathMonitor({ vips: [], autoDetect: false, clientCidrs: [], managementCidrs: [], gateways: {}, intervalMs: 60_000, debounceMs: 300, log, registry, changed });
+  const checks = new ReplyPathMonitor({
+    vips: [],
+    autoDetect: false,
+    clientCidrs: [],
+    managementCidrs: [],
+    gateways: {},
+    intervalMs: 60_000,
+    debounceMs: 300,
+    log,
+    registry,
+    changed,
+  });
   await take('reply-path/');
   const names = new LinkNames(new IpRunner());
-  new CaptureMonitor({ capture: { enabled: false, snaplen: 192, bufferKiB: 4096, flowCapacity: 1, idleMs: 1 }, names, log, registry, restarter: supervisor.restarter('doc', { initialMs: 1, maxMs: 1 }), staticVip: (ip) => checks.vipReport(ip), changed });
+  new CaptureMonitor({
+    capture: { enabled: false, snaplen: 192, bufferKiB: 4096, flowCapacity: 1, idleMs: 1 },
+    names,
+    log,
+    registry,
+    restarter: supervisor.restarter('doc', { initialMs: 1, maxMs: 1 }),
+    staticVip: (ip) => checks.vipReport(ip),
+    changed,
+  });
   await take('capture/');
   new L2Monitor({ names, vipReports: () => [], log, registry, changed });
   await take('l2/');
@@ -62,7 +85,10 @@ export async function metricsCatalog(): Promise<MetricDoc[]> {
 }
 
 export async function renderMetricsDoc(): Promise<string> {
-  const rows = (await metricsCatalog()).map((m) => `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | \`agent/${m.owner}\` | ${m.help.replace(/\|/g, '\\|')} |`);
+  const rows = (await metricsCatalog()).map(
+    (m) =>
+      `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | \`agent/${m.owner}\` | ${m.help.replace(/\|/g, '\\|')} |`,
+  );
   return [
     '# Metrics reference',
     '',
@@ -70,7 +96,7 @@ export async function renderMetricsDoc(): Promise<string> {
     '',
     'Every metric is registered by the part of the agent that observes it. Labels are VIPs, interfaces, finding types,',
     'outcomes, reasons and supervised names: bounded sets, never client addresses or ports. Node.js process metrics',
-    '(`process_*`, `nodejs_*`) come from prom-client\'s defaults. How they are observed: [design.md](design.md#runtime-monitors-one-store-exporters-that-only-read).',
+    "(`process_*`, `nodejs_*`) come from prom-client's defaults. How they are observed: [design.md](design.md#runtime-monitors-one-store-exporters-that-only-read).",
     '',
     '| metric | type | labels | owner | meaning |',
     '|---|---|---|---|---|',

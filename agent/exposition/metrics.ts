@@ -7,7 +7,13 @@ export function agentRegistry(info: { version: string; node: string }): Registry
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // Gauges named *_total: promtool (rightly) refuses them.
-  for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(m);
-  new Gauge({ name: 'asymroute_build_info', help: 'Build information; always 1.', labelNames: ['version', 'node'], registers: [registry] }).set({ version: info.version, node: info.node }, 1);
+  for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(m);
+  new Gauge({
+    name: 'asymroute_build_info',
+    help: 'Build information; always 1.',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  }).set({ version: info.version, node: info.node }, 1);
   return registry;
 }

@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FINDINGS, type FindingSpec } from './registry.js';
 
-export const BEGIN_MARKER = '<!-- BEGIN GENERATED from agent/findings/registry.ts by `npm run docs`: edit the registry, not this part (test/findings/registry.test.ts fails when they differ) -->';
+export const BEGIN_MARKER =
+  '<!-- BEGIN GENERATED from agent/findings/registry.ts by `npm run docs`: edit the registry, not this part (test/findings/registry.test.ts fails when they differ) -->';
 export const END_MARKER = '<!-- END GENERATED -->';
 
 /** Where each alert is documented, relative to docs/findings.md. */
@@ -46,7 +47,8 @@ export function renderFindingsReference(findings: Record<string, FindingSpec> = 
 export function updateFindingsDoc(doc: string, findings: Record<string, FindingSpec> = FINDINGS): string {
   const begin = doc.indexOf(BEGIN_MARKER);
   const end = doc.indexOf(END_MARKER);
-  if (begin < 0 || end < begin) throw new Error(`docs/findings.md has lost its markers: put "${BEGIN_MARKER}" and "${END_MARKER}" back where the reference belongs`);
+  if (begin < 0 || end < begin)
+    throw new Error(`docs/findings.md has lost its markers: put "${BEGIN_MARKER}" and "${END_MARKER}" back where the reference belongs`);
   return doc.slice(0, begin) + renderFindingsReference(findings) + doc.slice(end + END_MARKER.length);
 }
 

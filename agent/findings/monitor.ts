@@ -56,7 +56,10 @@ export interface AgentView {
 }
 
 /** A source switched off by configuration: the report says so, its endpoint answers 404 saying why. */
-export function offMonitor(name: string, o: { text: string; json: Record<string, unknown>; endpoint?: { path: string; error: string } }): Monitor {
+export function offMonitor(
+  name: string,
+  o: { text: string; json: Record<string, unknown>; endpoint?: { path: string; error: string } },
+): Monitor {
   return {
     name,
     start: async () => undefined,

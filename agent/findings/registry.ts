@@ -30,23 +30,28 @@ export const FINDINGS = {
     severity: 'critical',
     identity: PATH_ID,
     raisedBy: STATIC,
-    meaning: 'replies to some clients leave on another interface than the requests arrive on; names the reply source (local socket, hostNetwork backend, forwarded pod), the rule and route, with connmark or source policy routing and a route fix',
-    action: 'apply one of the printed fixes (connmark or source policy routing, or moving the default route), then run `asymroute check` again: it asks the kernel the same question',
+    meaning:
+      'replies to some clients leave on another interface than the requests arrive on; names the reply source (local socket, hostNetwork backend, forwarded pod), the rule and route, with connmark or source policy routing and a route fix',
+    action:
+      'apply one of the printed fixes (connmark or source policy routing, or moving the default route), then run `asymroute check` again: it asks the kernel the same question',
     alert: 'AsymrouteReplyPathAsymmetric',
   },
   'reply-path-unknown': {
     severity: 'warning',
     identity: PATH_ID,
     raisedBy: STATIC,
-    meaning: 'asymroute cannot tell where some replies leave: the ruleset or conntrack could not be read, no backend is known for a non-local VIP, an eBPF datapath (Cilium, XDP, tc bpf) is on the path, or a rule selects on ports/protocol/uid; never reported as healthy',
-    action: 'read the evidence for what could not be seen; grant CAP_NET_ADMIN or install the missing binary, or confirm the path live (`asymroute serve` with capture)',
+    meaning:
+      'asymroute cannot tell where some replies leave: the ruleset or conntrack could not be read, no backend is known for a non-local VIP, an eBPF datapath (Cilium, XDP, tc bpf) is on the path, or a rule selects on ports/protocol/uid; never reported as healthy',
+    action:
+      'read the evidence for what could not be seen; grant CAP_NET_ADMIN or install the missing binary, or confirm the path live (`asymroute serve` with capture)',
     alert: 'AsymrouteReplyPathUnknown',
   },
   'rp-filter-drop': {
     severity: 'critical',
     identity: [...PATH_ID, 'client'],
     raisedBy: STATIC,
-    meaning: 'strict `rp_filter` (the kernel uses max(all, iface)) drops the *requests*, because their reverse path leaves elsewhere; confirmed by `ip route get VIP from CLIENT iif INGRESS` failing with EINVAL',
+    meaning:
+      'strict `rp_filter` (the kernel uses max(all, iface)) drops the *requests*, because their reverse path leaves elsewhere; confirmed by `ip route get VIP from CLIENT iif INGRESS` failing with EINVAL',
     action: 'fix the reply path (the asymmetric-reply-path finding), or set rp_filter to 2 (loose) on the ingress',
     alert: 'AsymrouteRpFilterDroppingVipTraffic',
   },
@@ -76,7 +81,8 @@ export const FINDINGS = {
     severity: 'warning',
     identity: PATH_ID,
     raisedBy: STATIC,
-    meaning: 'the default route points into a NAT/management network (`--management-cidr`, default 10.0.2.0/24, 192.168.121.0/24, 192.168.122.0/24, 172.17.0.0/16) and VIP replies follow it',
+    meaning:
+      'the default route points into a NAT/management network (`--management-cidr`, default 10.0.2.0/24, 192.168.121.0/24, 192.168.122.0/24, 172.17.0.0/16) and VIP replies follow it',
     action: 'move the default route to the LAN interface, or route the VIP replies by policy (see asymmetric-reply-path)',
   },
   'multipath-default-spans-interfaces': {
@@ -90,8 +96,9 @@ export const FINDINGS = {
     severity: 'info',
     identity: PATH_ID,
     raisedBy: STATIC,
-    meaning: "the VIP is not a local address (MetalLB L2 with iptables kube-proxy): its replies come from DNAT'd backends, and a source rule for the VIP cannot fix them",
-    action: 'nothing by itself; the backends\' reply paths are checked instead',
+    meaning:
+      "the VIP is not a local address (MetalLB L2 with iptables kube-proxy): its replies come from DNAT'd backends, and a source rule for the VIP cannot fix them",
+    action: "nothing by itself; the backends' reply paths are checked instead",
   },
   'route-model-unknown': {
     severity: 'info',
@@ -111,8 +118,10 @@ export const FINDINGS = {
     severity: 'critical',
     identity: PATH_ID,
     raisedBy: ['analyze', 'serve'],
-    meaning: 'flows arrived on one interface and their replies left on another, with the retransmitted SYNs; in `serve`, when every static path looks fine it says the static model misses this path and lists what it asked',
-    action: 'see the asymmetric-reply-path finding for the same VIP; when there is none, compare the live connections with what the static check asked (tc or eBPF redirects, late marks)',
+    meaning:
+      'flows arrived on one interface and their replies left on another, with the retransmitted SYNs; in `serve`, when every static path looks fine it says the static model misses this path and lists what it asked',
+    action:
+      'see the asymmetric-reply-path finding for the same VIP; when there is none, compare the live connections with what the static check asked (tc or eBPF redirects, late marks)',
     alert: 'AsymrouteAsymmetricFlowsObserved',
   },
   'syn-unanswered': {
@@ -134,7 +143,8 @@ export const FINDINGS = {
     severity: 'critical',
     identity: PATH_ID,
     raisedBy: ['serve'],
-    meaning: 'hosts keep asking who has the VIP (the same requester ≥ 3 times in 60 s), this node sent no ARP reply for it and no other MAC announced it: the dead-speaker incident ("no route to host"). Names the node MetalLB says announces it, when known',
+    meaning:
+      'hosts keep asking who has the VIP (the same requester ≥ 3 times in 60 s), this node sent no ARP reply for it and no other MAC announced it: the dead-speaker incident ("no route to host"). Names the node MetalLB says announces it, when known',
     action: 'check the speaker on the node that should announce the VIP (MetalLB speaker pods, memberlist)',
     alert: 'AsymrouteVipArpUnanswered',
   },
@@ -150,8 +160,10 @@ export const FINDINGS = {
     severity: 'critical',
     identity: ['peer'],
     raisedBy: ['serve'],
-    meaning: 'no established TCP session on port 179 with a `--bgp-peer` (or with a peer this node dials or is dialled by), with how the attempts end: reset right after the handshake (the router does not list this node as a neighbour), refused, or unanswered',
-    action: 'a reset right after the handshake: add the node as a neighbour on the router; refused or unanswered: check the speaker and the path to the router',
+    meaning:
+      'no established TCP session on port 179 with a `--bgp-peer` (or with a peer this node dials or is dialled by), with how the attempts end: reset right after the handshake (the router does not list this node as a neighbour), refused, or unanswered',
+    action:
+      'a reset right after the handshake: add the node as a neighbour on the router; refused or unanswered: check the speaker and the path to the router',
     alert: 'AsymrouteBgpSessionDown',
   },
 } as const satisfies Record<string, FindingSpec>;
@@ -200,5 +212,8 @@ export function severityRank(s: Severity): number {
 }
 
 export function sortFindings(f: Finding[]): Finding[] {
-  return [...f].sort((a, b) => severityRank(a.severity) - severityRank(b.severity) || a.type.localeCompare(b.type) || (a.vip ?? '').localeCompare(b.vip ?? ''));
+  return [...f].sort(
+    (a, b) =>
+      severityRank(a.severity) - severityRank(b.severity) || a.type.localeCompare(b.type) || (a.vip ?? '').localeCompare(b.vip ?? ''),
+  );
 }

@@ -34,7 +34,8 @@ export class FindingStore {
       if (!prev) transitions.push({ event: 'finding-raised', id, type: f.type, severity: f.severity, vip: f.vip, summary: f.summary, at });
     }
     for (const [id, f] of this.current) {
-      if (id.startsWith(`${source}:`) && !next.has(id)) transitions.push({ event: 'finding-cleared', id, type: f.type, severity: f.severity, vip: f.vip, summary: f.summary, at });
+      if (id.startsWith(`${source}:`) && !next.has(id))
+        transitions.push({ event: 'finding-cleared', id, type: f.type, severity: f.severity, vip: f.vip, summary: f.summary, at });
     }
     this.current = next;
     return transitions;

@@ -4,7 +4,17 @@
 
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { Restarter } from '../supervisor/restarter.js';
-import { bgpPeerOf, endpointsOfSlice, l2StatusOf, objectKey, vipsOfService, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from './objects.js';
+import {
+  bgpPeerOf,
+  endpointsOfSlice,
+  l2StatusOf,
+  objectKey,
+  vipsOfService,
+  type BgpPeerSpec,
+  type L2Announcement,
+  type ServiceEndpoint,
+  type ServiceVip,
+} from './objects.js';
 
 export interface KubeStatus {
   connected: boolean;
@@ -52,7 +62,12 @@ export function loadKubeConfig(path?: string): KubeConfig | null {
 }
 
 /** An authenticated request to the API server; a non-2xx answer is an error naming the request and the status. */
-export async function kubeRequest(kc: KubeConfig, method: 'GET' | 'POST', path: string, opts: { body?: unknown; timeoutMs: number }): Promise<Response> {
+export async function kubeRequest(
+  kc: KubeConfig,
+  method: 'GET' | 'POST',
+  path: string,
+  opts: { body?: unknown; timeoutMs: number },
+): Promise<Response> {
   const init = (await kc.applyToFetchOptions({})) as RequestInit;
   const headers = new Headers(init.headers as ConstructorParameters<typeof Headers>[0]);
   if (opts.body !== undefined) headers.set('content-type', 'application/json');
@@ -177,21 +192,30 @@ export class ListWatcher<T> {
 export const serviceWatcher = (opts: WatcherOptions<ServiceVip>) => new ListWatcher('/api/v1/services', vipsOfService, opts);
 
 /** The Services' backends: where their VIPs are DNAT'd to, and on which node. */
-export const endpointSliceWatcher = (opts: WatcherOptions<ServiceEndpoint>) => new ListWatcher('/apis/discovery.k8s.io/v1/endpointslices', endpointsOfSlice, opts);
+export const endpointSliceWatcher = (opts: WatcherOptions<ServiceEndpoint>) =>
+  new ListWatcher('/apis/discovery.k8s.io/v1/endpointslices', endpointsOfSlice, opts);
 
 /** MetalLB's ServiceL2Status (metallb.io/v1beta1, MetalLB >= 0.14): absent CRD answers 404, missing RBAC 403. */
 export const l2StatusWatcher = (opts: WatcherOptions<L2Announcement>) =>
-  new ListWatcher('/apis/metallb.io/v1beta1/servicel2statuses', (o) => {
-    const a = l2StatusOf(o);
-    return a ? [a] : [];
-  }, opts);
+  new ListWatcher(
+    '/apis/metallb.io/v1beta1/servicel2statuses',
+    (o) => {
+      const a = l2StatusOf(o);
+      return a ? [a] : [];
+    },
+    opts,
+  );
 
 /** MetalLB's BGPPeer (metallb.io/v1beta2): the routers each node should peer with. */
 export const bgpPeerWatcher = (opts: WatcherOptions<BgpPeerSpec>) =>
-  new ListWatcher('/apis/metallb.io/v1beta2/bgppeers', (o) => {
-    const p = bgpPeerOf(o);
-    return p ? [p] : [];
-  }, opts);
+  new ListWatcher(
+    '/apis/metallb.io/v1beta2/bgppeers',
+    (o) => {
+      const p = bgpPeerOf(o);
+      return p ? [p] : [];
+    },
+    opts,
+  );
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 

@@ -58,7 +58,10 @@ export class ServiceEvents {
       count: 1,
     };
     try {
-      await kubeRequest(this.opts.kubeconfig, 'POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, { body, timeoutMs: 10_000 });
+      await kubeRequest(this.opts.kubeconfig, 'POST', `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`, {
+        body,
+        timeoutMs: 10_000,
+      });
     } catch (err) {
       this.opts.onError?.((err as Error).message);
       return false;

@@ -8,7 +8,15 @@ import { applyAnnouncements, type VipSpec } from '../analysis/vips.js';
 import type { Finding } from '../findings/registry.js';
 import type { Supervisor } from '../supervisor/restarter.js';
 import type { LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
-import { bgpPeerWatcher, endpointSliceWatcher, l2StatusWatcher, nodeLabels, serviceWatcher, type KubeStatus, type ListWatcher } from './api.js';
+import {
+  bgpPeerWatcher,
+  endpointSliceWatcher,
+  l2StatusWatcher,
+  nodeLabels,
+  serviceWatcher,
+  type KubeStatus,
+  type ListWatcher,
+} from './api.js';
 import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from './objects.js';
 
 export interface KubernetesMonitorOptions {
@@ -70,7 +78,10 @@ export class KubernetesMonitor implements Monitor {
           kubeconfig,
           restarter: supervisor.restarter('metallb-bgppeers', backoff(300_000)),
           onChange: (list) => {
-            log({ event: 'metallb-bgp-peers', peers: list.map((x) => `${x.name} ${x.peer}${x.nodeSelectors.length ? ' (node selectors)' : ''}`) });
+            log({
+              event: 'metallb-bgp-peers',
+              peers: list.map((x) => `${x.name} ${x.peer}${x.nodeSelectors.length ? ' (node selectors)' : ''}`),
+            });
             if (list.some((x) => x.nodeSelectors.length > 0)) void this.refreshLabels();
           },
           onError: (error) => log({ event: 'metallb-bgp-peers-error', error }),
@@ -93,7 +104,8 @@ export class KubernetesMonitor implements Monitor {
       this.labelsError = null;
     } catch (e) {
       // Without them, BGPPeers with node selectors are not expected here (never guessed).
-      if ((e as Error).message !== this.labelsError) this.opts.log({ event: 'node-labels-failed', node: this.opts.node, error: (e as Error).message });
+      if ((e as Error).message !== this.labelsError)
+        this.opts.log({ event: 'node-labels-failed', node: this.opts.node, error: (e as Error).message });
       this.labelsError = (e as Error).message;
     }
   }
@@ -104,7 +116,10 @@ export class KubernetesMonitor implements Monitor {
     this.l2.start();
     if (this.bgpPeers) {
       this.bgpPeers.start();
-      this.labelsTimer = setInterval(() => void (this.bgpPeers?.items().some((x) => x.nodeSelectors.length > 0) && this.refreshLabels()), LABELS_REFRESH_MS);
+      this.labelsTimer = setInterval(
+        () => void (this.bgpPeers?.items().some((x) => x.nodeSelectors.length > 0) && this.refreshLabels()),
+        LABELS_REFRESH_MS,
+      );
       this.labelsTimer.unref();
     }
   }
@@ -130,15 +145,23 @@ export class KubernetesMonitor implements Monitor {
 
   health(): MonitorHealth {
     // An unreachable API is reported, not fatal: the agent keeps checking with what it last knew.
-    return { ok: true, state: this.services.status.connected ? 'connected' : 'unreachable', detail: { lastError: this.services.status.lastError } };
+    return {
+      ok: true,
+      state: this.services.status.connected ? 'connected' : 'unreachable',
+      detail: { lastError: this.services.status.lastError },
+    };
   }
 
   report(): ReportSection {
     const k = this.services.status;
-    const text = [`Kubernetes: ${k.connected ? `connected, ${k.objects} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}`];
+    const text = [
+      `Kubernetes: ${k.connected ? `connected, ${k.objects} Services` : `UNREACHABLE (${k.lastError ?? 'not yet connected'}): using the other VIP sources`}`,
+    ];
     const crd = (label: string, resource: string, s: KubeStatus | undefined) => {
       if (!s) return;
-      text.push(`${label}: ${s.connected ? `${s.objects} objects` : s.lastHttpStatus === 404 ? 'not installed (MetalLB < 0.14 or not MetalLB)' : s.lastHttpStatus === 403 ? `not allowed to list ${resource} (RBAC)` : `unreadable (${s.lastError ?? 'not yet listed'})`}`);
+      text.push(
+        `${label}: ${s.connected ? `${s.objects} objects` : s.lastHttpStatus === 404 ? 'not installed (MetalLB < 0.14 or not MetalLB)' : s.lastHttpStatus === 403 ? `not allowed to list ${resource} (RBAC)` : `unreadable (${s.lastError ?? 'not yet listed'})`}`,
+      );
     };
     crd('MetalLB ServiceL2Status', 'servicel2statuses.metallb.io', this.l2.status);
     crd('MetalLB BGPPeer', 'bgppeers.metallb.io', this.bgpPeers?.status);

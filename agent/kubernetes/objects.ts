@@ -91,7 +91,11 @@ function labelSelector(v: unknown): LabelSelector | null {
   const matchExpressions = me
     .map((e) => obj(e))
     .filter((e): e is Obj => e !== null && typeof e['key'] === 'string' && typeof e['operator'] === 'string')
-    .map((e) => ({ key: e['key'] as string, operator: e['operator'] as string, values: Array.isArray(e['values']) ? e['values'].filter((x): x is string => typeof x === 'string') : [] }));
+    .map((e) => ({
+      key: e['key'] as string,
+      operator: e['operator'] as string,
+      values: Array.isArray(e['values']) ? e['values'].filter((x): x is string => typeof x === 'string') : [],
+    }));
   return { matchLabels, matchExpressions };
 }
 
@@ -103,7 +107,8 @@ export function bgpPeerOf(o: unknown): BgpPeerSpec | null {
   if (!name || !peer) return null;
   const sels = Array.isArray(spec?.['nodeSelectors']) ? spec['nodeSelectors'].map(labelSelector) : [];
   // A selector that does not parse matches nothing rather than everything.
-  if (sels.some((x) => x === null)) return { name, peer, nodeSelectors: [{ matchLabels: {}, matchExpressions: [{ key: '', operator: 'Invalid', values: [] }] }] };
+  if (sels.some((x) => x === null))
+    return { name, peer, nodeSelectors: [{ matchLabels: {}, matchExpressions: [{ key: '', operator: 'Invalid', values: [] }] }] };
   return { name, peer, nodeSelectors: sels as LabelSelector[] };
 }
 

@@ -96,8 +96,17 @@ export class L2Monitor implements Monitor {
   findings(now: number): Finding[] {
     if (!this.watch) return [];
     const ann = new Map(this.vips.filter((v) => v.announcement).map((v) => [v.ip, v.announcement!]));
-    const here = new Set(this.opts.vipReports().filter((v) => v.holder !== null || v.announcement?.here).map((v) => v.ip));
-    return neighbourFindings(this.watch.view(now), this.watch.retries, { announcedBy: (vip) => ann.get(vip) ?? null, probe: (vip) => this.probes.get(vip) ?? null, answersHere: (vip) => here.has(vip) });
+    const here = new Set(
+      this.opts
+        .vipReports()
+        .filter((v) => v.holder !== null || v.announcement?.here)
+        .map((v) => v.ip),
+    );
+    return neighbourFindings(this.watch.view(now), this.watch.retries, {
+      announcedBy: (vip) => ann.get(vip) ?? null,
+      probe: (vip) => this.probes.get(vip) ?? null,
+      answersHere: (vip) => here.has(vip),
+    });
   }
 
   health(): MonitorHealth {
@@ -121,15 +130,30 @@ export class L2Monitor implements Monitor {
 // Counters move at each counted packet and each probe; gauges of the window and the last probe are read when scraped.
 function l2Metrics(registry: Registry, mon: L2Monitor) {
   const registers = [registry];
-  const requests = new Counter({ name: 'asymroute_vip_arp_requests_total', help: 'ARP who-has requests (NDP neighbour solicitations for IPv6) for each VIP received, by interface.', labelNames: ['vip', 'interface'], registers });
-  const replies = new Counter({ name: 'asymroute_vip_arp_replies_total', help: 'ARP replies (NDP solicited advertisements for IPv6) for each VIP this node sent, by interface.', labelNames: ['vip', 'interface'], registers });
+  const requests = new Counter({
+    name: 'asymroute_vip_arp_requests_total',
+    help: 'ARP who-has requests (NDP neighbour solicitations for IPv6) for each VIP received, by interface.',
+    labelNames: ['vip', 'interface'],
+    registers,
+  });
+  const replies = new Counter({
+    name: 'asymroute_vip_arp_replies_total',
+    help: 'ARP replies (NDP solicited advertisements for IPv6) for each VIP this node sent, by interface.',
+    labelNames: ['vip', 'interface'],
+    registers,
+  });
   const announcements = new Counter({
     name: 'asymroute_vip_arp_announcements_total',
     help: 'Gratuitous ARP announcements (NDP unsolicited advertisements for IPv6) of each VIP, by interface; origin "self" when this node sent them, "other" when another host did.',
     labelNames: ['vip', 'interface', 'origin'],
     registers,
   });
-  const probes = new Counter({ name: 'asymroute_vip_arp_probes_total', help: 'Active probes of each VIP (arping or ndisc6) by result: answered, unanswered, error.', labelNames: ['vip', 'result'], registers });
+  const probes = new Counter({
+    name: 'asymroute_vip_arp_probes_total',
+    help: 'Active probes of each VIP (arping or ndisc6) by result: answered, unanswered, error.',
+    labelNames: ['vip', 'result'],
+    registers,
+  });
   new Gauge({
     name: 'asymroute_vip_arp_owners',
     help: 'Distinct MAC addresses that claimed each VIP (ARP or NDP replies and announcements) in the last minute; more than 1 is a conflict.',

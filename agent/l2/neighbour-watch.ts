@@ -10,7 +10,8 @@ import type { PacketSummary } from '../decoders/packet.js';
 import { finding, type Finding } from '../findings/registry.js';
 
 /** How an ARP packet relates to a VIP; the bounded set used as table-test cases. */
-export type NeighbourRole = 'request' | 'reply-sent' | 'claim-seen' | 'announce-sent' | 'announce-seen' | 'probe' | 'not-vip' | 'no-interface';
+export type NeighbourRole =
+  'request' | 'reply-sent' | 'claim-seen' | 'announce-sent' | 'announce-seen' | 'probe' | 'not-vip' | 'no-interface';
 
 export interface NeighbourWatchOptions {
   vips: string[];
@@ -84,7 +85,7 @@ export class NeighbourWatch {
     // An ARP probe (RFC 5227, sender 0.0.0.0) or NDP duplicate address detection (source ::) checks whether the VIP
     // is free: neither a request nor a claim.
     if (n.op === 'probe') return 'probe';
-    const iface = d.ifindex === null ? null : this.opts.ifname(d.ifindex) ?? `if${d.ifindex}`;
+    const iface = d.ifindex === null ? null : (this.opts.ifname(d.ifindex) ?? `if${d.ifindex}`);
     if (!iface) return 'no-interface';
     const s = this.state.get(vip)!;
     const count = (k: keyof NeighbourCounters) => {
@@ -172,7 +173,8 @@ function neighbourRecord(d: PacketSummary): NeighbourRecord | null {
   if (d.kind === 'arp' && a) {
     if (a.senderIp === a.targetIp) return { op: 'announce', target: a.senderIp, sender: a.senderIp, mac: a.senderMac, outgoing };
     if (a.op === 2) return { op: 'reply', target: a.senderIp, sender: a.senderIp, mac: a.senderMac, outgoing };
-    if (a.op === 1) return { op: a.senderIp === '0.0.0.0' ? 'probe' : 'request', target: a.targetIp, sender: a.senderIp, mac: a.senderMac, outgoing };
+    if (a.op === 1)
+      return { op: a.senderIp === '0.0.0.0' ? 'probe' : 'request', target: a.targetIp, sender: a.senderIp, mac: a.senderMac, outgoing };
     return null;
   }
   const n = d.ndp;
@@ -216,33 +218,64 @@ export function neighbourFindings(views: NeighbourVipView[], retries: number, ct
     const probeSilent = probe !== null && probe.error === null && probe.answers.length === 0 && !ctx.answersHere?.(v.vip);
     if ((v.retrying > 0 || probeSilent) && v.repliesSent === 0 && others.length === 0) {
       const ann = ctx.announcedBy?.(v.vip) ?? null;
-      const who = ann ? (ann.here ? 'MetalLB says this node announces it: is its speaker running?' : `MetalLB says ${ann.nodes.join(', ')} announces it: is that node up, and its speaker?`) : 'no host answered it';
-      out.push(finding('vip-arp-unanswered', {
-        vip: v.vip,
-        summary:
-          v.retrying > 0
-            ? `${v.vip}: ${v.retrying} of ${v.requesters} hosts keep asking who has it (${proto}${iface ? ` on ${iface}` : ''}) and nobody answers: this node sent no reply and no other MAC announced it; ${who}`
-            : `${v.vip}: nobody answers ${proto} for it: this node's probe on ${probe!.iface} got no answer and no MAC announced it; ${who}`,
-        evidence: [
-          `in the window: requests ${Object.entries(v.requests).map(([i, n]) => `${i} ${n}`).join(', ') || 'none'}, ${v.retrying} requesters asked ${retries} times or more, replies sent by this node 0, announcements from other MACs 0`,
-          ...(probe ? [`${proto} probe on ${probe.iface} at ${new Date(probe.at).toISOString()}: ${probe.error ?? (probe.answers.length ? probe.answers.map((a) => (a.ms === null ? a.mac : `${a.mac} ${a.ms} ms`)).join(', ') : 'no answer')}`] : []),
-        ],
-        remediation: [
-          { title: 'find the node that should announce the VIP, and its speaker', commands: ['kubectl -n metallb-system get servicel2statuses.metallb.io -o wide', 'kubectl -n metallb-system get pods -o wide -l component=speaker'], note: 'Clients see "no route to host" while nobody answers ARP for the VIP.' },
-        ],
-        ingress: iface,
-      }));
+      const who = ann
+        ? ann.here
+          ? 'MetalLB says this node announces it: is its speaker running?'
+          : `MetalLB says ${ann.nodes.join(', ')} announces it: is that node up, and its speaker?`
+        : 'no host answered it';
+      out.push(
+        finding('vip-arp-unanswered', {
+          vip: v.vip,
+          summary:
+            v.retrying > 0
+              ? `${v.vip}: ${v.retrying} of ${v.requesters} hosts keep asking who has it (${proto}${iface ? ` on ${iface}` : ''}) and nobody answers: this node sent no reply and no other MAC announced it; ${who}`
+              : `${v.vip}: nobody answers ${proto} for it: this node's probe on ${probe!.iface} got no answer and no MAC announced it; ${who}`,
+          evidence: [
+            `in the window: requests ${
+              Object.entries(v.requests)
+                .map(([i, n]) => `${i} ${n}`)
+                .join(', ') || 'none'
+            }, ${v.retrying} requesters asked ${retries} times or more, replies sent by this node 0, announcements from other MACs 0`,
+            ...(probe
+              ? [
+                  `${proto} probe on ${probe.iface} at ${new Date(probe.at).toISOString()}: ${probe.error ?? (probe.answers.length ? probe.answers.map((a) => (a.ms === null ? a.mac : `${a.mac} ${a.ms} ms`)).join(', ') : 'no answer')}`,
+                ]
+              : []),
+          ],
+          remediation: [
+            {
+              title: 'find the node that should announce the VIP, and its speaker',
+              commands: [
+                'kubectl -n metallb-system get servicel2statuses.metallb.io -o wide',
+                'kubectl -n metallb-system get pods -o wide -l component=speaker',
+              ],
+              note: 'Clients see "no route to host" while nobody answers ARP for the VIP.',
+            },
+          ],
+          ingress: iface,
+        }),
+      );
     }
     if (v.owners.length >= 2) {
-      out.push(finding('vip-arp-conflict', {
-        vip: v.vip,
-        summary: `${v.vip}: ${v.owners.length} MACs claim it: ${v.owners.map((o) => `${o.mac} (${o.own ? `this node, ${o.iface}` : `seen on ${o.iface}`})`).join(', ')}`,
-        evidence: [proto === 'ARP' ? 'ARP replies and gratuitous announcements with the VIP as sender address, in the window' : 'NDP neighbour advertisements for the VIP (solicited and unsolicited), in the window'],
-        remediation: [
-          { title: 'two speakers (or a host that also holds the address) answer for the VIP: clients flap between them', commands: [], note: 'Check that only one L2 announcer owns the VIP (MetalLB: one ServiceL2Status per Service), that no host has the address configured, and, for two MACs of one node, arp_ignore=1 and arp_announce=2.' },
-        ],
-        ingress: iface,
-      }));
+      out.push(
+        finding('vip-arp-conflict', {
+          vip: v.vip,
+          summary: `${v.vip}: ${v.owners.length} MACs claim it: ${v.owners.map((o) => `${o.mac} (${o.own ? `this node, ${o.iface}` : `seen on ${o.iface}`})`).join(', ')}`,
+          evidence: [
+            proto === 'ARP'
+              ? 'ARP replies and gratuitous announcements with the VIP as sender address, in the window'
+              : 'NDP neighbour advertisements for the VIP (solicited and unsolicited), in the window',
+          ],
+          remediation: [
+            {
+              title: 'two speakers (or a host that also holds the address) answer for the VIP: clients flap between them',
+              commands: [],
+              note: 'Check that only one L2 announcer owns the VIP (MetalLB: one ServiceL2Status per Service), that no host has the address configured, and, for two MACs of one node, arp_ignore=1 and arp_announce=2.',
+            },
+          ],
+          ingress: iface,
+        }),
+      );
     }
   }
   return out;

@@ -6,8 +6,10 @@ import { parseArping, parseNdisc6, type ArpingResult } from './probe-parse.js';
 import { runTool } from '../sources/tool.js';
 import { InvalidArgumentError, validateIfname } from '../sources/validate.js';
 
-export const NDISC6_MISSING_MESSAGE = "the 'ndisc6' command was not found on PATH: install the ndisc6 package (Debian/Ubuntu: apt-get install ndisc6)";
-export const ARPING_MISSING_MESSAGE = "the 'arping' command was not found on PATH: install the iputils-arping package (Debian/Ubuntu: apt-get install iputils-arping)";
+export const NDISC6_MISSING_MESSAGE =
+  "the 'ndisc6' command was not found on PATH: install the ndisc6 package (Debian/Ubuntu: apt-get install ndisc6)";
+export const ARPING_MISSING_MESSAGE =
+  "the 'arping' command was not found on PATH: install the iputils-arping package (Debian/Ubuntu: apt-get install iputils-arping)";
 
 export function arpingArgs(vip: string, iface: string, count = 3): string[] {
   const ip = canonicalIp(vip);
@@ -39,6 +41,7 @@ export async function ndiscProbe(vip: string, iface: string, binary = 'ndisc6'):
   const r = await runTool(binary, args, { missing: NDISC6_MISSING_MESSAGE, timeoutMs: 15_000 });
   const parsed = parseNdisc6(r.stdout);
   // Exit 2 is "No response."; 0 an answer; anything else (or no "Soliciting" line) a failure.
-  if (parsed.sent === null || (r.exitCode !== 0 && r.exitCode !== 2)) throw new Error(`ndisc6 ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.trim().slice(0, 200)}`);
+  if (parsed.sent === null || (r.exitCode !== 0 && r.exitCode !== 2))
+    throw new Error(`ndisc6 ${args.join(' ')} exited ${r.exitCode}: ${r.stderr.trim().slice(0, 200)}`);
   return parsed;
 }

@@ -32,16 +32,7 @@ export interface Addr {
 }
 
 export type RouteType =
-  | 'unicast'
-  | 'local'
-  | 'broadcast'
-  | 'multicast'
-  | 'anycast'
-  | 'unreachable'
-  | 'blackhole'
-  | 'prohibit'
-  | 'throw'
-  | 'nat';
+  'unicast' | 'local' | 'broadcast' | 'multicast' | 'anycast' | 'unreachable' | 'blackhole' | 'prohibit' | 'throw' | 'nat';
 
 export interface Nexthop {
   gateway: string | null;

@@ -16,8 +16,7 @@ export interface RouteQuestion {
 }
 
 export type KernelVerdict =
-  | { ok: true; type: RouteType; dev: string; gateway: string | null }
-  | { ok: false; errno: KernelErrno; message: string };
+  { ok: true; type: RouteType; dev: string; gateway: string | null } | { ok: false; errno: KernelErrno; message: string };
 
 /** Asks the kernel; null when no kernel is at hand (a saved snapshot). */
 export type KernelOracle = (q: RouteQuestion) => Promise<KernelVerdict | null>;

@@ -134,7 +134,7 @@ export function formatIp(ip: IpAddr): string {
 export function formatV6Groups(groups: number[]): string {
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -168,18 +168,18 @@ export function canonicalIp(s: string): string | null {
 }
 
 export function isLinkLocal(ip: IpAddr): boolean {
-  if (ip.family === 4) return (ip.value >> 16n) === 0xa9fen;
-  return (ip.value >> 118n) === 0x3fan; // fe80::/10
+  if (ip.family === 4) return ip.value >> 16n === 0xa9fen;
+  return ip.value >> 118n === 0x3fan; // fe80::/10
 }
 
 export function isLoopback(ip: IpAddr): boolean {
-  if (ip.family === 4) return (ip.value >> 24n) === 127n;
+  if (ip.family === 4) return ip.value >> 24n === 127n;
   return ip.value === 1n;
 }
 
 export function isMulticast(ip: IpAddr): boolean {
-  if (ip.family === 4) return (ip.value >> 28n) === 0xen;
-  return (ip.value >> 120n) === 0xffn;
+  if (ip.family === 4) return ip.value >> 28n === 0xen;
+  return ip.value >> 120n === 0xffn;
 }
 
 export function isUnspecified(ip: IpAddr): boolean {

@@ -13,7 +13,14 @@ export const SERVICE_PORT = 443;
 export const BACKEND_PORT = 8443;
 
 export const POD = { nodeSide: '10.244.1.1', pod: '10.244.1.5', len: 24 } as const;
-export const REMOTE = { node: '10.10.0.1', node2: '10.10.0.2', len: 24, podNet: '10.244.2.0/24', node2Side: '10.244.2.1', pod: '10.244.2.5' } as const;
+export const REMOTE = {
+  node: '10.10.0.1',
+  node2: '10.10.0.2',
+  len: 24,
+  podNet: '10.244.2.0/24',
+  node2Side: '10.244.2.1',
+  pod: '10.244.2.5',
+} as const;
 
 export interface BackendLab extends IncidentLab {
   backend: BackendKind;
@@ -27,7 +34,8 @@ export interface BackendLab extends IncidentLab {
 }
 
 export async function buildBackendLab(labOrTag: NetnsLab | string, backend: BackendKind, vipMode: VipMode): Promise<BackendLab> {
-  if (backend === 'local-socket' && vipMode === 'not-local') throw new Error('a local socket on the VIP needs the VIP to be a local address');
+  if (backend === 'local-socket' && vipMode === 'not-local')
+    throw new Error('a local socket on the VIP needs the VIP to be a local address');
   const lab = typeof labOrTag === 'string' ? new NetnsLab(labOrTag) : labOrTag;
   const l = await buildIncidentLab(lab, { vipOn: vipMode === 'local' ? 'eth1' : 'none' });
   try {
@@ -71,7 +79,25 @@ export async function buildBackendLab(labOrTag: NetnsLab | string, backend: Back
       server = await startTcpServer(node, l.vip, SERVICE_PORT);
     }
     if (backend !== 'local-socket') {
-      await node.exec(['iptables', '-t', 'nat', '-A', 'PREROUTING', '-d', `${l.vip}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', String(SERVICE_PORT), '-j', 'DNAT', '--to-destination', `${backendIp}:${BACKEND_PORT}`]);
+      await node.exec([
+        'iptables',
+        '-t',
+        'nat',
+        '-A',
+        'PREROUTING',
+        '-d',
+        `${l.vip}/32`,
+        '-p',
+        'tcp',
+        '-m',
+        'tcp',
+        '--dport',
+        String(SERVICE_PORT),
+        '-j',
+        'DNAT',
+        '--to-destination',
+        `${backendIp}:${BACKEND_PORT}`,
+      ]);
     }
     return { ...l, backend, vipMode, backendIp, backendPort, pod, node2, server };
   } catch (e) {

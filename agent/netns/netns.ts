@@ -101,7 +101,9 @@ export class NetnsLab {
     // Kill anything still running inside before deleting, so no process keeps a namespace alive.
     for (const ns of this.spaces.reverse()) {
       await execa('ip', ['netns', 'pids', ns.name], { reject: false, stdin: 'ignore' }).then(async (r) => {
-        const pids = String(r.stdout ?? '').split(/\s+/).filter((p) => /^[0-9]+$/.test(p));
+        const pids = String(r.stdout ?? '')
+          .split(/\s+/)
+          .filter((p) => /^[0-9]+$/.test(p));
         for (const p of pids) {
           try {
             process.kill(Number(p), 'SIGKILL');

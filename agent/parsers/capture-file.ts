@@ -24,7 +24,16 @@ export interface CaptureFileResult {
 }
 
 /** (link type, data, offset, captured length, original length, ms, pcapng interface name and index) */
-export type RawRecordSink = (linktype: number, buf: Buffer, off: number, caplen: number, len: number, tsMs: number, ifaceName: string | null, ifaceIndex: number | null) => void;
+export type RawRecordSink = (
+  linktype: number,
+  buf: Buffer,
+  off: number,
+  caplen: number,
+  len: number,
+  tsMs: number,
+  ifaceName: string | null,
+  ifaceIndex: number | null,
+) => void;
 
 // Classic pcap into a raw sink: the link type and timestamp unit come from the header.
 function pcapReader(sink: RawRecordSink): PcapStreamReader {
@@ -76,7 +85,8 @@ export async function readCaptureStream(chunks: AsyncIterable<Buffer>, sink: Raw
 
 /** A capture already in memory, one record object per packet (tests and small files). */
 export function readCaptureFile(b: Buffer, sink: (r: CaptureRecord) => void): CaptureFileResult {
-  const raw: RawRecordSink = (linktype, buf, off, caplen, len, tsMs, ifaceName, ifaceIndex) => sink({ linktype, buf, off, caplen, len, ifaceName, ifaceIndex, tsMs });
+  const raw: RawRecordSink = (linktype, buf, off, caplen, len, tsMs, ifaceName, ifaceIndex) =>
+    sink({ linktype, buf, off, caplen, len, ifaceName, ifaceIndex, tsMs });
   if (isPcapng(b)) return readPcapngBuffer(b, raw);
   const reader = pcapReader(raw);
   reader.push(b);

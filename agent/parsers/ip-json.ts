@@ -2,16 +2,7 @@
 // fields over time); a missing or mistyped key the analysis depends on is an IpJsonError naming the path.
 
 import { canonicalIp, parsePrefix, type Family } from '../net/ip.js';
-import type {
-  Addr,
-  Link,
-  Neighbour,
-  Nexthop,
-  Route,
-  RouteType,
-  Rule,
-  RuleAction,
-} from '../model/host-state.js';
+import type { Addr, Link, Neighbour, Nexthop, Route, RouteType, Rule, RuleAction } from '../model/host-state.js';
 
 export class IpJsonError extends Error {
   constructor(

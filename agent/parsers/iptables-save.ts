@@ -14,7 +14,23 @@ const TABLE_HOOKS: Record<string, { priority: number; type: string }> = {
 };
 const BUILTIN = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
 // Targets that neither end the chain nor touch a mark.
-const PASSIVE_TARGETS = new Set(['LOG', 'NFLOG', 'ULOG', 'TRACE', 'CT', 'NOTRACK', 'CHECKSUM', 'TCPMSS', 'TTL', 'HL', 'DSCP', 'TOS', 'CLASSIFY', 'AUDIT', 'TEE']);
+const PASSIVE_TARGETS = new Set([
+  'LOG',
+  'NFLOG',
+  'ULOG',
+  'TRACE',
+  'CT',
+  'NOTRACK',
+  'CHECKSUM',
+  'TCPMSS',
+  'TTL',
+  'HL',
+  'DSCP',
+  'TOS',
+  'CLASSIFY',
+  'AUDIT',
+  'TEE',
+]);
 
 /** Splits a rule line like a shell would for the quoting iptables-save uses ("..." with \" escapes). */
 export function splitArgs(line: string): string[] {
@@ -138,7 +154,8 @@ function parseRule(args: string[], text: string): NfRule {
       default:
         if (a === '--dport' || a === '--destination-port' || a === '--sport' || a === '--source-port') {
           const p = parsePorts(next());
-          if (p && (module === 'tcp' || module === 'udp' || module === 'sctp')) matches.push({ kind: a.startsWith('--d') ? 'dport' : 'sport', ...p, negate: neg });
+          if (p && (module === 'tcp' || module === 'udp' || module === 'sctp'))
+            matches.push({ kind: a.startsWith('--d') ? 'dport' : 'sport', ...p, negate: neg });
           else unsupported(`${a} ${args[i]}`);
         } else if ((a === '--ctstate' && module === 'conntrack') || (a === '--state' && module === 'state')) {
           matches.push({ kind: 'ctstate', states: (next() ?? '').toLowerCase().split(','), negate: neg });
@@ -210,7 +227,16 @@ export function parseIptablesSave(text: string, origin: NfOrigin): NfChain[] {
     let c = chains.get(key);
     if (!c) {
       const h = BUILTIN.has(name) ? TABLE_HOOKS[table!] : undefined;
-      c = { origin, family, table: table!, name, hook: h ? name.toLowerCase() : null, priority: h?.priority ?? null, type: h?.type ?? null, rules: [] };
+      c = {
+        origin,
+        family,
+        table: table!,
+        name,
+        hook: h ? name.toLowerCase() : null,
+        priority: h?.priority ?? null,
+        type: h?.type ?? null,
+        rules: [],
+      };
       chains.set(key, c);
     }
     return c;
@@ -241,7 +267,10 @@ export function parseIptablesSave(text: string, origin: NfOrigin): NfChain[] {
     const rule = parseRule(p.args, p.line);
     // A capitalised target that names a user chain of this table is a jump, not an unknown target.
     if (rule.action.kind === 'unsupported' && userChains.has(`${p.table}/${rule.action.text}`)) {
-      rule.action = p.args.includes('-g') || p.args.includes('--goto') ? { kind: 'goto', chain: rule.action.text } : { kind: 'jump', chain: rule.action.text };
+      rule.action =
+        p.args.includes('-g') || p.args.includes('--goto')
+          ? { kind: 'goto', chain: rule.action.text }
+          : { kind: 'jump', chain: rule.action.text };
     }
     chain(p.chain).rules.push(rule);
   }

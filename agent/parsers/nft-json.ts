@@ -88,7 +88,10 @@ function parseNftRule(exprs: unknown[]): NfRule {
       case 'dnat': {
         const addr = isObj(v) ? v['addr'] : undefined;
         const port = isObj(v) ? v['port'] : undefined;
-        action = typeof addr === 'string' && (port === undefined || typeof port === 'number') ? { kind: 'dnat', addr, port: port ?? null } : { kind: 'unsupported', text: 'dnat to a map' };
+        action =
+          typeof addr === 'string' && (port === undefined || typeof port === 'number')
+            ? { kind: 'dnat', addr, port: port ?? null }
+            : { kind: 'unsupported', text: 'dnat to a map' };
         break;
       }
       default:
@@ -108,14 +111,16 @@ function nftMatch(v: unknown): NfMatch {
   if (op !== '==' && op !== '!=' && op !== 'in') return { kind: 'unsupported', text: `match op ${String(op)}` };
   if (isObj(left) && isObj(left['meta'])) {
     const key = (left['meta'] as J)['key'];
-    if ((key === 'iifname' || key === 'oifname') && typeof right === 'string') return { kind: key === 'iifname' ? 'iif' : 'oif', name: right.replace(/\*$/, '+'), negate };
+    if ((key === 'iifname' || key === 'oifname') && typeof right === 'string')
+      return { kind: key === 'iifname' ? 'iif' : 'oif', name: right.replace(/\*$/, '+'), negate };
     if (key === 'mark' && typeof right === 'number') return { kind: 'mark', value: right, mask: 0xffffffff, negate };
     if (key === 'l4proto' && typeof right === 'string') return { kind: 'proto', proto: right, negate };
   }
   if (isObj(left) && isObj(left['ct'])) {
     const key = (left['ct'] as J)['key'];
     if (key === 'state') {
-      const states = typeof right === 'string' ? [right] : Array.isArray(right) ? right.filter((s): s is string => typeof s === 'string') : null;
+      const states =
+        typeof right === 'string' ? [right] : Array.isArray(right) ? right.filter((s): s is string => typeof s === 'string') : null;
       if (states) return { kind: 'ctstate', states, negate };
     }
     if (key === 'mark' && typeof right === 'number') return { kind: 'ctmark', value: right, mask: 0xffffffff, negate };
@@ -131,12 +136,22 @@ function nftMatch(v: unknown): NfMatch {
     const p = left['payload'] as J;
     const field = p['field'];
     if ((field === 'saddr' || field === 'daddr') && (p['protocol'] === 'ip' || p['protocol'] === 'ip6')) {
-      const prefix = typeof right === 'string' ? right : isObj(right) && isObj(right['prefix']) ? `${String((right['prefix'] as J)['addr'])}/${String((right['prefix'] as J)['len'])}` : null;
+      const prefix =
+        typeof right === 'string'
+          ? right
+          : isObj(right) && isObj(right['prefix'])
+            ? `${String((right['prefix'] as J)['addr'])}/${String((right['prefix'] as J)['len'])}`
+            : null;
       if (prefix) return { kind: field, prefix, negate };
     }
     if ((field === 'sport' || field === 'dport') && typeof p['protocol'] === 'string') {
       const range = isObj(right) && Array.isArray(right['range']) ? (right['range'] as unknown[]) : null;
-      const port = typeof right === 'number' ? { lo: right, hi: right } : range && typeof range[0] === 'number' && typeof range[1] === 'number' ? { lo: range[0], hi: range[1] } : null;
+      const port =
+        typeof right === 'number'
+          ? { lo: right, hi: right }
+          : range && typeof range[0] === 'number' && typeof range[1] === 'number'
+            ? { lo: range[0], hi: range[1] }
+            : null;
       if (port) return { kind: field, ...port, negate };
     }
   }
@@ -147,10 +162,18 @@ function nftMangle(v: unknown): NfAction {
   if (!isObj(v) || !isObj(v['key'])) return { kind: 'unsupported', text: 'mangle' };
   const key = v['key'] as J;
   const value = v['value'];
-  const target = isObj(key['meta']) && (key['meta'] as J)['key'] === 'mark' ? 'mark' : isObj(key['ct']) && (key['ct'] as J)['key'] === 'mark' ? 'ctmark' : null;
+  const target =
+    isObj(key['meta']) && (key['meta'] as J)['key'] === 'mark'
+      ? 'mark'
+      : isObj(key['ct']) && (key['ct'] as J)['key'] === 'mark'
+        ? 'ctmark'
+        : null;
   if (target === null) return { kind: 'continue' };
-  if (typeof value === 'number') return target === 'mark' ? { kind: 'mark-set', value, mask: 0xffffffff } : { kind: 'ctmark-set', value, mask: 0xffffffff };
-  if (isObj(value) && target === 'mark' && isObj(value['ct']) && (value['ct'] as J)['key'] === 'mark') return { kind: 'restore', nfmask: 0xffffffff, ctmask: 0xffffffff };
-  if (isObj(value) && target === 'ctmark' && isObj(value['meta']) && (value['meta'] as J)['key'] === 'mark') return { kind: 'save', nfmask: 0xffffffff, ctmask: 0xffffffff };
+  if (typeof value === 'number')
+    return target === 'mark' ? { kind: 'mark-set', value, mask: 0xffffffff } : { kind: 'ctmark-set', value, mask: 0xffffffff };
+  if (isObj(value) && target === 'mark' && isObj(value['ct']) && (value['ct'] as J)['key'] === 'mark')
+    return { kind: 'restore', nfmask: 0xffffffff, ctmask: 0xffffffff };
+  if (isObj(value) && target === 'ctmark' && isObj(value['meta']) && (value['meta'] as J)['key'] === 'mark')
+    return { kind: 'save', nfmask: 0xffffffff, ctmask: 0xffffffff };
   return { kind: 'unsupported', text: `${target} set ${brief(value, 60)}` };
 }

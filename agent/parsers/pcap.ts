@@ -52,7 +52,11 @@ export function parsePcapHeader(b: Buffer): PcapHeader | PcapFormatError {
       [le, ns] = [true, true];
       break;
     case 0x0a0d0d0a:
-      return new PcapFormatError('pcapng-on-stream', 'this is a pcapng file: the streaming reader takes classic pcap (use readCaptureFile)', 0);
+      return new PcapFormatError(
+        'pcapng-on-stream',
+        'this is a pcapng file: the streaming reader takes classic pcap (use readCaptureFile)',
+        0,
+      );
     default:
       return new PcapFormatError('bad-magic', `not a pcap file (magic 0x${magicBE.toString(16).padStart(8, '0')})`, 0);
   }
@@ -136,9 +140,17 @@ export class PcapStreamReader {
     const caplen = le ? b.readUInt32LE(8) : b.readUInt32BE(8);
     const len = le ? b.readUInt32LE(12) : b.readUInt32BE(12);
     if (caplen > this.snaplen) {
-      this.error = new PcapFormatError('caplen-exceeds-snaplen', `record ${this.records}: captured length ${caplen} exceeds the snapshot length ${this.snaplen}`, this.records);
+      this.error = new PcapFormatError(
+        'caplen-exceeds-snaplen',
+        `record ${this.records}: captured length ${caplen} exceeds the snapshot length ${this.snaplen}`,
+        this.records,
+      );
     } else if (caplen > len) {
-      this.error = new PcapFormatError('caplen-exceeds-len', `record ${this.records}: captured length ${caplen} exceeds the original length ${len}`, this.records);
+      this.error = new PcapFormatError(
+        'caplen-exceeds-len',
+        `record ${this.records}: captured length ${caplen} exceeds the original length ${len}`,
+        this.records,
+      );
     }
     return caplen;
   }
@@ -170,9 +182,18 @@ export class PcapStreamReader {
   /** End of input: leftover bytes mean the last record was cut off. */
   finish(): PcapFormatError | null {
     if (this.error) return this.error;
-    if (!this.header) return (this.error = new PcapFormatError('truncated-file', `file ended inside the 24-byte header (${this.pending?.length ?? 0} bytes)`, 0));
+    if (!this.header)
+      return (this.error = new PcapFormatError(
+        'truncated-file',
+        `file ended inside the 24-byte header (${this.pending?.length ?? 0} bytes)`,
+        0,
+      ));
     if (this.pending && this.pending.length > 0) {
-      return (this.error = new PcapFormatError('truncated-file', `file ended inside record ${this.records} (${this.pending.length} bytes left over)`, this.records));
+      return (this.error = new PcapFormatError(
+        'truncated-file',
+        `file ended inside record ${this.records} (${this.pending.length} bytes left over)`,
+        this.records,
+      ));
     }
     return null;
   }

@@ -13,8 +13,14 @@ export function parseNetstat(text: string): NetstatTable {
     if (hc <= 0 || vc <= 0) continue;
     const prefix = head.slice(0, hc);
     if (vals.slice(0, vc) !== prefix) continue; // out of step: skip rather than mislabel counters
-    const names = head.slice(hc + 1).trim().split(/\s+/);
-    const nums = vals.slice(vc + 1).trim().split(/\s+/);
+    const names = head
+      .slice(hc + 1)
+      .trim()
+      .split(/\s+/);
+    const nums = vals
+      .slice(vc + 1)
+      .trim()
+      .split(/\s+/);
     if (names.length !== nums.length) continue;
     const table: Record<string, number> = {};
     names.forEach((n, j) => {

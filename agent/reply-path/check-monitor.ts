@@ -110,7 +110,12 @@ export class ReplyPathMonitor implements Monitor {
     if (this.stopped) return;
     if (this.opts.netlinkRestarter) {
       const log = this.opts.log;
-      this.netlink = new NetlinkMonitor({ debounceMs: this.opts.debounceMs, onChange: () => void this.check('route-change'), onExit: (code, stderr) => log({ event: 'monitor-exited', code, stderr }), restarter: this.opts.netlinkRestarter });
+      this.netlink = new NetlinkMonitor({
+        debounceMs: this.opts.debounceMs,
+        onChange: () => void this.check('route-change'),
+        onExit: (code, stderr) => log({ event: 'monitor-exited', code, stderr }),
+        restarter: this.opts.netlinkRestarter,
+      });
       this.netlink.start();
     }
     this.timer = setInterval(() => void this.check('period'), this.opts.intervalMs);
@@ -199,7 +204,11 @@ export class ReplyPathMonitor implements Monitor {
       m.info.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', source: v.source }, 1);
       if (v.announcement) m.announced.set({ vip: v.ip, mode: 'l2' }, v.announcement.here ? 1 : 0);
       const p = v.paths.find((x) => x.clientKind === 'default-destination');
-      if (p) m.asymmetric.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', egress: p.egress.join(',') || 'none' }, p.verdict === 'asymmetric' ? 1 : 0);
+      if (p)
+        m.asymmetric.set(
+          { vip: v.ip, ingress: v.ingress ?? 'unknown', egress: p.egress.join(',') || 'none' },
+          p.verdict === 'asymmetric' ? 1 : 0,
+        );
     }
     const rp = this.snapshot?.ipReversePathFilter ?? 0;
     // The kernel's own counter: follow it (it only goes back on a reboot, when the agent restarts too).
@@ -216,18 +225,30 @@ export class ReplyPathMonitor implements Monitor {
   }
 
   health(): MonitorHealth {
-    return { ok: true, state: this.status.error ? 'check-failing' : this.ready ? 'checked' : 'not-yet-checked', detail: { lastError: this.status.error, netlinkWatch: this.netlink ? (this.netlink.running ? 'running' : 'down') : 'off' } };
+    return {
+      ok: true,
+      state: this.status.error ? 'check-failing' : this.ready ? 'checked' : 'not-yet-checked',
+      detail: { lastError: this.status.error, netlinkWatch: this.netlink ? (this.netlink.running ? 'running' : 'down') : 'off' },
+    };
   }
 
   report(): ReportSection {
     const s = this.status;
-    return { json: { lastCheck: s }, text: [`Last check: ${s.at ?? 'never'} (${s.reason ?? '-'}, ${s.durationMs?.toFixed(0) ?? '-'} ms)${s.error ? `, FAILED: ${s.error}` : ''}`] };
+    return {
+      json: { lastCheck: s },
+      text: [
+        `Last check: ${s.at ?? 'never'} (${s.reason ?? '-'}, ${s.durationMs?.toFixed(0) ?? '-'} ms)${s.error ? `, FAILED: ${s.error}` : ''}`,
+      ],
+    };
   }
 
   endpoints(): Endpoint[] {
     return [
       { path: '/v1/vips', get: () => ({ body: { vips: this.result?.vips ?? [] } }) },
-      { path: '/v1/routes', get: () => (this.snapshot ? { body: this.snapshot } : { code: 503, body: { error: 'no check has completed yet' } }) },
+      {
+        path: '/v1/routes',
+        get: () => (this.snapshot ? { body: this.snapshot } : { code: 503, body: { error: 'no check has completed yet' } }),
+      },
     ];
   }
 
@@ -243,23 +264,41 @@ export class ReplyPathMonitor implements Monitor {
 function checkMetrics(registry: Registry) {
   const registers = [registry];
   return {
-    duration: new Histogram({ name: 'asymroute_check_duration_seconds', help: 'Duration of the static reply-path check.', buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+    duration: new Histogram({
+      name: 'asymroute_check_duration_seconds',
+      help: 'Duration of the static reply-path check.',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
     checks: new Counter({ name: 'asymroute_checks_total', help: 'Static checks run, by result.', labelNames: ['result'], registers }),
-    lastRun: new Gauge({ name: 'asymroute_check_last_run_timestamp_seconds', help: 'When the last static check finished (Unix time).', registers }),
+    lastRun: new Gauge({
+      name: 'asymroute_check_last_run_timestamp_seconds',
+      help: 'When the last static check finished (Unix time).',
+      registers,
+    }),
     asymmetric: new Gauge({
       name: 'asymroute_reply_path_asymmetric',
       help: 'Per VIP: 1 when replies to an Internet client (the default-route destination) leave on another interface than requests arrive on, else 0.',
       labelNames: ['vip', 'ingress', 'egress'],
       registers,
     }),
-    info: new Gauge({ name: 'asymroute_vip_info', help: 'The VIPs this agent checks, with the interface their requests arrive on; always 1.', labelNames: ['vip', 'ingress', 'source'], registers }),
+    info: new Gauge({
+      name: 'asymroute_vip_info',
+      help: 'The VIPs this agent checks, with the interface their requests arrive on; always 1.',
+      labelNames: ['vip', 'ingress', 'source'],
+      registers,
+    }),
     announced: new Gauge({
       name: 'asymroute_vip_announced',
       help: 'MetalLB L2 (ServiceL2Status): 1 when this node announces the VIP, 0 when another node does; absent when unknown.',
       labelNames: ['vip', 'mode'],
       registers,
     }),
-    rpDrops: new Counter({ name: 'asymroute_kernel_rp_filter_drops_total', help: "The kernel's TcpExt IPReversePathFilter counter (packets dropped by rp_filter), as of the last check.", registers }),
+    rpDrops: new Counter({
+      name: 'asymroute_kernel_rp_filter_drops_total',
+      help: "The kernel's TcpExt IPReversePathFilter counter (packets dropped by rp_filter), as of the last check.",
+      registers,
+    }),
     rpSeen: 0,
   };
 }

@@ -14,6 +14,12 @@ export async function checkReplyPaths(input: CheckInput): Promise<CheckResult> {
   const analyses = await analyseVips(input);
   const reports = analyses.map((a) => a.report);
   const findings = analyses.flatMap((a) => vipFindings(a, input.snapshot, input.gateways));
-  findings.push(...hostFindings(input.snapshot, reports, input.managementCidrs.map((c) => parsePrefix(c))));
+  findings.push(
+    ...hostFindings(
+      input.snapshot,
+      reports,
+      input.managementCidrs.map((c) => parsePrefix(c)),
+    ),
+  );
   return { vips: reports, findings: sortFindings(findings) };
 }

@@ -51,7 +51,19 @@ export function gatherBackends(
   const isLocal = (ip: string) => snap.addrs.some((a) => a.local === ip);
   const add = (ip: string, port: number | null, vipPort: number | null, source: BackendSource, extra: Partial<Backend> = {}) => {
     const k = `${ip}|${port ?? ''}`;
-    const b = out.get(k) ?? { ip, port, vipPort, sources: [], rules: [], local: isLocal(ip), iif: null, iifReason: '', snat: null, ctMarks: [], node: null };
+    const b = out.get(k) ?? {
+      ip,
+      port,
+      vipPort,
+      sources: [],
+      rules: [],
+      local: isLocal(ip),
+      iif: null,
+      iifReason: '',
+      snat: null,
+      ctMarks: [],
+      node: null,
+    };
     if (!b.sources.includes(source)) b.sources.push(source);
     if (b.vipPort === null) b.vipPort = vipPort;
     if (extra.rules) b.rules.push(...extra.rules.filter((r) => !b.rules.includes(r)));
@@ -99,18 +111,65 @@ export interface MarkFor {
 export function replyMark(
   snap: HostSnapshot,
   blind: string | null,
-  q: { family: Family; ingress: string; client: string; vip: string; vipPort: number | null; kind: PathKind; iif: string | null; src: string; srcPort: number | null; snat: boolean | null },
+  q: {
+    family: Family;
+    ingress: string;
+    client: string;
+    vip: string;
+    vipPort: number | null;
+    kind: PathKind;
+    iif: string | null;
+    src: string;
+    srcPort: number | null;
+    snat: boolean | null;
+  },
 ): MarkFor {
   if (blind) return { mark: null, reason: blind, applied: [] };
   const chains = snap.netfilter!.chains;
   const proto = 'tcp';
-  const first: PacketContext = { family: q.family, hook: 'prerouting', iif: q.ingress, src: q.client, dst: q.vip, proto, sport: null, dport: q.vipPort, ctstate: 'new', mark: 0, ctmark: 0 };
+  const first: PacketContext = {
+    family: q.family,
+    hook: 'prerouting',
+    iif: q.ingress,
+    src: q.client,
+    dst: q.vip,
+    proto,
+    sport: null,
+    dport: q.vipPort,
+    ctstate: 'new',
+    mark: 0,
+    ctmark: 0,
+  };
   const conn = evaluateMarks(chains, first);
   if (conn.kind !== 'known') return { mark: null, reason: markFailure('a request arriving on ' + q.ingress, conn), applied: [] };
   const reply: PacketContext =
     q.kind === 'forwarded'
-      ? { family: q.family, hook: 'prerouting', iif: q.iif, src: q.src, dst: q.snat === false ? q.client : null, proto, sport: q.srcPort, dport: null, ctstate: 'established', mark: 0, ctmark: conn.ctmark }
-      : { family: q.family, hook: 'output', iif: null, src: q.src, dst: q.client, proto, sport: q.srcPort, dport: null, ctstate: 'established', mark: 0, ctmark: conn.ctmark };
+      ? {
+          family: q.family,
+          hook: 'prerouting',
+          iif: q.iif,
+          src: q.src,
+          dst: q.snat === false ? q.client : null,
+          proto,
+          sport: q.srcPort,
+          dport: null,
+          ctstate: 'established',
+          mark: 0,
+          ctmark: conn.ctmark,
+        }
+      : {
+          family: q.family,
+          hook: 'output',
+          iif: null,
+          src: q.src,
+          dst: q.client,
+          proto,
+          sport: q.srcPort,
+          dport: null,
+          ctstate: 'established',
+          mark: 0,
+          ctmark: conn.ctmark,
+        };
   const r = evaluateMarks(chains, reply);
   if (r.kind !== 'known') return { mark: null, reason: markFailure('the reply', r), applied: [] };
   return { mark: r.mark, reason: null, applied: [...conn.applied, ...r.applied] };
@@ -123,7 +182,10 @@ function markFailure(what: string, r: Exclude<MarkResult, { kind: 'known' }>): s
 /** eBPF datapaths that handle packets before (or instead of) the kernel's routing decision. */
 export function ebpfDatapath(snap: HostSnapshot, ingress: string | null): string[] {
   const out: string[] = [];
-  if (snap.links.some((l) => l.name === 'cilium_host')) out.push('Cilium (cilium_host): its eBPF programs may redirect replies past the routing decision asymroute models, and past the capture');
+  if (snap.links.some((l) => l.name === 'cilium_host'))
+    out.push(
+      'Cilium (cilium_host): its eBPF programs may redirect replies past the routing decision asymroute models, and past the capture',
+    );
   for (const l of snap.links) if (l.xdp && (ingress === null || l.name === ingress)) out.push(`an XDP program is attached to ${l.name}`);
   for (const t of snap.tcBpf ?? []) if (ingress === null || t.startsWith(`${ingress} `)) out.push(`a tc eBPF program is attached: ${t}`);
   return out;

@@ -118,7 +118,12 @@ class Evaluator {
   }
 
   // 'end': fell off the chain or returned; 'accept': this base chain is done; 'drop' ends the packet.
-  run(chain: NfChain, ctx: PacketContext, applied: string[], depth: number): { end: 'end' | 'accept' } | { drop: string } | { unknown: string } {
+  run(
+    chain: NfChain,
+    ctx: PacketContext,
+    applied: string[],
+    depth: number,
+  ): { end: 'end' | 'accept' } | { drop: string } | { unknown: string } {
     if (depth > MAX_DEPTH) return { unknown: `chain ${chain.name}: jumps nested deeper than ${MAX_DEPTH}` };
     for (const r of chain.rules) {
       const m = matchRule(r, ctx);
@@ -186,7 +191,14 @@ export function evaluateMarks(chains: NfChain[], ctx0: PacketContext): MarkResul
   // nat chains see only a connection's first packet; a CONNMARK there would change the connection's mark.
   if (ctx.ctstate === 'new') {
     for (const c of hookChains(chains, ctx.family, ctx.hook, ['nat'])) {
-      if (c.rules.some((r) => r.action.kind === 'ctmark-set' || r.action.kind === 'save' || r.action.kind === 'unsupported' && /CONNMARK/.test(r.action.text))) {
+      if (
+        c.rules.some(
+          (r) =>
+            r.action.kind === 'ctmark-set' ||
+            r.action.kind === 'save' ||
+            (r.action.kind === 'unsupported' && /CONNMARK/.test(r.action.text)),
+        )
+      ) {
         return { kind: 'unknown', reason: `${where(c)} sets connection marks, which the model does not evaluate in nat chains` };
       }
     }
@@ -251,7 +263,8 @@ export function dnatBackends(chains: NfChain[], vip: string, family: Family): Ba
       const a = r.action;
       if (a.kind === 'dnat' && matched) {
         const ip = parseIp(a.addr);
-        if (ip && ip.family === family) backends.push({ ip: a.addr, port: a.port, vipPort: p, proto: pr, rule: `${where(c)}: ${r.text}`, origin: c.origin });
+        if (ip && ip.family === family)
+          backends.push({ ip: a.addr, port: a.port, vipPort: p, proto: pr, rule: `${where(c)}: ${r.text}`, origin: c.origin });
       } else if (a.kind === 'jump' || a.kind === 'goto') {
         const t = ev.target(c, a.chain);
         if (t) walk(t, matched, p, pr, depth + 1);

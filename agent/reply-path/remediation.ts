@@ -41,10 +41,13 @@ function gatewayOn(snap: HostSnapshot, dev: string, family: Family, configured?:
     for (const n of r.nexthops) if (n.dev === dev && n.gateway) fromRoutes.add(n.gateway);
   }
   if (fromRoutes.size > 0) return { ip: [...fromRoutes][0]!, how: `used by an existing route on ${dev}` };
-  const neigh = snap.neighbours.filter((n) => n.family === family && n.dev === dev && n.lladdr && !n.state.includes('FAILED') && !n.state.includes('INCOMPLETE'));
+  const neigh = snap.neighbours.filter(
+    (n) => n.family === family && n.dev === dev && n.lladdr && !n.state.includes('FAILED') && !n.state.includes('INCOMPLETE'),
+  );
   const routers = neigh.filter((n) => n.state.includes('router'));
   const pick = routers.length === 1 ? routers[0]! : neigh.length === 1 ? neigh[0]! : null;
-  if (pick) return { ip: pick.dst, how: `the only ${routers.length === 1 ? 'router ' : ''}neighbour seen on ${dev}: verify it is the LAN router` };
+  if (pick)
+    return { ip: pick.dst, how: `the only ${routers.length === 1 ? 'router ' : ''}neighbour seen on ${dev}: verify it is the LAN router` };
   return { ip: null, how: `no gateway on ${dev} is known: replace <gateway-on-${dev}> with the LAN router's address` };
 }
 
@@ -86,7 +89,8 @@ function routeSelector(r: Route): string {
   }
   if (r.table !== 'main') parts.push('table', r.table);
   if (r.nexthops.length > 1) {
-    for (const n of r.nexthops) parts.push('nexthop', ...(n.gateway ? ['via', n.gateway] : []), ...(n.dev ? ['dev', n.dev] : []), 'weight', String(n.weight));
+    for (const n of r.nexthops)
+      parts.push('nexthop', ...(n.gateway ? ['via', n.gateway] : []), ...(n.dev ? ['dev', n.dev] : []), 'weight', String(n.weight));
   }
   return parts.join(' ');
 }
@@ -114,7 +118,16 @@ export function fixesForAsymmetry(v: AsymmetryContext, p: AsymmetricPath): Remed
       note: `gateway: ${gw.how}. It catches only replies that local sockets send from ${v.vip}. Make it persistent in the network configuration (netplan routing-policy, ifupdown post-up, NetworkManager ipv4.routing-rules).`,
     };
   };
-  const connmark = connmarkFixes({ family, ingress, table, priority: prio, mark: freeMark(snap), subnet: v.subnet, gateway: gwText, gatewayHow: gw.how });
+  const connmark = connmarkFixes({
+    family,
+    ingress,
+    table,
+    priority: prio,
+    mark: freeMark(snap),
+    subnet: v.subnet,
+    gateway: gwText,
+    gatewayHow: gw.how,
+  });
   if (onlyLocalSockets) out.push(policy(), ...connmark);
   else {
     const why = v.local
@@ -126,9 +139,17 @@ export function fixesForAsymmetry(v: AsymmetryContext, p: AsymmetricPath): Remed
   const dev = cniDevice(ingress);
   if (route?.dst === 'default' && route.table === 'main') {
     if (dev) {
-      out.push({ title: `do not move the default route to ${ingress}`, commands: [], note: `${ingress} is a ${dev} device, not a LAN: fix the VIP's ingress (--vip ${v.vip}@IFACE) instead` });
+      out.push({
+        title: `do not move the default route to ${ingress}`,
+        commands: [],
+        note: `${ingress} is a ${dev} device, not a LAN: fix the VIP's ingress (--vip ${v.vip}@IFACE) instead`,
+      });
     } else if (!gw.ip) {
-      out.push({ title: `moving the default route to ${ingress} needs its router`, commands: [], note: `${gw.how}; find it with "ip neigh show dev ${ingress}" or the DHCP lease, then pass --gateway ${ingress}=IP to get the commands` });
+      out.push({
+        title: `moving the default route to ${ingress} needs its router`,
+        commands: [],
+        note: `${gw.how}; find it with "ip neigh show dev ${ingress}" or the DHCP lease, then pass --gateway ${ingress}=IP to get the commands`,
+      });
     } else {
       out.push({
         title: `move the default route to ${ingress}`,
@@ -148,7 +169,16 @@ export function fixesForAsymmetry(v: AsymmetryContext, p: AsymmetricPath): Remed
 }
 
 /** Connmark policy routing, in iptables and in nft syntax: replies of connections that arrived on the ingress carry its mark. */
-function connmarkFixes(p: { family: Family; ingress: string; table: string; priority: number; mark: number; subnet: string | null; gateway: string; gatewayHow: string }): Remediation[] {
+function connmarkFixes(p: {
+  family: Family;
+  ingress: string;
+  table: string;
+  priority: number;
+  mark: number;
+  subnet: string | null;
+  gateway: string;
+  gatewayHow: string;
+}): Remediation[] {
   const hex = `0x${p.mark.toString(16)}`;
   const ipt = p.family === 6 ? 'ip6tables' : 'iptables';
   const ipf = p.family === 6 ? 'ip -6' : 'ip';

@@ -9,7 +9,15 @@ import type { KernelOracle, KernelVerdict, RouteQuestion } from '../model/route-
 import { cniDevice } from '../net/cni-devices.js';
 import { describeRoute, describeRule, RouteModel, type ModelAnswer } from '../analysis/route-model.js';
 import { chooseIngress, connectedSubnets, vipHolder, type Announcement, type IngressChoice, type VipSpec } from '../analysis/vips.js';
-import { ebpfDatapath, gatherBackends, replyMark, rulesetBlindness, type Backend, type EndpointInfo, type PathKind } from './forward-path.js';
+import {
+  ebpfDatapath,
+  gatherBackends,
+  replyMark,
+  rulesetBlindness,
+  type Backend,
+  type EndpointInfo,
+  type PathKind,
+} from './forward-path.js';
 
 export type ClientKind = 'default-destination' | 'client-cidr' | 'gateway' | 'observed';
 
@@ -155,7 +163,9 @@ export function modelAgrees(m: ModelAnswer, k: KernelVerdict): boolean | null {
 
 function defaultDestination(model: RouteModel, family: Family): string {
   // Prefer a documentation address that only a default route covers, so it stands for "any Internet client".
-  const specific = model.snapshot.routes.filter((r) => r.family === family && r.type !== 'local' && r.type !== 'broadcast' && r.dst !== 'default');
+  const specific = model.snapshot.routes.filter(
+    (r) => r.family === family && r.type !== 'local' && r.type !== 'broadcast' && r.dst !== 'default',
+  );
   for (const c of INTERNET_PROBES[family]) {
     const ip = parseIp(c)!;
     if (!specific.some((r) => prefixContains(parsePrefix(r.dst, family)!, ip))) return c;
@@ -181,7 +191,8 @@ function representativeClients(input: CheckInput, model: RouteModel, family: Fam
     if (r.family !== family) continue;
     // A CNI's own gateways (flannel's onlink peers, cilium_host's address) are not where VIP clients live.
     for (const n of r.nexthops) {
-      if (!n.gateway || isLinkLocal(parseIp(n.gateway)!) || (n.dev && cniDevice(n.dev)) || model.isLocalAddress(parseIp(n.gateway)!)) continue;
+      if (!n.gateway || isLinkLocal(parseIp(n.gateway)!) || (n.dev && cniDevice(n.dev)) || model.isLocalAddress(parseIp(n.gateway)!))
+        continue;
       out.push({ ip: n.gateway, kind: 'gateway', cidr: null });
     }
   }
@@ -208,7 +219,15 @@ interface ReplySource {
 const MAX_REPLY_SOURCES = 8;
 
 // Backends grouped by where their replies enter the routing decision: one question per group and client.
-async function replySources(input: CheckInput, model: RouteModel, vip: string, family: Family, local: boolean, rulesetBlind: string | null, report: VipReport): Promise<ReplySource[]> {
+async function replySources(
+  input: CheckInput,
+  model: RouteModel,
+  vip: string,
+  family: Family,
+  local: boolean,
+  rulesetBlind: string | null,
+  report: VipReport,
+): Promise<ReplySource[]> {
   const snap = input.snapshot;
   const { backends, blind } = gatherBackends(vip, family, snap, input.conntrack?.byVip[vip] ?? null, input.endpoints?.[vip] ?? null);
   const ebpf = ebpfDatapath(snap, report.ingress);
@@ -234,10 +253,21 @@ async function replySources(input: CheckInput, model: RouteModel, vip: string, f
   report.backends = backends;
   if (backends.length === 0) {
     // kube-proxy's IPVS mode holds VIPs on kube-ipvs0 and forwards their traffic to pods without a DNAT rule.
-    const ipvs = report.holder === 'kube-ipvs0' ? `${vip} is on kube-ipvs0 (kube-proxy IPVS mode), which forwards it to backends that no conntrack entry or EndpointSlice names yet: replies from a pod would not be sent from ${vip}` : null;
+    const ipvs =
+      report.holder === 'kube-ipvs0'
+        ? `${vip} is on kube-ipvs0 (kube-proxy IPVS mode), which forwards it to backends that no conntrack entry or EndpointSlice names yet: replies from a pod would not be sent from ${vip}`
+        : null;
     if (local) return [{ kind: 'local', src: vip, iif: null, backend: null, blindReason: ebpfReason ?? ipvs }];
     const why = `no DNAT rule, conntrack entry or EndpointSlice names a backend for ${vip}: what answers it on this node is not known`;
-    return [{ kind: 'destination-only', src: null, iif: null, backend: null, blindReason: ebpfReason ?? (blind.length > 0 ? `${why} (nft rules not evaluated: ${blind[0]})` : why) }];
+    return [
+      {
+        kind: 'destination-only',
+        src: null,
+        iif: null,
+        backend: null,
+        blindReason: ebpfReason ?? (blind.length > 0 ? `${why} (nft rules not evaluated: ${blind[0]})` : why),
+      },
+    ];
   }
   const groups = new Map<string, ReplySource>();
   for (const b of backends) {
@@ -252,10 +282,10 @@ async function replySources(input: CheckInput, model: RouteModel, vip: string, f
     });
   }
   const all = [...groups.values()];
-  if (all.length > MAX_REPLY_SOURCES) report.blind.push(`${all.length - MAX_REPLY_SOURCES} more reply sources not asked (at most ${MAX_REPLY_SOURCES} per VIP)`);
+  if (all.length > MAX_REPLY_SOURCES)
+    report.blind.push(`${all.length - MAX_REPLY_SOURCES} more reply sources not asked (at most ${MAX_REPLY_SOURCES} per VIP)`);
   return all.slice(0, MAX_REPLY_SOURCES);
 }
-
 
 /** Asks the kernel and the model every reply question for every VIP, and decides each path's verdict. */
 export async function analyseVips(input: CheckInput): Promise<VipAnalysis[]> {
@@ -289,7 +319,21 @@ export async function analyseVips(input: CheckInput): Promise<VipAnalysis[]> {
     const groups = await replySources(input, model, vip.ip, family, local, rulesetBlind, report);
     for (const c of clients) {
       for (const g of groups) {
-        const markFor = g.kind === 'destination-only' ? { mark: null, reason: null, applied: [] } : replyMark(snap, rulesetBlind, { family, ingress: ing.ingress ?? '', client: c.ip, vip: vip.ip, vipPort: g.backend?.vipPort ?? null, kind: g.kind, iif: g.iif, src: g.src!, srcPort: g.backend?.port ?? null, snat: g.backend?.snat ?? null });
+        const markFor =
+          g.kind === 'destination-only'
+            ? { mark: null, reason: null, applied: [] }
+            : replyMark(snap, rulesetBlind, {
+                family,
+                ingress: ing.ingress ?? '',
+                client: c.ip,
+                vip: vip.ip,
+                vipPort: g.backend?.vipPort ?? null,
+                kind: g.kind,
+                iif: g.iif,
+                src: g.src!,
+                srcPort: g.backend?.port ?? null,
+                snat: g.backend?.snat ?? null,
+              });
         const mark = markFor.mark;
         const q: RouteQuestion = { dst: c.ip, src: g.src, ...(g.iif ? { iif: g.iif } : {}), ...(mark ? { mark } : {}) };
         const kernel = await input.oracle(q);
@@ -318,10 +362,29 @@ export async function analyseVips(input: CheckInput): Promise<VipAnalysis[]> {
         // "ok" only where every part of the path was seen: marks, backends, no eBPF datapath in between.
         let reason: string | null = g.blindReason ?? (mark === null && g.kind !== 'destination-only' ? markFor.reason : null);
         // `ip route get` cannot carry a port, protocol or uid: a rule that selects on them may route real replies elsewhere.
-        if (!reason && m.kind === 'unknown' && m.unevaluatedSelectors) reason = `${m.reason}: the kernel's answer to a question without them may not be what replies get`;
+        if (!reason && m.kind === 'unknown' && m.unevaluatedSelectors)
+          reason = `${m.reason}: the kernel's answer to a question without them may not be what replies get`;
         if ((verdict === 'symmetric' || verdict === 'connected-elsewhere') && reason) verdict = 'unknown';
-        if (verdict === 'unknown' && !reason) reason = m.kind === 'unknown' ? m.reason : 'neither the kernel nor the model gave an interface';
-        const path: PathReport = { kind: g.kind, backend: g.backend?.ip ?? null, mark, reason, client: c.ip, clientKind: c.kind, cidr: c.cidr, question: q, kernel, model: ms, egress, gateway, verdict, rule: ms.rule, route: ms.route, modelAgrees: agrees };
+        if (verdict === 'unknown' && !reason)
+          reason = m.kind === 'unknown' ? m.reason : 'neither the kernel nor the model gave an interface';
+        const path: PathReport = {
+          kind: g.kind,
+          backend: g.backend?.ip ?? null,
+          mark,
+          reason,
+          client: c.ip,
+          clientKind: c.kind,
+          cidr: c.cidr,
+          question: q,
+          kernel,
+          model: ms,
+          egress,
+          gateway,
+          verdict,
+          rule: ms.rule,
+          route: ms.route,
+          modelAgrees: agrees,
+        };
         report.paths.push(path);
         analysis.paths.push({ report: path, rule: m.kind !== 'unknown' ? m.rule : null, route: m.kind !== 'unknown' ? m.route : null });
       }

@@ -26,7 +26,12 @@ export class Agent implements AgentView {
 
   constructor(private readonly opts: AgentOptions) {
     const registers = [opts.registry];
-    this.byType = new Gauge({ name: 'asymroute_findings', help: 'Current findings by type and severity.', labelNames: ['type', 'severity'], registers });
+    this.byType = new Gauge({
+      name: 'asymroute_findings',
+      help: 'Current findings by type and severity.',
+      labelNames: ['type', 'severity'],
+      registers,
+    });
     this.byVip = new Gauge({
       name: 'asymroute_vip_findings',
       help: 'Current findings that concern a VIP, by VIP, type and severity (alerts name the VIP from here).',

@@ -14,7 +14,7 @@ export const AGENT_BINARIES: readonly AgentBinary[] = [
   { binary: 'tcpdump', package: 'tcpdump', use: 'the live capture (LINUX_SLL2 pcap on stdout)' },
   { binary: 'arping', package: 'iputils-arping', use: 'the IPv4 L2 probe (--arp-probe)' },
   { binary: 'ndisc6', package: 'ndisc6', use: 'the IPv6 L2 probe (--arp-probe)' },
-  { binary: 'tc', package: 'iproute2', use: 'eBPF programs attached to the node\'s interfaces (tc -j filter show)' },
+  { binary: 'tc', package: 'iproute2', use: "eBPF programs attached to the node's interfaces (tc -j filter show)" },
   { binary: 'iptables-nft-save', package: 'iptables', use: 'DNAT backends and MARK/CONNMARK rules (iptables-nft, IPv4)' },
   { binary: 'iptables-save', package: 'iptables', use: 'the same where iptables-nft-save is not on PATH' },
   { binary: 'ip6tables-nft-save', package: 'iptables', use: 'DNAT backends and marks (iptables-nft, IPv6)' },

@@ -52,5 +52,11 @@ export function spawnChild(cmd: string, args: readonly string[], env: Record<str
     // 'close': the exit and the end of both pipes, so every byte of output has been delivered.
     proc.once('close', (exitCode, signal) => finish({ exitCode, signal, code: null }));
   });
-  return { proc, get pid() { return proc.pid; }, done };
+  return {
+    proc,
+    get pid() {
+      return proc.pid;
+    },
+    done,
+  };
 }

@@ -118,7 +118,10 @@ async function readTcBpf(links: Link[]): Promise<string[] | null> {
     for (const dir of ['ingress', 'egress']) {
       let r;
       try {
-        r = await runTool('tc', ['-j', 'filter', 'show', 'dev', validateIfname(l.name), dir], { missing: 'tc (iproute2) not found', timeoutMs: 5000 });
+        r = await runTool('tc', ['-j', 'filter', 'show', 'dev', validateIfname(l.name), dir], {
+          missing: 'tc (iproute2) not found',
+          timeoutMs: 5000,
+        });
       } catch {
         return null;
       }
@@ -132,7 +135,8 @@ async function readTcBpf(links: Link[]): Promise<string[] | null> {
       if (!Array.isArray(list)) continue;
       for (const f of list) {
         const o = f as { kind?: unknown; options?: { bpf_name?: unknown } };
-        if (o.kind === 'bpf') out.push(`${l.name} ${dir}: bpf ${typeof o.options?.bpf_name === 'string' ? o.options.bpf_name : '(unnamed)'}`);
+        if (o.kind === 'bpf')
+          out.push(`${l.name} ${dir}: bpf ${typeof o.options?.bpf_name === 'string' ? o.options.bpf_name : '(unnamed)'}`);
       }
     }
   }

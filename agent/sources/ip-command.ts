@@ -23,9 +23,7 @@ export interface IpRunnerOptions {
 
 export type IpCommandResult = ToolResult;
 
-export type KernelRouteAnswer =
-  | { ok: true; route: RouteGetResult }
-  | { ok: false; errno: KernelErrno; message: string };
+export type KernelRouteAnswer = { ok: true; route: RouteGetResult } | { ok: false; errno: KernelErrno; message: string };
 
 export type KernelFibAnswer = { ok: true; entry: Route } | { ok: false; errno: KernelErrno; message: string };
 

@@ -14,15 +14,24 @@ const TIMEOUT_MS = 10_000;
 export const CONNTRACK_PER_VIP = 2048;
 
 const MISSING: Record<string, string> = {
-  iptables: "the iptables tools were not found on PATH: install the iptables package (Debian/Ubuntu: apt-get install iptables)",
+  iptables: 'the iptables tools were not found on PATH: install the iptables package (Debian/Ubuntu: apt-get install iptables)',
   nft: "'nft' was not found on PATH: install the nftables package (Debian/Ubuntu: apt-get install nftables)",
   conntrack: "'conntrack' was not found on PATH: install the conntrack package (Debian/Ubuntu: apt-get install conntrack)",
 };
 
-async function tryTool(bin: string, args: string[], missing: string): Promise<{ ok: true; stdout: string } | { ok: false; missing: boolean; error: string }> {
+async function tryTool(
+  bin: string,
+  args: string[],
+  missing: string,
+): Promise<{ ok: true; stdout: string } | { ok: false; missing: boolean; error: string }> {
   try {
     const r = await runTool(bin, args, { missing, timeoutMs: TIMEOUT_MS });
-    if (r.exitCode !== 0) return { ok: false, missing: false, error: `${[bin, ...args].join(' ')} exited ${r.exitCode}: ${r.stderr.trim().split('\n')[0] || '(no message)'}` };
+    if (r.exitCode !== 0)
+      return {
+        ok: false,
+        missing: false,
+        error: `${[bin, ...args].join(' ')} exited ${r.exitCode}: ${r.stderr.trim().split('\n')[0] || '(no message)'}`,
+      };
     return { ok: true, stdout: r.stdout };
   } catch (e) {
     if (e instanceof EnvironmentError) return { ok: false, missing: e.message === missing, error: e.message };
@@ -95,5 +104,3 @@ export async function readConntrack(vips: string[]): Promise<ConntrackRead> {
   }
   return { byVip, truncated, error: null };
 }
-
-

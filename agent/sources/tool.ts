@@ -23,11 +23,21 @@ const strip = (s: string) => (s.endsWith('\n') ? s.slice(0, s.endsWith('\r\n') ?
 // per spawn against 2.7 ms (measured on this machine), most of the agent's CPU at rest.
 export function runTool(binary: string, args: readonly string[], opts: { missing: string; timeoutMs: number }): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    execFile(binary, [...args], { timeout: opts.timeoutMs, killSignal: 'SIGKILL', env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 100 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (!err) return resolve({ exitCode: 0, stdout: strip(stdout), stderr: strip(stderr) });
-      if (err.code === 'ENOENT') return reject(new EnvironmentError(opts.missing));
-      if (typeof err.code === 'number' && !err.killed) return resolve({ exitCode: err.code, stdout: strip(stdout), stderr: strip(stderr) });
-      reject(new EnvironmentError(`running ${binary} ${args.join(' ')} failed: ${err.killed ? `timed out after ${opts.timeoutMs} ms` : err.message}`));
-    });
+    execFile(
+      binary,
+      [...args],
+      { timeout: opts.timeoutMs, killSignal: 'SIGKILL', env: { ...process.env, LC_ALL: 'C' }, maxBuffer: 100 << 20, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (!err) return resolve({ exitCode: 0, stdout: strip(stdout), stderr: strip(stderr) });
+        if (err.code === 'ENOENT') return reject(new EnvironmentError(opts.missing));
+        if (typeof err.code === 'number' && !err.killed)
+          return resolve({ exitCode: err.code, stdout: strip(stdout), stderr: strip(stderr) });
+        reject(
+          new EnvironmentError(
+            `running ${binary} ${args.join(' ')} failed: ${err.killed ? `timed out after ${opts.timeoutMs} ms` : err.message}`,
+          ),
+        );
+      },
+    );
   });
 }

@@ -11,10 +11,11 @@ export class InvalidArgumentError extends Error {
   }
 }
 
-
 export function validateIfname(name: string): string {
   if (!isIfname(name)) {
-    throw new InvalidArgumentError(`invalid interface name ${JSON.stringify(name)}: expected 1-15 characters of [A-Za-z0-9_.@-], not starting with '-' or '.'`);
+    throw new InvalidArgumentError(
+      `invalid interface name ${JSON.stringify(name)}: expected 1-15 characters of [A-Za-z0-9_.@-], not starting with '-' or '.'`,
+    );
   }
   return name;
 }

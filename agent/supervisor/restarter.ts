@@ -45,7 +45,16 @@ export class Restarter {
     private readonly hooks: RestarterHooks = {},
   ) {
     this.backoff = opts.initialMs;
-    this.s = { name, state: 'never-started', restarts: 0, failures: 0, lastError: null, lastFailureAt: null, nextAttemptAt: null, backoffMs: opts.initialMs };
+    this.s = {
+      name,
+      state: 'never-started',
+      restarts: 0,
+      failures: 0,
+      lastError: null,
+      lastFailureAt: null,
+      nextAttemptAt: null,
+      backoffMs: opts.initialMs,
+    };
   }
 
   get state(): Readonly<RestarterState> {
@@ -67,7 +76,8 @@ export class Restarter {
   /** Schedules `attempt` after the jittered backoff and returns the delay. */
   failed(error: string, attempt: () => void): number {
     const now = Date.now();
-    if (this.startedAt !== null && this.opts.healthyAfterMs !== undefined && now - this.startedAt >= this.opts.healthyAfterMs) this.healthy();
+    if (this.startedAt !== null && this.opts.healthyAfterMs !== undefined && now - this.startedAt >= this.opts.healthyAfterMs)
+      this.healthy();
     this.startedAt = null;
     const jitter = Math.min(1, Math.max(0, this.opts.jitter ?? 0.5));
     const delay = Math.round(this.backoff * (1 - jitter * (this.opts.random ?? Math.random)()));

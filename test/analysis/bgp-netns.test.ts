@@ -15,7 +15,14 @@ const ROUTER = '192.168.1.254';
 const NODE = '192.168.1.10';
 
 const birdConf = (self: string, asn: number, neighbours: Array<[string, string, number]>) =>
-  [`router id ${self};`, 'protocol device {}', ...neighbours.map(([name, ip, peerAs]) => `protocol bgp ${name} { local ${self} as ${asn}; neighbor ${ip} as ${peerAs}; connect retry time 2; ipv4 { import none; export none; }; }`)].join('\n') + '\n';
+  [
+    `router id ${self};`,
+    'protocol device {}',
+    ...neighbours.map(
+      ([name, ip, peerAs]) =>
+        `protocol bgp ${name} { local ${self} as ${asn}; neighbor ${ip} as ${peerAs}; connect retry time 2; ipv4 { import none; export none; }; }`,
+    ),
+  ].join('\n') + '\n';
 
 interface F {
   type: string;
@@ -37,7 +44,23 @@ describeAsRoot('BGP session health against BIRD in namespaces', () => {
   });
 
   const bird = (ns: Netns, name: string) => {
-    const p = execa('ip', ['netns', 'exec', ns.name, 'bird', '-f', '-c', join(dir!, `${name}.conf`), '-s', join(dir!, `${name}.sock`), '-P', join(dir!, `${name}.pid`)], { reject: false, stdin: 'ignore', buffer: false });
+    const p = execa(
+      'ip',
+      [
+        'netns',
+        'exec',
+        ns.name,
+        'bird',
+        '-f',
+        '-c',
+        join(dir!, `${name}.conf`),
+        '-s',
+        join(dir!, `${name}.sock`),
+        '-P',
+        join(dir!, `${name}.pid`),
+      ],
+      { reject: false, stdin: 'ignore', buffer: false },
+    );
     procs.push(p);
   };
 
@@ -55,14 +78,40 @@ describeAsRoot('BGP session health against BIRD in namespaces', () => {
     bird(router, 'router');
     bird(node, 'node');
 
-    const agent = execa('ip', ['netns', 'exec', node.name, process.execPath, BIN, 'serve', '--bgp-peer', ROUTER, '--vip', `192.168.1.240@eth0`, '--kubernetes', 'off', '--listen', '127.0.0.1'], { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    const agent = execa(
+      'ip',
+      [
+        'netns',
+        'exec',
+        node.name,
+        process.execPath,
+        BIN,
+        'serve',
+        '--bgp-peer',
+        ROUTER,
+        '--vip',
+        `192.168.1.240@eth0`,
+        '--kubernetes',
+        'off',
+        '--listen',
+        '127.0.0.1',
+      ],
+      { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } },
+    );
     procs.push(agent);
-    const findings = async () => (JSON.parse((await nsGet(node, '/v1/findings')).body) as { findings: F[] }).findings.filter((f) => f.type === 'bgp-session-down');
+    const findings = async () =>
+      (JSON.parse((await nsGet(node, '/v1/findings')).body) as { findings: F[] }).findings.filter((f) => f.type === 'bgp-session-down');
     const metrics = async () => (await nsGet(node, '/metrics')).body;
 
     await untilValue('readyz', async () => (await nsGet(node, '/readyz')).status === 200, 20_000);
-    const down = await untilValue('bgp-session-down with the reason', async () => (await findings()).find((f) => /reset right after the TCP handshake/.test(f.summary)) ?? null, 30_000);
-    expect(down.summary).toMatch(/^BGP session with 192\.168\.1\.254 is down since \S+ \((no TCP connection on port 179|TCP SYN-SENT)\): \d+ connections to it were reset right after the TCP handshake: the peer does not accept this node as a BGP neighbour/);
+    const down = await untilValue(
+      'bgp-session-down with the reason',
+      async () => (await findings()).find((f) => /reset right after the TCP handshake/.test(f.summary)) ?? null,
+      30_000,
+    );
+    expect(down.summary).toMatch(
+      /^BGP session with 192\.168\.1\.254 is down since \S+ \((no TCP connection on port 179|TCP SYN-SENT)\): \d+ connections to it were reset right after the TCP handshake: the peer does not accept this node as a BGP neighbour/,
+    );
     const m1 = await metrics();
     expect(m1).toMatch(/^asymroute_bgp_session_up\{peer="192\.168\.1\.254",expected="true"\} 0$/m);
     expect(Number(/^asymroute_bgp_peer_resets_total\{peer="192\.168\.1\.254"\} (\d+)/m.exec(m1)?.[1])).toBeGreaterThanOrEqual(1);
@@ -72,10 +121,21 @@ describeAsRoot('BGP session health against BIRD in namespaces', () => {
     expect(await findings()).toHaveLength(1);
 
     // The router's operator adds the node as a neighbour.
-    writeFileSync(join(dir, 'router.conf'), birdConf(ROUTER, 64500, [['nodeb', '192.168.1.11', 64512], ['nodea', NODE, 64512]]));
+    writeFileSync(
+      join(dir, 'router.conf'),
+      birdConf(ROUTER, 64500, [
+        ['nodeb', '192.168.1.11', 64512],
+        ['nodea', NODE, 64512],
+      ]),
+    );
     const conf = await execa('birdc', ['-s', join(dir, 'router.sock'), 'configure'], { reject: false });
     expect(conf.stdout).toMatch(/Reconfigur/);
-    await untilValue('the session up and the finding cleared', async () => (await findings()).length === 0 && /^asymroute_bgp_session_up\{peer="192\.168\.1\.254",expected="true"\} 1$/m.test(await metrics()), 40_000);
+    await untilValue(
+      'the session up and the finding cleared',
+      async () =>
+        (await findings()).length === 0 && /^asymroute_bgp_session_up\{peer="192\.168\.1\.254",expected="true"\} 1$/m.test(await metrics()),
+      40_000,
+    );
     const report = (await nsGet(node, '/')).body;
     expect(report).toMatch(/^BGP: 192\.168\.1\.254 up since /m);
     const api = JSON.parse((await nsGet(node, '/v1/bgp')).body) as { peers: Array<{ peer: string; up: boolean; tcpState: string }> };

@@ -14,7 +14,25 @@ const listen: SsSocket = { state: 'LISTEN', localIp: '0.0.0.0', localPort: 179, 
 
 function tcp(out: boolean, flags: number, lport = 40000): PacketSummary {
   const dir: PacketDirection = out ? 'outgoing' : 'host';
-  return { ok: true, ifindex: 2, direction: dir, srcMac: null, kind: 'ip', family: 4, src: out ? N : R, dst: out ? R : N, src4: null, dst4: null, proto: 6, sport: out ? lport : 179, dport: out ? 179 : lport, tcpFlags: flags, fragment: false, arp: null, ndp: null };
+  return {
+    ok: true,
+    ifindex: 2,
+    direction: dir,
+    srcMac: null,
+    kind: 'ip',
+    family: 4,
+    src: out ? N : R,
+    dst: out ? R : N,
+    src4: null,
+    dst4: null,
+    proto: 6,
+    sport: out ? lport : 179,
+    dport: out ? 179 : lport,
+    tcpFlags: flags,
+    fragment: false,
+    arp: null,
+    ndp: null,
+  };
 }
 
 describe('BgpTracker', () => {
@@ -29,7 +47,12 @@ describe('BgpTracker', () => {
   });
 
   it.each([
-    ['reset right after the handshake (not a neighbour)', [tcp(true, TCP_SYN), tcp(false, TCP_SYN | TCP_ACK), tcp(true, TCP_ACK), tcp(false, TCP_RST | TCP_ACK)], 'reset-after-handshake', /reset right after the TCP handshake: the peer does not accept this node as a BGP neighbour/],
+    [
+      'reset right after the handshake (not a neighbour)',
+      [tcp(true, TCP_SYN), tcp(false, TCP_SYN | TCP_ACK), tcp(true, TCP_ACK), tcp(false, TCP_RST | TCP_ACK)],
+      'reset-after-handshake',
+      /reset right after the TCP handshake: the peer does not accept this node as a BGP neighbour/,
+    ],
     ['refused (nothing listens)', [tcp(true, TCP_SYN), tcp(false, TCP_RST | TCP_ACK)], 'refused', /refused \(RST to the SYN\)/],
     ['unanswered (filtered)', [tcp(true, TCP_SYN)], 'unanswered', /got no answer/],
   ] as Array<[string, PacketSummary[], string, RegExp]>)('a connection attempt %s', (_n, pkts, outcome, text) => {

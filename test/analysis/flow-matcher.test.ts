@@ -24,7 +24,8 @@ function pkt(req: boolean, client: string, cport: number, flags: number, ifindex
   return d;
 }
 
-const matcher = (o: Partial<ConstructorParameters<typeof FlowMatcher>[0]> = {}) => new FlowMatcher({ vips: [VIP, '2001:db8:1::240'], ifname: (i) => NAMES[i] ?? null, answerMs: 1000, ...o });
+const matcher = (o: Partial<ConstructorParameters<typeof FlowMatcher>[0]> = {}) =>
+  new FlowMatcher({ vips: [VIP, '2001:db8:1::240'], ifname: (i) => NAMES[i] ?? null, answerMs: 1000, ...o });
 
 describe('FlowMatcher', () => {
   it('classifies flows: symmetric, asymmetric with retransmitted SYN, unanswered, reset, pending', () => {
@@ -44,7 +45,20 @@ describe('FlowMatcher', () => {
     expect(t.retransmittedSyns).toBe(1);
     expect(t.ingressPackets).toEqual({ eth1: 6 });
     const f = m.flows(2000, { outcome: 'asymmetric' });
-    expect(f).toMatchObject([{ client: '203.0.113.2', cport: 2000, vip: VIP, vport: 443, ingress: 'eth1', egress: 'eth0', syns: 2, synAck: true, packetsIn: 2, packetsOut: 1 }]);
+    expect(f).toMatchObject([
+      {
+        client: '203.0.113.2',
+        cport: 2000,
+        vip: VIP,
+        vport: 443,
+        ingress: 'eth1',
+        egress: 'eth0',
+        syns: 2,
+        synAck: true,
+        packetsIn: 2,
+        packetsOut: 1,
+      },
+    ]);
     expect(m.observedClients().get(VIP)).toEqual(['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4', '203.0.113.5']);
   });
 
@@ -92,7 +106,11 @@ describe('FlowMatcher', () => {
     let now = 0;
     let compared = 0;
     let expired = 0;
-    const openFlows = () => m.flows(now).map((f) => `${f.client}:${f.cport}`).sort();
+    const openFlows = () =>
+      m
+        .flows(now)
+        .map((f) => `${f.client}:${f.cport}`)
+        .sort();
     for (let step = 0; step < 20_000; step++) {
       now++;
       const c = `10.0.${Math.floor(r() * 4)}.${Math.floor(r() * 200)}`;
@@ -150,7 +168,8 @@ describe('FlowMatcher', () => {
       const n = 4000;
       // Requests in on if3, replies out on if2 for every third flow: the replies must find the flows the requests made.
       for (let i = 0; i < n; i++) m.observeV4(0x0a000000 + i * 7, vip, 6, 1024 + (i % 50000), 443, SYN, 3, false, i);
-      for (let i = 0; i < n; i++) m.observeV4(vip, 0x0a000000 + i * 7, 6, 443, 1024 + (i % 50000), SYNACK, i % 3 === 0 ? 2 : 3, true, n + i);
+      for (let i = 0; i < n; i++)
+        m.observeV4(vip, 0x0a000000 + i * 7, 6, 443, 1024 + (i % 50000), SYNACK, i % 3 === 0 ? 2 : 3, true, n + i);
       expect(m.allocatedSlots).toBe(Math.min(capacity, 4096));
       const kept = Math.min(n, capacity);
       expect(m.size).toBe(kept);

@@ -9,9 +9,30 @@ const VIP = '192.168.1.240';
 const NODE_MAC = '02:00:00:00:00:0a';
 const OTHER_MAC = '02:00:00:00:00:0b';
 
-function arp(op: number, senderIp: string, targetIp: string, senderMac: string, direction: PacketDirection | null, ifindex: number | null = 3): PacketSummary {
+function arp(
+  op: number,
+  senderIp: string,
+  targetIp: string,
+  senderMac: string,
+  direction: PacketDirection | null,
+  ifindex: number | null = 3,
+): PacketSummary {
   return {
-    ok: true, ifindex, direction, srcMac: senderMac, kind: 'arp', family: null, src: null, dst: null, src4: null, dst4: null, proto: null, sport: null, dport: null, tcpFlags: null, fragment: false,
+    ok: true,
+    ifindex,
+    direction,
+    srcMac: senderMac,
+    kind: 'arp',
+    family: null,
+    src: null,
+    dst: null,
+    src4: null,
+    dst4: null,
+    proto: null,
+    sport: null,
+    dport: null,
+    tcpFlags: null,
+    fragment: false,
     ndp: null,
     arp: { ok: true, op, senderMac, senderIp, targetMac: '00:00:00:00:00:00', targetIp },
   };
@@ -19,9 +40,32 @@ function arp(op: number, senderIp: string, targetIp: string, senderMac: string, 
 
 const VIP6 = '2001:db8::240';
 
-function ndp(type: 135 | 136, src: string, target: string, mac: string | null, direction: PacketDirection, solicited = false, frameMac: string | null = null): PacketSummary {
+function ndp(
+  type: 135 | 136,
+  src: string,
+  target: string,
+  mac: string | null,
+  direction: PacketDirection,
+  solicited = false,
+  frameMac: string | null = null,
+): PacketSummary {
   return {
-    ok: true, ifindex: 3, direction, srcMac: frameMac, kind: 'ip', family: 6, src, dst: 'ff02::1', src4: null, dst4: null, proto: 58, sport: null, dport: null, tcpFlags: null, fragment: false, arp: null,
+    ok: true,
+    ifindex: 3,
+    direction,
+    srcMac: frameMac,
+    kind: 'ip',
+    family: 6,
+    src,
+    dst: 'ff02::1',
+    src4: null,
+    dst4: null,
+    proto: 58,
+    sport: null,
+    dport: null,
+    tcpFlags: null,
+    fragment: false,
+    arp: null,
     ndp: { ok: true, type, target, router: false, solicited, override: type === 136, lla: mac },
   };
 }
@@ -34,7 +78,7 @@ describe('NeighbourWatch.observe', () => {
     ['our reply', arp(2, VIP, '192.168.1.50', NODE_MAC, 'outgoing'), 'reply-sent'],
     ['another host claims it', arp(2, VIP, '192.168.1.50', OTHER_MAC, 'host'), 'claim-seen'],
     ['our gratuitous announcement', arp(1, VIP, VIP, NODE_MAC, 'outgoing'), 'announce-sent'],
-    ['someone else\'s gratuitous reply', arp(2, VIP, VIP, OTHER_MAC, 'broadcast'), 'announce-seen'],
+    ["someone else's gratuitous reply", arp(2, VIP, VIP, OTHER_MAC, 'broadcast'), 'announce-seen'],
     ['an RFC 5227 probe', arp(1, '0.0.0.0', VIP, OTHER_MAC, 'broadcast'), 'probe'],
     ['who-has for another address', arp(1, '192.168.1.50', '192.168.1.1', OTHER_MAC, 'broadcast'), 'not-vip'],
     ['our own who-has for the VIP (outgoing)', arp(1, '192.168.1.10', VIP, NODE_MAC, 'outgoing'), 'not-vip'],
@@ -47,9 +91,13 @@ describe('NeighbourWatch.observe', () => {
     ['NDP solicitation for the VIP', ndp(135, '2001:db8::50', VIP6, OTHER_MAC, 'multicast'), 'request'],
     ['NDP duplicate address detection', ndp(135, '::', VIP6, null, 'multicast'), 'probe'],
     ['our solicited advertisement', ndp(136, VIP6, VIP6, NODE_MAC, 'outgoing', true), 'reply-sent'],
-    ['another host\'s solicited advertisement', ndp(136, 'fe80::b', VIP6, OTHER_MAC, 'host', true), 'claim-seen'],
+    ["another host's solicited advertisement", ndp(136, 'fe80::b', VIP6, OTHER_MAC, 'host', true), 'claim-seen'],
     ['an unsolicited advertisement (failover)', ndp(136, 'fe80::b', VIP6, OTHER_MAC, 'multicast'), 'announce-seen'],
-    ['an advertisement without the target link-layer option (the frame\'s MAC owns it)', ndp(136, 'fe80::b', VIP6, null, 'multicast', false, OTHER_MAC), 'announce-seen'],
+    [
+      "an advertisement without the target link-layer option (the frame's MAC owns it)",
+      ndp(136, 'fe80::b', VIP6, null, 'multicast', false, OTHER_MAC),
+      'announce-seen',
+    ],
     ['a solicitation for another address', ndp(135, '2001:db8::50', '2001:db8::1', OTHER_MAC, 'multicast'), 'not-vip'],
   ])('%s', (_n, pkt, role) => {
     expect(watch().observe(pkt, 1000)).toBe(role);
@@ -79,7 +127,9 @@ describe('neighbourFindings', () => {
   it('a requester retrying with no answer and no claim: vip-arp-unanswered, naming the announcing node when known', () => {
     const { f, w } = findings([ask(1000), ask(2000), ask(3000), ask(3500, '192.168.1.51')], 4000, { here: false, nodes: ['node-b'] });
     expect(f.map((x) => x.type)).toEqual(['vip-arp-unanswered']);
-    expect(f[0]!.summary).toBe('192.168.1.240: 1 of 2 hosts keep asking who has it (ARP on eth1) and nobody answers: this node sent no reply and no other MAC announced it; MetalLB says node-b announces it: is that node up, and its speaker?');
+    expect(f[0]!.summary).toBe(
+      '192.168.1.240: 1 of 2 hosts keep asking who has it (ARP on eth1) and nobody answers: this node sent no reply and no other MAC announced it; MetalLB says node-b announces it: is that node up, and its speaker?',
+    );
     expect(f[0]!.ingress).toBe('eth1');
     expect(w.counters.get(`${VIP}|eth1`)).toMatchObject({ requests: 4, repliesSent: 0 });
   });
@@ -95,7 +145,13 @@ describe('neighbourFindings', () => {
   });
 
   it('two MACs claiming the VIP: vip-arp-conflict listing both, ours marked', () => {
-    const { f, w } = findings([[1000, arp(2, VIP, '192.168.1.50', NODE_MAC, 'outgoing')], [1500, arp(2, VIP, VIP, OTHER_MAC, 'broadcast')]], 2000);
+    const { f, w } = findings(
+      [
+        [1000, arp(2, VIP, '192.168.1.50', NODE_MAC, 'outgoing')],
+        [1500, arp(2, VIP, VIP, OTHER_MAC, 'broadcast')],
+      ],
+      2000,
+    );
     expect(f.map((x) => x.type)).toEqual(['vip-arp-conflict']);
     expect(f[0]!.summary).toBe(`${VIP}: 2 MACs claim it: ${NODE_MAC} (this node, eth1), ${OTHER_MAC} (seen on eth1)`);
     expect(w.view(2000).find((v) => v.vip === VIP)!.owners).toHaveLength(2);

@@ -18,7 +18,20 @@ const NFT = (() => {
   return p;
 })();
 
-const ctx = (p: Partial<PacketContext>): PacketContext => ({ family: 4, hook: 'prerouting', iif: 'eth1', src: '203.0.113.5', dst: '192.168.1.240', proto: 'tcp', sport: 40000, dport: 443, ctstate: 'new', mark: 0, ctmark: 0, ...p });
+const ctx = (p: Partial<PacketContext>): PacketContext => ({
+  family: 4,
+  hook: 'prerouting',
+  iif: 'eth1',
+  src: '203.0.113.5',
+  dst: '192.168.1.240',
+  proto: 'tcp',
+  sport: 40000,
+  dport: 443,
+  ctstate: 'new',
+  mark: 0,
+  ctmark: 0,
+  ...p,
+});
 
 describe('iptables-save', () => {
   it('reads tables, chains, hooks and the rules that matter', () => {
@@ -45,17 +58,28 @@ describe('iptables-save', () => {
   });
 
   it('splits quoted comments like a shell', () => {
-    expect(splitArgs('-A X -m comment --comment "a \\"b\\" c" -j Y')).toEqual(['-A', 'X', '-m', 'comment', '--comment', 'a "b" c', '-j', 'Y']);
+    expect(splitArgs('-A X -m comment --comment "a \\"b\\" c" -j Y')).toEqual([
+      '-A',
+      'X',
+      '-m',
+      'comment',
+      '--comment',
+      'a "b" c',
+      '-j',
+      'Y',
+    ]);
   });
 
-  it('finds the backends a VIP is DNAT\'d to through kube-proxy\'s chains, and only those', () => {
+  it("finds the backends a VIP is DNAT'd to through kube-proxy's chains, and only those", () => {
     const d = dnatBackends(KUBE, '192.168.1.240', 4);
     expect(d.backends.map((b) => [b.ip, b.port, b.vipPort])).toEqual([
       ['10.244.1.5', 8443, 443],
       ['10.244.2.5', 8443, 443],
     ]);
     expect(d.backends.map((b) => b.origin)).toEqual(['iptables', 'iptables']);
-    expect(d.backends[0]!.rule).toBe('iptables -t nat KUBE-SEP-1: -A KUBE-SEP-1 -p tcp -m comment --comment "shop/web:https" -m tcp -j DNAT --to-destination 10.244.1.5:8443');
+    expect(d.backends[0]!.rule).toBe(
+      'iptables -t nat KUBE-SEP-1: -A KUBE-SEP-1 -p tcp -m comment --comment "shop/web:https" -m tcp -j DNAT --to-destination 10.244.1.5:8443',
+    );
     // The cluster IP reaches the same backends; another address (through the addrtype LOCAL nodeport chain) does not.
     expect(dnatBackends(KUBE, '10.96.0.20', 4).backends.map((b) => b.ip)).toEqual(['10.244.1.5', '10.244.2.5']);
     expect(dnatBackends(KUBE, '192.168.1.10', 4).backends).toEqual([]);
@@ -74,13 +98,21 @@ describe('nft -j', () => {
     ]);
     const pre = NFT.chains.find((c) => c.name === 'prerouting')!;
     expect(pre.rules.map((r) => [r.matches, r.action])).toEqual([
-      [[{ kind: 'iif', name: 'eth1', negate: false }, { kind: 'ctstate', states: ['new'], negate: false }], { kind: 'ctmark-set', value: 0x64, mask: 0xffffffff }],
+      [
+        [
+          { kind: 'iif', name: 'eth1', negate: false },
+          { kind: 'ctstate', states: ['new'], negate: false },
+        ],
+        { kind: 'ctmark-set', value: 0x64, mask: 0xffffffff },
+      ],
       [[{ kind: 'iif', name: 'eth1', negate: true }], { kind: 'restore', nfmask: 0xffffffff, ctmask: 0xffffffff }],
     ]);
   });
 
   it('finds a native dnat, and says which verdict map it could not follow', () => {
-    expect(dnatBackends(NFT.chains, '192.168.1.242', 4).backends.map((b) => [b.ip, b.port, b.vipPort, b.origin])).toEqual([['10.244.4.4', 8443, 443, 'nft']]);
+    expect(dnatBackends(NFT.chains, '192.168.1.242', 4).backends.map((b) => [b.ip, b.port, b.vipPort, b.origin])).toEqual([
+      ['10.244.4.4', 8443, 443, 'nft'],
+    ]);
     const behindMap = dnatBackends(NFT.chains, '192.168.1.241', 4);
     expect(behindMap.backends).toEqual([]);
     expect(behindMap.blind).toEqual(['nft ip kube-proxy nat-prerouting: vmap']);
@@ -97,16 +129,41 @@ describe('marks', () => {
     for (const chains of [KUBE, NFT.chains]) {
       const conn = evaluateMarks(chains, ctx({}));
       expect(conn).toMatchObject({ kind: 'known', mark: 0, ctmark: 0x64 });
-      const fwd = evaluateMarks(chains, ctx({ iif: 'vethpod', src: '10.244.1.5', dst: '203.0.113.5', sport: 8443, dport: null, ctstate: 'established', ctmark: 0x64 }));
+      const fwd = evaluateMarks(
+        chains,
+        ctx({ iif: 'vethpod', src: '10.244.1.5', dst: '203.0.113.5', sport: 8443, dport: null, ctstate: 'established', ctmark: 0x64 }),
+      );
       expect(fwd).toMatchObject({ kind: 'known', mark: 0x64 });
-      const local = evaluateMarks(chains, ctx({ hook: 'output', iif: null, src: '192.168.1.240', dst: '203.0.113.5', sport: 443, dport: null, ctstate: 'established', ctmark: 0x64 }));
+      const local = evaluateMarks(
+        chains,
+        ctx({
+          hook: 'output',
+          iif: null,
+          src: '192.168.1.240',
+          dst: '203.0.113.5',
+          sport: 443,
+          dport: null,
+          ctstate: 'established',
+          ctmark: 0x64,
+        }),
+      );
       expect(local).toMatchObject({ kind: 'known', mark: 0x64 });
       // The client's own later packets arrive on eth1: never marked, so requests keep their routing.
       expect(evaluateMarks(chains, ctx({ ctstate: 'established', ctmark: 0x64 }))).toMatchObject({ kind: 'known', mark: 0 });
     }
   });
 
-  const chain = (rules: NfRule[], extra: Partial<NfChain> = {}): NfChain => ({ origin: 'iptables', family: 'ip', table: 'mangle', name: 'PREROUTING', hook: 'prerouting', priority: -150, type: 'filter', rules, ...extra });
+  const chain = (rules: NfRule[], extra: Partial<NfChain> = {}): NfChain => ({
+    origin: 'iptables',
+    family: 'ip',
+    table: 'mangle',
+    name: 'PREROUTING',
+    hook: 'prerouting',
+    priority: -150,
+    type: 'filter',
+    rules,
+    ...extra,
+  });
   const rule = (r: Partial<NfRule>): NfRule => ({ matches: [], action: { kind: 'continue' }, text: 't', ...r });
 
   it('applies xmark arithmetic as the kernel does', () => {
@@ -124,29 +181,64 @@ describe('marks', () => {
   });
 
   it('follows jumps, returns and gotos; ACCEPT ends only that chain', () => {
-    const sub = chain([rule({ action: { kind: 'return' }, matches: [{ kind: 'iif', name: 'eth9', negate: false }] }), rule({ action: { kind: 'mark-set', value: 7, mask: 0xffffffff } })], { name: 'SUB', hook: null, priority: null, type: null });
-    const base = chain([rule({ action: { kind: 'jump', chain: 'SUB' } }), rule({ action: { kind: 'accept' } }), rule({ action: { kind: 'mark-set', value: 9, mask: 0xffffffff } })]);
+    const sub = chain(
+      [
+        rule({ action: { kind: 'return' }, matches: [{ kind: 'iif', name: 'eth9', negate: false }] }),
+        rule({ action: { kind: 'mark-set', value: 7, mask: 0xffffffff } }),
+      ],
+      { name: 'SUB', hook: null, priority: null, type: null },
+    );
+    const base = chain([
+      rule({ action: { kind: 'jump', chain: 'SUB' } }),
+      rule({ action: { kind: 'accept' } }),
+      rule({ action: { kind: 'mark-set', value: 9, mask: 0xffffffff } }),
+    ]);
     const later = chain([rule({ action: { kind: 'ctmark-set', value: 1, mask: 0xffffffff } })], { table: 'filter', priority: 0 });
     expect(evaluateMarks([later, sub, base], ctx({}))).toMatchObject({ kind: 'known', mark: 7, ctmark: 1 });
     expect(evaluateMarks([later, sub, base], ctx({ iif: 'eth9' }))).toMatchObject({ kind: 'known', mark: 0, ctmark: 1 });
   });
 
   it('is unknown where an unread match guards a mark, and ignores it where it guards nothing', () => {
-    const guarded = chain([rule({ matches: [{ kind: 'unsupported', text: '-m statistic' }], action: { kind: 'mark-set', value: 1, mask: 0xffffffff }, text: '-A PREROUTING -m statistic -j MARK' })]);
-    expect(evaluateMarks([guarded], ctx({}))).toEqual({ kind: 'unknown', reason: 'iptables -t mangle PREROUTING rule "-A PREROUTING -m statistic -j MARK" uses a match the model does not evaluate' });
+    const guarded = chain([
+      rule({
+        matches: [{ kind: 'unsupported', text: '-m statistic' }],
+        action: { kind: 'mark-set', value: 1, mask: 0xffffffff },
+        text: '-A PREROUTING -m statistic -j MARK',
+      }),
+    ]);
+    expect(evaluateMarks([guarded], ctx({}))).toEqual({
+      kind: 'unknown',
+      reason: 'iptables -t mangle PREROUTING rule "-A PREROUTING -m statistic -j MARK" uses a match the model does not evaluate',
+    });
     const passive = chain([rule({ matches: [{ kind: 'unsupported', text: '-m limit' }], action: { kind: 'continue' } })]);
     expect(evaluateMarks([passive], ctx({}))).toMatchObject({ kind: 'known', mark: 0 });
     // A false match decides even beside an unread one.
-    const decided = chain([rule({ matches: [{ kind: 'iif', name: 'eth9', negate: false }, { kind: 'unsupported', text: 'x' }], action: { kind: 'mark-set', value: 1, mask: 0xffffffff } })]);
+    const decided = chain([
+      rule({
+        matches: [
+          { kind: 'iif', name: 'eth9', negate: false },
+          { kind: 'unsupported', text: 'x' },
+        ],
+        action: { kind: 'mark-set', value: 1, mask: 0xffffffff },
+      }),
+    ]);
     expect(evaluateMarks([decided], ctx({}))).toMatchObject({ kind: 'known', mark: 0 });
     const drop = chain([rule({ action: { kind: 'drop' }, text: 'dropper' })]);
     expect(evaluateMarks([drop], ctx({}))).toEqual({ kind: 'dropped', rule: 'iptables -t mangle PREROUTING: dropper' });
     const missing = chain([rule({ action: { kind: 'jump', chain: 'NOWHERE' } })]);
-    expect(evaluateMarks([missing], ctx({}))).toEqual({ kind: 'unknown', reason: 'iptables -t mangle PREROUTING jumps to NOWHERE, which was not read' });
+    expect(evaluateMarks([missing], ctx({}))).toEqual({
+      kind: 'unknown',
+      reason: 'iptables -t mangle PREROUTING jumps to NOWHERE, which was not read',
+    });
   });
 
   it('a daddr match on a reply whose de-SNAT the model cannot place is unknown', () => {
-    const c = chain([rule({ matches: [{ kind: 'daddr', prefix: '203.0.113.0/24', negate: false }], action: { kind: 'mark-set', value: 1, mask: 0xffffffff } })]);
+    const c = chain([
+      rule({
+        matches: [{ kind: 'daddr', prefix: '203.0.113.0/24', negate: false }],
+        action: { kind: 'mark-set', value: 1, mask: 0xffffffff },
+      }),
+    ]);
     expect(evaluateMarks([c], ctx({ dst: null })).kind).toBe('unknown');
     expect(evaluateMarks([c], ctx({ dst: '203.0.113.9' }))).toMatchObject({ kind: 'known', mark: 1 });
     expect(evaluateMarks([c], ctx({ dst: '198.51.100.1' }))).toMatchObject({ kind: 'known', mark: 0 });
@@ -166,9 +258,30 @@ describe('conntrack -L', () => {
     const r = parseConntrack(text);
     expect(r.malformed).toBe(2);
     expect(r.entries).toEqual([
-      { proto: 'tcp', state: 'ESTABLISHED', orig: { src: '203.0.113.5', dst: '192.168.1.240', sport: 40000, dport: 443 }, reply: { src: '10.244.1.5', dst: '203.0.113.5', sport: 8443, dport: 40000 }, mark: 100, flags: ['ASSURED'] },
-      { proto: 'tcp', state: 'SYN_SENT', orig: { src: '203.0.113.5', dst: '192.168.1.240', sport: 40001, dport: 443 }, reply: { src: '10.244.2.5', dst: '10.10.0.1', sport: 8443, dport: 1024 }, mark: 0, flags: ['UNREPLIED'] },
-      { proto: 'udp', state: null, orig: { src: '2001:db8:c::5', dst: '2001:db8:1::240', sport: 5000, dport: 53 }, reply: { src: '2001:db8:1::240', dst: '2001:db8:c::5', sport: 53, dport: 5000 }, mark: 0, flags: ['UNREPLIED'] },
+      {
+        proto: 'tcp',
+        state: 'ESTABLISHED',
+        orig: { src: '203.0.113.5', dst: '192.168.1.240', sport: 40000, dport: 443 },
+        reply: { src: '10.244.1.5', dst: '203.0.113.5', sport: 8443, dport: 40000 },
+        mark: 100,
+        flags: ['ASSURED'],
+      },
+      {
+        proto: 'tcp',
+        state: 'SYN_SENT',
+        orig: { src: '203.0.113.5', dst: '192.168.1.240', sport: 40001, dport: 443 },
+        reply: { src: '10.244.2.5', dst: '10.10.0.1', sport: 8443, dport: 1024 },
+        mark: 0,
+        flags: ['UNREPLIED'],
+      },
+      {
+        proto: 'udp',
+        state: null,
+        orig: { src: '2001:db8:c::5', dst: '2001:db8:1::240', sport: 5000, dport: 53 },
+        reply: { src: '2001:db8:1::240', dst: '2001:db8:c::5', sport: 53, dport: 5000 },
+        mark: 0,
+        flags: ['UNREPLIED'],
+      },
     ]);
     expect(parseConntrack(text, 1).entries).toHaveLength(1);
   });
@@ -179,10 +292,11 @@ describe('bad input never throws', () => {
     const ipt = fixture('kube-proxy-connmark.iptables-save');
     const nft = fixture('iptables-nft-and-native.nft.json');
     let seed = 7;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
     const mutate = (s: string) => {
       const a = s.split('');
-      for (let k = 0; k < 1 + Math.floor(rnd() * 8); k++) a[Math.floor(rnd() * a.length)] = String.fromCharCode(32 + Math.floor(rnd() * 95));
+      for (let k = 0; k < 1 + Math.floor(rnd() * 8); k++)
+        a[Math.floor(rnd() * a.length)] = String.fromCharCode(32 + Math.floor(rnd() * 95));
       return a.join('');
     };
     let nftParsed = 0;

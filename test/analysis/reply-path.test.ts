@@ -41,10 +41,10 @@ describe('reply-path findings (offline)', () => {
     s.routes[0] = route({ dst: 'default', metric: 100, nexthops: via('192.168.121.1', 'eth0') });
     const r = await run(s);
     expect(types(r)).toEqual(['asymmetric-reply-path', 'competing-default-routes', 'default-route-on-management-network']);
-    expect(r.findings.find((f) => f.type === 'asymmetric-reply-path')!.remediation.find((x) => x.title.startsWith('move the default route'))!.commands).toEqual([
-      'ip route del default via 192.168.121.1 dev eth0',
-      'ip route add default via 192.168.1.254 dev eth1',
-    ]);
+    expect(
+      r.findings.find((f) => f.type === 'asymmetric-reply-path')!.remediation.find((x) => x.title.startsWith('move the default route'))!
+        .commands,
+    ).toEqual(['ip route del default via 192.168.121.1 dev eth0', 'ip route add default via 192.168.1.254 dev eth1']);
   });
 
   it('a multipath default over eth0 and eth1: some flows leave on eth0', async () => {
@@ -59,7 +59,11 @@ describe('reply-path findings (offline)', () => {
     const r = await run(snapshot([], []), { vip: '192.168.1.250' });
     expect(types(r)).toEqual(['asymmetric-reply-path', 'default-route-on-management-network', 'vip-not-local']);
     const f = r.findings.find((x) => x.type === 'asymmetric-reply-path')!;
-    expect(f.remediation.map((x) => x.title.split(':')[0])).toEqual(['connmark policy routing (iptables)', 'the same in nft syntax (a table of its own)', 'moving the default route to eth1 needs its router']);
+    expect(f.remediation.map((x) => x.title.split(':')[0])).toEqual([
+      'connmark policy routing (iptables)',
+      'the same in nft syntax (a table of its own)',
+      'moving the default route to eth1 needs its router',
+    ]);
     expect(f.remediation[0]!.note).toMatch(/^192\.168\.1\.250 is not an address of this host/);
     expect(f.remediation.some((x) => x.commands.some((c) => c.includes('from 192.168.1.250')))).toBe(false);
     expect(r.vips[0]!.paths[0]!.question).toEqual({ dst: '203.0.113.77', src: null });
@@ -97,6 +101,10 @@ describe('reply-path findings (offline)', () => {
     s.routes[0] = route({ dst: 'default', nexthops: via('192.168.1.254', 'eth1') });
     const r = await run(s);
     expect(r.findings).toEqual([]);
-    expect(r.vips[0]!.paths.filter((p) => p.verdict === 'symmetric').map((p) => p.client)).toEqual(['203.0.113.77', '203.0.113.1', '192.168.1.254']);
+    expect(r.vips[0]!.paths.filter((p) => p.verdict === 'symmetric').map((p) => p.client)).toEqual([
+      '203.0.113.77',
+      '203.0.113.1',
+      '192.168.1.254',
+    ]);
   });
 });

@@ -22,8 +22,28 @@ const QUESTIONS_PER_ROUND = 110;
 // the IPv6 linkdown case the model declines (ignore_routes_with_linkdown is read for IPv4 only) never arises.
 const DEVS = ['e0', 'e1', 'e2', 'e3'];
 const V4_DEVS = [...DEVS, 'e4'];
-const V4_POOL = ['0.0.0.0/0', '20.0.0.0/8', '20.1.0.0/16', '20.1.2.0/24', '20.1.2.128/25', '20.1.2.130/32', '30.0.0.0/8', '30.5.0.0/16', '10.1.0.0/16', '10.2.0.128/25'];
-const V6_POOL = ['::/0', 'fd10::/16', 'fd10:1::/32', 'fd10:1:2::/48', 'fd10:1:2:3::/64', 'fd10:1:2:3::5/128', '2001:db8:aa::/48', 'fd00:1::/32'];
+const V4_POOL = [
+  '0.0.0.0/0',
+  '20.0.0.0/8',
+  '20.1.0.0/16',
+  '20.1.2.0/24',
+  '20.1.2.128/25',
+  '20.1.2.130/32',
+  '30.0.0.0/8',
+  '30.5.0.0/16',
+  '10.1.0.0/16',
+  '10.2.0.128/25',
+];
+const V6_POOL = [
+  '::/0',
+  'fd10::/16',
+  'fd10:1::/32',
+  'fd10:1:2::/48',
+  'fd10:1:2:3::/64',
+  'fd10:1:2:3::5/128',
+  '2001:db8:aa::/48',
+  'fd00:1::/32',
+];
 const TABLES = ['main', '100', '101', '102'];
 const MARKS = [0x1, 0x10, 0x11, 0x100];
 const RULE_ACTIONS = ['lookup', 'goto', 'nop', 'unreachable', 'prohibit', 'blackhole'] as const;
@@ -32,7 +52,7 @@ const REJECT_ROUTES = ['unreachable', 'prohibit', 'blackhole', 'throw'] as const
 const MAX_REFUSED_SHARE = 0.2;
 
 type Rand = () => number;
-const pick = <T,>(r: Rand, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+const pick = <T>(r: Rand, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
 const chance = (r: Rand, p: number) => r() < p;
 const gw4 = (d: string) => `10.${d.slice(1)}.0.254`;
 const gw6 = (d: string) => `fd00:${d.slice(1)}::fe`;
@@ -71,10 +91,28 @@ function canonPrefix(dst: string, family: 4 | 6): string {
   if (dst === 'default') return family === 4 ? '0.0.0.0/0' : '::/0';
   const [a, l] = dst.split('/');
   const len = l ?? (family === 4 ? '32' : '128');
-  return family === 4 ? `${a}/${len}` : `${expandV6(a!).map((g) => g.toString(16)).join(':')}/${len}`;
+  return family === 4
+    ? `${a}/${len}`
+    : `${expandV6(a!)
+        .map((g) => g.toString(16))
+        .join(':')}/${len}`;
 }
-const canonAddr = (a: string | null | undefined): string | null => (a ? (a.includes(':') ? expandV6(a).map((g) => g.toString(16)).join(':') : a) : null);
-const canonTable = (t: unknown): string => (t === undefined || t === null || String(t) === '254' ? 'main' : String(t) === '255' ? 'local' : String(t) === '253' ? 'default' : String(t));
+const canonAddr = (a: string | null | undefined): string | null =>
+  a
+    ? a.includes(':')
+      ? expandV6(a)
+          .map((g) => g.toString(16))
+          .join(':')
+      : a
+    : null;
+const canonTable = (t: unknown): string =>
+  t === undefined || t === null || String(t) === '254'
+    ? 'main'
+    : String(t) === '255'
+      ? 'local'
+      : String(t) === '253'
+        ? 'default'
+        : String(t);
 
 // The errno behind iproute2's "RTNETLINK answers: ..." text.
 const ERRNO: Array<[RegExp, string]> = [
@@ -84,7 +122,9 @@ const ERRNO: Array<[RegExp, string]> = [
   [/Invalid argument/, 'EINVAL'],
 ];
 
-type Kernel = { ok: true; type: string; dev: string; gateway: string | null; dst: string; table: string; metric: number } | { ok: false; errno: string; text: string };
+type Kernel =
+  | { ok: true; type: string; dev: string; gateway: string | null; dst: string; table: string; metric: number }
+  | { ok: false; errno: string; text: string };
 
 async function ask(ns: Netns, q: RouteQuestion, fibmatch: boolean): Promise<Kernel> {
   const fam = q.dst.includes(':') ? 6 : 4;
@@ -121,14 +161,16 @@ function decide(m: ModelAnswer, k: Kernel, fib: Kernel | null): { agree: boolean
   if (!k.ok) {
     if (m.kind !== 'error') return { agree: false, why: `kernel ${k.errno}, model a route` };
     if (m.errno !== k.errno) return { agree: false, why: `errno: kernel ${k.errno}, model ${m.errno}` };
-    if (fib && (fib.ok || fib.errno !== k.errno)) return { agree: false, why: `fibmatch answered ${fib.ok ? fib.dst : fib.errno} where route get failed` };
+    if (fib && (fib.ok || fib.errno !== k.errno))
+      return { agree: false, why: `fibmatch answered ${fib.ok ? fib.dst : fib.errno} where route get failed` };
     return { agree: true, why: '' };
   }
   if (m.kind !== 'route') return { agree: false, why: `kernel ${k.type} dev ${k.dev}, model ${m.errno}` };
   if (m.type !== k.type) return { agree: false, why: `type: kernel ${k.type}, model ${m.type}` };
   const devs = m.candidates.filter((c) => c.dev === k.dev);
   if (devs.length === 0) return { agree: false, why: `device: kernel ${k.dev}, model ${m.candidates.map((c) => c.dev).join('|')}` };
-  if (!devs.some((c) => canonAddr(c.gateway) === k.gateway)) return { agree: false, why: `gateway on ${k.dev}: kernel ${k.gateway}, model ${devs.map((c) => c.gateway).join('|')}` };
+  if (!devs.some((c) => canonAddr(c.gateway) === k.gateway))
+    return { agree: false, why: `gateway on ${k.dev}: kernel ${k.gateway}, model ${devs.map((c) => c.gateway).join('|')}` };
   if (fib) {
     if (!fib.ok) return { agree: false, why: `fibmatch failed (${fib.errno}) where route get answered` };
     if (!m.route) return { agree: false, why: `model names no FIB entry, kernel matched ${fib.dst}` };
@@ -185,12 +227,18 @@ async function randomConfig(ns: Netns, peer: Netns, r: Rand, s: Setup, round: nu
     await setup(ns, s, `default${fam}`, [`-${fam}`, 'route', 'add', 'default', 'via', gw(d0), 'dev', d0, 'metric', '500']);
     // Equal-metric default routes (IPv4: fib_select_default; IPv6: appended routes become siblings).
     for (let i = 0; i < (chance(r, 0.6) ? 1 + Math.floor(r() * 2) : 0); i++) {
-      const d = pick(r, devs.filter((x) => x !== d0));
+      const d = pick(
+        r,
+        devs.filter((x) => x !== d0),
+      );
       await setup(ns, s, `equal-default${fam}`, [`-${fam}`, 'route', 'append', 'default', 'via', gw(d), 'dev', d, 'metric', '500']);
     }
     // One reject route per round in main, the type in turn, so every type is met whatever the seed.
     const forced = REJECT_ROUTES[(round + fam) % REJECT_ROUTES.length]!;
-    const forcedDst = pick(r, pool.filter((p) => !p.endsWith('/0')));
+    const forcedDst = pick(
+      r,
+      pool.filter((p) => !p.endsWith('/0')),
+    );
     await setup(ns, s, `route-${forced}${fam}`, [`-${fam}`, 'route', 'add', forced, forcedDst, 'table', 'main', 'metric', '5']);
     targets[fam].push(forcedDst);
     const nroutes = 10 + Math.floor(r() * 14);
@@ -209,9 +257,27 @@ async function randomConfig(ns: Netns, peer: Netns, r: Rand, s: Setup, round: nu
         targets[fam].push(dst);
       } else if (kind < 0.35) {
         const a = pick(r, devs);
-        const b = pick(r, devs.filter((x) => x !== a));
+        const b = pick(
+          r,
+          devs.filter((x) => x !== a),
+        );
         label = 'multipath';
-        args.push(dst, ...where, 'nexthop', 'via', gw(a), 'dev', a, 'weight', String(1 + Math.floor(r() * 3)), 'nexthop', 'via', gw(b), 'dev', b);
+        args.push(
+          dst,
+          ...where,
+          'nexthop',
+          'via',
+          gw(a),
+          'dev',
+          a,
+          'weight',
+          String(1 + Math.floor(r() * 3)),
+          'nexthop',
+          'via',
+          gw(b),
+          'dev',
+          b,
+        );
       } else if (kind < 0.5) {
         label = 'dev';
         args.push(dst, 'dev', pick(r, devs), ...where);
@@ -234,8 +300,21 @@ async function randomConfig(ns: Netns, peer: Netns, r: Rand, s: Setup, round: nu
     for (let i = 0; i < prios.length; i++) {
       const args = [`-${fam}`, 'rule', 'add', 'priority', String(prios[i])];
       if (chance(r, 0.15)) args.push('not');
-      if (chance(r, 0.35)) args.push('from', fam === 4 ? pick(r, ['10.9.0.1', '10.9.0.0/24', '10.1.0.0/16', '20.0.0.0/8']) : pick(r, ['fd00:9::1', 'fd00:9::/64', 'fd00:1::/32']));
-      if (chance(r, 0.35)) args.push('to', pick(r, pool.filter((p) => !p.endsWith('/0'))));
+      if (chance(r, 0.35))
+        args.push(
+          'from',
+          fam === 4
+            ? pick(r, ['10.9.0.1', '10.9.0.0/24', '10.1.0.0/16', '20.0.0.0/8'])
+            : pick(r, ['fd00:9::1', 'fd00:9::/64', 'fd00:1::/32']),
+        );
+      if (chance(r, 0.35))
+        args.push(
+          'to',
+          pick(
+            r,
+            pool.filter((p) => !p.endsWith('/0')),
+          ),
+        );
       if (chance(r, 0.25)) args.push('fwmark', `0x${pick(r, MARKS).toString(16)}${chance(r, 0.5) ? '/0xf0' : ''}`);
       if (chance(r, 0.2)) args.push('iif', pick(r, ['lo', ...devs]));
       if (chance(r, 0.15)) args.push('oif', pick(r, devs));
@@ -289,20 +368,45 @@ function randomQuestion(r: Rand, targets: Targets): RouteQuestion {
   const locals = fam === 4 ? V4_LOCAL : V6_LOCAL;
   const devs = fam === 4 ? V4_DEVS : DEVS;
   // Neighbours on the connected subnets, never their broadcast address (broadcast routes are not modelled).
-  const neighbour = () => (fam === 4 ? `10.${Math.floor(r() * devs.length)}.0.${2 + Math.floor(r() * 252)}` : randomIn(r, `fd00:${Math.floor(r() * devs.length)}::/64`));
+  const neighbour = () =>
+    fam === 4
+      ? `10.${Math.floor(r() * devs.length)}.0.${2 + Math.floor(r() * 252)}`
+      : randomIn(r, `fd00:${Math.floor(r() * devs.length)}::/64`);
   const mark = chance(r, 0.3) ? pick(r, MARKS) : null;
   if (chance(r, 0.18)) {
     // An input lookup: a request for a local address arriving on an interface.
-    const src = randomIn(r, pick(r, pool.filter((p) => !p.endsWith('/128') && !p.endsWith('/32'))));
+    const src = randomIn(
+      r,
+      pick(
+        r,
+        pool.filter((p) => !p.endsWith('/128') && !p.endsWith('/32')),
+      ),
+    );
     return { dst: pick(r, locals), src, iif: pick(r, devs), mark };
   }
   const reject = targets[fam];
   const roll = r();
-  const dst = roll < 0.2 && reject.length > 0 ? randomIn(r, pick(r, reject)) : roll < 0.8 ? randomIn(r, pick(r, pool)) : roll < 0.9 ? neighbour() : pick(r, locals);
+  const dst =
+    roll < 0.2 && reject.length > 0
+      ? randomIn(r, pick(r, reject))
+      : roll < 0.8
+        ? randomIn(r, pick(r, pool))
+        : roll < 0.9
+          ? neighbour()
+          : pick(r, locals);
   const srcRoll = r();
   // IPv6: a source is always given (an IPv6 oif question without one is a strict-interface lookup the model
   // declines); some sources are not local, which IPv6 output lookups accept.
-  const src = fam === 6 ? (srcRoll < 0.8 ? pick(r, locals) : randomIn(r, 'fd10::/16')) : srcRoll < 0.7 ? pick(r, locals) : srcRoll < 0.8 ? randomIn(r, '20.0.0.0/8') : null;
+  const src =
+    fam === 6
+      ? srcRoll < 0.8
+        ? pick(r, locals)
+        : randomIn(r, 'fd10::/16')
+      : srcRoll < 0.7
+        ? pick(r, locals)
+        : srcRoll < 0.8
+          ? randomIn(r, '20.0.0.0/8')
+          : null;
   const oif = chance(r, 0.18) ? pick(r, devs) : null;
   return { dst, src, oif, mark };
 }
@@ -361,7 +465,9 @@ describeAsRoot('route model vs kernel (differential)', () => {
         if (!d.agree) {
           tally.mismatch++;
           if (mismatches.length < 15) {
-            mismatches.push(`round ${round} ${JSON.stringify(q)}: ${d.why}; kernel ${JSON.stringify(k)} model ${JSON.stringify({ ...m, trace: m.trace.map((t) => `${t.rule.priority}:${t.outcome}`) })}`);
+            mismatches.push(
+              `round ${round} ${JSON.stringify(q)}: ${d.why}; kernel ${JSON.stringify(k)} model ${JSON.stringify({ ...m, trace: m.trace.map((t) => `${t.rule.priority}:${t.outcome}`) })}`,
+            );
           }
           continue;
         }
@@ -396,7 +502,7 @@ describeAsRoot('route model vs kernel (differential)', () => {
     const refused = [...s.refused.values()].reduce((a, b) => a + b, 0);
     console.log(
       `differential seed=${SEED}: ${JSON.stringify(tally)}; unknown reasons: ${JSON.stringify([...unknownReasons])}; ` +
-        `setup: ${refused}/${tried} refused ${JSON.stringify([...s.refused].sort())}; covered: ${JSON.stringify([...covered].sort())}\nrefused: ${s.refusedText.join("\n")}`,
+        `setup: ${refused}/${tried} refused ${JSON.stringify([...s.refused].sort())}; covered: ${JSON.stringify([...covered].sort())}\nrefused: ${s.refusedText.join('\n')}`,
     );
     expect(mismatches, `replay with ASYMROUTE_DIFF_SEED=${SEED}`).toEqual([]);
     expect(total).toBe(ROUNDS * QUESTIONS_PER_ROUND);
@@ -422,7 +528,10 @@ describeAsRoot('route model vs kernel (differential)', () => {
       ['out6:foreign-source', 3],
       ...RULE_ACTIONS.map((a): [string, number] => [`rule:${a}`, 3]),
       ...['unreachable', 'prohibit', 'blackhole'].map((t): [string, number] => [`route:${t}`, 5]),
-      ...['unreachable', 'prohibit', 'blackhole', 'throw'].flatMap((t): Array<[string, number]> => [[`route:${t}4`, 1], [`route:${t}6`, 1]]),
+      ...['unreachable', 'prohibit', 'blackhole', 'throw'].flatMap((t): Array<[string, number]> => [
+        [`route:${t}4`, 1],
+        [`route:${t}6`, 1],
+      ]),
       ['equal-metric-default4', 3],
       ['equal-metric-default6', 3],
       ['multi-candidate', 10],

@@ -20,12 +20,13 @@ const MARKS = [0x64, 0x65, 0x4000];
 const DSTS = ['0.0.0.0/0', '203.0.113.0/24', '203.0.113.128/25', '198.51.100.0/24', '10.2.0.0/24', '10.244.0.0/16'];
 
 type Rand = () => number;
-const pick = <T,>(r: Rand, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+const pick = <T>(r: Rand, a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
 const chance = (r: Rand, p: number) => r() < p;
 const gw = (d: string) => `10.${d.slice(1)}.0.254`;
 
 function addrIn(r: Rand, cidr: string): string {
-  if (cidr === '0.0.0.0/0') return `${pick(r, [11, 45, 99, 150])}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}.${1 + Math.floor(r() * 250)}`;
+  if (cidr === '0.0.0.0/0')
+    return `${pick(r, [11, 45, 99, 150])}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}.${1 + Math.floor(r() * 250)}`;
   const [a, len] = cidr.split('/');
   const o = a!.split('.').map(Number);
   if (len === '16') return `${o[0]}.${o[1]}.${Math.floor(r() * 256)}.${1 + Math.floor(r() * 250)}`;
@@ -76,11 +77,13 @@ async function randomConfig(ns: Netns, r: Rand, refused: { n: number; of: number
 /** The two answers compared field by field: errno, or device and gateway (any multipath candidate). */
 function compare(k: KernelRouteAnswer, m: ModelAnswer): 'agree' | 'unknown' | string {
   if (m.kind === 'unknown') return 'unknown';
-  if (!k.ok) return m.kind === 'error' && m.errno === k.errno ? 'agree' : `kernel ${k.errno}, model ${m.kind === 'error' ? m.errno : 'a route'}`;
+  if (!k.ok)
+    return m.kind === 'error' && m.errno === k.errno ? 'agree' : `kernel ${k.errno}, model ${m.kind === 'error' ? m.errno : 'a route'}`;
   if (m.kind !== 'route') return `kernel dev ${k.route.dev}, model error ${m.errno}`;
   if (k.route.type !== m.type) return `type: kernel ${k.route.type}, model ${m.type}`;
   const hit = m.candidates.find((c) => c.dev === k.route.dev && c.gateway === k.route.gateway);
-  if (!hit) return `kernel via ${k.route.gateway} dev ${k.route.dev}, model ${m.candidates.map((c) => `via ${c.gateway} dev ${c.dev}`).join(' | ')}`;
+  if (!hit)
+    return `kernel via ${k.route.gateway} dev ${k.route.dev}, model ${m.candidates.map((c) => `via ${c.gateway} dev ${c.dev}`).join(' | ')}`;
   return 'agree';
 }
 
@@ -100,36 +103,47 @@ describeAsRoot('route model vs kernel: forwarded replies', () => {
     await lab?.destroy();
   });
 
-  it(`agrees with ip route get ... iif ... mark on ${ROUNDS * QUESTIONS_PER_ROUND} forwarding questions (seed ${SEED})`, { timeout: 300_000 }, async () => {
-    const r = prng(SEED);
-    const ip = new IpRunner({ netns: ns.name });
-    const refused = { n: 0, of: 0 };
-    const tally = { agree: 0, unknown: 0 };
-    const mismatches: string[] = [];
-    const outcomes = new Map<string, number>();
-    for (let round = 0; round < ROUNDS; round++) {
-      await randomConfig(ns, r, refused);
-      const snap = await readHostState({ ip, proc: netnsProcReader(ns.name), netfilter: null });
-      const model = new RouteModel(snap);
-      for (let i = 0; i < QUESTIONS_PER_ROUND; i++) {
-        const iif = pick(r, DEVS);
-        const q: RouteQuestion = { dst: addrIn(r, pick(r, DSTS)), src: addrIn(r, pick(r, ['10.244.0.0/16', '10.244.1.0/24', '172.16.5.0/24', '10.2.0.0/24'])), iif, mark: chance(r, 0.5) ? pick(r, MARKS) : null };
-        const k = await ip.routeGet(q);
-        const m = model.lookup(q);
-        const key = k.ok ? (m.kind === 'route' && m.candidates.length > 1 ? 'multipath' : 'forwarded') : k.errno;
-        outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-        const c = compare(k, m);
-        if (c === 'agree') tally.agree++;
-        else if (c === 'unknown') tally.unknown++;
-        else if (mismatches.length < 10) mismatches.push(`round ${round} ${JSON.stringify(q)}: ${c}`);
+  it(
+    `agrees with ip route get ... iif ... mark on ${ROUNDS * QUESTIONS_PER_ROUND} forwarding questions (seed ${SEED})`,
+    { timeout: 300_000 },
+    async () => {
+      const r = prng(SEED);
+      const ip = new IpRunner({ netns: ns.name });
+      const refused = { n: 0, of: 0 };
+      const tally = { agree: 0, unknown: 0 };
+      const mismatches: string[] = [];
+      const outcomes = new Map<string, number>();
+      for (let round = 0; round < ROUNDS; round++) {
+        await randomConfig(ns, r, refused);
+        const snap = await readHostState({ ip, proc: netnsProcReader(ns.name), netfilter: null });
+        const model = new RouteModel(snap);
+        for (let i = 0; i < QUESTIONS_PER_ROUND; i++) {
+          const iif = pick(r, DEVS);
+          const q: RouteQuestion = {
+            dst: addrIn(r, pick(r, DSTS)),
+            src: addrIn(r, pick(r, ['10.244.0.0/16', '10.244.1.0/24', '172.16.5.0/24', '10.2.0.0/24'])),
+            iif,
+            mark: chance(r, 0.5) ? pick(r, MARKS) : null,
+          };
+          const k = await ip.routeGet(q);
+          const m = model.lookup(q);
+          const key = k.ok ? (m.kind === 'route' && m.candidates.length > 1 ? 'multipath' : 'forwarded') : k.errno;
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+          const c = compare(k, m);
+          if (c === 'agree') tally.agree++;
+          else if (c === 'unknown') tally.unknown++;
+          else if (mismatches.length < 10) mismatches.push(`round ${round} ${JSON.stringify(q)}: ${c}`);
+        }
       }
-    }
-    console.log(`forward differential seed=${SEED}: ${JSON.stringify(tally)}, refused setup ${refused.n}/${refused.of}, outcomes ${JSON.stringify([...outcomes].sort())}`);
-    expect(mismatches, `replay with ASYMROUTE_FWD_SEED=${SEED}`).toEqual([]);
-    expect(tally.unknown).toBe(0);
-    expect(refused.n / refused.of).toBeLessThan(0.2);
-    // What the generator covered: forwarded answers, multipath, and each way a forwarded lookup fails.
-    for (const k of ['forwarded', 'EHOSTUNREACH', 'ENETUNREACH', 'EACCES', 'EINVAL']) expect(outcomes.get(k) ?? 0, k).toBeGreaterThan(5);
-    expect(outcomes.get('multipath') ?? 0).toBeGreaterThan(0);
-  });
+      console.log(
+        `forward differential seed=${SEED}: ${JSON.stringify(tally)}, refused setup ${refused.n}/${refused.of}, outcomes ${JSON.stringify([...outcomes].sort())}`,
+      );
+      expect(mismatches, `replay with ASYMROUTE_FWD_SEED=${SEED}`).toEqual([]);
+      expect(tally.unknown).toBe(0);
+      expect(refused.n / refused.of).toBeLessThan(0.2);
+      // What the generator covered: forwarded answers, multipath, and each way a forwarded lookup fails.
+      for (const k of ['forwarded', 'EHOSTUNREACH', 'ENETUNREACH', 'EACCES', 'EINVAL']) expect(outcomes.get(k) ?? 0, k).toBeGreaterThan(5);
+      expect(outcomes.get('multipath') ?? 0).toBeGreaterThan(0);
+    },
+  );
 });

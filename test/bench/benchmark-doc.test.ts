@@ -14,7 +14,7 @@ describe('docs/benchmark.md', () => {
     expect(readFileSync(DOC_FILE, 'utf8')).toBe(renderBenchmarkDoc(results));
   });
 
-  it('shows the results file\'s own figures', () => {
+  it("shows the results file's own figures", () => {
     const doc = readFileSync(DOC_FILE, 'utf8');
     expect(doc).toContain(`| ${results.analyze.ratio.toFixed(2)}x |`);
     expect(doc).toContain(`| ${results.startup.helpRatio.toFixed(2)}x |`);

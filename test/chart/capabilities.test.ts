@@ -20,7 +20,9 @@ describeAsRoot('chart capabilities', () => {
   let lab: IncidentLab | null = null;
   const leftovers: number[] = [];
   const chartCaps = (): string[] => {
-    const ds = renderChart().objects.find((o) => o.kind === 'DaemonSet') as unknown as { spec: { template: { spec: { containers: Array<{ securityContext: { capabilities: { drop: string[]; add: string[] } } }> } } } };
+    const ds = renderChart().objects.find((o) => o.kind === 'DaemonSet') as unknown as {
+      spec: { template: { spec: { containers: Array<{ securityContext: { capabilities: { drop: string[]; add: string[] } } }> } } };
+    };
     const caps = ds.spec.template.spec.containers[0]!.securityContext.capabilities;
     expect(caps.drop).toEqual(['ALL']);
     return caps.add;
@@ -45,7 +47,33 @@ describeAsRoot('chart capabilities', () => {
     const l = lab!;
     const bounding = ['-all', ...caps.map((c) => `+${c.toLowerCase()}`)].join(',');
     const logs: string[] = [];
-    const agent = execa('ip', ['netns', 'exec', l.node.name, 'setpriv', '--bounding-set', bounding, '--inh-caps', '-all', process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--kubernetes', 'off', '--listen', '127.0.0.1', '--port', String(AGENT_PORT)], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
+    const agent = execa(
+      'ip',
+      [
+        'netns',
+        'exec',
+        l.node.name,
+        'setpriv',
+        '--bounding-set',
+        bounding,
+        '--inh-caps',
+        '-all',
+        process.execPath,
+        BIN,
+        'serve',
+        '--vip',
+        l.vip,
+        '--client',
+        l.clientCidr,
+        '--kubernetes',
+        'off',
+        '--listen',
+        '127.0.0.1',
+        '--port',
+        String(AGENT_PORT),
+      ],
+      { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } },
+    );
     agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
     await untilValue('readyz', async () => (await nsGet(l.node, '/readyz')).status === 200, 20_000);
     return { agent, logs };
@@ -89,7 +117,10 @@ describeAsRoot('chart capabilities', () => {
       samples.push(captureUp((await nsGet(lab!.node, '/metrics')).body));
       await new Promise((r) => setTimeout(r, 250));
     }
-    expect(samples.every((x) => x === '0'), samples.join(',')).toBe(true);
+    expect(
+      samples.every((x) => x === '0'),
+      samples.join(','),
+    ).toBe(true);
     const exits = logs.filter((x) => x.includes('"event":"capture-exited"'));
     expect(exits.join('\n')).toMatch(why);
     const health = await nsGet(lab!.node, '/healthz');
@@ -107,7 +138,9 @@ describeAsRoot('chart capabilities', () => {
       const blind = (report.vips[0].blind as string[]).join('\n');
       expect(blind).toMatch(/the netfilter ruleset could not be read: .*(Permission denied|Operation not permitted)/);
       expect(blind).toMatch(/conntrack: .*must be root or get CAP_NET_ADMIN/);
-      const paths = (report.vips[0].paths as Array<{ verdict: string; clientKind: string; egress: string[] }>).filter((p) => p.clientKind !== 'gateway');
+      const paths = (report.vips[0].paths as Array<{ verdict: string; clientKind: string; egress: string[] }>).filter(
+        (p) => p.clientKind !== 'gateway',
+      );
       expect(paths.map((p) => `${p.verdict} ${p.egress.join()}`)).toEqual(paths.map(() => 'unknown eth1'));
       expect(report.findings.map((f: { type: string }) => f.type)).toContain('reply-path-unknown');
       expect((await stop(agent)).exitCode).toBe(0);
@@ -118,13 +151,17 @@ describeAsRoot('chart capabilities', () => {
     }
   });
 
-  it('without KILL the agent cannot end its tcpdump (which has dropped to its own user): it says so and does not hang', { timeout: 60_000 }, async () => {
-    const { agent, logs } = await startWith(chartCaps().filter((c) => c !== 'KILL'));
-    await untilValue('capture_up 1', async () => captureUp((await nsGet(lab!.node, '/metrics')).body) === '1', 15_000);
-    const s = await stop(agent);
-    expect(s.exitCode).toBe(0);
-    expect(s.ms).toBeLessThan(12_000);
-    expect(s.left).toHaveLength(1);
-    expect(logs.join('\n')).toMatch(/"event":"capture-stop-failed".*CAP_KILL/);
-  });
+  it(
+    'without KILL the agent cannot end its tcpdump (which has dropped to its own user): it says so and does not hang',
+    { timeout: 60_000 },
+    async () => {
+      const { agent, logs } = await startWith(chartCaps().filter((c) => c !== 'KILL'));
+      await untilValue('capture_up 1', async () => captureUp((await nsGet(lab!.node, '/metrics')).body) === '1', 15_000);
+      const s = await stop(agent);
+      expect(s.exitCode).toBe(0);
+      expect(s.ms).toBeLessThan(12_000);
+      expect(s.left).toHaveLength(1);
+      expect(logs.join('\n')).toMatch(/"event":"capture-stop-failed".*CAP_KILL/);
+    },
+  );
 });

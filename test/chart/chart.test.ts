@@ -49,17 +49,37 @@ function render(values: Record<string, unknown> = {}, release = 'asymroute') {
 describe(`chart (rendered with ${renderer()})`, () => {
   it('renders the defaults: a least-privilege DaemonSet on every node, with probes and the node name', () => {
     const r = render();
-    expect(r.objects.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Service', 'ServiceAccount']);
+    expect(r.objects.map((o) => o.kind).sort()).toEqual([
+      'ClusterRole',
+      'ClusterRoleBinding',
+      'ConfigMap',
+      'DaemonSet',
+      'Service',
+      'ServiceAccount',
+    ]);
     const ds = r.one<Any>('DaemonSet');
     const pod = ds.spec.template.spec;
     expect(ds.metadata).toMatchObject({ name: 'asymroute', namespace: 'netcheck' });
-    expect(pod).toMatchObject({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet', serviceAccountName: 'asymroute', priorityClassName: 'system-node-critical', tolerations: [{ operator: 'Exists' }] });
+    expect(pod).toMatchObject({
+      hostNetwork: true,
+      dnsPolicy: 'ClusterFirstWithHostNet',
+      serviceAccountName: 'asymroute',
+      priorityClassName: 'system-node-critical',
+      tolerations: [{ operator: 'Exists' }],
+    });
     expect(pod.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.containers).toHaveLength(1);
     const c = pod.containers[0];
     expect(c.image).toBe('asymroute/asymroute:0.1.0');
     expect(c.args).toEqual(['serve', '--config', '/etc/asymroute/config.yaml']);
-    expect(c.securityContext).toEqual({ runAsUser: 0, runAsNonRoot: false, privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID', 'KILL'] } });
+    expect(c.securityContext).toEqual({
+      runAsUser: 0,
+      runAsNonRoot: false,
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID', 'KILL'] },
+    });
     expect(c.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
     expect(c.ports).toEqual([{ name: 'http', containerPort: 9472, protocol: 'TCP' }]);
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
@@ -82,13 +102,26 @@ describe(`chart (rendered with ${renderer()})`, () => {
     };
     const metallb = ['metallb.io|servicel2statuses|list,watch', 'metallb.io|bgppeers|list,watch', '|nodes|get'];
     expect(rulesOf({})).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb]);
-    expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb, '|events|create']);
-    expect(rulesOf({ config: { bgp: 'off' } })).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', 'metallb.io|servicel2statuses|list,watch']);
+    expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual([
+      '|services|list,watch',
+      'discovery.k8s.io|endpointslices|list,watch',
+      ...metallb,
+      '|events|create',
+    ]);
+    expect(rulesOf({ config: { bgp: 'off' } })).toEqual([
+      '|services|list,watch',
+      'discovery.k8s.io|endpointslices|list,watch',
+      'metallb.io|servicel2statuses|list,watch',
+    ]);
     expect(rulesOf({ rbac: { metallb: false } })).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch']);
     expect(rulesOf({ config: { kubernetes: 'off' } })).toBeNull();
     const r = render();
     const binding = r.one<Any>('ClusterRoleBinding');
-    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: r.one('ClusterRole').metadata.name });
+    expect(binding.roleRef).toEqual({
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: r.one('ClusterRole').metadata.name,
+    });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: r.one('ServiceAccount').metadata.name, namespace: 'netcheck' }]);
     expect(r.manifest).not.toMatch(/["']\*["']/);
   });
@@ -102,32 +135,58 @@ describe(`chart (rendered with ${renderer()})`, () => {
     writeFileSync(f, text);
     const cfg = resolveConfig('serve', ['--config', f], {});
     expect(cfg.configFile).toBe(f);
-    expect(cfg.values).toMatchObject({ vips: ['192.168.1.240@eth1'], interval: 60, kubernetesEvents: true, listen: '0.0.0.0', capture: true, port: 9472 });
+    expect(cfg.values).toMatchObject({
+      vips: ['192.168.1.240@eth1'],
+      interval: 60,
+      kubernetesEvents: true,
+      listen: '0.0.0.0',
+      capture: true,
+      port: 9472,
+    });
     // every key set in the file is taken from it (a null means "not set")
-    expect(Object.values(cfg.origin).filter((o) => o === 'file').length).toBe(Object.values(parseYaml(text) as object).filter((v) => v !== null).length);
+    expect(Object.values(cfg.origin).filter((o) => o === 'file').length).toBe(
+      Object.values(parseYaml(text) as object).filter((v) => v !== null).length,
+    );
   });
 
   it('mirrors the agent config schema in values.schema.json and values.yaml', () => {
     const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as Any;
     const generated = configJsonSchema('serve');
-    expect(schema.properties.config.properties, 'values.schema.json is out of date: npm run sync-chart-schema').toEqual(generated['properties']);
+    expect(schema.properties.config.properties, 'values.schema.json is out of date: npm run sync-chart-schema').toEqual(
+      generated['properties'],
+    );
     expect(schema.properties.config.additionalProperties).toBe(false);
     const values = defaultValues() as Any;
-    const keys = optionsFor('serve').filter((o) => o.key !== 'config').map((o) => o.key);
+    const keys = optionsFor('serve')
+      .filter((o) => o.key !== 'config')
+      .map((o) => o.key);
     expect(Object.keys(values.config).sort()).toEqual([...keys].sort());
     // The agent's defaults, except the bind address: Prometheus must reach the node.
-    for (const o of optionsFor('serve')) if (o.key !== 'config' && o.key !== 'listen') expect(values.config[o.key], o.key).toEqual(o.default);
+    for (const o of optionsFor('serve'))
+      if (o.key !== 'config' && o.key !== 'listen') expect(values.config[o.key], o.key).toEqual(o.default);
     expect(values.config.listen).toBe('0.0.0.0');
   });
 
   it.each([
     ['config.port not an integer', { config: { port: 'http' } }, /\/config\/port: must be integer/],
     ['config.port out of range', { config: { port: 70000 } }, /\/config\/port: must be <= 65535/],
-    ['config.kubernetes not in its enum', { config: { kubernetes: 'maybe' } }, /\/config\/kubernetes: must be equal to one of the allowed values/],
+    [
+      'config.kubernetes not in its enum',
+      { config: { kubernetes: 'maybe' } },
+      /\/config\/kubernetes: must be equal to one of the allowed values/,
+    ],
     ['an unknown config key', { config: { vipz: ['1.2.3.4'] } }, /\/config: must NOT have additional properties \(vipz\)/],
     ['a bad pull policy', { image: { pullPolicy: 'Sometimes' } }, /\/image\/pullPolicy: must be equal to one of the allowed values/],
-    ['a bad alert severity', { prometheusRule: { alerts: { synUnanswered: { severity: 'page' } } } }, /\/prometheusRule\/alerts\/synUnanswered\/severity/],
-    ['a bad alert duration', { prometheusRule: { alerts: { agentDown: { for: 'soon' } } } }, /\/prometheusRule\/alerts\/agentDown\/for: must match pattern/],
+    [
+      'a bad alert severity',
+      { prometheusRule: { alerts: { synUnanswered: { severity: 'page' } } } },
+      /\/prometheusRule\/alerts\/synUnanswered\/severity/,
+    ],
+    [
+      'a bad alert duration',
+      { prometheusRule: { alerts: { agentDown: { for: 'soon' } } } },
+      /\/prometheusRule\/alerts\/agentDown\/for: must match pattern/,
+    ],
     ['a bad PromQL selector', { prometheusRule: { selector: 'job=asymroute' } }, /\/prometheusRule\/selector: must match pattern/],
   ])('refuses %s', (_n, values, message) => {
     expect(() => renderChart(values)).toThrow(ChartError);
@@ -135,7 +194,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
   });
 
   it('adds only NET_ADMIN (to read the ruleset) without the capture, and none ever beyond the measured five', () => {
-    const c = (render({ config: { capture: false } }).one<Any>('DaemonSet').spec.template.spec.containers[0]) as Any;
+    const c = render({ config: { capture: false } }).one<Any>('DaemonSet').spec.template.spec.containers[0] as Any;
     expect(c.securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['NET_ADMIN'] });
   });
 
@@ -146,7 +205,13 @@ describe(`chart (rendered with ${renderer()})`, () => {
         image: { repository: 'registry.example/asymroute', digest: `sha256:${'a'.repeat(64)}` },
         nodeSelector: { 'node-role.kubernetes.io/lb': '' },
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'lb', effect: 'NoSchedule' }],
-        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] }] } } },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['linux'] }] }],
+            },
+          },
+        },
         priorityClassName: '',
         serviceAccount: { create: false, name: 'existing-sa' },
         config: { listen: '127.0.0.1', port: 19472 },
@@ -172,10 +237,12 @@ describe(`chart (rendered with ${renderer()})`, () => {
   });
 
   it('fails with the message of required when an existing ServiceAccount has no name', () => {
-    expect(() => renderChart({ serviceAccount: { create: false } })).toThrow(/serviceAccount.name is required when serviceAccount.create is false/);
+    expect(() => renderChart({ serviceAccount: { create: false } })).toThrow(
+      /serviceAccount.name is required when serviceAccount.create is false/,
+    );
   });
 
-  it('renders the ServiceMonitor and PrometheusRule only when asked, selecting the chart\'s own Service and job', () => {
+  it("renders the ServiceMonitor and PrometheusRule only when asked, selecting the chart's own Service and job", () => {
     expect(render().byKind('ServiceMonitor')).toEqual([]);
     const r = render({ serviceMonitor: { enabled: true, labels: { release: 'kps' } }, prometheusRule: { enabled: true } }, 'netcheck');
     const sm = r.one<Any>('ServiceMonitor');
@@ -183,29 +250,55 @@ describe(`chart (rendered with ${renderer()})`, () => {
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
     expect(sm.spec.namespaceSelector.matchNames).toEqual(['netcheck']);
     expect(sm.spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
-    expect(sm.spec.endpoints[0].relabelings).toContainEqual({ sourceLabels: ['__meta_kubernetes_pod_node_name'], targetLabel: 'node', action: 'replace' });
+    expect(sm.spec.endpoints[0].relabelings).toContainEqual({
+      sourceLabels: ['__meta_kubernetes_pod_node_name'],
+      targetLabel: 'node',
+      action: 'replace',
+    });
     expect(sm.metadata.labels.release).toBe('kps');
     const rule = r.one<Any>('PrometheusRule');
     const rules = rule.spec.groups[0].rules as Any[];
     // The job Prometheus Operator gives a ServiceMonitor's targets is the Service's name.
-    for (const x of rules.filter((y) => !y.alert.endsWith('MissingOnNodes'))) expect(x.expr, x.alert).toContain(`job="${svc.metadata.name}"`);
-    expect(() => renderChart({ serviceMonitor: { enabled: true }, service: { enabled: false } })).toThrow(/serviceMonitor.enabled needs service.enabled/);
+    for (const x of rules.filter((y) => !y.alert.endsWith('MissingOnNodes')))
+      expect(x.expr, x.alert).toContain(`job="${svc.metadata.name}"`);
+    expect(() => renderChart({ serviceMonitor: { enabled: true }, service: { enabled: false } })).toThrow(
+      /serviceMonitor.enabled needs service.enabled/,
+    );
   });
 
   it('drops the capture alerts when the capture is off, and each alert has its toggle', () => {
-    const alerts = (v: Record<string, unknown>) => (render({ prometheusRule: { enabled: true, ...v } }).one<Any>('PrometheusRule').spec.groups[0].rules as Any[]).map((x) => x.alert as string);
+    const alerts = (v: Record<string, unknown>) =>
+      (render({ prometheusRule: { enabled: true, ...v } }).one<Any>('PrometheusRule').spec.groups[0].rules as Any[]).map(
+        (x) => x.alert as string,
+      );
     const all = alerts({});
-    expect(all).toEqual(['AsymrouteReplyPathAsymmetric', 'AsymrouteReplyPathUnknown', 'AsymrouteAsymmetricFlowsObserved', 'AsymrouteSynUnanswered', 'AsymrouteVipTrafficStarvation', 'AsymrouteVipArpUnanswered', 'AsymrouteVipArpConflict', 'AsymrouteBgpSessionDown', 'AsymrouteRpFilterDroppingVipTraffic', 'AsymrouteCaptureDown', 'AsymrouteCaptureDroppingPackets', 'AsymrouteAgentDown', 'AsymrouteAgentAbsent', 'AsymrouteAgentMissingOnNodes']);
-    const off = render({ prometheusRule: { enabled: true }, config: { capture: false } }).one<Any>('PrometheusRule').spec.groups[0].rules.map((x: Any) => x.alert);
+    expect(all).toEqual([
+      'AsymrouteReplyPathAsymmetric',
+      'AsymrouteReplyPathUnknown',
+      'AsymrouteAsymmetricFlowsObserved',
+      'AsymrouteSynUnanswered',
+      'AsymrouteVipTrafficStarvation',
+      'AsymrouteVipArpUnanswered',
+      'AsymrouteVipArpConflict',
+      'AsymrouteBgpSessionDown',
+      'AsymrouteRpFilterDroppingVipTraffic',
+      'AsymrouteCaptureDown',
+      'AsymrouteCaptureDroppingPackets',
+      'AsymrouteAgentDown',
+      'AsymrouteAgentAbsent',
+      'AsymrouteAgentMissingOnNodes',
+    ]);
+    const off = render({ prometheusRule: { enabled: true }, config: { capture: false } })
+      .one<Any>('PrometheusRule')
+      .spec.groups[0].rules.map((x: Any) => x.alert);
     expect(off).not.toContain('AsymrouteCaptureDown');
     expect(alerts({ alerts: { synUnanswered: { enabled: false } } })).not.toContain('AsymrouteSynUnanswered');
   });
 
-  it('writes NOTES that tell how to curl a node\'s report', () => {
+  it("writes NOTES that tell how to curl a node's report", () => {
     const r = render({}, 'netcheck');
     expect(r.notes).toMatch(/curl localhost:9472\//);
     expect(r.notes).toMatch(/kubectl -n netcheck port-forward pod\/<pod on the node> 9472:9472/);
     expect(r.notes).toMatch(/curl http:\/\/<node IP>:9472\//);
   });
 });
-

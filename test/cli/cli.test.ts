@@ -82,7 +82,12 @@ describeAsRoot('snapshot taken on a node, analysed elsewhere', () => {
     expect(r.report.source).toBe('snapshot');
     expect(findingTypes(r.report)).toEqual(['asymmetric-reply-path', 'default-route-on-management-network']);
     const f = r.report.findings[0]!;
-    expect(f).toMatchObject({ ingress: 'eth1', egress: 'eth0', route: 'default via 192.168.121.1 dev eth0', rule: '32766: from all lookup main' });
+    expect(f).toMatchObject({
+      ingress: 'eth1',
+      egress: 'eth0',
+      route: 'default via 192.168.121.1 dev eth0',
+      rule: '32766: from all lookup main',
+    });
     expect(r.report.vips[0]!.paths.every((p) => p.kernel === null)).toBe(true);
     expect(r.exitCode).toBe(1);
   });
@@ -90,7 +95,9 @@ describeAsRoot('snapshot taken on a node, analysed elsewhere', () => {
   it('the text report names eth1, eth0 and the offending route', async () => {
     const r = await runCli(['check', '--snapshot', file, '--vip', lab.vip], { env: NO_CONFIG });
     expect(r.exitCode).toBe(1);
-    expect(r.stdout).toMatch(/CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1, replies to .* leave on eth0 \(default via 192\.168\.121\.1 dev eth0\)/);
+    expect(r.stdout).toMatch(
+      /CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1, replies to .* leave on eth0 \(default via 192\.168\.121\.1 dev eth0\)/,
+    );
     expect(r.stdout).toMatch(/ip route add default via 192\.168\.1\.254 dev eth1 table 100/);
   });
 });

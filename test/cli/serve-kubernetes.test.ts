@@ -13,7 +13,10 @@ import { tempDir } from '../helpers/tmp.js';
 // Plain http to the replay API: client-node requires insecure-skip-tls-verify for that.
 function kubeconfigFile(server: string): string {
   const f = join(tempDir('kc'), 'config');
-  writeFileSync(f, `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: ${server}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t0k3n\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`);
+  writeFileSync(
+    f,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: ${server}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t0k3n\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`,
+  );
   return f;
 }
 
@@ -38,7 +41,25 @@ afterEach(async () => {
 
 async function start(kubeconfig: string): Promise<{ port: number; logs: string[] }> {
   const logs: string[] = [];
-  agent = execa(process.execPath, [BIN, 'serve', '--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--listen', '127.0.0.1', '--port', '0', '--vip', '198.51.100.10'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } });
+  agent = execa(
+    process.execPath,
+    [
+      BIN,
+      'serve',
+      '--capture=false',
+      '--kubernetes',
+      'on',
+      '--kubeconfig',
+      kubeconfig,
+      '--listen',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--vip',
+      '198.51.100.10',
+    ],
+    { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
+  );
   agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
   const t0 = Date.now();
   for (;;) {
@@ -59,7 +80,16 @@ async function waitFor(url: string, pred: (body: string) => boolean): Promise<st
   }
 }
 
-const NOT_FOUND = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', details: {}, code: 404 };
+const NOT_FOUND = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message: 'the server could not find the requested resource',
+  reason: 'NotFound',
+  details: {},
+  code: 404,
+};
 
 // List answers by path (watches stay open with nothing to say); anything else is a 404 like the API server's.
 async function replayApi(lists: Record<string, unknown>, auth: string[] = []): Promise<string> {
@@ -110,17 +140,37 @@ it('keeps running on the other VIP sources when the API is unreachable, and repo
 });
 
 it('takes the announcing node and interface from MetalLB ServiceL2Status', { timeout: 60_000 }, async () => {
-  const l2 = (node: string, iface: string) => ({ apiVersion: 'metallb.io/v1beta1', kind: 'ServiceL2Status', metadata: { name: `l2-${node}`, namespace: 'metallb-system', resourceVersion: '20' }, spec: {}, status: { node, serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: iface }] } });
-  const other = { ...SVC, metadata: { ...SVC.metadata, name: 'cart', uid: 'u2' }, status: { loadBalancer: { ingress: [{ ip: '198.51.100.78', ipMode: 'VIP' }] } } };
+  const l2 = (node: string, iface: string) => ({
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'ServiceL2Status',
+    metadata: { name: `l2-${node}`, namespace: 'metallb-system', resourceVersion: '20' },
+    spec: {},
+    status: { node, serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: iface }] },
+  });
+  const other = {
+    ...SVC,
+    metadata: { ...SVC.metadata, name: 'cart', uid: 'u2' },
+    status: { loadBalancer: { ingress: [{ ip: '198.51.100.78', ipMode: 'VIP' }] } },
+  };
   const { port } = await start(
     await replayApi({
       '/api/v1/services': { kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [SVC, other] },
-      '/apis/metallb.io/v1beta1/servicel2statuses': { kind: 'ServiceL2StatusList', apiVersion: 'metallb.io/v1beta1', metadata: { resourceVersion: '21' }, items: [l2('node-a', 'ens5'), { ...l2('node-b', 'eth1'), status: { ...l2('node-b', 'eth1').status, serviceName: 'cart' } }] },
+      '/apis/metallb.io/v1beta1/servicel2statuses': {
+        kind: 'ServiceL2StatusList',
+        apiVersion: 'metallb.io/v1beta1',
+        metadata: { resourceVersion: '21' },
+        items: [l2('node-a', 'ens5'), { ...l2('node-b', 'eth1'), status: { ...l2('node-b', 'eth1').status, serviceName: 'cart' } }],
+      },
     }),
   );
   const body = await waitFor(`http://127.0.0.1:${port}/v1/vips`, (b) => b.includes('ens5') && b.includes('node-b'));
-  const vips = (JSON.parse(body) as { vips: Array<{ ip: string; ingress: string | null; ingressReason: string; announcement: unknown }> }).vips;
-  expect(vips.find((v) => v.ip === '198.51.100.77')).toMatchObject({ ingress: 'ens5', ingressReason: 'MetalLB announces it from this node on ens5', announcement: { nodes: ['node-a'], here: true, interfaces: ['ens5'] } });
+  const vips = (JSON.parse(body) as { vips: Array<{ ip: string; ingress: string | null; ingressReason: string; announcement: unknown }> })
+    .vips;
+  expect(vips.find((v) => v.ip === '198.51.100.77')).toMatchObject({
+    ingress: 'ens5',
+    ingressReason: 'MetalLB announces it from this node on ens5',
+    announcement: { nodes: ['node-a'], here: true, interfaces: ['ens5'] },
+  });
   expect(vips.find((v) => v.ip === '198.51.100.78')).toMatchObject({ announcement: { nodes: ['node-b'], here: false } });
   const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
   expect(report).toMatch(/198\.51\.100\.77 \[shop\/web\]: requests arrive on ens5 \(MetalLB announces it from this node on ens5\)/);
@@ -132,43 +182,84 @@ it('takes the announcing node and interface from MetalLB ServiceL2Status', { tim
   expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.78",mode="l2"\} 0/);
 });
 
-it('expects the BGP sessions MetalLB\'s BGPPeers give this node, and reports the missing one', { timeout: 60_000 }, async () => {
-  const bgpPeer = (name: string, peerAddress: string, nodeSelectors?: unknown[]) => ({ apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name, namespace: 'metallb-system', resourceVersion: '30' }, spec: { myASN: 64512, peerASN: 64500, peerAddress, ...(nodeSelectors ? { nodeSelectors } : {}) } });
+it("expects the BGP sessions MetalLB's BGPPeers give this node, and reports the missing one", { timeout: 60_000 }, async () => {
+  const bgpPeer = (name: string, peerAddress: string, nodeSelectors?: unknown[]) => ({
+    apiVersion: 'metallb.io/v1beta2',
+    kind: 'BGPPeer',
+    metadata: { name, namespace: 'metallb-system', resourceVersion: '30' },
+    spec: { myASN: 64512, peerASN: 64500, peerAddress, ...(nodeSelectors ? { nodeSelectors } : {}) },
+  });
   const { port } = await start(
     await replayApi({
       ...SERVICES,
-      '/apis/metallb.io/v1beta2/bgppeers': { kind: 'BGPPeerList', apiVersion: 'metallb.io/v1beta2', metadata: { resourceVersion: '31' }, items: [bgpPeer('tor-a', '198.51.100.254', [{ matchLabels: { rack: 'a' } }]), bgpPeer('tor-b', '198.51.100.253', [{ matchLabels: { rack: 'b' } }])] },
-      '/api/v1/nodes/node-a': { kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a', rack: 'a' } } },
+      '/apis/metallb.io/v1beta2/bgppeers': {
+        kind: 'BGPPeerList',
+        apiVersion: 'metallb.io/v1beta2',
+        metadata: { resourceVersion: '31' },
+        items: [
+          bgpPeer('tor-a', '198.51.100.254', [{ matchLabels: { rack: 'a' } }]),
+          bgpPeer('tor-b', '198.51.100.253', [{ matchLabels: { rack: 'b' } }]),
+        ],
+      },
+      '/api/v1/nodes/node-a': {
+        kind: 'Node',
+        apiVersion: 'v1',
+        metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a', rack: 'a' } },
+      },
     }),
   );
   const body = await waitFor(`http://127.0.0.1:${port}/v1/bgp`, (b) => b.includes('198.51.100.254'));
   const peers = (JSON.parse(body) as { peers: Array<{ peer: string; expected: boolean; expectedBy: string; up: boolean }> }).peers;
   // The rack-b router is not this node's business.
-  expect(peers.map((p) => [p.peer, p.expected, p.expectedBy, p.up])).toEqual([['198.51.100.254', true, 'MetalLB BGPPeer metallb-system/tor-a', false]]);
+  expect(peers.map((p) => [p.peer, p.expected, p.expectedBy, p.up])).toEqual([
+    ['198.51.100.254', true, 'MetalLB BGPPeer metallb-system/tor-a', false],
+  ]);
   const findings = await waitFor(`http://127.0.0.1:${port}/v1/findings`, (b) => b.includes('bgp-session-down'));
-  expect(findings).toMatch(/BGP session with 198\.51\.100\.254 \(MetalLB BGPPeer metallb-system\/tor-a\) is down since \S+ \(no TCP connection on port 179\)/);
+  expect(findings).toMatch(
+    /BGP session with 198\.51\.100\.254 \(MetalLB BGPPeer metallb-system\/tor-a\) is down since \S+ \(no TCP connection on port 179\)/,
+  );
   const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
   expect(report).toMatch(/^BGP: 198\.51\.100\.254 DOWN since \S+ \(expected by MetalLB BGPPeer metallb-system\/tor-a\)$/m);
   expect(report).toMatch(/^MetalLB BGPPeer: 2 objects$/m);
-  expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(/^asymroute_bgp_session_up\{peer="198\.51\.100\.254",expected="true"\} 0$/m);
+  expect(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()).toMatch(
+    /^asymroute_bgp_session_up\{peer="198\.51\.100\.254",expected="true"\} 0$/m,
+  );
 });
 
-it('takes a VIP\'s backends from its Service\'s EndpointSlices (ready endpoints only) and names their node', { timeout: 60_000 }, async () => {
-  const slice = {
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: 'web-abc12', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' }, resourceVersion: '40' },
-    addressType: 'IPv4',
-    ports: [{ name: 'https', port: 8443, protocol: 'TCP' }],
-    endpoints: [
-      { addresses: ['10.244.1.5'], nodeName: 'node-b', conditions: { ready: true } },
-      { addresses: ['10.244.2.9'], nodeName: 'node-c', conditions: { ready: false } },
-    ],
-  };
-  const { port } = await start(await replayApi({ ...SERVICES, '/apis/discovery.k8s.io/v1/endpointslices': { kind: 'EndpointSliceList', apiVersion: 'discovery.k8s.io/v1', metadata: { resourceVersion: '41' }, items: [slice] } }));
-  const body = await waitFor(`http://127.0.0.1:${port}/?format=json`, (b) => b.includes('10.244.1.5'));
-  const vip = (JSON.parse(body) as { vips: Array<{ ip: string; backends: Array<{ ip: string; port: number; sources: string[]; node: string | null }> }> }).vips.find((v) => v.ip === '198.51.100.77')!;
-  expect(vip.backends.map((b) => [b.ip, b.port, b.sources, b.node])).toEqual([['10.244.1.5', 8443, ['endpointslice'], 'node-b']]);
-  const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
-  expect(report).toMatch(/backend 10\.244\.1\.5:8443 \(endpointslice, node node-b\)/);
-});
+it(
+  "takes a VIP's backends from its Service's EndpointSlices (ready endpoints only) and names their node",
+  { timeout: 60_000 },
+  async () => {
+    const slice = {
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'web-abc12', namespace: 'shop', labels: { 'kubernetes.io/service-name': 'web' }, resourceVersion: '40' },
+      addressType: 'IPv4',
+      ports: [{ name: 'https', port: 8443, protocol: 'TCP' }],
+      endpoints: [
+        { addresses: ['10.244.1.5'], nodeName: 'node-b', conditions: { ready: true } },
+        { addresses: ['10.244.2.9'], nodeName: 'node-c', conditions: { ready: false } },
+      ],
+    };
+    const { port } = await start(
+      await replayApi({
+        ...SERVICES,
+        '/apis/discovery.k8s.io/v1/endpointslices': {
+          kind: 'EndpointSliceList',
+          apiVersion: 'discovery.k8s.io/v1',
+          metadata: { resourceVersion: '41' },
+          items: [slice],
+        },
+      }),
+    );
+    const body = await waitFor(`http://127.0.0.1:${port}/?format=json`, (b) => b.includes('10.244.1.5'));
+    const vip = (
+      JSON.parse(body) as {
+        vips: Array<{ ip: string; backends: Array<{ ip: string; port: number; sources: string[]; node: string | null }> }>;
+      }
+    ).vips.find((v) => v.ip === '198.51.100.77')!;
+    expect(vip.backends.map((b) => [b.ip, b.port, b.sources, b.node])).toEqual([['10.244.1.5', 8443, ['endpointslice'], 'node-b']]);
+    const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    expect(report).toMatch(/backend 10\.244\.1\.5:8443 \(endpointslice, node node-b\)/);
+  },
+);

@@ -48,138 +48,241 @@ describeAsRoot('asymroute serve in the node namespace', () => {
     dir = null;
   });
 
-  it('posts a Warning Event on the Service when its reply path turns asymmetric, and a Normal one when it clears', { timeout: 90_000 }, async () => {
-    const l = (lab = await buildIncidentLab('arevents'));
-    dir = mkdtempSync(join(tmpdir(), 'asymroute-events-'));
-    const sock = join(dir, 'api.sock');
-    const posted: Array<{ path: string; body: Record<string, unknown> }> = [];
-    const svc = { kind: 'Service', apiVersion: 'v1', metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7' }, spec: { type: 'LoadBalancer', ports: [{ port: 8443, protocol: 'TCP' }] }, status: { loadBalancer: { ingress: [{ ip: l.vip, ipMode: 'VIP' }] } } };
-    api = createServer((req, res) => {
-      const url = new URL(req.url!, 'http://x');
-      let data = '';
-      req.on('data', (d: Buffer) => (data += String(d)));
-      req.on('end', () => {
-        res.setHeader('content-type', 'application/json');
-        if (req.method === 'POST' && url.pathname === '/api/v1/namespaces/shop/events') {
-          posted.push({ path: url.pathname, body: JSON.parse(data) as Record<string, unknown> });
-          return void res.writeHead(201).end(data);
-        }
-        if (url.pathname !== '/api/v1/services') return void res.writeHead(404).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }));
-        if (url.searchParams.get('watch') === 'true') return void res.writeHead(200);
-        res.end(JSON.stringify({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [svc] }));
+  it(
+    'posts a Warning Event on the Service when its reply path turns asymmetric, and a Normal one when it clears',
+    { timeout: 90_000 },
+    async () => {
+      const l = (lab = await buildIncidentLab('arevents'));
+      dir = mkdtempSync(join(tmpdir(), 'asymroute-events-'));
+      const sock = join(dir, 'api.sock');
+      const posted: Array<{ path: string; body: Record<string, unknown> }> = [];
+      const svc = {
+        kind: 'Service',
+        apiVersion: 'v1',
+        metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7' },
+        spec: { type: 'LoadBalancer', ports: [{ port: 8443, protocol: 'TCP' }] },
+        status: { loadBalancer: { ingress: [{ ip: l.vip, ipMode: 'VIP' }] } },
+      };
+      api = createServer((req, res) => {
+        const url = new URL(req.url!, 'http://x');
+        let data = '';
+        req.on('data', (d: Buffer) => (data += String(d)));
+        req.on('end', () => {
+          res.setHeader('content-type', 'application/json');
+          if (req.method === 'POST' && url.pathname === '/api/v1/namespaces/shop/events') {
+            posted.push({ path: url.pathname, body: JSON.parse(data) as Record<string, unknown> });
+            return void res.writeHead(201).end(data);
+          }
+          if (url.pathname !== '/api/v1/services')
+            return void res
+              .writeHead(404)
+              .end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }));
+          if (url.searchParams.get('watch') === 'true') return void res.writeHead(200);
+          res.end(JSON.stringify({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [svc] }));
+        });
       });
-    });
-    await new Promise<void>((r) => api!.listen(sock, r));
-    proxy = execa('ip', ['netns', 'exec', l.node.name, process.execPath, '-e', PROXY_JS, sock], { reject: false, stdin: 'ignore', buffer: false });
-    const apiPort = await new Promise<number>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('the proxy did not start')), 10_000);
-      proxy!.stdout?.once('data', (d: Buffer) => {
-        clearTimeout(t);
-        resolve(Number(String(d).trim()));
+      await new Promise<void>((r) => api!.listen(sock, r));
+      proxy = execa('ip', ['netns', 'exec', l.node.name, process.execPath, '-e', PROXY_JS, sock], {
+        reject: false,
+        stdin: 'ignore',
+        buffer: false,
       });
-    });
-    const kubeconfig = join(dir, 'config');
-    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`);
-    const logs: string[] = [];
-    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--client', l.clientCidr, '--interval', '300', '--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--kubernetes-events'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } });
-    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+      const apiPort = await new Promise<number>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('the proxy did not start')), 10_000);
+        proxy!.stdout?.once('data', (d: Buffer) => {
+          clearTimeout(t);
+          resolve(Number(String(d).trim()));
+        });
+      });
+      const kubeconfig = join(dir, 'config');
+      writeFileSync(
+        kubeconfig,
+        `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`,
+      );
+      const logs: string[] = [];
+      agent = execa(
+        'ip',
+        [
+          'netns',
+          'exec',
+          l.node.name,
+          process.execPath,
+          BIN,
+          'serve',
+          '--client',
+          l.clientCidr,
+          '--interval',
+          '300',
+          '--capture=false',
+          '--kubernetes',
+          'on',
+          '--kubeconfig',
+          kubeconfig,
+          '--kubernetes-events',
+        ],
+        { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
+      );
+      agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
 
-    await until('the Warning Event', async () => posted.length >= 1, 30_000);
-    const warn = posted[0]!.body;
-    expect(warn).toMatchObject({ type: 'Warning', reason: 'AsymmetricReplyPath', involvedObject: { kind: 'Service', namespace: 'shop', name: 'web' }, source: { component: 'asymroute', host: 'node-a' } });
-    expect(String(warn['message'])).toMatch(/^on node node-a: .*192\.168\.1\.240.*eth1.*eth0/);
+      await until('the Warning Event', async () => posted.length >= 1, 30_000);
+      const warn = posted[0]!.body;
+      expect(warn).toMatchObject({
+        type: 'Warning',
+        reason: 'AsymmetricReplyPath',
+        involvedObject: { kind: 'Service', namespace: 'shop', name: 'web' },
+        source: { component: 'asymroute', host: 'node-a' },
+      });
+      expect(String(warn['message'])).toMatch(/^on node node-a: .*192\.168\.1\.240.*eth1.*eth0/);
 
-    await fixByPolicyRouting(l);
-    await until('the Normal Event', async () => posted.length >= 2, 15_000);
-    expect(posted[1]!.body).toMatchObject({ type: 'Normal', reason: 'ReplyPathRestored', involvedObject: { name: 'web' } });
-    expect(logs.filter((x) => x.includes('"event":"kubernetes-event-posted"'))).toHaveLength(2);
+      await fixByPolicyRouting(l);
+      await until('the Normal Event', async () => posted.length >= 2, 15_000);
+      expect(posted[1]!.body).toMatchObject({ type: 'Normal', reason: 'ReplyPathRestored', involvedObject: { name: 'web' } });
+      expect(logs.filter((x) => x.includes('"event":"kubernetes-event-posted"'))).toHaveLength(2);
 
-    // Broken again within the rate-limit window: the state changes, but no third Event for five minutes.
-    await l.node.ip(['rule', 'del', 'from', l.vip, 'lookup', '100']);
-    await until('the finding to come back', async () => JSON.parse((await get(l.node, '/v1/findings')).body).findings.some((x: { type: string }) => x.type === 'asymmetric-reply-path'), 15_000);
-    await until('the rate-limited Event', async () => logs.some((x) => x.includes('"event":"kubernetes-event-rate-limited"')), 15_000);
-    expect(posted).toHaveLength(2);
-  });
+      // Broken again within the rate-limit window: the state changes, but no third Event for five minutes.
+      await l.node.ip(['rule', 'del', 'from', l.vip, 'lookup', '100']);
+      await until(
+        'the finding to come back',
+        async () =>
+          JSON.parse((await get(l.node, '/v1/findings')).body).findings.some((x: { type: string }) => x.type === 'asymmetric-reply-path'),
+        15_000,
+      );
+      await until('the rate-limited Event', async () => logs.some((x) => x.includes('"event":"kubernetes-event-rate-limited"')), 15_000);
+      expect(posted).toHaveLength(2);
+    },
+  );
 
-  it('reports the incident, sees live asymmetric flows, clears and re-raises on route changes, shuts down cleanly', { timeout: 120_000 }, async () => {
-    const l = (lab = await buildIncidentLab('arserve'));
-    server = await startTcpServer(l.node, l.vip, 8443);
-    const logs: string[] = [];
-    agent = execa('ip', ['netns', 'exec', l.node.name, process.execPath, BIN, 'serve', '--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30', '--kubernetes', 'off', '--pcap-download'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } });
-    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+  it(
+    'reports the incident, sees live asymmetric flows, clears and re-raises on route changes, shuts down cleanly',
+    { timeout: 120_000 },
+    async () => {
+      const l = (lab = await buildIncidentLab('arserve'));
+      server = await startTcpServer(l.node, l.vip, 8443);
+      const logs: string[] = [];
+      agent = execa(
+        'ip',
+        [
+          'netns',
+          'exec',
+          l.node.name,
+          process.execPath,
+          BIN,
+          'serve',
+          '--vip',
+          l.vip,
+          '--client',
+          l.clientCidr,
+          '--interval',
+          '300',
+          '--flow-idle',
+          '30',
+          '--kubernetes',
+          'off',
+          '--pcap-download',
+        ],
+        { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } },
+      );
+      agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
 
-    await until('readyz', async () => (await get(l.node, '/readyz')).status === 200);
-    const report = await get(l.node, '/');
-    expect(report.type).toMatch(/^text\/plain/);
-    expect(report.body).toMatch(/CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1, replies to .* leave on eth0 \(default via 192\.168\.121\.1 dev eth0\)/);
-    const asJson = JSON.parse((await get(l.node, '/', 'application/json')).body);
-    expect(asJson.schema).toBe('asymroute.check/v1');
-    expect((await get(l.node, '/healthz')).status).toBe(200);
+      await until('readyz', async () => (await get(l.node, '/readyz')).status === 200);
+      const report = await get(l.node, '/');
+      expect(report.type).toMatch(/^text\/plain/);
+      expect(report.body).toMatch(
+        /CRITICAL asymmetric-reply-path: 192\.168\.1\.240: requests arrive on eth1, replies to .* leave on eth0 \(default via 192\.168\.121\.1 dev eth0\)/,
+      );
+      const asJson = JSON.parse((await get(l.node, '/', 'application/json')).body);
+      expect(asJson.schema).toBe('asymroute.check/v1');
+      expect((await get(l.node, '/healthz')).status).toBe(200);
 
-    // Live evidence from real connections.
-    for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
-    const flows = await until('asymmetric flows', async () => {
-      const f = JSON.parse((await get(l.node, `/v1/flows?vip=${l.vip}&outcome=asymmetric`)).body) as { flows: Array<{ ingress: string; egress: string }> };
-      return f.flows.length >= 2 ? f.flows : null;
-    });
-    expect(flows[0]).toMatchObject({ ingress: 'eth1', egress: 'eth0' });
-    const metrics = (await get(l.node, '/metrics')).body;
-    expect(metrics).toMatch(new RegExp(`asymroute_reply_path_asymmetric\\{vip="${l.vip.replace(/\./g, '\\.')}",ingress="eth1",egress="eth0"\\} 1`));
-    expect(metrics).toMatch(/asymroute_flows\{vip="192\.168\.1\.240",outcome="asymmetric"\} [2-9]/);
-    expect(metrics).toMatch(/asymroute_asymmetric_flows\{vip="192\.168\.1\.240",ingress="eth1",egress="eth0"\} [2-9]/);
-    expect(metrics).toMatch(/asymroute_vip_findings\{vip="192\.168\.1\.240",type="asymmetric-flows-observed",severity="critical"\} 1/);
-    expect(metrics).toMatch(/asymroute_vip_ingress_packets_total\{vip="192\.168\.1\.240",interface="eth1"\} [1-9]/);
-    expect(metrics).toMatch(/asymroute_capture_up 1/);
-    expect(metrics).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);
-    expect(metrics).not.toMatch(/203\.0\.113\.5/); // no client addresses in labels
-    const lint = await execa('promtool', ['check', 'metrics'], { input: metrics, reject: false });
-    expect({ code: lint.exitCode, out: `${lint.stdout}${lint.stderr}` }).toEqual({ code: 0, out: '' });
+      // Live evidence from real connections.
+      for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
+      const flows = await until('asymmetric flows', async () => {
+        const f = JSON.parse((await get(l.node, `/v1/flows?vip=${l.vip}&outcome=asymmetric`)).body) as {
+          flows: Array<{ ingress: string; egress: string }>;
+        };
+        return f.flows.length >= 2 ? f.flows : null;
+      });
+      expect(flows[0]).toMatchObject({ ingress: 'eth1', egress: 'eth0' });
+      const metrics = (await get(l.node, '/metrics')).body;
+      expect(metrics).toMatch(
+        new RegExp(`asymroute_reply_path_asymmetric\\{vip="${l.vip.replace(/\./g, '\\.')}",ingress="eth1",egress="eth0"\\} 1`),
+      );
+      expect(metrics).toMatch(/asymroute_flows\{vip="192\.168\.1\.240",outcome="asymmetric"\} [2-9]/);
+      expect(metrics).toMatch(/asymroute_asymmetric_flows\{vip="192\.168\.1\.240",ingress="eth1",egress="eth0"\} [2-9]/);
+      expect(metrics).toMatch(/asymroute_vip_findings\{vip="192\.168\.1\.240",type="asymmetric-flows-observed",severity="critical"\} 1/);
+      expect(metrics).toMatch(/asymroute_vip_ingress_packets_total\{vip="192\.168\.1\.240",interface="eth1"\} [1-9]/);
+      expect(metrics).toMatch(/asymroute_capture_up 1/);
+      expect(metrics).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);
+      expect(metrics).not.toMatch(/203\.0\.113\.5/); // no client addresses in labels
+      const lint = await execa('promtool', ['check', 'metrics'], { input: metrics, reject: false });
+      expect({ code: lint.exitCode, out: `${lint.stdout}${lint.stderr}` }).toEqual({ code: 0, out: '' });
 
-    // Fix while the agent runs: the route monitor triggers a check within seconds (the period is 300 s).
-    await fixByPolicyRouting(l);
-    await until('the static finding to clear', async () => {
-      const f = JSON.parse((await get(l.node, '/v1/findings')).body) as { findings: Array<{ type: string }> };
-      return !f.findings.some((x) => x.type === 'asymmetric-reply-path');
-    }, 10_000);
-    expect(logs.some((x) => x.includes('"event":"finding-cleared"') && x.includes('asymmetric-reply-path'))).toBe(true);
-    expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
+      // Fix while the agent runs: the route monitor triggers a check within seconds (the period is 300 s).
+      await fixByPolicyRouting(l);
+      await until(
+        'the static finding to clear',
+        async () => {
+          const f = JSON.parse((await get(l.node, '/v1/findings')).body) as { findings: Array<{ type: string }> };
+          return !f.findings.some((x) => x.type === 'asymmetric-reply-path');
+        },
+        10_000,
+      );
+      expect(logs.some((x) => x.includes('"event":"finding-cleared"') && x.includes('asymmetric-reply-path'))).toBe(true);
+      expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
 
-    // Break it again.
-    await l.node.ip(['rule', 'del', 'from', l.vip, 'lookup', '100']);
-    await until('the finding to come back', async () => {
-      const f = JSON.parse((await get(l.node, '/v1/findings')).body) as { findings: Array<{ type: string; firstSeen: string }> };
-      return f.findings.some((x) => x.type === 'asymmetric-reply-path');
-    }, 10_000);
+      // Break it again.
+      await l.node.ip(['rule', 'del', 'from', l.vip, 'lookup', '100']);
+      await until(
+        'the finding to come back',
+        async () => {
+          const f = JSON.parse((await get(l.node, '/v1/findings')).body) as { findings: Array<{ type: string; firstSeen: string }> };
+          return f.findings.some((x) => x.type === 'asymmetric-reply-path');
+        },
+        10_000,
+      );
 
-    // A bounded pcap download while the client connects.
-    const tcpdumps = async () => (await Promise.all((await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean).map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()))).filter((n) => n === 'tcpdump').length;
-    const download = l.node.exec([process.execPath, '-e', GET_BIN_JS, `http://127.0.0.1:${PORT}/v1/capture?seconds=2`], { timeoutMs: 20_000 });
-    // The download's own tcpdump beside the live capture's.
-    await until('the download capture to start', async () => (await tcpdumps()) >= 2, 10_000);
-    await tcpConnect(l.client, l.vip, 8443, 1000);
-    const pcap = JSON.parse((await download).stdout) as { status: number; type: string; head: string; length: number };
-    expect(pcap.status).toBe(200);
-    expect(pcap.type).toBe('application/vnd.tcpdump.pcap');
-    expect(pcap.head.slice(0, 8)).toBe('d4c3b2a1'); // pcap, microseconds, little-endian
-    expect(parseInt(pcap.head.slice(40, 48).match(/../g)!.reverse().join(''), 16)).toBe(276); // LINUX_SLL2
-    expect(pcap.length).toBeGreaterThan(24 + 16 + 40);
-    expect((await get(l.node, '/v1/capture?seconds=999')).status).toBe(400);
+      // A bounded pcap download while the client connects.
+      const tcpdumps = async () =>
+        (
+          await Promise.all(
+            (await execa('ip', ['netns', 'pids', l.node.name])).stdout
+              .split('\n')
+              .filter(Boolean)
+              .map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()),
+          )
+        ).filter((n) => n === 'tcpdump').length;
+      const download = l.node.exec([process.execPath, '-e', GET_BIN_JS, `http://127.0.0.1:${PORT}/v1/capture?seconds=2`], {
+        timeoutMs: 20_000,
+      });
+      // The download's own tcpdump beside the live capture's.
+      await until('the download capture to start', async () => (await tcpdumps()) >= 2, 10_000);
+      await tcpConnect(l.client, l.vip, 8443, 1000);
+      const pcap = JSON.parse((await download).stdout) as { status: number; type: string; head: string; length: number };
+      expect(pcap.status).toBe(200);
+      expect(pcap.type).toBe('application/vnd.tcpdump.pcap');
+      expect(pcap.head.slice(0, 8)).toBe('d4c3b2a1'); // pcap, microseconds, little-endian
+      expect(parseInt(pcap.head.slice(40, 48).match(/../g)!.reverse().join(''), 16)).toBe(276); // LINUX_SLL2
+      expect(pcap.length).toBeGreaterThan(24 + 16 + 40);
+      expect((await get(l.node, '/v1/capture?seconds=999')).status).toBe(400);
 
-    const routes = JSON.parse((await get(l.node, '/v1/routes')).body);
-    expect(routes.version).toBe(1);
-    expect((await get(l.node, '/v1/flows?limit=0')).status).toBe(400);
+      const routes = JSON.parse((await get(l.node, '/v1/routes')).body);
+      expect(routes.version).toBe(1);
+      expect((await get(l.node, '/v1/flows?limit=0')).status).toBe(400);
 
-    // SIGTERM: the agent exits 0 and leaves no tcpdump or ip monitor behind.
-    const pidsBefore = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
-    const namesBefore = await Promise.all(pidsBefore.map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()));
-    // The check below means something only if the agent's tcpdump and ip monitor were running.
-    expect(namesBefore).toEqual(expect.arrayContaining(['tcpdump', 'ip']));
-    agent.kill('SIGTERM');
-    const r = await agent;
-    expect(r.exitCode).toBe(0);
-    expect(logs.some((x) => x.includes('"event":"stopped"'))).toBe(true);
-    const left = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
-    const names = await Promise.all(left.map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()));
-    expect(names.filter((n) => n === 'tcpdump' || n === 'ip')).toEqual([]);
-  });
+      // SIGTERM: the agent exits 0 and leaves no tcpdump or ip monitor behind.
+      const pidsBefore = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
+      const namesBefore = await Promise.all(
+        pidsBefore.map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()),
+      );
+      // The check below means something only if the agent's tcpdump and ip monitor were running.
+      expect(namesBefore).toEqual(expect.arrayContaining(['tcpdump', 'ip']));
+      agent.kill('SIGTERM');
+      const r = await agent;
+      expect(r.exitCode).toBe(0);
+      expect(logs.some((x) => x.includes('"event":"stopped"'))).toBe(true);
+      const left = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
+      const names = await Promise.all(left.map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()));
+      expect(names.filter((n) => n === 'tcpdump' || n === 'ip')).toEqual([]);
+    },
+  );
 });

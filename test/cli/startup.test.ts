@@ -33,7 +33,12 @@ function env(log: string): Record<string, string> {
 async function loaded(args: string[]): Promise<{ pkgs: Set<string>; exitCode: number }> {
   const log = join(dir, `imports-${runs++}.log`);
   writeFileSync(log, '');
-  const r = await execa(process.execPath, ['--import', HOOKS, BIN, ...args], { reject: false, stdin: 'ignore', timeout: 60_000, env: env(log) });
+  const r = await execa(process.execPath, ['--import', HOOKS, BIN, ...args], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 60_000,
+    env: env(log),
+  });
   return { pkgs: packages(log), exitCode: r.exitCode ?? -1 };
 }
 
@@ -58,11 +63,18 @@ describe('start-up: each command loads only what it uses', () => {
 
   it('serve without Kubernetes loads fastify and prom-client but not the Kubernetes client (with a kubeconfig it does), and never execa', async () => {
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\ncurrent-context: c\n');
+    writeFileSync(
+      kubeconfig,
+      'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "http://127.0.0.1:9"}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {}}]\ncurrent-context: c\n',
+    );
     for (const extra of [[], ['--kubeconfig', kubeconfig]]) {
       const log = join(dir, `imports-${runs++}.log`);
       writeFileSync(log, '');
-      const child = spawn(process.execPath, ['--import', HOOKS, BIN, 'serve', '--listen', '127.0.0.1', '--port', '0', '--capture=false', '--vip', '192.0.2.10', ...extra], { env: { ...process.env, ...env(log) }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(
+        process.execPath,
+        ['--import', HOOKS, BIN, 'serve', '--listen', '127.0.0.1', '--port', '0', '--capture=false', '--vip', '192.0.2.10', ...extra],
+        { env: { ...process.env, ...env(log) }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));

@@ -40,7 +40,9 @@ describe('resolveConfig', () => {
   });
 
   it('quotes bad environment and file values', () => {
-    expect(() => resolveConfig('check', [], { ASYMROUTE_VIPS: '1.2.3.4,nope' })).toThrow(/environment ASYMROUTE_VIPS: invalid value "nope" for --vip/);
+    expect(() => resolveConfig('check', [], { ASYMROUTE_VIPS: '1.2.3.4,nope' })).toThrow(
+      /environment ASYMROUTE_VIPS: invalid value "nope" for --vip/,
+    );
     const dir = tmp();
     const f1 = join(dir, 'a.yaml');
     writeFileSync(f1, 'vips: 192.168.1.240\n');
@@ -63,7 +65,7 @@ describe('resolveConfig', () => {
     expect(h).not.toContain('--keep');
   });
 
-  it('types each command\'s values by the schema, and every resolved value has that type at run time', () => {
+  it("types each command's values by the schema, and every resolved value has that type at run time", () => {
     const serve = resolveConfig('serve', [], NO_FILE).values;
     expectTypeOf(serve.interval).toEqualTypeOf<number>();
     expectTypeOf(serve.capture).toEqualTypeOf<boolean>();
@@ -77,10 +79,21 @@ describe('resolveConfig', () => {
     for (const cmd of commands) {
       const { values } = resolveConfig(cmd, [], NO_FILE);
       const byKey = values as Record<string, unknown>;
-      expect(Object.keys(values).sort()).toEqual(optionsFor(cmd).map((o) => o.key).sort());
+      expect(Object.keys(values).sort()).toEqual(
+        optionsFor(cmd)
+          .map((o) => o.key)
+          .sort(),
+      );
       for (const o of optionsFor(cmd)) {
         const v = byKey[o.key];
-        const ok = o.type === 'list' ? Array.isArray(v) && v.every((x) => typeof x === 'string') : o.type === 'integer' ? Number.isSafeInteger(v) : o.type === 'boolean' ? typeof v === 'boolean' : typeof v === 'string' || (v === null && o.default === null);
+        const ok =
+          o.type === 'list'
+            ? Array.isArray(v) && v.every((x) => typeof x === 'string')
+            : o.type === 'integer'
+              ? Number.isSafeInteger(v)
+              : o.type === 'boolean'
+                ? typeof v === 'boolean'
+                : typeof v === 'string' || (v === null && o.default === null);
         expect(ok, `${cmd} ${o.key}: ${JSON.stringify(v)}`).toBe(true);
         if (o.choices) expect(o.choices).toContain(v);
       }

@@ -21,7 +21,14 @@ function testFiles(): string[] {
 describe('vitest projects', () => {
   it('put every test file in exactly one project, namespace exactly for the files that need root or start the agent', async () => {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST')));
-    const r = await execa(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'list', '--filesOnly', '--json'], { cwd: ROOT, env, extendEnv: false, reject: false, stdin: 'ignore', timeout: 60_000 });
+    const r = await execa(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'list', '--filesOnly', '--json'], {
+      cwd: ROOT,
+      env,
+      extendEnv: false,
+      reject: false,
+      stdin: 'ignore',
+      timeout: 60_000,
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     const listed = JSON.parse(r.stdout) as { file: string; projectName: string }[];
     const projects = new Map<string, string[]>();

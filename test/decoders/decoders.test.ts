@@ -9,10 +9,16 @@ import { prng } from '../helpers/root.js';
 
 const SYN = 0x02;
 const TCP_V4 = ipv4Packet('203.0.113.5', '192.168.1.240', 6, tcpSegment({ src: '', dst: '', sport: 40000, dport: 443, flags: SYN }));
-const UDP_V6_EXT = ipv6Packet('2001:db8:c::5', '2001:db8:1::240', 17, [0x9c, 0x40, 0, 53, 0, 8, 0, 0], [
-  [0, 1, 4, 0, 0, 0, 0], // hop-by-hop, 8 bytes
-  [60, 1, 4, 0, 0, 0, 0], // destination options
-]);
+const UDP_V6_EXT = ipv6Packet(
+  '2001:db8:c::5',
+  '2001:db8:1::240',
+  17,
+  [0x9c, 0x40, 0, 53, 0, 8, 0, 0],
+  [
+    [0, 1, 4, 0, 0, 0, 0], // hop-by-hop, 8 bytes
+    [60, 1, 4, 0, 0, 0, 0], // destination options
+  ],
+);
 
 const v6 = (t: string) => Array.from({ length: 16 }, (_x, i) => Number((parseIp(t)!.value >> BigInt(8 * (15 - i))) & 0xffn));
 const MAC = [0x02, 0, 0, 0, 0, 0x0b];
@@ -33,7 +39,9 @@ const VALID: Array<[string, number, number[]]> = [
 ];
 
 const brief = (d: PacketResult) =>
-  d.ok ? `${d.kind} if=${d.ifindex} ${d.direction} ${d.src}${d.sport !== null ? `.${d.sport}` : ''} > ${d.dst}${d.dport !== null ? `.${d.dport}` : ''} flags=${d.tcpFlags}${d.arp ? ` arp op ${d.arp.op} ${d.arp.senderIp} asks ${d.arp.targetIp}` : ''}${d.ndp ? ` ndp ${d.ndp.type} ${d.ndp.target} ${d.ndp.lla} s=${d.ndp.solicited} o=${d.ndp.override}` : ''}` : `${d.layer}:${d.reason}`;
+  d.ok
+    ? `${d.kind} if=${d.ifindex} ${d.direction} ${d.src}${d.sport !== null ? `.${d.sport}` : ''} > ${d.dst}${d.dport !== null ? `.${d.dport}` : ''} flags=${d.tcpFlags}${d.arp ? ` arp op ${d.arp.op} ${d.arp.senderIp} asks ${d.arp.targetIp}` : ''}${d.ndp ? ` ndp ${d.ndp.type} ${d.ndp.target} ${d.ndp.lla} s=${d.ndp.solicited} o=${d.ndp.override}` : ''}`
+    : `${d.layer}:${d.reason}`;
 
 describe('decodePacket', () => {
   it.each([
@@ -61,10 +69,25 @@ describe('decodePacket', () => {
     ['ARP cut', LINKTYPE.ETHERNET, ethernet(0x0806, arpRequest('1.2.3.4', '5.6.7.8')).slice(0, 30), 'arp:truncated'],
     ['unknown link type', 9999, TCP_V4, 'link:unsupported'],
     ['NDP cut before the target', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, NS.slice(0, 20)), 'icmpv6:truncated'],
-    ['NDP option of length 0', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [...NS.slice(0, 24), 1, 0, ...MAC]), 'icmpv6:malformed'],
-    ['NDP option longer than the packet', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [...NS.slice(0, 24), 1, 2, ...MAC]), 'icmpv6:truncated'],
+    [
+      'NDP option of length 0',
+      LINKTYPE.IPV6,
+      ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [...NS.slice(0, 24), 1, 0, ...MAC]),
+      'icmpv6:malformed',
+    ],
+    [
+      'NDP option longer than the packet',
+      LINKTYPE.IPV6,
+      ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [...NS.slice(0, 24), 1, 2, ...MAC]),
+      'icmpv6:truncated',
+    ],
     ['NDP with a nonzero code', LINKTYPE.IPV6, ipv6Packet('2001:db8:1::50', 'ff02::1', 58, [135, 1, ...NS.slice(2)]), 'icmpv6:malformed'],
-    ['non-first IPv4 fragment has no ports', LINKTYPE.IPV4, ipv4Packet('10.0.0.1', '10.0.0.2', 6, [1, 2, 3], { fragOffset: 100 }), 'ip if=null null 10.0.0.1 > 10.0.0.2 flags=null'],
+    [
+      'non-first IPv4 fragment has no ports',
+      LINKTYPE.IPV4,
+      ipv4Packet('10.0.0.1', '10.0.0.2', 6, [1, 2, 3], { fragOffset: 100 }),
+      'ip if=null null 10.0.0.1 > 10.0.0.2 flags=null',
+    ],
   ])('%s -> %s', (_n, lt, frame, expected) => {
     expect(brief(decodePacket(lt, Buffer.from(frame)))).toBe(expected);
   });

@@ -10,7 +10,16 @@ import { LINKTYPE } from '../../agent/decoders/link.js';
 import { ipv4Packet, ipv6Packet, sll2, tcpSegment } from '../../bench/frames.js';
 import { prng } from '../helpers/root.js';
 
-type Observed = [src: number, dst: number, proto: number, sport: number | null, dport: number | null, flags: number, ifindex: number | null, outgoing: boolean];
+type Observed = [
+  src: number,
+  dst: number,
+  proto: number,
+  sport: number | null,
+  dport: number | null,
+  flags: number,
+  ifindex: number | null,
+  outgoing: boolean,
+];
 
 /** A stand-in that records what the fast path hands to FlowMatcher.observeV4. */
 function recorder(): { calls: Observed[]; matcher: FlowMatcher } {
@@ -33,7 +42,16 @@ it('agrees with the general decoders frame by frame on mutated SLL2 IPv4 and IPv
     const client = v6 ? `2001:db8:9::${Math.floor(r() * 8)}` : `203.0.113.${Math.floor(r() * 8)}`;
     const vip = vips[v6 ? 1 : 0]!;
     const proto = r() < 0.8 ? 6 : 17;
-    const l4 = proto === 6 ? tcpSegment({ src: '', dst: '', sport: req ? 1000 + (n % 16) : 443, dport: req ? 443 : 1000 + (n % 16), flags: Math.floor(r() * 256) }) : [0x03, 0xe8, 0, 53, 0, 8, 0, 0];
+    const l4 =
+      proto === 6
+        ? tcpSegment({
+            src: '',
+            dst: '',
+            sport: req ? 1000 + (n % 16) : 443,
+            dport: req ? 443 : 1000 + (n % 16),
+            flags: Math.floor(r() * 256),
+          })
+        : [0x03, 0xe8, 0, 53, 0, 8, 0, 0];
     const ip = (v6 ? ipv6Packet : ipv4Packet)(req ? client : vip, req ? vip : client, proto, l4);
     const frame = Buffer.from(sll2(v6 ? 0x86dd : 0x0800, 2 + Math.floor(r() * 2), req ? 'host' : 'outgoing', ip));
     // Mutate header bytes (link, IP and L4 headers), each to a different value, and sometimes cut the frame.
@@ -51,15 +69,20 @@ it('agrees with the general decoders frame by frame on mutated SLL2 IPv4 and IPv
     const d = decodePacket(lt, frame, 0, caplen);
     const before = rec.calls.length;
     const took = fastPathV4(lt, frame, 0, caplen, rec.matcher, n);
-    if (rec.calls.length - before !== (took ? 1 : 0)) bad.push(`frame ${n}: returned ${took} after ${rec.calls.length - before} observeV4 calls`);
+    if (rec.calls.length - before !== (took ? 1 : 0))
+      bad.push(`frame ${n}: returned ${took} after ${rec.calls.length - before} observeV4 calls`);
     const fullV4 = d.ok && d.kind === 'ip' && d.family === 4 && (d.proto === 6 || d.proto === 17) && d.sport !== null;
     if (took) {
       tally.taken++;
-      if (!fullV4 || !d.ok) bad.push(`frame ${n}: taken, but the general decoders do not decode it fully: ${frame.subarray(0, caplen).toString('hex')}`);
+      if (!fullV4 || !d.ok)
+        bad.push(`frame ${n}: taken, but the general decoders do not decode it fully: ${frame.subarray(0, caplen).toString('hex')}`);
       else {
         const want: Observed = [d.src4!, d.dst4!, d.proto!, d.sport, d.dport, d.tcpFlags ?? 0, d.ifindex, d.direction === 'outgoing'];
         const got = rec.calls.at(-1)!;
-        if (want.some((v, i) => v !== got[i])) bad.push(`frame ${n}: fast ${JSON.stringify(got)}, general ${JSON.stringify(want)}: ${frame.subarray(0, caplen).toString('hex')}`);
+        if (want.some((v, i) => v !== got[i]))
+          bad.push(
+            `frame ${n}: fast ${JSON.stringify(got)}, general ${JSON.stringify(want)}: ${frame.subarray(0, caplen).toString('hex')}`,
+          );
       }
     } else if (fullV4 && lt === LINKTYPE.LINUX_SLL2) tally.declinedDecodable++;
     if (v6 && d.ok && d.kind === 'ip') tally.v6Decoded++;

@@ -21,10 +21,12 @@ const RECORD = process.env['ASYMROUTE_CORPUS_RECORD'] === '1';
 
 // Why each kind of difference is expected. A key is "<kind>" or "<kind>:<detail>"; the kind must be listed here.
 const WHY: Record<string, string> = {
-  'link-unsupported': 'a link type the agent never captures (it reads LINUX_SLL2 from its own tcpdump); only Ethernet, SLL, SLL2, NULL/LOOP and raw IP are decoded (detail: the link type)',
+  'link-unsupported':
+    'a link type the agent never captures (it reads LINUX_SLL2 from its own tcpdump); only Ethernet, SLL, SLL2, NULL/LOOP and raw IP are decoded (detail: the link type)',
   'link-truncated': 'the link header itself is cut short; tcpdump still prints what follows from a shorter or different header reading',
   'link-malformed': 'a link header field is invalid for our decoder while tcpdump prints on',
-  other: 'we decode the frame but not as IPv4/IPv6/ARP: an encapsulation we do not follow (detail: the outer EtherType tcpdump printed; 0x88e5 MACsec, 0x8847 MPLS, 0x894f NSH, 0xd28b Arista timestamp)',
+  other:
+    'we decode the frame but not as IPv4/IPv6/ARP: an encapsulation we do not follow (detail: the outer EtherType tcpdump printed; 0x88e5 MACsec, 0x8847 MPLS, 0x894f NSH, 0xd28b Arista timestamp)',
   'ipv4-truncated': 'the IPv4 header or its total length exceeds the captured bytes; tcpdump prints the addresses it has',
   'ipv4-malformed': 'an invalid IPv4 header (length or version field) that tcpdump still prints addresses for',
   'ipv4-unsupported': 'an IPv4 header form we refuse',
@@ -42,10 +44,14 @@ const WHY: Record<string, string> = {
   'arp-unsupported': 'ARP for a hardware or protocol type other than Ethernet/IPv4 (only that form is used by the analysis)',
   'arp-malformed': 'an ARP body with invalid lengths that tcpdump still prints',
   'ports-missing': 'tcpdump prints ports of a transport we do not decode (detail: the IP protocol; 33 DCCP, 132 SCTP)',
-  'ports-extra:tcpdump-stopped': 'tcpdump stops at the transport header ("[|udp]", "[|tcp]"): IPv6 payload length 0 (BIG TCP, no jumbo option) is empty for tcpdump 4.99, we decode the captured bytes',
-  'not-printed:tcpdump-stopped': 'tcpdump stops at a header it finds short or inconsistent ("[|arp]") where our decoder takes the Ethernet/IPv4 ARP fields it needs',
-  'not-printed:arp-op': 'an ARP operation code other than request/reply: tcpdump prints "Unknown", we decode the fields (the analysis only uses ops 1 and 2)',
-  'not-read:caplen-over-snaplen': 'a record longer than the file\'s snapshot length: our reader stops there (every length read from a packet is checked), tcpdump prints on',
+  'ports-extra:tcpdump-stopped':
+    'tcpdump stops at the transport header ("[|udp]", "[|tcp]"): IPv6 payload length 0 (BIG TCP, no jumbo option) is empty for tcpdump 4.99, we decode the captured bytes',
+  'not-printed:tcpdump-stopped':
+    'tcpdump stops at a header it finds short or inconsistent ("[|arp]") where our decoder takes the Ethernet/IPv4 ARP fields it needs',
+  'not-printed:arp-op':
+    'an ARP operation code other than request/reply: tcpdump prints "Unknown", we decode the fields (the analysis only uses ops 1 and 2)',
+  'not-read:caplen-over-snaplen':
+    "a record longer than the file's snapshot length: our reader stops there (every length read from a packet is checked), tcpdump prints on",
   'not-read:caplen-over-len': 'a record whose captured length exceeds its original length: our reader stops there, tcpdump prints on',
 };
 
@@ -66,8 +72,11 @@ const V4 = String.raw`\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}`;
 const V6 = String.raw`(?:(?:[0-9a-f]{1,4}:)*(?:[0-9a-f]{1,4})?::(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?|[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){7})(?:\.\d+\.\d+\.\d+(?=\.\d+ >|\.\d+:| >|:))?`;
 const MISSING = String.raw`(?:truncated-ip6? - \d+ bytes missing! ?)?`;
 const EXT = String.raw`(?:(?:HBH|DSTOPT|RT6 \([^)]*\)|frag \([^)]*\)|mobility: [^:]*?)\s+)*`;
-const IP_PAIR = new RegExp(String.raw`(?:^|[\s:,(])${MISSING}(${V4}|${V6})(?:\.(\d+))? > (${V4}|${V6})(?:\.(\d+))?:\s*${EXT}${MISSING}(?:(\d+) > (\d+):)?`);
-const ARP_LINE = /(?:\bARP, |ethertype ARP \(0x0806\), (?:length \d+: )?)(Request who-has (\S+)(?: \([^)]*\))? tell (\S+?),|Reply (\S+) is-at ([0-9a-f:]+),)/;
+const IP_PAIR = new RegExp(
+  String.raw`(?:^|[\s:,(])${MISSING}(${V4}|${V6})(?:\.(\d+))? > (${V4}|${V6})(?:\.(\d+))?:\s*${EXT}${MISSING}(?:(\d+) > (\d+):)?`,
+);
+const ARP_LINE =
+  /(?:\bARP, |ethertype ARP \(0x0806\), (?:length \d+: )?)(Request who-has (\S+)(?: \([^)]*\))? tell (\S+?),|Reply (\S+) is-at ([0-9a-f:]+),)/;
 const FLAGS = /^\s*Flags \[([^\]]*)\]/;
 
 /** What tcpdump printed first at the network layer for one packet: IPv4/IPv6 addresses, or ARP, or null. */
@@ -76,7 +85,17 @@ function parsePrinted(line: string): Printed | null {
   const arp = ARP_LINE.exec(line);
   if (arp && (!ip || arp.index < ip.index)) {
     const req = arp[1]!.startsWith('Request');
-    return { kind: 'arp', family: null, src: req ? arp[3]! : arp[4]!, dst: req ? arp[2]! : '', sport: null, dport: null, flags: null, arpOp: req ? 'Request' : 'Reply', arpMac: req ? null : arp[5]! };
+    return {
+      kind: 'arp',
+      family: null,
+      src: req ? arp[3]! : arp[4]!,
+      dst: req ? arp[2]! : '',
+      sport: null,
+      dport: null,
+      flags: null,
+      arpOp: req ? 'Request' : 'Reply',
+      arpMac: req ? null : arp[5]!,
+    };
   }
   if (!ip) return null;
   const sport = ip[2] ?? ip[5];
@@ -109,7 +128,10 @@ const FLAG_LETTERS: Array<[number, string]> = [
   [0x40, 'E'],
   [0x80, 'W'],
 ];
-const flagText = (f: number) => FLAG_LETTERS.filter(([b]) => f & b).map(([, l]) => l).join('') || 'none';
+const flagText = (f: number) =>
+  FLAG_LETTERS.filter(([b]) => f & b)
+    .map(([, l]) => l)
+    .join('') || 'none';
 
 interface Tally {
   packets: number;
@@ -126,14 +148,24 @@ interface Ours {
   linktype: number;
 }
 
-const readError = (e: Error | null) => (!e ? 'none' : /exceeds the snapshot length/.test(e.message) ? 'caplen-over-snaplen' : /exceeds the original length/.test(e.message) ? 'caplen-over-len' : 'format-error');
+const readError = (e: Error | null) =>
+  !e
+    ? 'none'
+    : /exceeds the snapshot length/.test(e.message)
+      ? 'caplen-over-snaplen'
+      : /exceeds the original length/.test(e.message)
+        ? 'caplen-over-len'
+        : 'format-error';
 
 /** Compares one packet: null when it agrees, else the difference key. Counts the fields compared. */
 function compare(line: string | undefined, o: Ours | undefined, stop: string, t: Tally): string | null {
   const p = line === undefined ? null : parsePrinted(line);
   if (o === undefined) return p ? `not-read:${stop}` : null;
   const d = o.d;
-  if (!p) return d.ok && (d.kind === 'ip' || d.kind === 'arp') ? `not-printed:${d.kind === 'arp' && d.arp!.op !== 1 && d.arp!.op !== 2 ? 'arp-op' : line !== undefined && /\[\|\w+\]/.test(line) ? 'tcpdump-stopped' : d.kind}` : null;
+  if (!p)
+    return d.ok && (d.kind === 'ip' || d.kind === 'arp')
+      ? `not-printed:${d.kind === 'arp' && d.arp!.op !== 1 && d.arp!.op !== 2 ? 'arp-op' : line !== undefined && /\[\|\w+\]/.test(line) ? 'tcpdump-stopped' : d.kind}`
+      : null;
   t.printedNet++;
   if (!d.ok) return d.layer === 'link' && d.reason === 'unsupported' ? `link-unsupported:${o.linktype}` : `${d.layer}-${d.reason}`;
   // Linux cooked captures: tcpdump -e prints the packet type first (In, Out, B, M, P).
@@ -172,11 +204,18 @@ function compare(line: string | undefined, o: Ours | undefined, stop: string, t:
 
 function corpusFiles(): string[] {
   if (!existsSync(CORPUS)) throw new Error(`tcpdump corpus not found at ${CORPUS} (shared/ must sit beside the project root)`);
-  return readdirSync(CORPUS).filter((f) => /\.(pcap|pcapng)$/.test(f)).sort();
+  return readdirSync(CORPUS)
+    .filter((f) => /\.(pcap|pcapng)$/.test(f))
+    .sort();
 }
 
 async function tcpdumpLines(path: string): Promise<Map<number, string>> {
-  const r = await execa('tcpdump', ['-r', path, '-nn', '-e', '-t', '--number'], { reject: false, stdin: 'ignore', timeout: 30_000, env: { LC_ALL: 'C' } });
+  const r = await execa('tcpdump', ['-r', path, '-nn', '-e', '-t', '--number'], {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 30_000,
+    env: { LC_ALL: 'C' },
+  });
   const lines = new Map<number, string>();
   let current = 0;
   for (const line of String(r.stdout).split('\n')) {
@@ -205,57 +244,84 @@ describe('tcpdump test-suite corpus', () => {
       });
       if (r.error) formatErrors++;
     }
-    console.log(`corpus: ${files.length} files, ${packets} packets, ${formatErrors} files with a format error; ${JSON.stringify([...outcomes].sort())}`);
+    console.log(
+      `corpus: ${files.length} files, ${packets} packets, ${formatErrors} files with a format error; ${JSON.stringify([...outcomes].sort())}`,
+    );
     expect(packets).toBeGreaterThan(5000);
     expect([...outcomes.keys()].some((k) => k.endsWith(':truncated'))).toBe(true);
     expect([...outcomes.keys()].some((k) => k.endsWith(':malformed'))).toBe(true);
   });
 
-  it('agrees with tcpdump -nn -e on every packet it prints as IPv4, IPv6 or ARP, except the listed differences', { timeout: 600_000 }, async () => {
-    const files = corpusFiles();
-    const expected = JSON.parse(readFileSync(EXPECTED_FILE, 'utf8')) as Record<string, Record<string, number>>;
-    const t: Tally = { packets: 0, printedNet: 0, addresses: 0, ports: 0, flags: 0, arp: 0, directions: 0 };
-    const actual: Record<string, Record<string, number>> = {};
-    const examples = new Map<string, string>();
-    const queue = [...files];
-    // Two tcpdumps at a time: the machine has two cores.
-    const worker = async () => {
-      for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
-        const path = join(CORPUS, f);
-        const ours: Ours[] = [];
-        const read = readCaptureFile(readFileSync(path), (rec) => {
-          ours.push({ d: decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen), linktype: rec.linktype });
-        });
-        const stop = readError(read.error);
-        const lines = await tcpdumpLines(path);
-        const last = Math.max(ours.length, ...lines.keys());
-        const diffs: Record<string, number> = {};
-        for (let n = 1; n <= last; n++) {
-          const line = lines.get(n);
-          t.packets++;
-          const key = compare(line, ours[n - 1], stop, t);
-          if (key === null) continue;
-          diffs[key] = (diffs[key] ?? 0) + 1;
-          if (!examples.has(`${f} ${key}`)) examples.set(`${f} ${key}`, `${f} #${n} ${key}: tcpdump "${(line ?? '(nothing)').slice(0, 200)}"; ours ${JSON.stringify(ours[n - 1]?.d ?? null, (k, v) => (k === 'ndp' ? undefined : v)).slice(0, 300)}`);
+  it(
+    'agrees with tcpdump -nn -e on every packet it prints as IPv4, IPv6 or ARP, except the listed differences',
+    { timeout: 600_000 },
+    async () => {
+      const files = corpusFiles();
+      const expected = JSON.parse(readFileSync(EXPECTED_FILE, 'utf8')) as Record<string, Record<string, number>>;
+      const t: Tally = { packets: 0, printedNet: 0, addresses: 0, ports: 0, flags: 0, arp: 0, directions: 0 };
+      const actual: Record<string, Record<string, number>> = {};
+      const examples = new Map<string, string>();
+      const queue = [...files];
+      // Two tcpdumps at a time: the machine has two cores.
+      const worker = async () => {
+        for (let f = queue.shift(); f !== undefined; f = queue.shift()) {
+          const path = join(CORPUS, f);
+          const ours: Ours[] = [];
+          const read = readCaptureFile(readFileSync(path), (rec) => {
+            ours.push({ d: decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen), linktype: rec.linktype });
+          });
+          const stop = readError(read.error);
+          const lines = await tcpdumpLines(path);
+          const last = Math.max(ours.length, ...lines.keys());
+          const diffs: Record<string, number> = {};
+          for (let n = 1; n <= last; n++) {
+            const line = lines.get(n);
+            t.packets++;
+            const key = compare(line, ours[n - 1], stop, t);
+            if (key === null) continue;
+            diffs[key] = (diffs[key] ?? 0) + 1;
+            if (!examples.has(`${f} ${key}`))
+              examples.set(
+                `${f} ${key}`,
+                `${f} #${n} ${key}: tcpdump "${(line ?? '(nothing)').slice(0, 200)}"; ours ${JSON.stringify(ours[n - 1]?.d ?? null, (k, v) => (k === 'ndp' ? undefined : v)).slice(0, 300)}`,
+              );
+          }
+          if (Object.keys(diffs).length > 0) actual[f] = Object.fromEntries(Object.entries(diffs).sort());
         }
-        if (Object.keys(diffs).length > 0) actual[f] = Object.fromEntries(Object.entries(diffs).sort());
-      }
-    };
-    await Promise.all([worker(), worker()]);
-    const sorted = Object.fromEntries(Object.entries(actual).sort(([a], [b]) => a.localeCompare(b)));
-    const differences = Object.values(actual).reduce((a, d) => a + Object.values(d).reduce((x, y) => x + y, 0), 0);
-    console.log(
-      `tcpdump oracle: ${files.length} files, ${t.packets} packets, ${t.printedNet} printed as IPv4/IPv6/ARP; compared: ${t.addresses} packets' addresses, ` +
-        `${t.ports} ports, ${t.flags} TCP flags, ${t.arp} ARP, ${t.directions} SLL directions; ${differences} listed differences in ${Object.keys(actual).length} files`,
-    );
-    if (process.env["ASYMROUTE_CORPUS_EXAMPLES"]) writeFileSync(process.env["ASYMROUTE_CORPUS_EXAMPLES"], [...examples.values()].join("\n"));
-    if (RECORD) writeFileSync(EXPECTED_FILE, `${JSON.stringify(sorted, null, 1)}\n`);
-    const kinds = new Set(Object.values(sorted).flatMap((d) => Object.keys(d)));
-    const unexplained = [...kinds].filter((k) => WHY[k] === undefined && WHY[k.split(':')[0]!] === undefined);
-    expect(unexplained, [...examples.entries()].filter(([k]) => unexplained.includes(k.split(' ')[1]!)).slice(0, 20).map(([, v]) => v).join('\n')).toEqual([]);
-    const changed = [...new Set([...Object.keys(sorted), ...Object.keys(expected)])].filter((f) => JSON.stringify(sorted[f] ?? {}) !== JSON.stringify(expected[f] ?? {}));
-    const detail = changed.slice(0, 20).map((f) => `${f}: expected ${JSON.stringify(expected[f] ?? {})}, got ${JSON.stringify(sorted[f] ?? {})}\n  ${[...examples].filter(([k]) => k.startsWith(`${f} `)).map(([, v]) => v).slice(0, 2).join('\n  ')}`);
-    expect(changed, detail.join('\n')).toEqual([]);
-    expect(files.length).toBeGreaterThan(800);
-  });
+      };
+      await Promise.all([worker(), worker()]);
+      const sorted = Object.fromEntries(Object.entries(actual).sort(([a], [b]) => a.localeCompare(b)));
+      const differences = Object.values(actual).reduce((a, d) => a + Object.values(d).reduce((x, y) => x + y, 0), 0);
+      console.log(
+        `tcpdump oracle: ${files.length} files, ${t.packets} packets, ${t.printedNet} printed as IPv4/IPv6/ARP; compared: ${t.addresses} packets' addresses, ` +
+          `${t.ports} ports, ${t.flags} TCP flags, ${t.arp} ARP, ${t.directions} SLL directions; ${differences} listed differences in ${Object.keys(actual).length} files`,
+      );
+      if (process.env['ASYMROUTE_CORPUS_EXAMPLES'])
+        writeFileSync(process.env['ASYMROUTE_CORPUS_EXAMPLES'], [...examples.values()].join('\n'));
+      if (RECORD) writeFileSync(EXPECTED_FILE, `${JSON.stringify(sorted, null, 1)}\n`);
+      const kinds = new Set(Object.values(sorted).flatMap((d) => Object.keys(d)));
+      const unexplained = [...kinds].filter((k) => WHY[k] === undefined && WHY[k.split(':')[0]!] === undefined);
+      expect(
+        unexplained,
+        [...examples.entries()]
+          .filter(([k]) => unexplained.includes(k.split(' ')[1]!))
+          .slice(0, 20)
+          .map(([, v]) => v)
+          .join('\n'),
+      ).toEqual([]);
+      const changed = [...new Set([...Object.keys(sorted), ...Object.keys(expected)])].filter(
+        (f) => JSON.stringify(sorted[f] ?? {}) !== JSON.stringify(expected[f] ?? {}),
+      );
+      const detail = changed.slice(0, 20).map(
+        (f) =>
+          `${f}: expected ${JSON.stringify(expected[f] ?? {})}, got ${JSON.stringify(sorted[f] ?? {})}\n  ${[...examples]
+            .filter(([k]) => k.startsWith(`${f} `))
+            .map(([, v]) => v)
+            .slice(0, 2)
+            .join('\n  ')}`,
+      );
+      expect(changed, detail.join('\n')).toEqual([]);
+      expect(files.length).toBeGreaterThan(800);
+    },
+  );
 });

@@ -69,14 +69,20 @@ function brokenLinks(file: string, md: string): string[] {
       continue;
     }
     if (anchor === undefined) continue;
-    if (!dest.endsWith('.md') || statSync(dest).isDirectory()) problems.push(`${name}: ${target} (an anchor into a file that is not markdown)`);
+    if (!dest.endsWith('.md') || statSync(dest).isDirectory())
+      problems.push(`${name}: ${target} (an anchor into a file that is not markdown)`);
     else if (!anchors(readFileSync(dest, 'utf8')).has(anchor)) problems.push(`${name}: ${target} (no heading with that anchor)`);
   }
   return problems;
 }
 
 const DOCS = join(ROOT, 'docs');
-const files = [join(ROOT, 'README.md'), ...readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => join(DOCS, f))];
+const files = [
+  join(ROOT, 'README.md'),
+  ...readdirSync(DOCS)
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => join(DOCS, f)),
+];
 
 describe('README and docs', () => {
   it(`README.md stays under ${README_LIMIT} bytes`, () => {

@@ -10,7 +10,9 @@ it('docs/metrics.md matches the metrics the monitors register (npm run docs rege
 
 it('the catalog covers every monitor and names no metric twice', async () => {
   const c = await metricsCatalog();
-  expect(new Set(c.map((m) => m.owner))).toEqual(new Set(['exposition/metrics.ts', 'supervisor/', 'runtime/agent.ts', 'reply-path/', 'capture/', 'l2/', 'bgp/', 'kubernetes/']));
+  expect(new Set(c.map((m) => m.owner))).toEqual(
+    new Set(['exposition/metrics.ts', 'supervisor/', 'runtime/agent.ts', 'reply-path/', 'capture/', 'l2/', 'bgp/', 'kubernetes/']),
+  );
   expect(new Set(c.map((m) => m.name)).size).toBe(c.length);
   for (const m of c) expect(m.help.length, m.name).toBeGreaterThan(10);
   // Labels a packet could control are never client addresses or ports.

@@ -67,7 +67,15 @@ async function checked(p: Parts): Promise<Parts> {
 }
 
 function app(p: Parts) {
-  return buildHttp({ agent: p.agent, checks: p.checks, registry: p.registry, node: 'node1', version: 'test', vipSource: 'configured', pcapDownload: { enabled: false } });
+  return buildHttp({
+    agent: p.agent,
+    checks: p.checks,
+    registry: p.registry,
+    node: 'node1',
+    version: 'test',
+    vipSource: 'configured',
+    pcapDownload: { enabled: false },
+  });
 }
 
 describe('HTTP before the first check', () => {
@@ -94,7 +102,10 @@ describe('HTTP after a check', () => {
       expect(r.headers['content-type']).toMatch(/^application\/json/);
       const j = r.json();
       expect(j.schema).toBe('asymroute.check/v1');
-      expect(j.findings.map((f: { type: string }) => f.type).sort()).toEqual(['asymmetric-reply-path', 'default-route-on-management-network']);
+      expect(j.findings.map((f: { type: string }) => f.type).sort()).toEqual([
+        'asymmetric-reply-path',
+        'default-route-on-management-network',
+      ]);
       expect(j.findings[0].firstSeen).toBeTypeOf('string');
     }
   });

@@ -30,7 +30,8 @@ function ruleProblems(rules: Rule[], registry: Registry): string[] {
     for (const t of selectedTypes(r.expr)) {
       const spec = registry[t];
       if (!spec) problems.push(`alert ${r.alert} selects type="${t}", which the registry does not have`);
-      else if (spec.alert !== r.alert) problems.push(`alert ${r.alert} selects type="${t}", whose registry alert is ${spec.alert ?? 'none'}`);
+      else if (spec.alert !== r.alert)
+        problems.push(`alert ${r.alert} selects type="${t}", whose registry alert is ${spec.alert ?? 'none'}`);
     }
   }
   for (const [t, spec] of Object.entries(registry)) {
@@ -64,17 +65,28 @@ describe('finding registry', () => {
   it('the PrometheusRule selects only registered types, and the alerts agree with the registry both ways', () => {
     expect(rules.length).toBeGreaterThan(10);
     // What the check covers: alerts that select a finding type, and registry alerts on other metrics.
-    expect(rules.filter((r) => selectedTypes(r.expr).length > 0).map((r) => r.alert).sort()).toEqual(['AsymrouteReplyPathUnknown', 'AsymrouteRpFilterDroppingVipTraffic', 'AsymrouteVipArpUnanswered']);
+    expect(
+      rules
+        .filter((r) => selectedTypes(r.expr).length > 0)
+        .map((r) => r.alert)
+        .sort(),
+    ).toEqual(['AsymrouteReplyPathUnknown', 'AsymrouteRpFilterDroppingVipTraffic', 'AsymrouteVipArpUnanswered']);
     expect(ruleProblems(rules, registry)).toEqual([]);
   });
 
   it('finds an unknown type, a missing alert and an alert the registry does not record', () => {
-    const unknown = rules.map((r) => (r.alert === 'AsymrouteReplyPathUnknown' ? { ...r, expr: r.expr.replace('type="reply-path-unknown"', 'type="reply-path-unkown"') } : r));
-    expect(ruleProblems(unknown, registry)).toEqual(['alert AsymrouteReplyPathUnknown selects type="reply-path-unkown", which the registry does not have']);
+    const unknown = rules.map((r) =>
+      r.alert === 'AsymrouteReplyPathUnknown' ? { ...r, expr: r.expr.replace('type="reply-path-unknown"', 'type="reply-path-unkown"') } : r,
+    );
+    expect(ruleProblems(unknown, registry)).toEqual([
+      'alert AsymrouteReplyPathUnknown selects type="reply-path-unkown", which the registry does not have',
+    ]);
     const missing = rules.filter((r) => r.alert !== 'AsymrouteBgpSessionDown');
     expect(ruleProblems(missing, registry)).toEqual(['bgp-session-down: its alert AsymrouteBgpSessionDown is not in the PrometheusRule']);
     const unrecorded: Registry = { ...registry, 'vip-arp-unanswered': { ...registry['vip-arp-unanswered']!, alert: undefined } };
-    expect(ruleProblems(rules, unrecorded)).toEqual(['alert AsymrouteVipArpUnanswered selects type="vip-arp-unanswered", whose registry alert is none']);
+    expect(ruleProblems(rules, unrecorded)).toEqual([
+      'alert AsymrouteVipArpUnanswered selects type="vip-arp-unanswered", whose registry alert is none',
+    ]);
     expect(selectedTypes('x{type=~"a|b"} + y{type = "c"}')).toEqual(['a', 'b', 'c']);
   });
 

@@ -10,7 +10,8 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = `${ROOT}bin/asymroute.js`;
 
 function ensureBuilt(): void {
-  if (!existsSync(`${ROOT}dist/agent/main.js`)) throw new Error('dist/ is missing: run `npm run build` before the tests (the test command does)');
+  if (!existsSync(`${ROOT}dist/agent/main.js`))
+    throw new Error('dist/ is missing: run `npm run build` before the tests (the test command does)');
 }
 
 export interface CliResult {
@@ -19,10 +20,19 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(args: string[], opts: { netns?: Netns; env?: Record<string, string>; extendEnv?: boolean } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  opts: { netns?: Netns; env?: Record<string, string>; extendEnv?: boolean } = {},
+): Promise<CliResult> {
   ensureBuilt();
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns.name, process.execPath, BIN, ...args] : [process.execPath, BIN, ...args];
-  const r = await execa(argv[0]!, argv.slice(1), { reject: false, stdin: 'ignore', timeout: 60_000, env: opts.env, extendEnv: opts.extendEnv ?? true });
+  const r = await execa(argv[0]!, argv.slice(1), {
+    reject: false,
+    stdin: 'ignore',
+    timeout: 60_000,
+    env: opts.env,
+    extendEnv: opts.extendEnv ?? true,
+  });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 

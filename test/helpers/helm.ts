@@ -14,7 +14,12 @@ import { ROOT } from './cli.js';
 export const CHART = join(ROOT, 'charts', 'asymroute');
 const GOCODE = '/usr/share/gocode/src';
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: unknown };
+export type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+};
 type Json = Record<string, unknown>;
 
 const isMap = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -50,7 +55,10 @@ afterAll(() => {
 function buildGoRenderer(): string {
   if (goBinary) return goBinary;
   for (const p of ['github.com/Masterminds/sprig', 'github.com/ghodss/yaml']) {
-    if (!existsSync(join(GOCODE, p))) throw new ChartError(`neither helm nor ${GOCODE}/${p} is installed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)`);
+    if (!existsSync(join(GOCODE, p)))
+      throw new ChartError(
+        `neither helm nor ${GOCODE}/${p} is installed (apt-get install golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)`,
+      );
   }
   const dir = mkdtempSync(join(tmpdir(), 'asymroute-chart-render-'));
   goDir = dir;
@@ -61,7 +69,13 @@ function buildGoRenderer(): string {
   const bin = join(dir, 'chart-render');
   const r = spawnSync('go', ['build', '-o', bin, join(ROOT, 'test/chart/render/main.go')], {
     cwd: dir,
-    env: { ...process.env, GO111MODULE: 'off', GOPATH: `${dir}:/usr/share/gocode`, GOCACHE: join(ROOT, 'node_modules', '.cache', 'chart-render-gocache'), GOFLAGS: '' },
+    env: {
+      ...process.env,
+      GO111MODULE: 'off',
+      GOPATH: `${dir}:/usr/share/gocode`,
+      GOCACHE: join(ROOT, 'node_modules', '.cache', 'chart-render-gocache'),
+      GOFLAGS: '',
+    },
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new ChartError(`go build of the chart renderer failed: ${r.stderr || r.error}`);
@@ -75,9 +89,14 @@ export function defaultValues(): Json {
 
 let validateSchema: ReturnType<Ajv['compile']> | null = null;
 export function checkValues(values: Json): void {
-  validateSchema ??= new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as Json);
+  validateSchema ??= new Ajv({ allErrors: true, strict: false }).compile(
+    JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8')) as Json,
+  );
   if (!validateSchema(values)) {
-    const errs = (validateSchema.errors ?? []).map((e) => `${e.instancePath || '(root)'}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`);
+    const errs = (validateSchema.errors ?? []).map(
+      (e) =>
+        `${e.instancePath || '(root)'}: ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params['additionalProperty'])})` : ''}`,
+    );
     throw new ChartError(`values don't meet the specifications of the schema: ${errs.join('; ')}`);
   }
 }
@@ -113,7 +132,9 @@ export function renderChart(overrides: Json = {}, opts: { release?: string; name
       const vf = join(dir, 'values.json');
       writeFileSync(vf, JSON.stringify(merged));
       const nf = join(dir, 'NOTES.txt');
-      const r = spawnSync(buildGoRenderer(), ['-chart', CHART, '-values', vf, '-release', release, '-namespace', namespace, '-notes', nf], { encoding: 'utf8' });
+      const r = spawnSync(buildGoRenderer(), ['-chart', CHART, '-values', vf, '-release', release, '-namespace', namespace, '-notes', nf], {
+        encoding: 'utf8',
+      });
       if (r.status !== 0) throw new ChartError(r.stderr.trim());
       manifest = r.stdout;
       notes = existsSync(nf) ? readFileSync(nf, 'utf8') : '';
@@ -129,4 +150,3 @@ export function renderChart(overrides: Json = {}, opts: { release?: string; name
   }
   return { objects, notes, manifest };
 }
-

@@ -3,9 +3,21 @@
 
 import { NetnsLab, tcpConnect, type Netns } from '../../agent/netns/netns.js';
 
-export const L2 = { vip: '192.168.1.240', client: '192.168.1.50', node: '192.168.1.10', spkA: '192.168.1.11', spkB: '192.168.1.12' } as const;
+export const L2 = {
+  vip: '192.168.1.240',
+  client: '192.168.1.50',
+  node: '192.168.1.10',
+  spkA: '192.168.1.11',
+  spkB: '192.168.1.12',
+} as const;
 /** The same segment in IPv6 (addresses added without duplicate address detection, so they are usable at once). */
-export const L2V6 = { vip: '2001:db8:1::240', client: '2001:db8:1::50', node: '2001:db8:1::10', spkA: '2001:db8:1::11', spkB: '2001:db8:1::12' } as const;
+export const L2V6 = {
+  vip: '2001:db8:1::240',
+  client: '2001:db8:1::50',
+  node: '2001:db8:1::10',
+  spkA: '2001:db8:1::11',
+  spkB: '2001:db8:1::12',
+} as const;
 
 export interface L2Lab {
   lab: NetnsLab;

@@ -7,7 +7,12 @@ export const AGENT_PORT = 9472;
 
 const GET_JS = `fetch(process.argv[1], { headers: { accept: process.argv[2] || '*/*' } }).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, type: r.headers.get('content-type'), body: await r.text() })), (e) => process.stdout.write(JSON.stringify({ status: 0, body: String(e) })));`;
 
-export async function nsGet(ns: Netns, path: string, accept = '', port = AGENT_PORT): Promise<{ status: number; type: string | null; body: string }> {
+export async function nsGet(
+  ns: Netns,
+  path: string,
+  accept = '',
+  port = AGENT_PORT,
+): Promise<{ status: number; type: string | null; body: string }> {
   const r = await ns.exec([process.execPath, '-e', GET_JS, `http://127.0.0.1:${port}${path}`, accept], { timeoutMs: 15_000 });
   return JSON.parse(r.stdout) as { status: number; type: string | null; body: string };
 }

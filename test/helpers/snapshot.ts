@@ -3,10 +3,40 @@
 import type { HostSnapshot, Route, Rule } from '../../agent/model/host-state.js';
 
 export function route(p: Partial<Route> & { dst: string }): Route {
-  return { family: 4, table: 'main', type: 'unicast', metric: 0, protocol: null, scope: null, prefsrc: null, nexthops: [{ gateway: null, dev: 'eth0', weight: 1, flags: [] }], flags: [], unsupported: [], ...p };
+  return {
+    family: 4,
+    table: 'main',
+    type: 'unicast',
+    metric: 0,
+    protocol: null,
+    scope: null,
+    prefsrc: null,
+    nexthops: [{ gateway: null, dev: 'eth0', weight: 1, flags: [] }],
+    flags: [],
+    unsupported: [],
+    ...p,
+  };
 }
 export function rule(p: Partial<Rule> & { priority: number }): Rule {
-  return { family: 4, not: false, src: null, dst: null, iif: null, iifDetached: false, oif: null, oifDetached: false, fwmark: null, fwmask: null, action: 'table', table: 'main', goto: null, suppressPrefixlen: null, suppressIfgroup: null, unsupported: [], ...p };
+  return {
+    family: 4,
+    not: false,
+    src: null,
+    dst: null,
+    iif: null,
+    iifDetached: false,
+    oif: null,
+    oifDetached: false,
+    fwmark: null,
+    fwmask: null,
+    action: 'table',
+    table: 'main',
+    goto: null,
+    suppressPrefixlen: null,
+    suppressIfgroup: null,
+    unsupported: [],
+    ...p,
+  };
 }
 export const via = (gateway: string, dev: string) => [{ gateway, dev, weight: 1, flags: [] }];
 
@@ -15,7 +45,17 @@ export function snapshot(routes: Route[], rules: Rule[]): HostSnapshot {
     version: 1,
     takenAt: '2026-01-01T00:00:00Z',
     hostname: 't',
-    links: ['lo', 'eth0', 'eth1'].map((name, i) => ({ ifindex: i + 1, name, kind: null, flags: ['UP'], operstate: 'UP', master: null, address: null, group: 'default', linkType: 'ether' })),
+    links: ['lo', 'eth0', 'eth1'].map((name, i) => ({
+      ifindex: i + 1,
+      name,
+      kind: null,
+      flags: ['UP'],
+      operstate: 'UP',
+      master: null,
+      address: null,
+      group: 'default',
+      linkType: 'ether',
+    })),
     addrs: [
       { ifindex: 2, ifname: 'eth0', family: 4, local: '192.168.121.10', prefixlen: 24, scope: 'global', secondary: false, label: null },
       { ifindex: 3, ifname: 'eth1', family: 4, local: '192.168.1.10', prefixlen: 24, scope: 'global', secondary: false, label: null },
@@ -32,10 +72,18 @@ export function snapshot(routes: Route[], rules: Rule[]): HostSnapshot {
     ],
     rules: [rule({ priority: 0, table: 'local' }), ...rules, rule({ priority: 32766 }), rule({ priority: 32767, table: 'default' })],
     neighbours: [],
-    sysctls: { ipForward: 0, ipv6Forwarding: 0, rpFilter: { all: 0 }, srcValidMark: {}, arpIgnore: {}, arpAnnounce: {}, fibMultipathHashPolicy: 0, ignoreRoutesWithLinkdown: {} },
+    sysctls: {
+      ipForward: 0,
+      ipv6Forwarding: 0,
+      rpFilter: { all: 0 },
+      srcValidMark: {},
+      arpIgnore: {},
+      arpAnnounce: {},
+      fibMultipathHashPolicy: 0,
+      ignoreRoutesWithLinkdown: {},
+    },
     ipReversePathFilter: 0,
     // a host whose ruleset was read and is empty: no DNAT, no marks
     netfilter: { chains: [], read: ['iptables-save: 0 rules', 'nft -j list ruleset: 0 native rules'], errors: [] },
   };
 }
-

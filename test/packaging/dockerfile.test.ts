@@ -20,7 +20,11 @@ interface Stage {
 
 /** Instructions with continuation lines joined, grouped by stage. */
 function stages(text: string): Stage[] {
-  const joined = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const joined = text
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const args = Object.fromEntries(joined.filter((l) => /^ARG \w+=/.test(l)).map((l) => l.slice(4).split('=') as [string, string]));
   const out: Stage[] = [];
   for (const l of joined) {
@@ -41,7 +45,14 @@ function spawnedBinaries(): Set<string> {
         if (e !== 'netns') walk(p);
       } else if (p.endsWith('.ts') && !p.endsWith(join('cli', 'demo.ts'))) {
         const src = readFileSync(p, 'utf8');
-        for (const re of [/execa\(\s*'([\w.-]+)'/g, /(?:runTool|tryTool|spawnChild)\(\s*'([\w.-]+)'/g, /binary \?\? '([\w.-]+)'/g, /\? \['([\w.-]+)', \[/g, /\bbinary = '([\w.-]+)'/g]) for (const m of src.matchAll(re)) found.add(m[1]!);
+        for (const re of [
+          /execa\(\s*'([\w.-]+)'/g,
+          /(?:runTool|tryTool|spawnChild)\(\s*'([\w.-]+)'/g,
+          /binary \?\? '([\w.-]+)'/g,
+          /\? \['([\w.-]+)', \[/g,
+          /\bbinary = '([\w.-]+)'/g,
+        ])
+          for (const m of src.matchAll(re)) found.add(m[1]!);
         // Alternatives tried in order: bins: ['iptables-nft-save', 'iptables-save']
         for (const m of src.matchAll(/\bbins: \[([^\]]+)\]/g)) for (const b of m[1]!.matchAll(/'([\w.-]+)'/g)) found.add(b[1]!);
       }
@@ -82,7 +93,8 @@ describe('Dockerfile', () => {
       expect(Number(m![1])).toBeGreaterThanOrEqual(22);
     }
     const label = runtime.lines.find((l) => l.startsWith('LABEL'))!;
-    for (const k of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'base.name']) expect(label).toContain(`org.opencontainers.image.${k}=`);
+    for (const k of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'base.name'])
+      expect(label).toContain(`org.opencontainers.image.${k}=`);
     expect(runtime.lines).toContain('ENTRYPOINT ["node", "/app/bin/asymroute.js"]');
     expect(runtime.lines).toContain('CMD ["serve"]');
     expect(runtime.lines).toContain('WORKDIR /app');
@@ -92,7 +104,22 @@ describe('Dockerfile', () => {
     const listed = new Map(AGENT_BINARIES.map((b) => [b.binary, b.package]));
     // Every program the source spawns (literal names, default binary parameters) is in the list.
     const spawned = spawnedBinaries();
-    expect([...spawned].sort()).toEqual(expect.arrayContaining(['arping', 'conntrack', 'ip', 'ip6tables-legacy-save', 'ip6tables-nft-save', 'iptables-nft-save', 'iptables-save', 'ndisc6', 'nft', 'ss', 'tc', 'tcpdump']));
+    expect([...spawned].sort()).toEqual(
+      expect.arrayContaining([
+        'arping',
+        'conntrack',
+        'ip',
+        'ip6tables-legacy-save',
+        'ip6tables-nft-save',
+        'iptables-nft-save',
+        'iptables-save',
+        'ndisc6',
+        'nft',
+        'ss',
+        'tc',
+        'tcpdump',
+      ]),
+    );
     for (const b of spawned) expect(listed.has(b), `${b} is spawned by the agent but missing from AGENT_BINARIES`).toBe(true);
     const installed = new Set(
       runtime.lines
@@ -110,7 +137,10 @@ describe('Dockerfile', () => {
   });
 
   it('sends the build stage everything it copies, and nothing else (.dockerignore)', () => {
-    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     expect(ignore[0]).toBe('*');
     const allowed = new Set(ignore.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, '')));
     const copied = all[0]!.lines.filter((l) => /^COPY (?!--from)/.test(l)).flatMap((l) => l.split(/\s+/).slice(1, -1));
@@ -138,13 +168,20 @@ describe('Dockerfile', () => {
     const npmArgs = npmLine.slice(4).split('&&')[0]!.trim().split(/\s+/).slice(1);
     expect(npmArgs).toContain('--omit=dev');
     // --prefer-offline: the packages are in npm's cache from the project's own install.
-    const ci = await execa('npm', [...npmArgs, '--prefer-offline', '--loglevel=error'], { cwd: app, reject: false, env: { NODE_ENV: 'production' } });
+    const ci = await execa('npm', [...npmArgs, '--prefer-offline', '--loglevel=error'], {
+      cwd: app,
+      reject: false,
+      env: { NODE_ENV: 'production' },
+    });
     expect(ci.exitCode, ci.stderr).toBe(0);
     const modules = readdirSync(join(app, 'node_modules'));
-    for (const dev of ['vitest', 'typescript', 'eslint', 'kubernetes-models', '@kubernetes-models']) expect(modules, dev).not.toContain(dev);
-    for (const dep of Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: object }).dependencies)) expect(existsSync(join(app, 'node_modules', dep)), dep).toBe(true);
+    for (const dev of ['vitest', 'typescript', 'eslint', 'kubernetes-models', '@kubernetes-models'])
+      expect(modules, dev).not.toContain(dev);
+    for (const dep of Object.keys((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: object }).dependencies))
+      expect(existsSync(join(app, 'node_modules', dep)), dep).toBe(true);
 
-    const run = (args: string[]) => execa(process.execPath, [join(app, 'bin', 'asymroute.js'), ...args], { cwd: app, reject: false, env: { ASYMROUTE_CONFIG: '' } });
+    const run = (args: string[]) =>
+      execa(process.execPath, [join(app, 'bin', 'asymroute.js'), ...args], { cwd: app, reject: false, env: { ASYMROUTE_CONFIG: '' } });
     const help = await run(['--help']);
     expect(help.exitCode).toBe(0);
     expect(help.stdout).toMatch(/commands:\n {2}check/);

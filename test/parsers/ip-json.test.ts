@@ -4,8 +4,27 @@ import { describe, expect, it } from 'vitest';
 import { IpJsonError, parseAddrs, parseLinks, parseRouteGet, parseRoutes, parseRules, parseJsonText } from '../../agent/parsers/ip-json.js';
 
 const LINKS = [
-  { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'], mtu: 65536, operstate: 'UNKNOWN', group: 'default', link_type: 'loopback', address: '00:00:00:00:00:00' },
-  { ifindex: 3, link: 'vb', ifname: 'eth1', flags: ['BROADCAST', 'MULTICAST', 'UP'], operstate: 'UP', group: 'default', link_type: 'ether', address: 'd6:d8:b9:f0:36:37', linkinfo: { info_kind: 'veth' } },
+  {
+    ifindex: 1,
+    ifname: 'lo',
+    flags: ['LOOPBACK', 'UP', 'LOWER_UP'],
+    mtu: 65536,
+    operstate: 'UNKNOWN',
+    group: 'default',
+    link_type: 'loopback',
+    address: '00:00:00:00:00:00',
+  },
+  {
+    ifindex: 3,
+    link: 'vb',
+    ifname: 'eth1',
+    flags: ['BROADCAST', 'MULTICAST', 'UP'],
+    operstate: 'UP',
+    group: 'default',
+    link_type: 'ether',
+    address: 'd6:d8:b9:f0:36:37',
+    linkinfo: { info_kind: 'veth' },
+  },
 ];
 
 const ADDRS = [
@@ -59,9 +78,26 @@ describe('routes', () => {
     const r = parseRoutes(
       [
         { dst: 'default', gateway: '192.168.121.1', dev: 'eth0', flags: [] },
-        { type: 'local', dst: '192.168.1.240', dev: 'eth1', table: 'local', protocol: 'kernel', scope: 'host', prefsrc: '192.168.1.240', flags: [] },
+        {
+          type: 'local',
+          dst: '192.168.1.240',
+          dev: 'eth1',
+          table: 'local',
+          protocol: 'kernel',
+          scope: 'host',
+          prefsrc: '192.168.1.240',
+          flags: [],
+        },
         { type: 'unreachable', dst: '10.1.0.0/16', flags: [] },
-        { dst: '10.7.0.0/16', table: '100', flags: [], nexthops: [{ gateway: '192.168.1.1', dev: 'eth1', weight: 2, flags: [] }, { gateway: '192.168.121.1', dev: 'eth0', weight: 1, flags: ['dead'] }] },
+        {
+          dst: '10.7.0.0/16',
+          table: '100',
+          flags: [],
+          nexthops: [
+            { gateway: '192.168.1.1', dev: 'eth1', weight: 2, flags: [] },
+            { gateway: '192.168.121.1', dev: 'eth0', weight: 1, flags: ['dead'] },
+          ],
+        },
         { dst: '10.8.0.0/16', via: { family: 'inet6', host: 'fe80::1' }, dev: 'eth1', flags: [] },
       ],
       4,
@@ -136,7 +172,9 @@ describe('rules', () => {
 
 describe('route get', () => {
   it('parses the kernel decision', () => {
-    expect(parseRouteGet([{ dst: '203.0.113.5', from: '192.168.1.240', gateway: '192.168.121.1', dev: 'eth0', flags: [], uid: 0, cache: [] }])).toEqual({
+    expect(
+      parseRouteGet([{ dst: '203.0.113.5', from: '192.168.1.240', gateway: '192.168.121.1', dev: 'eth0', flags: [], uid: 0, cache: [] }]),
+    ).toEqual({
       type: 'unicast',
       dst: '203.0.113.5',
       from: '192.168.1.240',
@@ -145,7 +183,10 @@ describe('route get', () => {
       prefsrc: null,
       iif: null,
     });
-    expect(parseRouteGet([{ type: 'local', dst: '192.168.1.240', from: '203.0.113.5', dev: 'lo', flags: [], cache: ['local'], iif: 'eth1' }]).type).toBe('local');
+    expect(
+      parseRouteGet([{ type: 'local', dst: '192.168.1.240', from: '203.0.113.5', dev: 'lo', flags: [], cache: ['local'], iif: 'eth1' }])
+        .type,
+    ).toBe('local');
     expect(() => parseRouteGet([])).toThrow(/expected exactly one route, got 0/);
   });
 

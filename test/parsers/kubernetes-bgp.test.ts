@@ -3,7 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { bgpPeerOf, peersForNode, selectorMatches, type LabelSelector } from '../../agent/kubernetes/objects.js';
 
-const peer = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeer', metadata: { name, namespace: 'metallb-system', resourceVersion: '5' }, spec });
+const peer = (name: string, spec: Record<string, unknown>) => ({
+  apiVersion: 'metallb.io/v1beta2',
+  kind: 'BGPPeer',
+  metadata: { name, namespace: 'metallb-system', resourceVersion: '5' },
+  spec,
+});
 const sel = (s: Partial<LabelSelector>): LabelSelector => ({ matchLabels: {}, matchExpressions: [], ...s });
 const NODE = { 'kubernetes.io/hostname': 'node-a', rack: 'r1', 'bgp-enabled': 'true' };
 
@@ -26,7 +31,11 @@ describe('selectorMatches', () => {
 
 describe('bgpPeerOf and peersForNode', () => {
   it('reads peerAddress and nodeSelectors, skips malformed objects', () => {
-    expect(bgpPeerOf(peer('router-a', { myASN: 64512, peerASN: 64500, peerAddress: '192.168.1.254' }))).toEqual({ name: 'metallb-system/router-a', peer: '192.168.1.254', nodeSelectors: [] });
+    expect(bgpPeerOf(peer('router-a', { myASN: 64512, peerASN: 64500, peerAddress: '192.168.1.254' }))).toEqual({
+      name: 'metallb-system/router-a',
+      peer: '192.168.1.254',
+      nodeSelectors: [],
+    });
     expect(bgpPeerOf(peer('bad', { peerAddress: 'router.example' }))).toBeNull();
     expect(bgpPeerOf(peer('none', {}))).toBeNull();
     expect(bgpPeerOf(null)).toBeNull();
@@ -34,7 +43,9 @@ describe('bgpPeerOf and peersForNode', () => {
 
   it('applies a peer without selectors everywhere, one with selectors where one matches, and none with selectors when labels are unknown', () => {
     const all = bgpPeerOf(peer('all', { peerAddress: '10.0.0.1' }))!;
-    const r1 = bgpPeerOf(peer('r1', { peerAddress: '10.0.0.2', nodeSelectors: [{ matchLabels: { rack: 'r2' } }, { matchLabels: { rack: 'r1' } }] }))!;
+    const r1 = bgpPeerOf(
+      peer('r1', { peerAddress: '10.0.0.2', nodeSelectors: [{ matchLabels: { rack: 'r2' } }, { matchLabels: { rack: 'r1' } }] }),
+    )!;
     const r2 = bgpPeerOf(peer('r2', { peerAddress: '10.0.0.3', nodeSelectors: [{ matchLabels: { rack: 'r2' } }] }))!;
     const broken = bgpPeerOf(peer('broken', { peerAddress: '10.0.0.4', nodeSelectors: ['rack=r1'] }))!;
     expect(peersForNode([all, r1, r2, broken], NODE).map((p) => p.peer)).toEqual(['10.0.0.1', '10.0.0.2']);

@@ -5,7 +5,14 @@ import { readPcapng } from '../../agent/parsers/pcapng.js';
 import { decodePacket } from '../../agent/decoders/packet.js';
 import { ipv4Packet, pcapFile, sll2, tcpSegment } from '../../bench/frames.js';
 
-const FRAMES = [0, 1, 2, 3].map((i) => sll2(0x0800, 3, 'host', ipv4Packet('203.0.113.5', '192.168.1.240', 6, tcpSegment({ src: '', dst: '', sport: 40000 + i, dport: 443, flags: 2, payload: i * 7 }))));
+const FRAMES = [0, 1, 2, 3].map((i) =>
+  sll2(
+    0x0800,
+    3,
+    'host',
+    ipv4Packet('203.0.113.5', '192.168.1.240', 6, tcpSegment({ src: '', dst: '', sport: 40000 + i, dport: 443, flags: 2, payload: i * 7 })),
+  ),
+);
 
 function collect(file: Buffer, chunkSizes: number[]): { ports: number[]; fracs: number[]; error: string | null } {
   const ports: number[] = [];
@@ -68,13 +75,30 @@ describe('pcapng', () => {
   const le32 = (v: number) => [v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >>> 24) & 0xff];
   const le16 = (v: number) => [v & 0xff, v >> 8];
   const shb = block(0x0a0d0d0a, [...le32(0x1a2b3c4d), ...le16(1), ...le16(0), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
-  const name = (n: string) => [...le16(2), ...le16(n.length), ...Buffer.from(n), ...new Array((4 - (n.length % 4)) % 4).fill(0), 0, 0, 0, 0];
+  const name = (n: string) => [
+    ...le16(2),
+    ...le16(n.length),
+    ...Buffer.from(n),
+    ...new Array((4 - (n.length % 4)) % 4).fill(0),
+    0,
+    0,
+    0,
+    0,
+  ];
   const idb = (lt: number, n: string) => block(1, [...le16(lt), 0, 0, ...le32(0), ...name(n)]);
-  const epb = (id: number, data: number[]) => block(6, [...le32(id), ...le32(0), ...le32(0), ...le32(data.length), ...le32(data.length), ...data]);
+  const epb = (id: number, data: number[]) =>
+    block(6, [...le32(id), ...le32(0), ...le32(0), ...le32(data.length), ...le32(data.length), ...data]);
 
   it('reads interfaces with names, enhanced and simple packet blocks', () => {
     const eth = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00, ...ipv4Packet('10.0.0.1', '10.0.0.2', 17, [0, 53, 0, 54, 0, 8, 0, 0])];
-    const file = Buffer.from([...shb, ...idb(1, 'eth1'), ...idb(276, 'any'), ...epb(0, eth), ...epb(1, FRAMES[0]!), ...block(3, [...le32(eth.length), ...eth])]);
+    const file = Buffer.from([
+      ...shb,
+      ...idb(1, 'eth1'),
+      ...idb(276, 'any'),
+      ...epb(0, eth),
+      ...epb(1, FRAMES[0]!),
+      ...block(3, [...le32(eth.length), ...eth]),
+    ]);
     const seen: string[] = [];
     const r = readCaptureFile(file, (rec) => {
       const d = decodePacket(rec.linktype, rec.buf, rec.off, rec.caplen);
@@ -116,9 +140,24 @@ describe('pcapng', () => {
     ['a block head cut short', [...shb, 1, 0, 0, 0, 12, 0], 'truncated-file', /file ended inside a block header/],
     ['an interface block too short', [...shb, ...block(1, [1, 0, 0, 0])], 'bad-block', /interface block at byte \d+ too short/],
     ['a packet block too short', [...shb, ...idb(1, 'eth0'), ...block(6, [0, 0, 0, 0])], 'bad-block', /packet block at byte \d+ too short/],
-    ['a captured length past the block', [...shb, ...idb(1, 'eth0'), ...block(6, [...le32(0), ...le32(0), ...le32(0), ...le32(200), ...le32(200), 1, 2, 3, 4])], 'bad-block', /./],
-    ['a captured length above the original', [...shb, ...idb(1, 'eth0'), ...block(6, [...le32(0), ...le32(0), ...le32(0), ...le32(4), ...le32(2), 1, 2, 3, 4])], 'caplen-exceeds-len', /captured length/],
-    ['a simple packet before any interface', [...shb, ...block(3, [...le32(4), 1, 2, 3, 4])], 'bad-interface', /simple packet block at byte \d+ before an/],
+    [
+      'a captured length past the block',
+      [...shb, ...idb(1, 'eth0'), ...block(6, [...le32(0), ...le32(0), ...le32(0), ...le32(200), ...le32(200), 1, 2, 3, 4])],
+      'bad-block',
+      /./,
+    ],
+    [
+      'a captured length above the original',
+      [...shb, ...idb(1, 'eth0'), ...block(6, [...le32(0), ...le32(0), ...le32(0), ...le32(4), ...le32(2), 1, 2, 3, 4])],
+      'caplen-exceeds-len',
+      /captured length/,
+    ],
+    [
+      'a simple packet before any interface',
+      [...shb, ...block(3, [...le32(4), 1, 2, 3, 4])],
+      'bad-interface',
+      /simple packet block at byte \d+ before an/,
+    ],
     ['a simple packet block too short', [...shb, ...idb(1, 'eth0'), ...block(3, [])], 'bad-block', /simple packet block at byte \d+ t/],
   ])('refuses %s', (_n, bytes, kind, message) => {
     let records = 0;

@@ -24,7 +24,10 @@ it('carries kernel drops across tcpdump restarts into the metric', async () => {
   // The capture's event stream, as TcpdumpCapture delivers it to the monitor.
   const feed = (e: CaptureEvent) => capture.onCaptureEvent(e);
   const drops = async () => Number(/^asymroute_capture_kernel_drops_total (\d+)$/m.exec(await registry.metrics())?.[1]);
-  const stats = (droppedByKernel: number): CaptureEvent => ({ type: 'stats', stats: { captured: 100, receivedByFilter: 110, droppedByKernel } });
+  const stats = (droppedByKernel: number): CaptureEvent => ({
+    type: 'stats',
+    stats: { captured: 100, receivedByFilter: 110, droppedByKernel },
+  });
 
   expect(await drops()).toBe(0);
   feed(stats(5));

@@ -25,7 +25,22 @@ async function buildNode(lab: NetnsLab, layout: Layout): Promise<Netns> {
   await node.ip(['route', 'add', 'default', 'via', '192.168.121.1', 'dev', 'eth0']);
   const ip = (args: string[]) => node.ip(args);
   if (layout === 'k3s') {
-    await ip(['link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'dev', 'eth0', 'dstport', '8472', 'local', '192.168.121.10', 'nolearning']);
+    await ip([
+      'link',
+      'add',
+      'flannel.1',
+      'type',
+      'vxlan',
+      'id',
+      '1',
+      'dev',
+      'eth0',
+      'dstport',
+      '8472',
+      'local',
+      '192.168.121.10',
+      'nolearning',
+    ]);
     await ip(['addr', 'add', '10.42.0.0/32', 'dev', 'flannel.1']);
     await ip(['link', 'set', 'flannel.1', 'up']);
     await ip(['link', 'add', 'cni0', 'type', 'bridge']);
@@ -108,7 +123,9 @@ describeAsRoot('CNI-like nodes: no false VIPs, never a false all clear', () => {
     expect(r.report.findings.map((f) => f.type)).toEqual(['reply-path-unknown']);
     expect(r.exitCode).toBe(1);
     expect(r.report.vips[0]!.blind[0]).toMatch(/^Cilium \(cilium_host\)/);
-    expect(r.report.vips[0]!.paths.filter((p) => p.clientKind !== 'gateway').every((p) => p.verdict === 'unknown' && p.egress[0] === 'eth1')).toBe(true);
+    expect(
+      r.report.vips[0]!.paths.filter((p) => p.clientKind !== 'gateway').every((p) => p.verdict === 'unknown' && p.egress[0] === 'eth1'),
+    ).toBe(true);
   });
 
   it('k3s-like node, serve with a Kubernetes API that lists no external VIP: none reported, no finding', { timeout: 60_000 }, async () => {
@@ -116,18 +133,31 @@ describeAsRoot('CNI-like nodes: no false VIPs, never a false all clear', () => {
     const node = await buildNode(lab, 'k3s');
     dir = mkdtempSync(join(tmpdir(), 'asymroute-cni-'));
     const sock = join(dir, 'api.sock');
-    const clusterIp = { kind: 'Service', apiVersion: 'v1', metadata: { name: 'kubernetes', namespace: 'default', uid: 'u0', resourceVersion: '5' }, spec: { type: 'ClusterIP', clusterIP: '10.43.0.1', ports: [{ port: 443, protocol: 'TCP' }] }, status: { loadBalancer: {} } };
+    const clusterIp = {
+      kind: 'Service',
+      apiVersion: 'v1',
+      metadata: { name: 'kubernetes', namespace: 'default', uid: 'u0', resourceVersion: '5' },
+      spec: { type: 'ClusterIP', clusterIP: '10.43.0.1', ports: [{ port: 443, protocol: 'TCP' }] },
+      status: { loadBalancer: {} },
+    };
     const requested: string[] = [];
     api = createServer((req, res) => {
       const url = new URL(req.url!, 'http://x');
       requested.push(url.pathname);
       res.setHeader('content-type', 'application/json');
-      if (url.pathname !== '/api/v1/services') return void res.writeHead(404).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }));
+      if (url.pathname !== '/api/v1/services')
+        return void res
+          .writeHead(404)
+          .end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'NotFound', code: 404 }));
       if (url.searchParams.get('watch') === 'true') return void res.writeHead(200);
       res.end(JSON.stringify({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [clusterIp] }));
     });
     await new Promise<void>((r) => api!.listen(sock, r));
-    const proxy = execa('ip', ['netns', 'exec', node.name, process.execPath, '-e', PROXY_JS, sock], { reject: false, stdin: 'ignore', buffer: false });
+    const proxy = execa('ip', ['netns', 'exec', node.name, process.execPath, '-e', PROXY_JS, sock], {
+      reject: false,
+      stdin: 'ignore',
+      buffer: false,
+    });
     procs.push(proxy);
     const apiPort = await new Promise<number>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('the proxy did not start')), 10_000);
@@ -137,15 +167,40 @@ describeAsRoot('CNI-like nodes: no false VIPs, never a false all clear', () => {
       });
     });
     const kubeconfig = join(dir, 'config');
-    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`);
-    const agent = execa('ip', ['netns', 'exec', node.name, process.execPath, BIN, 'serve', '--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--bgp', 'off'], { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } });
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`,
+    );
+    const agent = execa(
+      'ip',
+      [
+        'netns',
+        'exec',
+        node.name,
+        process.execPath,
+        BIN,
+        'serve',
+        '--capture=false',
+        '--kubernetes',
+        'on',
+        '--kubeconfig',
+        kubeconfig,
+        '--bgp',
+        'off',
+      ],
+      { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
+    );
     procs.push(agent);
     await untilValue('readyz', async () => (await nsGet(node, '/readyz')).status === 200);
     await untilValue('the Service list', async () => requested.includes('/api/v1/services'));
-    const report = JSON.parse((await untilValue('a report that has read Kubernetes', async () => {
-      const r = await nsGet(node, '/', 'application/json');
-      return JSON.parse(r.body).kubernetes?.connected === true ? r : null;
-    })).body);
+    const report = JSON.parse(
+      (
+        await untilValue('a report that has read Kubernetes', async () => {
+          const r = await nsGet(node, '/', 'application/json');
+          return JSON.parse(r.body).kubernetes?.connected === true ? r : null;
+        })
+      ).body,
+    );
     expect(report.vips).toEqual([]);
     expect(report.findings).toEqual([]);
     expect(report.vipSource).toMatch(/^from Kubernetes Services .*never auto-detected$/);

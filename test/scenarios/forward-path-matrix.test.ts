@@ -58,7 +58,9 @@ function printedFix(report: CheckReportJson, title: RegExp): string[] | null {
 
 describeAsRoot('forward-path matrix: the verdict predicts the connection', () => {
   afterAll(() => {
-    const rows = cells.map((c) => `| ${c.backend} | ${c.vipMode} | ${c.fix} | ${c.verdict} | ${c.connected ? 'connects' : 'fails'} | ${c.findings || '-'} |`);
+    const rows = cells.map(
+      (c) => `| ${c.backend} | ${c.vipMode} | ${c.fix} | ${c.verdict} | ${c.connected ? 'connects' : 'fails'} | ${c.findings || '-'} |`,
+    );
     console.log(['| backend | VIP | fix | check | client | findings |', '|---|---|---|---|---|---|', ...rows].join('\n'));
   });
 
@@ -71,8 +73,15 @@ describeAsRoot('forward-path matrix: the verdict predicts the connection', () =>
           if (fix === 'from-vip') {
             const own = printed && printedFix(printed, /^policy routing: replies from/);
             if (backend === 'local-socket') expect(own, 'check prints the source rule for a local socket').not.toBeNull();
-            else expect(own, 'check must not print a source rule for DNAT\'d replies').toBeNull();
-            await apply(l, own ?? [`ip rule add from ${l.vip} lookup 100 priority 32765`, 'ip route add 192.168.1.0/24 dev eth1 table 100', `ip route add default via ${l.lanGateway} dev eth1 table 100`]);
+            else expect(own, "check must not print a source rule for DNAT'd replies").toBeNull();
+            await apply(
+              l,
+              own ?? [
+                `ip rule add from ${l.vip} lookup 100 priority 32765`,
+                'ip route add 192.168.1.0/24 dev eth1 table 100',
+                `ip route add default via ${l.lanGateway} dev eth1 table 100`,
+              ],
+            );
           } else if (fix !== 'none') {
             const cmds = printed && printedFix(printed, TITLES[fix]);
             expect(cmds, `check printed no "${fix}" fix`).not.toBeNull();
@@ -82,10 +91,15 @@ describeAsRoot('forward-path matrix: the verdict predicts the connection', () =>
           if (fix === 'none') printed = r.report;
           const conn = await tcpConnect(l.client, l.vip, SERVICE_PORT, 2000);
           const verdict = r.exitCode === 0 ? 'ok' : 'not ok';
-          const findings = r.report.findings.filter((f) => f.severity !== 'info').map((f) => f.type).join(', ');
+          const findings = r.report.findings
+            .filter((f) => f.severity !== 'info')
+            .map((f) => f.type)
+            .join(', ');
           cells.push({ backend, vipMode, fix, verdict, findings, connected: conn.ok });
           expect(conn.ok, `${fix}: the lab itself behaves as the kernel should`).toBe(EXPECTED_CONNECT[fix](backend));
-          expect(verdict === 'ok', `${fix}: check said ${verdict} (${findings}) but the client ${conn.ok ? 'connected' : 'failed'}`).toBe(conn.ok);
+          expect(verdict === 'ok', `${fix}: check said ${verdict} (${findings}) but the client ${conn.ok ? 'connected' : 'failed'}`).toBe(
+            conn.ok,
+          );
           if (fix === 'none') {
             const paths = r.report.vips[0]!.paths.filter((p) => p.clientKind === 'client-cidr');
             const kind = backend === 'local-socket' ? 'local' : backend === 'host-network' ? 'host-backend' : 'forwarded';

@@ -2,7 +2,13 @@
 // asserts the exact findings; the incident ones also prove the symptom with real TCP connections.
 
 import { afterEach, expect, it } from 'vitest';
-import { buildIncidentLab, fixByDefaultRoute, fixByPolicyRouting, type IncidentLab, type IncidentOptions } from '../../agent/netns/incident-lab.js';
+import {
+  buildIncidentLab,
+  fixByDefaultRoute,
+  fixByPolicyRouting,
+  type IncidentLab,
+  type IncidentOptions,
+} from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type TcpServer } from '../../agent/netns/netns.js';
 import { parseNetstat } from '../../agent/parsers/proc.js';
 import { checkJson, findingTypes } from '../helpers/cli.js';
@@ -92,7 +98,12 @@ describeAsRoot('reply-path scenarios in network namespaces', () => {
     const l = await build({ rpFilterEth1: 1 });
     server = await startTcpServer(l.node, l.vip, PORT);
     const r = await check(l);
-    expect(findingTypes(r.report)).toEqual(['asymmetric-reply-path', 'default-route-on-management-network', 'rp-filter-drop', 'rp-filter-drop']);
+    expect(findingTypes(r.report)).toEqual([
+      'asymmetric-reply-path',
+      'default-route-on-management-network',
+      'rp-filter-drop',
+      'rp-filter-drop',
+    ]);
     const rp = r.report.findings.filter((f) => f.type === 'rp-filter-drop');
     expect(rp.map((f) => f.client).sort()).toEqual(['203.0.113.1', '203.0.113.77']);
     expect(rp[0]!.evidence[0]).toMatch(/^ip route get 192\.168\.1\.240 from 203\.0\.113\.\d+ iif eth1 -> error EINVAL/);

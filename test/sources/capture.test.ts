@@ -7,7 +7,15 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Restarter } from '../../agent/supervisor/restarter.js';
-import { buildFilter, MAX_FILTER_TERMS, parseTcpdumpStats, TCPDUMP_MISSING_MESSAGE, TcpdumpCapture, vipNets, type CaptureEvent } from '../../agent/capture/tcpdump.js';
+import {
+  buildFilter,
+  MAX_FILTER_TERMS,
+  parseTcpdumpStats,
+  TCPDUMP_MISSING_MESSAGE,
+  TcpdumpCapture,
+  vipNets,
+  type CaptureEvent,
+} from '../../agent/capture/tcpdump.js';
 import { LINKTYPE } from '../../agent/decoders/link.js';
 import { readCaptureFile } from '../../agent/parsers/capture-file.js';
 import { arpRequest, ipv4Packet, ipv6Packet, pcapFile, sll2, tcpSegment } from '../../bench/frames.js';
@@ -18,11 +26,17 @@ import { tempDir } from '../helpers/tmp.js';
 
 describe('buildFilter', () => {
   it('builds address terms from validated, canonical addresses; without sampling every packet to or from a VIP', () => {
-    expect(buildFilter(['192.168.1.240', '2001:DB8::0:1', '192.168.1.240'])).toBe('(ip and (dst host 192.168.1.240 or src host 192.168.1.240)) or (ip6 and (dst host 2001:db8::1 or src host 2001:db8::1)) or (arp and host 192.168.1.240) or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))');
-    expect(buildFilter(['10.0.0.1'], { bgp: true })).toBe('(ip and (dst host 10.0.0.1 or src host 10.0.0.1)) or (arp and host 10.0.0.1) or tcp port 179');
+    expect(buildFilter(['192.168.1.240', '2001:DB8::0:1', '192.168.1.240'])).toBe(
+      '(ip and (dst host 192.168.1.240 or src host 192.168.1.240)) or (ip6 and (dst host 2001:db8::1 or src host 2001:db8::1)) or (arp and host 192.168.1.240) or (icmp6 and (ip6[40] == 135 or ip6[40] == 136))',
+    );
+    expect(buildFilter(['10.0.0.1'], { bgp: true })).toBe(
+      '(ip and (dst host 10.0.0.1 or src host 10.0.0.1)) or (arp and host 10.0.0.1) or tcp port 179',
+    );
     expect(buildFilter(['10.0.0.1'], { arp: false })).toBe('(ip and (dst host 10.0.0.1 or src host 10.0.0.1))');
     // Four consecutive aligned addresses are one net.
-    expect(buildFilter(['10.0.0.3', '10.0.0.0', '10.0.0.2', '10.0.0.1', '10.0.0.9'], { arp: false })).toBe('(ip and ((dst net 10.0.0.0/30 or dst host 10.0.0.9) or (src net 10.0.0.0/30 or src host 10.0.0.9)))');
+    expect(buildFilter(['10.0.0.3', '10.0.0.0', '10.0.0.2', '10.0.0.1', '10.0.0.9'], { arp: false })).toBe(
+      '(ip and ((dst net 10.0.0.0/30 or dst host 10.0.0.9) or (src net 10.0.0.0/30 or src host 10.0.0.9)))',
+    );
   });
   it.each(['10.0.0.1 or net 0.0.0.0/0', '10.0.0.1) or (tcp', '', 'host'])('refuses %j', (v) => {
     expect(() => buildFilter([v])).toThrow(InvalidArgumentError);
@@ -34,7 +48,21 @@ describe('buildFilter', () => {
     const onPacket = () => undefined;
     expect(() => new TcpdumpCapture({ vips: ['10.0.0.1'], snaplen: 10, onPacket })).toThrow(/invalid snaplen 10/);
     expect(() => new TcpdumpCapture({ vips: ['10.0.0.1'], iface: '-w/etc/passwd', onPacket })).toThrow(/invalid interface name/);
-    expect(new TcpdumpCapture({ vips: ['10.0.0.1'], onPacket }).args).toEqual(['-i', 'any', '-y', 'LINUX_SLL2', '-U', '-n', '-w', '-', '-s', '192', '-B', '4096', buildFilter(['10.0.0.1'])]);
+    expect(new TcpdumpCapture({ vips: ['10.0.0.1'], onPacket }).args).toEqual([
+      '-i',
+      'any',
+      '-y',
+      'LINUX_SLL2',
+      '-U',
+      '-n',
+      '-w',
+      '-',
+      '-s',
+      '192',
+      '-B',
+      '4096',
+      buildFilter(['10.0.0.1']),
+    ]);
   });
 });
 
@@ -48,7 +76,11 @@ describe('the capture filter in tcpdump', () => {
   const SYN = 0x02;
   const ACK = 0x10;
 
-  interface Case { frame: number[]; keep: boolean; what: string }
+  interface Case {
+    frame: number[];
+    keep: boolean;
+    what: string;
+  }
 
   async function kept(frames: number[][], filter: string): Promise<Set<number>> {
     const [inp, out] = [join(dir, 'in.pcap'), join(dir, 'out.pcap')];
@@ -74,50 +106,103 @@ describe('the capture filter in tcpdump', () => {
       const request = r() < 0.5;
       const toVip = r() < 0.9; // else a packet between two other hosts
       const kind = ['syn', 'fin', 'rst', 'data', 'udp', 'icmp'][Math.floor(r() * 6)]!;
-      const [src, dst] = toVip ? (request ? [client, vip] : [vip, client]) : v6 ? ['2001:db8:9::8', '2001:db8:9::9'] : ['203.0.113.8', '203.0.113.9'];
+      const [src, dst] = toVip
+        ? request
+          ? [client, vip]
+          : [vip, client]
+        : v6
+          ? ['2001:db8:9::8', '2001:db8:9::9']
+          : ['203.0.113.8', '203.0.113.9'];
       const [sport, dport] = request ? [cport, vport] : [vport, cport];
       const flags = { syn: SYN, fin: 0x11, rst: 0x04, data: ACK }[kind as 'syn'] ?? ACK;
       const proto = kind === 'udp' ? 17 : kind === 'icmp' ? (v6 ? 58 : 1) : 6;
-      const l4 = proto === 6 ? tcpSegment({ src, dst, sport, dport, flags, payload: kind === 'data' ? 10 : 0 }) : proto === 17 ? [sport >> 8, sport & 255, dport >> 8, dport & 255, 0, 12, 0, 0, 1, 2, 3, 4] : [v6 ? 128 : 8, 0, 0, 0, 0, 1, 0, 1];
+      const l4 =
+        proto === 6
+          ? tcpSegment({ src, dst, sport, dport, flags, payload: kind === 'data' ? 10 : 0 })
+          : proto === 17
+            ? [sport >> 8, sport & 255, dport >> 8, dport & 255, 0, 12, 0, 0, 1, 2, 3, 4]
+            : [v6 ? 128 : 8, 0, 0, 0, 0, 1, 0, 1];
       const ip = v6 ? ipv6Packet(src, dst, proto, l4) : ipv4Packet(src, dst, proto, l4);
       const control = proto === 6 && kind !== 'data';
       const sampled = (cport & ((1 << bits) - 1)) === 0;
-      const keep = toVip && (control || proto !== 6 && proto !== 17 || sampled);
+      const keep = toVip && (control || (proto !== 6 && proto !== 17) || sampled);
       covered.add(`${keep}|${kind}|${sampled}`);
-      cases.push({ frame: sll2(v6 ? 0x86dd : 0x0800, 2, request ? 'host' : 'outgoing', ip), keep, what: `${kind} ${src}:${sport} > ${dst}:${dport}` });
+      cases.push({
+        frame: sll2(v6 ? 0x86dd : 0x0800, 2, request ? 'host' : 'outgoing', ip),
+        keep,
+        what: `${kind} ${src}:${sport} > ${dst}:${dport}`,
+      });
     }
     // Sampled client ports are rare at random: add some.
     for (const cport of [4096, 4104, 65528]) {
       for (const request of [true, false]) {
         const [src, dst, sport, dport] = request ? ['203.0.113.7', VIP4, cport, 443] : [VIP4, '203.0.113.7', 443, cport];
-        cases.push({ frame: sll2(0x0800, 2, request ? 'host' : 'outgoing', ipv4Packet(src, dst, 6, tcpSegment({ src, dst, sport, dport, flags: ACK, payload: 10 }))), keep: true, what: `sampled data ${src}:${sport} > ${dst}:${dport}` });
+        cases.push({
+          frame: sll2(
+            0x0800,
+            2,
+            request ? 'host' : 'outgoing',
+            ipv4Packet(src, dst, 6, tcpSegment({ src, dst, sport, dport, flags: ACK, payload: 10 })),
+          ),
+          keep: true,
+          what: `sampled data ${src}:${sport} > ${dst}:${dport}`,
+        });
         covered.add(`true|data|true`);
       }
     }
     cases.push({ frame: sll2(0x0806, 2, 'host', arpRequest('10.0.0.254', VIP4)), keep: true, what: 'ARP who-has VIP' });
     cases.push({ frame: sll2(0x0806, 2, 'host', arpRequest('10.0.0.254', '10.0.0.77')), keep: false, what: 'ARP who-has another address' });
-    for (const k of ['true|syn|false', 'true|fin|false', 'true|rst|false', 'false|data|false', 'false|udp|false', 'true|udp|true', 'true|icmp|false', 'false|syn|false']) expect(covered, k).toContain(k);
-    const got = await kept(cases.map((c) => c.frame), buildFilter([VIP4, VIP6], { sampleBits: bits }));
-    const wrong = cases.map((c, i) => ({ ...c, i })).filter((c) => got.has(c.i) !== c.keep).map((c) => `${c.keep ? 'dropped' : 'kept'}: ${c.what}`);
+    for (const k of [
+      'true|syn|false',
+      'true|fin|false',
+      'true|rst|false',
+      'false|data|false',
+      'false|udp|false',
+      'true|udp|true',
+      'true|icmp|false',
+      'false|syn|false',
+    ])
+      expect(covered, k).toContain(k);
+    const got = await kept(
+      cases.map((c) => c.frame),
+      buildFilter([VIP4, VIP6], { sampleBits: bits }),
+    );
+    const wrong = cases
+      .map((c, i) => ({ ...c, i }))
+      .filter((c) => got.has(c.i) !== c.keep)
+      .map((c) => `${c.keep ? 'dropped' : 'kept'}: ${c.what}`);
     expect(wrong).toEqual([]);
   });
 
-  it('stays bounded with a thousand VIPs: tcpdump compiles it, and every VIP\'s SYN still passes', async () => {
+  it("stays bounded with a thousand VIPs: tcpdump compiles it, and every VIP's SYN still passes", async () => {
     const r = prng(17);
     const vips = Array.from({ length: 1000 }, () => `10.${Math.floor(r() * 4)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}`);
     const f = buildFilter(vips, { sampleBits: 4 });
     expect((f.match(/dst (host|net) /g) ?? []).length).toBeLessThanOrEqual(MAX_FILTER_TERMS);
-    const frames = vips.map((v) => sll2(0x0800, 2, 'host', ipv4Packet('203.0.113.7', v, 6, tcpSegment({ src: '', dst: '', sport: 40001, dport: 443, flags: SYN }))));
+    const frames = vips.map((v) =>
+      sll2(0x0800, 2, 'host', ipv4Packet('203.0.113.7', v, 6, tcpSegment({ src: '', dst: '', sport: 40001, dport: 443, flags: SYN }))),
+    );
     const got = await kept(frames, f);
     expect(got.size).toBe(vips.length);
     const exact = vipNets([0x0a000001n, 0x0a000002n, 0x0a000003n], 32);
-    expect(exact).toEqual([{ value: 0x0a000001n, len: 32 }, { value: 0x0a000002n, len: 31 }]);
+    expect(exact).toEqual([
+      { value: 0x0a000001n, len: 32 },
+      { value: 0x0a000002n, len: 31 },
+    ]);
   });
 });
 
 it('parses the statistics tcpdump prints on SIGUSR1', () => {
-  expect(parseTcpdumpStats('12 packets captured\n15 packets received by filter\n3 packets dropped by kernel\n')).toEqual({ captured: 12, receivedByFilter: 15, droppedByKernel: 3 });
-  expect(parseTcpdumpStats('1 packet captured\n1 packet received by filter\n0 packets dropped by kernel')).toEqual({ captured: 1, receivedByFilter: 1, droppedByKernel: 0 });
+  expect(parseTcpdumpStats('12 packets captured\n15 packets received by filter\n3 packets dropped by kernel\n')).toEqual({
+    captured: 12,
+    receivedByFilter: 15,
+    droppedByKernel: 3,
+  });
+  expect(parseTcpdumpStats('1 packet captured\n1 packet received by filter\n0 packets dropped by kernel')).toEqual({
+    captured: 1,
+    receivedByFilter: 1,
+    droppedByKernel: 0,
+  });
   expect(parseTcpdumpStats('listening on any')).toBeNull();
 });
 
@@ -139,7 +224,13 @@ process.stdout.write(Buffer.concat([h, r, Buffer.alloc(16)]), () => { process.st
     const packets: number[] = [];
     // Jitter drawn as 0: the delays are the un-jittered backoff (test/supervisor covers the jitter itself).
     const restarter = new Restarter('tcpdump', { initialMs: 50, maxMs: 120, random: () => 0 });
-    const c = new TcpdumpCapture({ vips: ['10.0.0.1'], binary: bin, restarter, onPacket: (_b, _o, caplen, _l, ts, lt) => packets.push(caplen, ts, lt), onEvent: (e) => events.push(e) });
+    const c = new TcpdumpCapture({
+      vips: ['10.0.0.1'],
+      binary: bin,
+      restarter,
+      onPacket: (_b, _o, caplen, _l, ts, lt) => packets.push(caplen, ts, lt),
+      onEvent: (e) => events.push(e),
+    });
     await c.start();
     await until(() => c.restarts >= 3);
     await c.stop();
@@ -154,7 +245,13 @@ process.stdout.write(Buffer.concat([h, r, Buffer.alloc(16)]), () => { process.st
 
   it('names the package when tcpdump is missing', async () => {
     const events: CaptureEvent[] = [];
-    const c = new TcpdumpCapture({ vips: ['10.0.0.1'], binary: '/nonexistent/tcpdump', backoffMs: 10_000, onPacket: () => undefined, onEvent: (e) => events.push(e) });
+    const c = new TcpdumpCapture({
+      vips: ['10.0.0.1'],
+      binary: '/nonexistent/tcpdump',
+      backoffMs: 10_000,
+      onPacket: () => undefined,
+      onEvent: (e) => events.push(e),
+    });
     await c.start();
     await until(() => events.some((e) => e.type === 'exited'));
     await c.stop();

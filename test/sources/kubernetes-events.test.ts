@@ -25,7 +25,12 @@ it('posts a Warning when a Service turns asymmetric and a Normal when it clears,
   });
   await new Promise<void>((r) => api!.listen(0, '127.0.0.1', r));
   const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 't', server: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 'tok' }], contexts: [{ name: 'c', cluster: 't', user: 'u' }], currentContext: 'c' });
+  kc.loadFromOptions({
+    clusters: [{ name: 't', server: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'tok' }],
+    contexts: [{ name: 'c', cluster: 't', user: 'u' }],
+    currentContext: 'c',
+  });
   let now = 1_000_000;
   const ev = new ServiceEvents({ kubeconfig: kc, node: 'node1', minIntervalMs: 60_000, now: () => now });
   const raise = { service: 'shop/web', reason: 'AsymmetricReplyPath' as const, message: 'on node node1: replies leave on eth0' };
@@ -57,10 +62,17 @@ it('posts a Warning when a Service turns asymmetric and a Normal when it clears,
 });
 
 it('reports a refused Event and does not count it as posted', async () => {
-  api = createServer((_req, res) => res.writeHead(403, { 'content-type': 'application/json' }).end('{"kind":"Status","code":403,"reason":"Forbidden"}'));
+  api = createServer((_req, res) =>
+    res.writeHead(403, { 'content-type': 'application/json' }).end('{"kind":"Status","code":403,"reason":"Forbidden"}'),
+  );
   await new Promise<void>((r) => api!.listen(0, '127.0.0.1', r));
   const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 't', server: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, skipTLSVerify: true }], users: [{ name: 'u', token: 'tok' }], contexts: [{ name: 'c', cluster: 't', user: 'u' }], currentContext: 'c' });
+  kc.loadFromOptions({
+    clusters: [{ name: 't', server: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'tok' }],
+    contexts: [{ name: 'c', cluster: 't', user: 'u' }],
+    currentContext: 'c',
+  });
   const errors: string[] = [];
   const ev = new ServiceEvents({ kubeconfig: kc, node: 'n', onError: (e) => errors.push(e) });
   expect(await ev.report({ service: 'a/b', reason: 'AsymmetricReplyPath', message: 'm' })).toBe(false);

@@ -13,28 +13,71 @@ function service(ns: string, name: string, rv: string, spec: Record<string, unkn
   return {
     kind: 'Service',
     apiVersion: 'v1',
-    metadata: { name, namespace: ns, uid: `uid-${name}`, resourceVersion: rv, creationTimestamp: '2026-11-01T10:00:00Z', labels: { app: name } },
-    spec: { ports: [{ name: 'https', protocol: 'TCP', port: 443, targetPort: 8443, nodePort: 31443 }], selector: { app: name }, clusterIP: '10.96.0.10', clusterIPs: ['10.96.0.10'], sessionAffinity: 'None', ipFamilies: ['IPv4'], ipFamilyPolicy: 'SingleStack', internalTrafficPolicy: 'Cluster', externalTrafficPolicy: 'Cluster', ...spec },
+    metadata: {
+      name,
+      namespace: ns,
+      uid: `uid-${name}`,
+      resourceVersion: rv,
+      creationTimestamp: '2026-11-01T10:00:00Z',
+      labels: { app: name },
+    },
+    spec: {
+      ports: [{ name: 'https', protocol: 'TCP', port: 443, targetPort: 8443, nodePort: 31443 }],
+      selector: { app: name },
+      clusterIP: '10.96.0.10',
+      clusterIPs: ['10.96.0.10'],
+      sessionAffinity: 'None',
+      ipFamilies: ['IPv4'],
+      ipFamilyPolicy: 'SingleStack',
+      internalTrafficPolicy: 'Cluster',
+      externalTrafficPolicy: 'Cluster',
+      ...spec,
+    },
     status: { loadBalancer: spec['type'] === 'LoadBalancer' ? { ingress: ingress.map((ip) => ({ ip, ipMode: 'VIP' })) } : {} },
   };
 }
 
 const list = (rv: string, items: unknown[]) => ({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: rv }, items });
 const event = (type: string, object: unknown) => `${JSON.stringify({ type, object })}\n`;
-const GONE = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'too old resource version: 100 (250)', reason: 'Expired', code: 410 };
+const GONE = {
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message: 'too old resource version: 100 (250)',
+  reason: 'Expired',
+  code: 410,
+};
 
 function kubeconfig(server: string): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 't', server, skipTLSVerify: true }], users: [{ name: 'u', token: 'replay-token' }], contexts: [{ name: 'c', cluster: 't', user: 'u' }], currentContext: 'c' });
+  kc.loadFromOptions({
+    clusters: [{ name: 't', server, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 'replay-token' }],
+    contexts: [{ name: 'c', cluster: 't', user: 'u' }],
+    currentContext: 'c',
+  });
   return kc;
 }
 
 describe('vipsOfService', () => {
   it.each([
-    ['LoadBalancer with an ingress IP and a requested IP', service('default', 'web', '1', { type: 'LoadBalancer', loadBalancerIP: '192.168.1.241' }, ['192.168.1.240']), ['192.168.1.240 status.loadBalancer.ingress', '192.168.1.241 spec.loadBalancerIP']],
-    ['ClusterIP with externalIPs', service('default', 'ext', '1', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] }), ['10.0.0.9 spec.externalIPs']],
+    [
+      'LoadBalancer with an ingress IP and a requested IP',
+      service('default', 'web', '1', { type: 'LoadBalancer', loadBalancerIP: '192.168.1.241' }, ['192.168.1.240']),
+      ['192.168.1.240 status.loadBalancer.ingress', '192.168.1.241 spec.loadBalancerIP'],
+    ],
+    [
+      'ClusterIP with externalIPs',
+      service('default', 'ext', '1', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] }),
+      ['10.0.0.9 spec.externalIPs'],
+    ],
     ['ClusterIP without externalIPs', service('default', 'int', '1', { type: 'ClusterIP' }), []],
-    ['garbage in the fields', service('default', 'bad', '1', { type: 'LoadBalancer', loadBalancerIP: 'not-an-ip', externalIPs: [42] }, ['nope']), []],
+    [
+      'garbage in the fields',
+      service('default', 'bad', '1', { type: 'LoadBalancer', loadBalancerIP: 'not-an-ip', externalIPs: [42] }, ['nope']),
+      [],
+    ],
   ])('%s', (_n, svc, expected) => {
     expect(vipsOfService(svc).map((v) => `${v.ip} ${v.from}`)).toEqual(expected);
   });
@@ -63,14 +106,23 @@ describe('Service watcher', () => {
       if (url.pathname !== '/api/v1/services') return void res.writeHead(404).end('{}');
       if (url.searchParams.get('watch') !== 'true') {
         lists++;
-        return void res.end(JSON.stringify(lists === 1
-          ? list('100', [service('default', 'web', '90', { type: 'LoadBalancer' }, ['192.168.1.240']), service('default', 'ext', '91', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] })])
-          : list('300', [service('default', 'web', '290', { type: 'LoadBalancer' }, ['192.168.1.241'])])));
+        return void res.end(
+          JSON.stringify(
+            lists === 1
+              ? list('100', [
+                  service('default', 'web', '90', { type: 'LoadBalancer' }, ['192.168.1.240']),
+                  service('default', 'ext', '91', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] }),
+                ])
+              : list('300', [service('default', 'web', '290', { type: 'LoadBalancer' }, ['192.168.1.241'])]),
+          ),
+        );
       }
       if (url.searchParams.get('resourceVersion') === '100') {
         res.writeHead(200);
         res.write(event('ADDED', service('shop', 'cart', '101', { type: 'LoadBalancer' }, ['192.168.1.242'])));
-        res.write(event('MODIFIED', service('default', 'web', '102', { type: 'LoadBalancer', loadBalancerIP: '192.168.1.250' }, ['192.168.1.250'])));
+        res.write(
+          event('MODIFIED', service('default', 'web', '102', { type: 'LoadBalancer', loadBalancerIP: '192.168.1.250' }, ['192.168.1.250'])),
+        );
         res.write(event('DELETED', service('default', 'ext', '103', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] })));
         res.write(event('BOOKMARK', { kind: 'Service', apiVersion: 'v1', metadata: { resourceVersion: '104' } }));
         setTimeout(() => res.end(event('ERROR', GONE)), 100);
@@ -81,7 +133,10 @@ describe('Service watcher', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const port = (server.address() as AddressInfo).port;
     const states: string[][] = [];
-    watcher = serviceWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${port}`), onChange: (v) => states.push(v.map((x) => `${x.ip} ${x.service}`).sort()) });
+    watcher = serviceWatcher({
+      kubeconfig: kubeconfig(`http://127.0.0.1:${port}`),
+      onChange: (v) => states.push(v.map((x) => `${x.ip} ${x.service}`).sort()),
+    });
     watcher.start();
     await until(() => lists === 2 && seen.some((s) => s.includes('resourceVersion=300')));
     expect(states[0]).toEqual(['10.0.0.9 default/ext', '192.168.1.240 default/web']);
@@ -113,7 +168,18 @@ function l2Status(name: string, rv: string, status: Record<string, unknown>) {
   return {
     apiVersion: 'metallb.io/v1beta1',
     kind: 'ServiceL2Status',
-    metadata: { name, namespace: 'metallb-system', generateName: 'l2-', resourceVersion: rv, uid: `uid-${name}`, labels: { 'metallb.io/node': status['node'], 'metallb.io/service-name': status['serviceName'], 'metallb.io/service-namespace': status['serviceNamespace'] } },
+    metadata: {
+      name,
+      namespace: 'metallb-system',
+      generateName: 'l2-',
+      resourceVersion: rv,
+      uid: `uid-${name}`,
+      labels: {
+        'metallb.io/node': status['node'],
+        'metallb.io/service-name': status['serviceName'],
+        'metallb.io/service-namespace': status['serviceNamespace'],
+      },
+    },
     spec: {},
     status,
   };
@@ -121,9 +187,26 @@ function l2Status(name: string, rv: string, status: Record<string, unknown>) {
 
 describe('l2StatusOf', () => {
   it.each([
-    ['one interface', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] }, { service: 'shop/web', node: 'node-a', interfaces: ['eth1'] }],
-    ['no interfaces listed', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop' }, { service: 'shop/web', node: 'node-a', interfaces: [] }],
-    ['invalid and repeated interface names dropped', { node: 'n', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }, { name: 'eth1' }, { name: '-rf /' }, { name: 7 }, 'x'] }, { service: 'shop/web', node: 'n', interfaces: ['eth1'] }],
+    [
+      'one interface',
+      { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] },
+      { service: 'shop/web', node: 'node-a', interfaces: ['eth1'] },
+    ],
+    [
+      'no interfaces listed',
+      { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop' },
+      { service: 'shop/web', node: 'node-a', interfaces: [] },
+    ],
+    [
+      'invalid and repeated interface names dropped',
+      {
+        node: 'n',
+        serviceName: 'web',
+        serviceNamespace: 'shop',
+        interfaces: [{ name: 'eth1' }, { name: 'eth1' }, { name: '-rf /' }, { name: 7 }, 'x'],
+      },
+      { service: 'shop/web', node: 'n', interfaces: ['eth1'] },
+    ],
     ['status not yet written', {}, null],
     ['node missing', { serviceName: 'web', serviceNamespace: 'shop' }, null],
   ])('%s', (_n, status, expected) => {
@@ -153,16 +236,38 @@ describe('MetalLB ServiceL2Status watcher', () => {
       res.setHeader('content-type', 'application/json');
       if (url.pathname !== '/apis/metallb.io/v1beta1/servicel2statuses') return void res.writeHead(404).end('{}');
       if (url.searchParams.get('watch') !== 'true') {
-        return void res.end(JSON.stringify({ apiVersion: 'metallb.io/v1beta1', kind: 'ServiceL2StatusList', metadata: { resourceVersion: '50' }, items: [l2Status('l2-a', '40', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] })] }));
+        return void res.end(
+          JSON.stringify({
+            apiVersion: 'metallb.io/v1beta1',
+            kind: 'ServiceL2StatusList',
+            metadata: { resourceVersion: '50' },
+            items: [
+              l2Status('l2-a', '40', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] }),
+            ],
+          }),
+        );
       }
       res.writeHead(200);
       // Failover: node-a's status goes away, node-b's appears.
-      res.write(event('DELETED', l2Status('l2-a', '51', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] })));
-      res.write(event('ADDED', l2Status('l2-b', '52', { node: 'node-b', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'ens4' }] })));
+      res.write(
+        event(
+          'DELETED',
+          l2Status('l2-a', '51', { node: 'node-a', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'eth1' }] }),
+        ),
+      );
+      res.write(
+        event(
+          'ADDED',
+          l2Status('l2-b', '52', { node: 'node-b', serviceName: 'web', serviceNamespace: 'shop', interfaces: [{ name: 'ens4' }] }),
+        ),
+      );
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const states: string[][] = [];
-    const w = l2StatusWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), onChange: (v) => states.push(v.map((x) => `${x.service} ${x.node} ${x.interfaces.join(',')}`)) });
+    const w = l2StatusWatcher({
+      kubeconfig: kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      onChange: (v) => states.push(v.map((x) => `${x.service} ${x.node} ${x.interfaces.join(',')}`)),
+    });
     watcher = w;
     w.start();
     await until(() => states.length >= 3);
@@ -174,11 +279,25 @@ describe('MetalLB ServiceL2Status watcher', () => {
     let lists = 0;
     server = createServer((_req, res) => {
       lists++;
-      res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'the server could not find the requested resource', reason: 'NotFound', code: 404 }));
+      res.writeHead(404, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          message: 'the server could not find the requested resource',
+          reason: 'NotFound',
+          code: 404,
+        }),
+      );
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const errors: string[] = [];
-    const w = l2StatusWatcher({ kubeconfig: kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`), onChange: () => undefined, onError: (e) => errors.push(e), backoffMs: 20 });
+    const w = l2StatusWatcher({
+      kubeconfig: kubeconfig(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      onChange: () => undefined,
+      onError: (e) => errors.push(e),
+      backoffMs: 20,
+    });
     watcher = w;
     w.start();
     await until(() => lists >= 3);
@@ -214,11 +333,24 @@ describe('MetalLB BGPPeer watcher and node labels, after the first list', () => 
       res.setHeader('content-type', 'application/json');
       if (url.pathname === '/api/v1/nodes/node-a') {
         nodeGets++;
-        return void res.end(JSON.stringify({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-a', labels: nodeGets === 1 ? { rack: 'r1' } : { rack: 'r2' } } }));
+        return void res.end(
+          JSON.stringify({
+            kind: 'Node',
+            apiVersion: 'v1',
+            metadata: { name: 'node-a', labels: nodeGets === 1 ? { rack: 'r1' } : { rack: 'r2' } },
+          }),
+        );
       }
       if (url.pathname !== '/apis/metallb.io/v1beta2/bgppeers') return void res.writeHead(404).end('{}');
       if (url.searchParams.get('watch') !== 'true') {
-        return void res.end(JSON.stringify({ apiVersion: 'metallb.io/v1beta2', kind: 'BGPPeerList', metadata: { resourceVersion: '10' }, items: [peer('tor-a', '5', '10.0.0.1')] }));
+        return void res.end(
+          JSON.stringify({
+            apiVersion: 'metallb.io/v1beta2',
+            kind: 'BGPPeerList',
+            metadata: { resourceVersion: '10' },
+            items: [peer('tor-a', '5', '10.0.0.1')],
+          }),
+        );
       }
       res.writeHead(200);
       void watchMay.then(() => {
@@ -238,7 +370,11 @@ describe('MetalLB BGPPeer watcher and node labels, after the first list', () => 
     const labelsBefore = await nodeLabels(kc, 'node-a');
     releaseWatch();
     await until(() => states.length >= 4, 'three watch events');
-    expect(states.slice(1)).toEqual([['metallb-system/tor-a 10.0.0.9'], ['metallb-system/tor-a 10.0.0.9', 'metallb-system/tor-r2 10.0.0.2'], ['metallb-system/tor-r2 10.0.0.2']]);
+    expect(states.slice(1)).toEqual([
+      ['metallb-system/tor-a 10.0.0.9'],
+      ['metallb-system/tor-a 10.0.0.9', 'metallb-system/tor-r2 10.0.0.2'],
+      ['metallb-system/tor-r2 10.0.0.2'],
+    ]);
     // The node moved to rack r2 after the first read of its labels: only the second read expects tor-r2 here.
     expect(peersForNode(w.items(), labelsBefore).map((p) => p.peer)).toEqual([]);
     const labelsAfter = await nodeLabels(kc, 'node-a');

@@ -30,69 +30,73 @@ describeAsRoot('live capture in network namespaces', () => {
     lab = null;
   });
 
-  it('sees the incident as asymmetric eth1 -> eth0 flows, and the fixed node as symmetric; survives its child dying', { timeout: 90_000 }, async () => {
-    const l = (lab = await buildIncidentLab('arlive'));
-    server = await startTcpServer(l.node, l.vip, 8443);
-    const names = new Map(parseLinks(JSON.parse((await l.node.ip(['-j', 'link', 'show'])).stdout)).map((x) => [x.ifindex, x.name]));
-    const matcher = new FlowMatcher({ vips: [l.vip], ifname: (i) => names.get(i) ?? null, answerMs: 500 });
-    const events: CaptureEvent[] = [];
-    let packets = 0;
-    capture = new TcpdumpCapture({
-      vips: [l.vip],
-      netns: l.node.name,
-      // The agent's default: handshakes always, data of 1 in 16 flows.
-      sampleBits: 4,
-      // Jitter drawn as 0: the first restart comes after exactly the first backoff step.
-      restarter: new Restarter('tcpdump', { initialMs: 200, maxMs: 30_000, random: () => 0 }),
-      onPacket: (buf, off, caplen, _len, ts, linktype) => {
-        packets++;
-        const d = decodePacket(linktype, buf, off, caplen);
-        if (d.ok) matcher.observe(d, ts);
-      },
-      onEvent: (e) => events.push(e),
-    });
-    await capture.start();
-    await until(() => events.some((e) => e.type === 'linktype'), 'the pcap header from tcpdump');
-    expect(events.find((e) => e.type === 'linktype')).toMatchObject({ linktype: 276, ok: true });
-    await new Promise((r) => setTimeout(r, 300)); // the filter is attached once the header is out
+  it(
+    'sees the incident as asymmetric eth1 -> eth0 flows, and the fixed node as symmetric; survives its child dying',
+    { timeout: 90_000 },
+    async () => {
+      const l = (lab = await buildIncidentLab('arlive'));
+      server = await startTcpServer(l.node, l.vip, 8443);
+      const names = new Map(parseLinks(JSON.parse((await l.node.ip(['-j', 'link', 'show'])).stdout)).map((x) => [x.ifindex, x.name]));
+      const matcher = new FlowMatcher({ vips: [l.vip], ifname: (i) => names.get(i) ?? null, answerMs: 500 });
+      const events: CaptureEvent[] = [];
+      let packets = 0;
+      capture = new TcpdumpCapture({
+        vips: [l.vip],
+        netns: l.node.name,
+        // The agent's default: handshakes always, data of 1 in 16 flows.
+        sampleBits: 4,
+        // Jitter drawn as 0: the first restart comes after exactly the first backoff step.
+        restarter: new Restarter('tcpdump', { initialMs: 200, maxMs: 30_000, random: () => 0 }),
+        onPacket: (buf, off, caplen, _len, ts, linktype) => {
+          packets++;
+          const d = decodePacket(linktype, buf, off, caplen);
+          if (d.ok) matcher.observe(d, ts);
+        },
+        onEvent: (e) => events.push(e),
+      });
+      await capture.start();
+      await until(() => events.some((e) => e.type === 'linktype'), 'the pcap header from tcpdump');
+      expect(events.find((e) => e.type === 'linktype')).toMatchObject({ linktype: 276, ok: true });
+      await new Promise((r) => setTimeout(r, 300)); // the filter is attached once the header is out
 
-    for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
-    // Without --immediate-mode packets arrive a block at a time (within tcpdump's 1 s timeout): wait for all of them.
-    await until(() => {
-      const t = matcher.tally(Date.now()).get(l.vip);
-      return (t?.outcomes.asymmetric ?? 0) >= 2 && (t?.ingressPackets['eth1'] ?? 0) >= 4 && (t?.retransmittedSyns ?? 0) >= 1;
-    }, 'two asymmetric flows, their SYNs and a retransmission');
-    const broken = matcher.tally(Date.now()).get(l.vip)!;
-    expect(broken.paths).toEqual({ 'eth1>eth0': 2 });
-    expect(broken.retransmittedSyns).toBeGreaterThanOrEqual(1);
-    expect(broken.ingressPackets['eth1']).toBeGreaterThanOrEqual(4);
+      for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
+      // Without --immediate-mode packets arrive a block at a time (within tcpdump's 1 s timeout): wait for all of them.
+      await until(() => {
+        const t = matcher.tally(Date.now()).get(l.vip);
+        return (t?.outcomes.asymmetric ?? 0) >= 2 && (t?.ingressPackets['eth1'] ?? 0) >= 4 && (t?.retransmittedSyns ?? 0) >= 1;
+      }, 'two asymmetric flows, their SYNs and a retransmission');
+      const broken = matcher.tally(Date.now()).get(l.vip)!;
+      expect(broken.paths).toEqual({ 'eth1>eth0': 2 });
+      expect(broken.retransmittedSyns).toBeGreaterThanOrEqual(1);
+      expect(broken.ingressPackets['eth1']).toBeGreaterThanOrEqual(4);
 
-    await fixByPolicyRouting(l);
-    for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
-    await until(() => (matcher.tally(Date.now()).get(l.vip)?.outcomes.symmetric ?? 0) >= 2, 'two symmetric flows');
-    expect(matcher.tally(Date.now()).get(l.vip)!.paths).toEqual({ 'eth1>eth0': 2, 'eth1>eth1': 2 });
+      await fixByPolicyRouting(l);
+      for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
+      await until(() => (matcher.tally(Date.now()).get(l.vip)?.outcomes.symmetric ?? 0) >= 2, 'two symmetric flows');
+      expect(matcher.tally(Date.now()).get(l.vip)!.paths).toEqual({ 'eth1>eth0': 2, 'eth1>eth1': 2 });
 
-    capture.requestStats();
-    await until(() => events.some((e) => e.type === 'stats'), 'tcpdump statistics after SIGUSR1');
-    const stats = events.find((e) => e.type === 'stats');
-    expect(stats).toMatchObject({ type: 'stats', stats: { droppedByKernel: 0 } });
-    expect((stats as { stats: { receivedByFilter: number } }).stats.receivedByFilter).toBeGreaterThan(0);
+      capture.requestStats();
+      await until(() => events.some((e) => e.type === 'stats'), 'tcpdump statistics after SIGUSR1');
+      const stats = events.find((e) => e.type === 'stats');
+      expect(stats).toMatchObject({ type: 'stats', stats: { droppedByKernel: 0 } });
+      expect((stats as { stats: { receivedByFilter: number } }).stats.receivedByFilter).toBeGreaterThan(0);
 
-    // The child dies: the capture restarts it after the backoff and keeps counting.
-    const firstPid = capture.pid!;
-    process.kill(firstPid, 'SIGKILL');
-    await until(() => capture!.restarts === 1 && capture!.running && capture!.pid !== firstPid, 'the restarted tcpdump');
-    expect(events.find((e) => e.type === 'exited')).toMatchObject({ signal: 'SIGKILL', restartInMs: 200 });
-    await until(() => events.filter((e) => e.type === 'linktype').length === 2, 'the restarted stream');
-    await new Promise((r) => setTimeout(r, 300));
-    const before = packets;
-    expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
-    await until(() => packets > before, 'packets from the restarted capture');
+      // The child dies: the capture restarts it after the backoff and keeps counting.
+      const firstPid = capture.pid!;
+      process.kill(firstPid, 'SIGKILL');
+      await until(() => capture!.restarts === 1 && capture!.running && capture!.pid !== firstPid, 'the restarted tcpdump');
+      expect(events.find((e) => e.type === 'exited')).toMatchObject({ signal: 'SIGKILL', restartInMs: 200 });
+      await until(() => events.filter((e) => e.type === 'linktype').length === 2, 'the restarted stream');
+      await new Promise((r) => setTimeout(r, 300));
+      const before = packets;
+      expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
+      await until(() => packets > before, 'packets from the restarted capture');
 
-    await capture.stop();
-    expect(capture.running).toBe(false);
-    expect(await markedTcpdumps()).toEqual([]);
-  });
+      await capture.stop();
+      expect(capture.running).toBe(false);
+      expect(await markedTcpdumps()).toEqual([]);
+    },
+  );
 
   it('learns the names of interfaces that appear after start', { timeout: 30_000 }, async () => {
     const l = (lab = await buildIncidentLab('arlinks'));
@@ -112,7 +116,11 @@ describeAsRoot('live capture in network namespaces', () => {
   it('ends tcpdump children orphaned by an agent that died', { timeout: 30_000 }, async () => {
     const l = (lab = await buildIncidentLab('arstale'));
     // A tcpdump marked as ours whose owner pid cannot exist.
-    const orphan = execa('ip', ['netns', 'exec', l.node.name, 'tcpdump', '-i', 'lo', '-w', '/dev/null'], { reject: false, stdin: 'ignore', env: { [CAPTURE_MARKER]: '2147483646' } });
+    const orphan = execa('ip', ['netns', 'exec', l.node.name, 'tcpdump', '-i', 'lo', '-w', '/dev/null'], {
+      reject: false,
+      stdin: 'ignore',
+      env: { [CAPTURE_MARKER]: '2147483646' },
+    });
     await until(async () => orphan.pid !== undefined && (await markedTcpdumps()).includes(orphan.pid), 'the orphan to run, marked');
     const killed = await killStaleCaptures();
     expect(killed).toContain(orphan.pid);

@@ -21,7 +21,9 @@ it('doubles up to the cap, jittered downwards by at most the jitter share', () =
 it('spreads many restarters over the window instead of one moment (what a DaemonSet relisting needs)', () => {
   vi.useFakeTimers();
   try {
-    const delays = Array.from({ length: 200 }, (_, i) => new Restarter(`w${i}`, { initialMs: 1000, maxMs: 1000 }).failed('api down', () => undefined));
+    const delays = Array.from({ length: 200 }, (_, i) =>
+      new Restarter(`w${i}`, { initialMs: 1000, maxMs: 1000 }).failed('api down', () => undefined),
+    );
     expect(Math.min(...delays)).toBeGreaterThanOrEqual(500);
     expect(Math.max(...delays)).toBeLessThanOrEqual(1000);
     // 200 draws from [500, 1000]: far from all the same.

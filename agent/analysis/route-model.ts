@@ -5,7 +5,7 @@
 // throw continues with the next rule), net/ipv4/route.c (ip_route_output_key_hash_rcu: source must be local,
 // oif with no route means "assume on-link", multipath and fib_select_default) and net/ipv4/fib_frontend.c
 // (fib_validate_source: rp_filter). Anything it does not cover is answered as `unknown` with the reason,
-// never guessed; README lists those limits.
+// never guessed; docs/design.md lists those limits.
 
 import {
   formatIp,

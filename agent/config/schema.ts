@@ -115,7 +115,7 @@ const OPTION_TABLE = [
     env: 'ASYMROUTE_JSON',
     type: 'boolean',
     default: false,
-    help: 'print the stable JSON report (see README) instead of text.',
+    help: 'print the stable JSON report (schema asymroute.check/v1, docs/operations.md) instead of text.',
     commands: ['check', 'analyze'],
   },
   {

@@ -5,8 +5,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/analysis/{bgp,flow-matcher,l2-evidence,reply-path,route-model,route-model-paths,model-agrees,model-findings,capture-analysis-v6,vips}.test.ts',
-      'test/decoders/{decoders,fast-path,pcapng}.test.ts',
+      'test/analysis/{bgp,flow-matcher,l2-evidence,reply-path,route-model,route-model-paths,model-agrees,model-findings,capture-analysis-v6,vips,netfilter}.test.ts',
+      'test/decoders/{decoders,fast-path}.test.ts',
+      'test/supervisor/*.test.ts',
       'test/parsers/*.test.ts',
       'test/net/*.test.ts',
     ],

@@ -104,14 +104,12 @@ export async function startServe(argv: string[], io: Output, version: string): P
         onChange: (why) => void checks.check(why),
       })
     : null;
+  const eventsModule = v.kubernetesEvents && kc ? await import('../kubernetes/events.js') : null;
   const events =
-    v.kubernetesEvents && kc
-      ? new (await import('../kubernetes/events.js')).ServiceEvents({
-          kubeconfig: kc,
-          node,
-          onError: (error) => log({ event: 'kubernetes-event-failed', error }),
-        })
+    eventsModule && kc
+      ? new eventsModule.ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) })
       : null;
+  const eventsExporter = eventsModule?.eventsExporter;
   const checks: ReplyPathMonitor = new ReplyPathMonitor({
     vips,
     // With Kubernetes, VIPs come from Services and MetalLB status only: a node's own /32s are often the CNI's.
@@ -131,7 +129,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
       await capture.follow(list);
     },
     changed,
-    stillReported: (vip) => agent?.findings().some((f) => f.vip === vip) ?? false,
+    stillReported: (vip) => agent?.stored().some((f) => f.vip === vip) ?? false,
     netlinkRestarter: supervisor.restarter('ip-monitor', { initialMs: 2000, maxMs: 60_000, healthyAfterMs: 60_000 }),
   });
   const l2 = new L2Monitor({
@@ -175,25 +173,10 @@ export async function startServe(argv: string[], io: Output, version: string): P
     registry,
     supervisor,
     readyWhen: () => checks.ready,
-    onTransition: (t) => {
-      const vip = checks.vips.find((x) => x.ip === t.vip) ?? null;
-      if (!events || !vip?.service || t.type !== 'asymmetric-reply-path') return;
-      const raised = t.event === 'finding-raised';
-      const reason = raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored';
-      const suppressedBefore = events.suppressed;
-      void events
-        .report({
-          service: vip.service,
-          reason,
-          message: raised
-            ? `on node ${node}: ${t.summary}`
-            : `on node ${node}: replies for ${vip.ip} leave on the interface requests arrive on again`,
-        })
-        .then((posted) => {
-          if (posted) log({ event: 'kubernetes-event-posted', service: vip.service, reason });
-          else if (events.suppressed > suppressedBefore) log({ event: 'kubernetes-event-rate-limited', service: vip.service, reason });
-        });
-    },
+    onTransition:
+      events && eventsExporter
+        ? eventsExporter(events, { node, serviceOf: (ip) => checks.vips.find((x) => x.ip === ip)?.service ?? null, log })
+        : undefined,
   });
   agent.add(capture);
   agent.add(

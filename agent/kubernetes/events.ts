@@ -72,3 +72,32 @@ export class ServiceEvents {
     return true;
   }
 }
+
+/**
+ * The Events exporter: it reads finding transitions (and the VIP's Service) and posts an Event for the reply path of
+ * a Service's VIP turning asymmetric on this node, and for it clearing.
+ */
+export function eventsExporter(
+  events: ServiceEvents,
+  o: { node: string; serviceOf: (vip: string | null) => string | null; log: (rec: Record<string, unknown>) => void },
+): (t: { event: string; type: string; vip: string | null; summary: string }) => void {
+  return (t) => {
+    const service = o.serviceOf(t.vip);
+    if (!service || t.type !== 'asymmetric-reply-path') return;
+    const raised = t.event === 'finding-raised';
+    const reason: EventReason = raised ? 'AsymmetricReplyPath' : 'ReplyPathRestored';
+    const suppressedBefore = events.suppressed;
+    void events
+      .report({
+        service,
+        reason,
+        message: raised
+          ? `on node ${o.node}: ${t.summary}`
+          : `on node ${o.node}: replies for ${t.vip} leave on the interface requests arrive on again`,
+      })
+      .then((posted) => {
+        if (posted) o.log({ event: 'kubernetes-event-posted', service, reason });
+        else if (events.suppressed > suppressedBefore) o.log({ event: 'kubernetes-event-rate-limited', service, reason });
+      });
+  };
+}

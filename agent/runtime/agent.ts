@@ -86,6 +86,11 @@ export class Agent implements AgentView {
     return this.store.all();
   }
 
+  /** The findings as last gathered (for a monitor asking during its own round, which must not gather again). */
+  stored(): TrackedFinding[] {
+    return this.store.all();
+  }
+
   ready(): boolean {
     return this.opts.readyWhen?.() ?? true;
   }

@@ -1,7 +1,7 @@
 // `asymroute analyze FILE`: the report from a capture file; no root needed.
 
 import { constants, existsSync } from 'node:fs';
-import { access, open as openFile, readFile } from 'node:fs/promises';
+import { access, open as openFile, readFile, stat } from 'node:fs/promises';
 import { analyzeCapture } from '../analysis/capture-analysis.js';
 import { checkReplyPaths } from '../reply-path/check.js';
 import { parseVipSpec } from '../analysis/vips.js';
@@ -45,6 +45,8 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   } catch (e) {
     throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
+  // A directory passes access(R_OK) and fails only at the first read: refuse it here, as unreadable input.
+  if ((await stat(file)).isDirectory()) throw new UsageError(`cannot read ${file}: it is a directory, not a capture file (pcap or pcapng)`);
   const open = () => fileChunks(file);
   let linksPath = cfg.values.links;
   const sibling = file.replace(/\.(pcapng|pcap)$/, '') + '.links.json';

@@ -19,6 +19,7 @@ import { IpRunner } from '../sources/ip-command.js';
 import { LinkNames } from '../sources/link-names.js';
 import { canonicalIp } from '../net/ip.js';
 import { kubeConfigPresent } from '../kubernetes/config-present.js';
+import { registerKubernetesUp } from '../kubernetes/metrics.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
 
 export interface ServeHandle {
@@ -105,6 +106,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
       })
     : null;
   const eventsModule = v.kubernetesEvents && kc ? await import('../kubernetes/events.js') : null;
+  registerKubernetesUp(registry, () => (kube ? kube.connected : null));
   const events =
     eventsModule && kc
       ? new eventsModule.ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) })

@@ -9,6 +9,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
 import { CaptureMonitor } from '../capture/capture-monitor.js';
 import { KubernetesMonitor } from '../kubernetes/kubernetes-monitor.js';
+import { registerKubernetesUp } from '../kubernetes/metrics.js';
 import { L2Monitor } from '../l2/l2-monitor.js';
 import { ReplyPathMonitor } from '../reply-path/check-monitor.js';
 import { Agent } from '../runtime/agent.js';
@@ -79,6 +80,7 @@ export async function metricsCatalog(): Promise<MetricDoc[]> {
   await take('l2/');
   new BgpMonitor({ peers: [], pollMs: 5000, log, registry, changed });
   await take('bgp/');
+  registerKubernetesUp(registry, () => null);
   new KubernetesMonitor({ kubeconfig: new KubeConfig(), node: 'doc', bgp: true, log, registry, supervisor, onChange: () => undefined });
   await take('kubernetes/');
   return out;

@@ -2,7 +2,7 @@
 // announces) and BGPPeer (which routers this node must peer with), each a list+watch restarted by the supervisor.
 // It raises no findings: the other monitors read what it knows. Loaded only when Kubernetes is in use.
 
-import { Gauge, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { applyAnnouncements, type VipSpec } from '../analysis/vips.js';
 import type { Finding } from '../findings/registry.js';
@@ -87,15 +87,6 @@ export class KubernetesMonitor implements Monitor {
           onError: (error) => log({ event: 'metallb-bgp-peers-error', error }),
         })
       : null;
-    const services = this.services;
-    new Gauge({
-      name: 'asymroute_kubernetes_up',
-      help: '1 while the Service watch is connected, 0 when the API is unreachable; absent when Kubernetes is not in use.',
-      registers: [opts.registry],
-      collect() {
-        this.set(services.status.connected ? 1 : 0);
-      },
-    });
   }
 
   private async refreshLabels(): Promise<void> {
@@ -122,6 +113,10 @@ export class KubernetesMonitor implements Monitor {
       );
       this.labelsTimer.unref();
     }
+  }
+
+  get connected(): boolean {
+    return this.services.status.connected;
   }
 
   /** The Services' VIPs, with MetalLB's announcements applied. */

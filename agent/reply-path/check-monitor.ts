@@ -48,6 +48,8 @@ export interface CheckStatus {
   error: string | null;
   count: number;
   failures: number;
+  /** when the last check that succeeded finished */
+  lastSuccessAt: string | null;
 }
 
 export interface ReplyPathOptions {
@@ -87,7 +89,7 @@ export class ReplyPathMonitor implements Monitor {
   result: CheckResult | null = null;
   /** the VIPs of the last check, plus those that left while their findings clear */
   vips: VipSpec[] = [];
-  readonly status: CheckStatus = { at: null, durationMs: null, reason: null, error: null, count: 0, failures: 0 };
+  readonly status: CheckStatus = { at: null, durationMs: null, reason: null, error: null, count: 0, failures: 0, lastSuccessAt: null };
   private readonly ip = new IpRunner();
   private netlink: NetlinkMonitor | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -98,10 +100,13 @@ export class ReplyPathMonitor implements Monitor {
 
   constructor(private readonly opts: ReplyPathOptions) {
     this.m = checkMetrics(opts.registry);
+    // Both results from the start, so an alert can tell "only errors" from "no series yet".
+    for (const result of ['ok', 'error']) this.m.checks.inc({ result }, 0);
   }
 
+  /** Ready once a check has succeeded: a failed one says nothing about the reply paths. */
   get ready(): boolean {
-    return this.status.count > 0;
+    return this.status.lastSuccessAt !== null;
   }
 
   async start(): Promise<void> {
@@ -197,6 +202,8 @@ export class ReplyPathMonitor implements Monitor {
     m.checks.inc({ result: ok ? 'ok' : 'error' });
     m.lastRun.set(Date.now() / 1000);
     if (!ok) return;
+    this.status.lastSuccessAt = new Date().toISOString();
+    m.lastSuccess.set(Date.now() / 1000);
     m.asymmetric.reset();
     m.info.reset();
     m.announced.reset();
@@ -273,7 +280,12 @@ function checkMetrics(registry: Registry) {
     checks: new Counter({ name: 'asymroute_checks_total', help: 'Static checks run, by result.', labelNames: ['result'], registers }),
     lastRun: new Gauge({
       name: 'asymroute_check_last_run_timestamp_seconds',
-      help: 'When the last static check finished (Unix time).',
+      help: 'When the last static check finished, whether it succeeded or failed (Unix time).',
+      registers,
+    }),
+    lastSuccess: new Gauge({
+      name: 'asymroute_check_last_success_timestamp_seconds',
+      help: 'When the last static check that succeeded finished (Unix time); 0 until one has.',
       registers,
     }),
     asymmetric: new Gauge({

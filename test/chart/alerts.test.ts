@@ -256,6 +256,45 @@ const CASES: Case[] = [
     fires: [],
   },
   {
+    name: 'every check failing for 15m',
+    alert: 'AsymrouteCheckFailing',
+    at: '25m',
+    series: [
+      [`asymroute_checks_total{${A},result="error"}`, '0+1x30'],
+      [`asymroute_checks_total{${A},result="ok"}`, '3x30'],
+      [`asymroute_checks_total{${B},result="error"}`, '0x30'],
+      [`asymroute_checks_total{${B},result="ok"}`, '0+1x30'],
+    ],
+    fires: [at(A)],
+  },
+  {
+    name: 'checks failing now and then but succeeding too',
+    alert: 'AsymrouteCheckFailing',
+    at: '25m',
+    series: [
+      [`asymroute_checks_total{${A},result="error"}`, '0+1x30'],
+      [`asymroute_checks_total{${A},result="ok"}`, '0+1x30'],
+    ],
+    fires: [],
+  },
+  {
+    name: 'Kubernetes API unreachable',
+    alert: 'AsymrouteKubernetesUnreachable',
+    at: '15m',
+    series: [
+      [`asymroute_kubernetes_up{${A}}`, '0x20'],
+      [`asymroute_kubernetes_up{${B}}`, '1x20'],
+    ],
+    fires: [at(A)],
+  },
+  {
+    name: 'Kubernetes API reachable',
+    alert: 'AsymrouteKubernetesUnreachable',
+    at: '15m',
+    series: [[`asymroute_kubernetes_up{${A}}`, '1x20']],
+    fires: [],
+  },
+  {
     name: 'agent down',
     alert: 'AsymrouteAgentDown',
     at: '10m',
@@ -363,7 +402,7 @@ describe('alerts', () => {
   });
 
   it('name the node, the VIP and the interfaces', () => {
-    for (const r of rules.filter((x) => !/Agent|Capture|Bgp/.test(x.alert))) {
+    for (const r of rules.filter((x) => !/Agent|Capture|Bgp|CheckFailing|KubernetesUnreachable/.test(x.alert))) {
       const text = r.annotations['summary']! + r.annotations['description']!;
       expect(text, r.alert).toMatch(/\$labels\.node/);
       expect(text, r.alert).toMatch(/\$labels\.vip/);

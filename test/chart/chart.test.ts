@@ -284,6 +284,8 @@ describe(`chart (rendered with ${renderer()})`, () => {
       'AsymrouteRpFilterDroppingVipTraffic',
       'AsymrouteCaptureDown',
       'AsymrouteCaptureDroppingPackets',
+      'AsymrouteCheckFailing',
+      'AsymrouteKubernetesUnreachable',
       'AsymrouteAgentDown',
       'AsymrouteAgentAbsent',
       'AsymrouteAgentMissingOnNodes',

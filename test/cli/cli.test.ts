@@ -41,6 +41,16 @@ describe('asymroute CLI', () => {
     expect(r.stdout).toBe('');
   });
 
+  it('analyze on a directory or a missing file exits 2 (unreadable input), not 1 (findings)', async () => {
+    const dir = tempDir('analyze-dir');
+    const r = await runCli(['analyze', dir], { env: NO_CONFIG });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/cannot read .*: it is a directory, not a capture file/);
+    const missing = await runCli(['analyze', join(dir, 'nope.pcap')], { env: NO_CONFIG });
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read .*nope\.pcap: ENOENT/);
+  });
+
   it('without iproute2 the error names the package', async () => {
     // A PATH that has node but no ip.
     const dir = tempDir('path');

@@ -21,7 +21,7 @@ const VIP = { ip: '192.168.1.240', ingress: null, source: 'flag' as const };
 
 // The monitors serve wires, with the incident's snapshot for the host and no kernel to ask; the capture's tcpdump
 // is a binary that does not exist, so a wanted capture is down.
-function makeAgent(capture = false) {
+function makeAgent(capture = false, readSnapshot: () => Promise<HostSnapshot> = async () => SNAP) {
   const registry = agentRegistry({ version: 'test', node: 'node1' });
   const supervisor = new Supervisor();
   let agent: Agent | null = null;
@@ -38,7 +38,7 @@ function makeAgent(capture = false) {
     log,
     registry,
     changed,
-    readSnapshot: async () => SNAP,
+    readSnapshot,
     oracle: async () => null,
     readConntrack: async () => null,
     onChecked: (vips) => cap.follow(vips),
@@ -199,5 +199,31 @@ describe('HTTP answers for a down capture and a busy download', () => {
     // One at a time, not one ever: after the first, another may run.
     expect((await a.inject('/v1/capture?seconds=1')).statusCode).toBe(200);
     expect(started).toBe(2);
+  });
+});
+
+describe('health that tells the truth', () => {
+  it('is not ready after a failed check, and is once a check succeeds; the failure is counted, not a success', async () => {
+    let fail = true;
+    const p = makeAgent(false, async () => {
+      if (fail) throw new Error('ip -j route show: exited 1');
+      return SNAP;
+    });
+    const a = app(p);
+    await p.checks.check('test');
+    const r = await a.inject('/readyz');
+    expect(r.statusCode).toBe(503);
+    expect(r.json().lastCheck).toMatchObject({ error: 'ip -j route show: exited 1', count: 1, failures: 1, lastSuccessAt: null });
+    let m = (await a.inject('/metrics')).body;
+    expect(m).toMatch(/^asymroute_checks_total\{result="error"\} 1$/m);
+    expect(m).toMatch(/^asymroute_checks_total\{result="ok"\} 0$/m);
+    expect(m).toMatch(/^asymroute_check_last_success_timestamp_seconds 0$/m);
+    expect(m).toMatch(/^asymroute_check_last_run_timestamp_seconds \d/m);
+    fail = false;
+    await p.checks.check('test');
+    expect((await a.inject('/readyz')).statusCode).toBe(200);
+    m = (await a.inject('/metrics')).body;
+    expect(m).toMatch(/^asymroute_checks_total\{result="ok"\} 1$/m);
+    expect(m).toMatch(/^asymroute_check_last_success_timestamp_seconds [1-9]/m);
   });
 });

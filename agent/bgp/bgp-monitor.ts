@@ -5,7 +5,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { PacketTap } from '../analysis/packet-feed.js';
 import type { Finding } from '../findings/registry.js';
 import type { Endpoint, LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
-import { BGP_PORT, bgpFindings, BgpTracker } from './sessions.js';
+import { BGP_PORT, bgpFindings, BgpTracker, MAX_UNEXPECTED_SOURCES } from './sessions.js';
 import { readTcpSockets } from './ss.js';
 
 export interface BgpMonitorOptions {
@@ -40,10 +40,24 @@ export class BgpMonitor implements Monitor {
       registers,
     });
     this.tracker.onReset = (peer) => resets.inc({ peer });
+    const unexpected = new Counter({
+      name: 'asymroute_bgp_unexpected_syns_total',
+      help: 'SYNs to port 179 (and half-open sockets) from sources that are no known peer: no series or finding of their own, whatever their number.',
+      registers,
+    });
+    this.tracker.onUnexpected = () => unexpected.inc();
     const tracker = this.tracker;
     new Gauge({
+      name: 'asymroute_bgp_unexpected_sources',
+      help: `Distinct sources of unexpected SYNs to port 179 currently remembered (bounded: at most ${MAX_UNEXPECTED_SOURCES}, oldest forgotten).`,
+      registers,
+      collect() {
+        this.set(tracker.unexpectedSources.size);
+      },
+    });
+    new Gauge({
       name: 'asymroute_bgp_session_up',
-      help: 'BGP sessions on TCP port 179 by peer (router) address: 1 when established for two polls in a row, else 0. Peers from --bgp-peer, and any this node dials or is dialled by.',
+      help: 'BGP sessions on TCP port 179 by peer (router) address: 1 when established for two polls in a row, else 0. Peers from --bgp-peer and MetalLB BGPPeers, and those this node dials or holds an established session with (at most 64); other sources only count in asymroute_bgp_unexpected_syns_total.',
       labelNames: ['peer', 'expected'],
       registers,
       collect() {

@@ -41,6 +41,10 @@ interface Attempt {
 }
 
 const MAX_ATTEMPTS = 256;
+/** Peers neither configured nor expected by MetalLB, that this node dials or has an established session with. */
+export const MAX_OBSERVED_PEERS = 64;
+/** Sources of SYNs or half-open sockets on port 179 that are no known peer, kept for the aggregate only. */
+export const MAX_UNEXPECTED_SOURCES = 64;
 const noAttempts = (): Record<AttemptOutcome, number> => ({ 'reset-after-handshake': 0, refused: 0, unanswered: 0, established: 0 });
 
 export class BgpTracker {
@@ -51,6 +55,14 @@ export class BgpTracker {
   readonly resets = new Map<string, number>();
   /** called at each reset received, where the metric counts it */
   onReset: ((peer: string) => void) | null = null;
+  /**
+   * Anyone can send a SYN to port 179 from any source: such sources get no peer state, series or finding of their
+   * own, only this bounded table (source -> last seen, oldest evicted) and a counter.
+   */
+  readonly unexpectedSources = new Map<string, number>();
+  unexpectedSyns = 0;
+  /** called at each SYN or half-open socket from a source that is no known peer */
+  onUnexpected: (() => void) | null = null;
 
   private expectedPeers = new Map<string, string>();
 
@@ -72,9 +84,31 @@ export class BgpTracker {
     for (const p of peers.keys()) this.peer(p, now);
   }
 
+  private noteUnexpected(ip: string, now: number): void {
+    this.unexpectedSyns++;
+    this.onUnexpected?.();
+    this.unexpectedSources.delete(ip);
+    if (this.unexpectedSources.size >= MAX_UNEXPECTED_SOURCES) this.unexpectedSources.delete(this.unexpectedSources.keys().next().value!);
+    this.unexpectedSources.set(ip, now);
+  }
+
+  private known(ip: string): boolean {
+    return this.peers.has(ip) || this.expectedPeers.has(ip);
+  }
+
+  // A new observed peer beyond the cap replaces the one down the longest (expected peers are never evicted).
+  private makeRoom(): void {
+    const observed = [...this.peers.values()].filter((p) => !p.expected);
+    if (observed.length < MAX_OBSERVED_PEERS) return;
+    const victim = observed.sort((a, b) => Number(a.up) - Number(b.up) || a.since - b.since)[0]!;
+    this.peers.delete(victim.peer);
+    this.resets.delete(victim.peer);
+  }
+
   private peer(ip: string, now: number): PeerState {
     let s = this.peers.get(ip);
     if (!s) {
+      if (!this.expectedPeers.has(ip)) this.makeRoom();
       s = {
         peer: ip,
         expected: this.expectedPeers.has(ip),
@@ -95,6 +129,11 @@ export class BgpTracker {
     const stateOf = new Map<string, string>();
     for (const k of sockets) {
       if (k.state === 'LISTEN' || !k.peerIp || (k.localPort !== BGP_PORT && k.peerPort !== BGP_PORT)) continue;
+      // A half-open socket from an unknown source (SYN-RECV under a SYN flood) makes no peer.
+      if (k.state !== 'ESTAB' && !this.known(k.peerIp)) {
+        this.noteUnexpected(k.peerIp, now);
+        continue;
+      }
       this.peer(k.peerIp, now);
       if (k.state === 'ESTAB') estab.add(k.peerIp);
       // The most advanced state wins when several sockets go to one peer (BGP connection collision).
@@ -122,7 +161,11 @@ export class BgpTracker {
     const syn = (f & TCP_SYN) !== 0;
     const ack = (f & TCP_ACK) !== 0;
     if (syn && !ack) {
-      // Only our own connection attempts (we SYN to the peer's 179) and the peer's attempts to our 179 start one.
+      // Only our own connection attempts (we SYN to the peer's 179) and a known peer's attempts to our 179 start one.
+      if (!outgoing && !this.known(peer)) {
+        this.noteUnexpected(peer, ts);
+        return;
+      }
       if (this.attempts.length >= MAX_ATTEMPTS) this.attempts.shift();
       const existing = this.attempts.find((a) => a.key === key && ts - a.t < 3000);
       if (!existing) this.attempts.push({ key, peer, t: ts, synAck: false, rst: false, established: false });
@@ -133,7 +176,7 @@ export class BgpTracker {
     if (!a) return;
     if (syn && ack) a.synAck = true;
     else if ((f & TCP_RST) !== 0) {
-      if (!outgoing) {
+      if (!outgoing && this.peers.has(peer)) {
         a.rst = true;
         this.resets.set(peer, (this.resets.get(peer) ?? 0) + 1);
         this.onReset?.(peer);

@@ -291,7 +291,7 @@ const OPTION_TABLE = [
     type: 'string',
     default: 'auto',
     metavar: 'auto|off',
-    help: 'serve: BGP session health from ss (TCP port 179) and the capture. auto: report the --bgp-peer peers, and any peer this node dials or is dialled by, when its session is not up.',
+    help: 'serve: BGP session health from ss (TCP port 179) and the capture. auto: report the --bgp-peer and MetalLB BGPPeer peers, and any peer this node dials itself (at most 64), when its session is not up; SYNs from other sources are only counted.',
     commands: ['serve'],
     ...oneOf(['auto', 'off']),
   },

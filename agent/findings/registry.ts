@@ -161,7 +161,7 @@ export const FINDINGS = {
     identity: ['peer'],
     raisedBy: ['serve'],
     meaning:
-      'no established TCP session on port 179 with a `--bgp-peer` (or with a peer this node dials or is dialled by), with how the attempts end: reset right after the handshake (the router does not list this node as a neighbour), refused, or unanswered',
+      'no established TCP session on port 179 with a `--bgp-peer` (or a MetalLB BGPPeer, or a peer this node dials itself; SYNs to port 179 from other sources are only counted), with how the attempts end: reset right after the handshake (the router does not list this node as a neighbour), refused, or unanswered',
     action:
       'a reset right after the handshake: add the node as a neighbour on the router; refused or unanswered: check the speaker and the path to the router',
     alert: 'AsymrouteBgpSessionDown',

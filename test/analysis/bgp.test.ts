@@ -1,7 +1,7 @@
 // BGP session state from ss polls and captured port-179 packets.
 
 import { describe, expect, it } from 'vitest';
-import { bgpFindings, BgpTracker } from '../../agent/bgp/sessions.js';
+import { BGP_PORT, bgpFindings, BgpTracker, MAX_OBSERVED_PEERS, MAX_UNEXPECTED_SOURCES } from '../../agent/bgp/sessions.js';
 import type { PacketDirection } from '../../agent/decoders/link.js';
 import type { PacketSummary } from '../../agent/decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../../agent/decoders/transport.js';
@@ -86,5 +86,48 @@ describe('BgpTracker', () => {
     t.observe({ ...tcp(true, TCP_SYN), dport: 443 }, 1000);
     expect(bgpFindings(t.view(10_000))).toHaveLength(1);
     expect(bgpFindings(t.view(70_000))).toHaveLength(0);
+  });
+});
+
+describe('BGP under a port-179 flood from random sources', () => {
+  it('keeps no peer, series or finding per spoofed source: a bounded table and a counter', () => {
+    const t = new BgpTracker(['192.168.1.254'], 0);
+    let counted = 0;
+    t.onUnexpected = () => counted++;
+    const n = 60_000;
+    for (let i = 0; i < n; i++) {
+      const src = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+      t.observe({ ...tcp(false, TCP_SYN, 1024 + (i % 60_000)), src, sport: 1024 + (i % 60_000), dport: BGP_PORT }, 1000 + i / 100);
+      // The spoofer's RST after its SYN must not count as a peer resetting us either.
+      t.observe({ ...tcp(false, TCP_RST, 1024 + (i % 60_000)), src, sport: 1024 + (i % 60_000), dport: BGP_PORT }, 1000 + i / 100);
+    }
+    // Half-open sockets from unknown sources, as ss lists them under the flood.
+    t.poll(
+      Array.from({ length: 1000 }, (_, i) => ({
+        ...listen,
+        state: 'SYN-RECV',
+        peerIp: `10.99.${i >> 8}.${i & 255}`,
+        peerPort: 40000,
+        localPort: BGP_PORT,
+      })),
+      2000,
+    );
+    const peers = t.view(3000);
+    expect(peers.map((p) => p.peer)).toEqual(['192.168.1.254']);
+    expect(counted).toBe(n + 1000);
+    expect(t.unexpectedSyns).toBe(n + 1000);
+    expect(t.unexpectedSources.size).toBe(MAX_UNEXPECTED_SOURCES);
+    expect(t.resets.size).toBe(0);
+    // The one finding is the expected peer's.
+    expect(bgpFindings(peers).map((f) => f.peer)).toEqual(['192.168.1.254']);
+  });
+
+  it('bounds the peers it dials itself, evicting the one down the longest', () => {
+    const t = new BgpTracker([], 0);
+    for (let i = 0; i < MAX_OBSERVED_PEERS + 20; i++) t.observe({ ...tcp(true, TCP_SYN, 30000 + i), dst: `172.16.0.${i}` }, 1000 + i);
+    const peers = t.view(2000);
+    expect(peers).toHaveLength(MAX_OBSERVED_PEERS);
+    expect(peers.map((p) => p.peer)).toContain(`172.16.0.${MAX_OBSERVED_PEERS + 19}`);
+    expect(peers.map((p) => p.peer)).not.toContain('172.16.0.0');
   });
 });

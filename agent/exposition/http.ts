@@ -25,6 +25,8 @@ export interface HttpOptions {
   version: string;
   /** where the VIPs come from, as the report's header says it */
   vipSource: string;
+  /** concurrent scrapes within this age share one rendering (default LIMITS.metricsMaxAgeMs; tests use 0) */
+  metricsMaxAgeMs?: number;
   /** GET /v1/capture: off by default, since packets carry payloads */
   pcapDownload:
     | { enabled: false }
@@ -34,6 +36,37 @@ export interface HttpOptions {
         maxBytes: number;
         run: (seconds: number, maxBytes: number, reply: FastifyReply) => Promise<void>;
       };
+}
+
+/** The HTTP server's bounds; every one of them ends or refuses a client rather than letting it pile up. */
+export const LIMITS = {
+  connections: 256,
+  socketIdleMs: 30_000,
+  keepAliveMs: 5_000,
+  requestMs: 30_000,
+  requestsPerSocket: 1000,
+  bodyBytes: 4096,
+  /** concurrent scrapes within this age share one rendering */
+  metricsMaxAgeMs: 1000,
+};
+
+/**
+ * One rendering for every caller within `maxAgeMs` (and one at a time): a flood of scrapes costs one render a second,
+ * so the event loop stays free for /healthz.
+ */
+export function singleFlight<T>(make: () => Promise<T>, maxAgeMs: number, now: () => number = Date.now): () => Promise<T> {
+  let last: { at: number; value: Promise<T> } | null = null;
+  return () => {
+    const t = now();
+    if (last && t - last.at < maxAgeMs) return last.value;
+    const value = make();
+    last = { at: t, value };
+    // A failed rendering is not served to the next caller.
+    value.catch(() => {
+      if (last?.value === value) last = null;
+    });
+    return value;
+  };
 }
 
 function wantsJson(accept: string | undefined, format: unknown): boolean {
@@ -53,7 +86,21 @@ function singleQuery(q: Record<string, unknown>): Record<string, string | undefi
 }
 
 export function buildHttp(o: HttpOptions): FastifyInstance {
-  const app = Fastify({ logger: false });
+  // A slow or idle client cannot hold a socket for long, nor open sockets without end (issue 12's slow readers).
+  const app = Fastify({
+    logger: false,
+    connectionTimeout: LIMITS.socketIdleMs,
+    keepAliveTimeout: LIMITS.keepAliveMs,
+    requestTimeout: LIMITS.requestMs,
+    maxRequestsPerSocket: LIMITS.requestsPerSocket,
+    bodyLimit: LIMITS.bodyBytes,
+  });
+  app.server.maxConnections = LIMITS.connections;
+  const metrics = singleFlight(() => {
+    // The findings gauges move when findings are gathered: gather now so a scrape sees the live evidence too.
+    a.findings();
+    return o.registry.metrics();
+  }, o.metricsMaxAgeMs ?? LIMITS.metricsMaxAgeMs);
   const a = o.agent;
   let captureBusy = false;
   const monitorEndpoints = a.endpoints();
@@ -98,11 +145,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ ready, lastCheck: o.checks.status });
   });
 
-  app.get('/metrics', async (_req, reply) => {
-    // The findings gauges move when findings are gathered: gather now so a scrape sees the live evidence too.
-    a.findings();
-    return reply.type(o.registry.contentType).send(await o.registry.metrics());
-  });
+  app.get('/metrics', async (_req, reply) => reply.type(o.registry.contentType).send(await metrics()));
 
   app.get('/v1/findings', async () => ({ findings: sortFindings(a.findings()) }));
 

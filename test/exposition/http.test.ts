@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { buildHttp } from '../../agent/exposition/http.js';
+import { buildHttp, LIMITS, singleFlight } from '../../agent/exposition/http.js';
 import { agentRegistry } from '../../agent/exposition/metrics.js';
 import type { HostSnapshot } from '../../agent/model/host-state.js';
 import { Agent } from '../../agent/runtime/agent.js';
@@ -74,6 +74,7 @@ function app(p: Parts) {
     node: 'node1',
     version: 'test',
     vipSource: 'configured',
+    metricsMaxAgeMs: 0,
     pcapDownload: { enabled: false },
   });
 }
@@ -225,5 +226,45 @@ describe('health that tells the truth', () => {
     m = (await a.inject('/metrics')).body;
     expect(m).toMatch(/^asymroute_checks_total\{result="ok"\} 1$/m);
     expect(m).toMatch(/^asymroute_check_last_success_timestamp_seconds [1-9]/m);
+  });
+});
+
+describe('a scrape flood costs one rendering a second', () => {
+  it('shares one rendering among concurrent callers within the age, renders again after it, never serves a failure', async () => {
+    let t = 0;
+    let made = 0;
+    let fail = false;
+    const f = singleFlight(
+      async () => {
+        made++;
+        if (fail) throw new Error('boom');
+        return made;
+      },
+      1000,
+      () => t,
+    );
+    const all = await Promise.all(Array.from({ length: 100 }, () => f()));
+    expect(new Set(all)).toEqual(new Set([1]));
+    expect(made).toBe(1);
+    t = 999;
+    expect(await f()).toBe(1);
+    t = 1000;
+    expect(await f()).toBe(2);
+    fail = true;
+    t = 5000;
+    await expect(f()).rejects.toThrow('boom');
+    fail = false;
+    expect(await f()).toBe(4);
+  });
+
+  it('bounds connections and times out idle and slow clients', () => {
+    const p = makeAgent();
+    const a = app(p);
+    expect(a.server.maxConnections).toBe(LIMITS.connections);
+    expect(a.initialConfig).toMatchObject({
+      connectionTimeout: LIMITS.socketIdleMs,
+      keepAliveTimeout: LIMITS.keepAliveMs,
+      requestTimeout: LIMITS.requestMs,
+    });
   });
 });

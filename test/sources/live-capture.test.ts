@@ -57,7 +57,7 @@ describeAsRoot('live capture in network namespaces', () => {
       await capture.start();
       await until(() => events.some((e) => e.type === 'linktype'), 'the pcap header from tcpdump');
       expect(events.find((e) => e.type === 'linktype')).toMatchObject({ linktype: 276, ok: true });
-      await new Promise((r) => setTimeout(r, 300)); // the filter is attached once the header is out
+      // No pause needed: tcpdump sets its filter (pcap_setfilter) before it writes the pcap header (pcap_dump_open).
 
       for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
       // Without --immediate-mode packets arrive a block at a time (within tcpdump's 1 s timeout): wait for all of them.
@@ -87,7 +87,6 @@ describeAsRoot('live capture in network namespaces', () => {
       await until(() => capture!.restarts === 1 && capture!.running && capture!.pid !== firstPid, 'the restarted tcpdump');
       expect(events.find((e) => e.type === 'exited')).toMatchObject({ signal: 'SIGKILL', restartInMs: 200 });
       await until(() => events.filter((e) => e.type === 'linktype').length === 2, 'the restarted stream');
-      await new Promise((r) => setTimeout(r, 300));
       const before = packets;
       expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(true);
       await until(() => packets > before, 'packets from the restarted capture');

@@ -694,8 +694,8 @@ export function describeRule(r: Rule): string {
   return parts.join(' ');
 }
 
-/** Human text for one route, as `ip route` would print it. */
-export function describeRoute(r: Route): string {
+/** Human text for one route, as `ip route` would print it; without the metric, as `ip route del` selects it. */
+export function describeRoute(r: Route, opts: { metric?: boolean } = {}): string {
   const parts: string[] = [];
   if (r.type !== 'unicast') parts.push(r.type);
   parts.push(r.dst);
@@ -705,7 +705,7 @@ export function describeRoute(r: Route): string {
     if (n.dev) parts.push('dev', n.dev);
   }
   if (r.table !== 'main') parts.push('table', r.table);
-  if (r.metric) parts.push('metric', String(r.metric));
+  if (r.metric && opts.metric !== false) parts.push('metric', String(r.metric));
   if (r.nexthops.length > 1) {
     for (const n of r.nexthops)
       parts.push('nexthop', ...(n.gateway ? ['via', n.gateway] : []), ...(n.dev ? ['dev', n.dev] : []), 'weight', String(n.weight));

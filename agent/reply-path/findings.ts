@@ -190,7 +190,7 @@ export function hostFindings(snap: HostSnapshot, reports: VipReport[], mgmt: (Pr
         finding('competing-default-routes', {
           vip: null,
           summary: `${defaults.length} IPv${family} default routes on ${[...devs].join(', ')}: the lowest metric wins, and which one that is changes when a link or DHCP lease changes`,
-          evidence: defaults.map(describeRoute),
+          evidence: defaults.map((r) => describeRoute(r)),
           remediation: [
             {
               title: 'keep one default route, or give each a distinct metric on purpose and use policy routing for VIP replies',

@@ -77,24 +77,6 @@ function freeMark(snap: HostSnapshot): number {
   return 0x1064;
 }
 
-/** The route as `ip route del` selects it: type, destination, nexthops and table; any metric matches. */
-function routeSelector(r: Route): string {
-  const parts: string[] = [];
-  if (r.type !== 'unicast') parts.push(r.type);
-  parts.push(r.dst);
-  if (r.nexthops.length === 1) {
-    const n = r.nexthops[0]!;
-    if (n.gateway) parts.push('via', n.gateway);
-    if (n.dev) parts.push('dev', n.dev);
-  }
-  if (r.table !== 'main') parts.push('table', r.table);
-  if (r.nexthops.length > 1) {
-    for (const n of r.nexthops)
-      parts.push('nexthop', ...(n.gateway ? ['via', n.gateway] : []), ...(n.dev ? ['dev', n.dev] : []), 'weight', String(n.weight));
-  }
-  return parts.join(' ');
-}
-
 /** Policy routing, connmark routing, and moving the deciding route: the fixes for replies that leave elsewhere. */
 export function fixesForAsymmetry(v: AsymmetryContext, p: AsymmetricPath): Remediation[] {
   const snap = v.snapshot;
@@ -153,7 +135,7 @@ export function fixesForAsymmetry(v: AsymmetryContext, p: AsymmetricPath): Remed
     } else {
       out.push({
         title: `move the default route to ${ingress}`,
-        commands: [`${ipf} route del ${routeSelector(route)}`, `${ipf} route add default via ${gw.ip} dev ${ingress}`],
+        commands: [`${ipf} route del ${describeRoute(route, { metric: false })}`, `${ipf} route add default via ${gw.ip} dev ${ingress}`],
         note: `all traffic of the host then leaves via ${ingress}; ${p.egress.join(', ')} keeps only its connected subnets (management access from elsewhere may need its own route). Gateway: ${gw.how}.`,
       });
     }

@@ -3,7 +3,7 @@
 // fails when it is stale.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
@@ -17,6 +17,7 @@ import { IpRunner } from '../sources/ip-command.js';
 import { LinkNames } from '../sources/link-names.js';
 import { supervisedWithMetrics } from '../supervisor/metrics.js';
 import { agentRegistry } from './metrics.js';
+import { repoRoot } from '../findings/findings-doc.js';
 
 export interface MetricDoc {
   name: string;
@@ -107,13 +108,7 @@ export async function renderMetricsDoc(): Promise<string> {
   ].join('\n');
 }
 
-function root(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
-  return d;
-}
-
-export const METRICS_DOC = join(root(), 'docs/metrics.md');
+export const METRICS_DOC = join(repoRoot(), 'docs/metrics.md');
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const before = existsSync(METRICS_DOC) ? readFileSync(METRICS_DOC, 'utf8') : '';

@@ -52,14 +52,14 @@ export function updateFindingsDoc(doc: string, findings: Record<string, FindingS
   return doc.slice(0, begin) + renderFindingsReference(findings) + doc.slice(end + END_MARKER.length);
 }
 
-// The repository root, from agent/findings/ (sources under vitest) or dist/agent/findings/ (built).
-function root(): string {
+/** The repository root, from agent/… (sources under vitest) or dist/agent/… (built): for the generated docs. */
+export function repoRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(d, 'package.json')) && dirname(d) !== d) d = dirname(d);
   return d;
 }
 
-export const FINDINGS_DOC = join(root(), 'docs/findings.md');
+export const FINDINGS_DOC = join(repoRoot(), 'docs/findings.md');
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const before = readFileSync(FINDINGS_DOC, 'utf8');

@@ -116,6 +116,19 @@ type FibResult =
   | { kind: 'error'; errno: KernelErrno; reason: LookupErrorReason; rule: Rule | null; route: CRoute | null; trace: TraceStep[] }
   | { kind: 'unknown'; reason: string; trace: TraceStep[]; unevaluatedSelectors?: string[] };
 
+/** A local route delivers to this host: the kernel answers `local … dev lo`, for output and input lookups alike. */
+function localAnswer(res: Extract<FibResult, { kind: 'route' }>): RouteAnswer {
+  return {
+    kind: 'route',
+    type: 'local',
+    candidates: [{ dev: 'lo', gateway: null }],
+    route: res.route.r,
+    rule: res.rule,
+    table: res.table,
+    trace: res.trace,
+  };
+}
+
 const REJECT: Partial<Record<RouteType, { errno: KernelErrno; reason: LookupErrorReason }>> = {
   unreachable: { errno: 'EHOSTUNREACH', reason: 'unreachable-route' },
   prohibit: { errno: 'EACCES', reason: 'prohibit-route' },
@@ -274,15 +287,7 @@ export class RouteModel {
     }
     const route = res.route.r;
     if (route.type === 'local') {
-      return {
-        kind: 'route',
-        type: 'local',
-        candidates: [{ dev: 'lo', gateway: null }],
-        route,
-        rule: res.rule,
-        table: res.table,
-        trace: res.trace,
-      };
+      return localAnswer(res);
     }
     if (route.type !== 'unicast') {
       return { kind: 'unknown', reason: `${route.type} routes are not modelled for output lookups`, trace: res.trace };
@@ -346,15 +351,7 @@ export class RouteModel {
           return { kind: 'error', errno: 'EINVAL', reason: 'rp-filter', rule: res.rule, route, trace: res.trace, note: rpf.note };
         }
       }
-      return {
-        kind: 'route',
-        type: 'local',
-        candidates: [{ dev: 'lo', gateway: null }],
-        route,
-        rule: res.rule,
-        table: res.table,
-        trace: res.trace,
-      };
+      return localAnswer(res);
     }
     if (flow.family === 6) return { kind: 'unknown', reason: 'IPv6 forwarding lookups are not modelled', trace: res.trace };
     if (route.type !== 'unicast') {

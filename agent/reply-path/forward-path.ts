@@ -142,34 +142,21 @@ export function replyMark(
   };
   const conn = evaluateMarks(chains, first);
   if (conn.kind !== 'known') return { mark: null, reason: markFailure('a request arriving on ' + q.ingress, conn), applied: [] };
-  const reply: PacketContext =
-    q.kind === 'forwarded'
-      ? {
-          family: q.family,
-          hook: 'prerouting',
-          iif: q.iif,
-          src: q.src,
-          dst: q.snat === false ? q.client : null,
-          proto,
-          sport: q.srcPort,
-          dport: null,
-          ctstate: 'established',
-          mark: 0,
-          ctmark: conn.ctmark,
-        }
-      : {
-          family: q.family,
-          hook: 'output',
-          iif: null,
-          src: q.src,
-          dst: q.client,
-          proto,
-          sport: q.srcPort,
-          dport: null,
-          ctstate: 'established',
-          mark: 0,
-          ctmark: conn.ctmark,
-        };
+  // A forwarded reply (from a pod) meets PREROUTING on the veth it came in by; a local one meets OUTPUT.
+  const forwarded = q.kind === 'forwarded';
+  const reply: PacketContext = {
+    family: q.family,
+    hook: forwarded ? 'prerouting' : 'output',
+    iif: forwarded ? q.iif : null,
+    src: q.src,
+    dst: forwarded && q.snat !== false ? null : q.client,
+    proto,
+    sport: q.srcPort,
+    dport: null,
+    ctstate: 'established',
+    mark: 0,
+    ctmark: conn.ctmark,
+  };
   const r = evaluateMarks(chains, reply);
   if (r.kind !== 'known') return { mark: null, reason: markFailure('the reply', r), applied: [] };
   return { mark: r.mark, reason: null, applied: [...conn.applied, ...r.applied] };

@@ -6,6 +6,7 @@
 // is (request, reply, neither), interns services (VIP, port, protocol) and interfaces to small ids, and keeps the
 // tallies: outcomes, ingress>egress paths and observed clients, including those of flows already closed.
 
+import type { V4PacketSink } from '../decoders/fast-path.js';
 import type { PacketSummary } from '../decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../decoders/transport.js';
 import { formatIp, parseIp } from '../net/ip.js';
@@ -72,7 +73,7 @@ function emptyTally(): VipTally {
   };
 }
 
-export class FlowMatcher {
+export class FlowMatcher implements V4PacketSink {
   readonly capacity: number;
   private readonly idleMs: number;
   private readonly answerMs: number;

@@ -66,7 +66,7 @@ export class CaptureMonitor implements Monitor {
   private expiryTimer: NodeJS.Timeout | null = null;
   private readonly m: ReturnType<typeof captureMetrics>;
   /** what the counters were last handed to prom-client at: packets, failures, skips, evictions of this matcher */
-  private exported = { packets: 0, failures: new Map<string, number>(), skipped: {} as Record<string, number>, evictions: 0, restarts: 0 };
+  private exported = { packets: 0, failures: new Map<string, number>(), skipped: {} as Record<string, number>, evictions: 0 };
 
   constructor(private readonly opts: CaptureMonitorOptions) {
     this.m = captureMetrics(opts.registry, this);
@@ -192,8 +192,7 @@ export class CaptureMonitor implements Monitor {
     if (e.type === 'linktype') this.captureStats.linktypeOk = e.ok;
     if (e.type === 'started') {
       const r = this.opts.restarter.state.restarts;
-      if (r > this.exported.restarts) this.m.restarts.inc(r - this.exported.restarts);
-      this.exported.restarts = r;
+      if (r > this.captureStats.restarts) this.m.restarts.inc(r - this.captureStats.restarts);
       this.captureStats.restarts = r;
     }
     if (e.type === 'exited') {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { NetnsLab, type Netns } from '../../agent/netns/netns.js';
-import { BIN } from '../helpers/cli.js';
+import { serveInNetns } from '../helpers/cli.js';
 import { nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -78,24 +78,9 @@ describeAsRoot('BGP session health against BIRD in namespaces', () => {
     bird(router, 'router');
     bird(node, 'node');
 
-    const agent = execa(
-      'ip',
-      [
-        'netns',
-        'exec',
-        node.name,
-        process.execPath,
-        BIN,
-        'serve',
-        '--bgp-peer',
-        ROUTER,
-        '--vip',
-        `192.168.1.240@eth0`,
-        '--kubernetes',
-        'off',
-        '--listen',
-        '127.0.0.1',
-      ],
+    const agent = serveInNetns(
+      node.name,
+      ['--bgp-peer', ROUTER, '--vip', `192.168.1.240@eth0`, '--kubernetes', 'off', '--listen', '127.0.0.1'],
       { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } },
     );
     procs.push(agent);

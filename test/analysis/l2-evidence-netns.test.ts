@@ -2,9 +2,9 @@
 // asks for the VIP, and speakers that answer for it, stop answering (the dead-speaker incident: "no route to host"),
 // and claim it twice (conflict).
 
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
-import { BIN } from '../helpers/cli.js';
+import { serveInNetns } from '../helpers/cli.js';
 import { announce, announce6, buildL2Lab, clientAsks, clientAsks6, L2, L2V6, withdraw, type L2Lab } from '../helpers/l2-lab.js';
 import { nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
@@ -35,24 +35,12 @@ describeAsRoot('ARP evidence in namespaces', () => {
     { timeout: 120_000 },
     async () => {
       const lab = (l = await buildL2Lab('ararp'));
-      agent = execa(
-        'ip',
-        [
-          'netns',
-          'exec',
-          lab.node.name,
-          process.execPath,
-          BIN,
-          'serve',
-          '--vip',
-          `${L2.vip}@eth1`,
-          '--kubernetes',
-          'off',
-          '--listen',
-          '127.0.0.1',
-        ],
-        { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } },
-      );
+      agent = serveInNetns(lab.node.name, ['--vip', `${L2.vip}@eth1`, '--kubernetes', 'off', '--listen', '127.0.0.1'], {
+        reject: false,
+        stdin: 'ignore',
+        buffer: false,
+        env: { ASYMROUTE_CONFIG: '' },
+      });
       await untilValue('capture up', async () => (await metric(lab, /^asymroute_capture_up (\d)/m)) === 1, 20_000);
 
       // Healthy: speaker A holds the VIP; the client asks once, gets its answer (unicast: the node does not see it).
@@ -71,24 +59,12 @@ describeAsRoot('ARP evidence in namespaces', () => {
       await withdraw(lab.spkA);
       agent.kill('SIGTERM');
       await agent;
-      agent = execa(
-        'ip',
-        [
-          'netns',
-          'exec',
-          lab.node.name,
-          process.execPath,
-          BIN,
-          'serve',
-          '--vip',
-          `${L2.vip}@eth1`,
-          '--kubernetes',
-          'off',
-          '--listen',
-          '127.0.0.1',
-        ],
-        { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } },
-      );
+      agent = serveInNetns(lab.node.name, ['--vip', `${L2.vip}@eth1`, '--kubernetes', 'off', '--listen', '127.0.0.1'], {
+        reject: false,
+        stdin: 'ignore',
+        buffer: false,
+        env: { ASYMROUTE_CONFIG: '' },
+      });
       await untilValue('capture up again', async () => (await metric(lab, /^asymroute_capture_up (\d)/m)) === 1, 20_000);
       const t0 = Date.now();
       await clientAsks(lab.client, 3500);
@@ -138,15 +114,9 @@ describeAsRoot('ARP evidence in namespaces', () => {
 
   it('probes who owns the VIP: no answer, then one owner with its latency, then two', { timeout: 120_000 }, async () => {
     const lab = (l = await buildL2Lab('arprobe'));
-    agent = execa(
-      'ip',
+    agent = serveInNetns(
+      lab.node.name,
       [
-        'netns',
-        'exec',
-        lab.node.name,
-        process.execPath,
-        BIN,
-        'serve',
         '--vip',
         `${L2.vip}@eth1`,
         '--arp-probe',
@@ -197,15 +167,9 @@ describeAsRoot('ARP evidence in namespaces', () => {
 
   it('IPv6 (NDP): nobody answers the solicitations, then a speaker advertises the VIP, then two do', { timeout: 120_000 }, async () => {
     const lab = (l = await buildL2Lab('arndp'));
-    agent = execa(
-      'ip',
+    agent = serveInNetns(
+      lab.node.name,
       [
-        'netns',
-        'exec',
-        lab.node.name,
-        process.execPath,
-        BIN,
-        'serve',
         '--vip',
         `${L2V6.vip}@eth1`,
         '--arp-probe',

@@ -6,11 +6,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { stringify } from 'yaml';
 import { afterEach, expect, it, onTestFinished } from 'vitest';
 import { NetnsLab, tcpConnect, type Netns } from '../../agent/netns/netns.js';
-import { BIN } from '../helpers/cli.js';
+import { serveInNetns } from '../helpers/cli.js';
 import { renderChart } from '../helpers/helm.js';
 import { nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
@@ -64,26 +64,12 @@ describeAsRoot('VIP traffic starvation', () => {
       await ns.ip(['addr', 'add', `${VIP}/32`, 'dev', 'lo']);
       if (name === 'node-a') await router.ip(['route', 'add', `${VIP}/32`, 'via', n]);
       agents.push(
-        execa(
-          'ip',
-          [
-            'netns',
-            'exec',
-            ns.name,
-            process.execPath,
-            BIN,
-            'serve',
-            '--vip',
-            `${VIP}@eth1`,
-            '--bgp',
-            'off',
-            '--kubernetes',
-            'off',
-            '--listen',
-            '127.0.0.1',
-          ],
-          { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: name } },
-        ),
+        serveInNetns(ns.name, ['--vip', `${VIP}@eth1`, '--bgp', 'off', '--kubernetes', 'off', '--listen', '127.0.0.1'], {
+          reject: false,
+          stdin: 'ignore',
+          buffer: false,
+          env: { ASYMROUTE_CONFIG: '', NODE_NAME: name },
+        }),
       );
       i++;
     }

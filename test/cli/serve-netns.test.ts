@@ -9,7 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type Netns, type TcpServer } from '../../agent/netns/netns.js';
-import { BIN } from '../helpers/cli.js';
+import { serveInNetns } from '../helpers/cli.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -100,15 +100,9 @@ describeAsRoot('asymroute serve in the node namespace', () => {
         `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`,
       );
       const logs: string[] = [];
-      agent = execa(
-        'ip',
+      agent = serveInNetns(
+        l.node.name,
         [
-          'netns',
-          'exec',
-          l.node.name,
-          process.execPath,
-          BIN,
-          'serve',
           '--client',
           l.clientCidr,
           '--interval',
@@ -159,27 +153,9 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       const l = (lab = await buildIncidentLab('arserve'));
       server = await startTcpServer(l.node, l.vip, 8443);
       const logs: string[] = [];
-      agent = execa(
-        'ip',
-        [
-          'netns',
-          'exec',
-          l.node.name,
-          process.execPath,
-          BIN,
-          'serve',
-          '--vip',
-          l.vip,
-          '--client',
-          l.clientCidr,
-          '--interval',
-          '300',
-          '--flow-idle',
-          '30',
-          '--kubernetes',
-          'off',
-          '--pcap-download',
-        ],
+      agent = serveInNetns(
+        l.node.name,
+        ['--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30', '--kubernetes', 'off', '--pcap-download'],
         { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } },
       );
       agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));

@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { execa, type Options } from 'execa';
 import type { Netns } from '../../agent/netns/netns.js';
 import type { CheckReportJson } from '../../agent/exposition/check-report.js';
 
@@ -48,3 +48,9 @@ export async function checkJson(args: string[], netns?: Netns): Promise<{ exitCo
 }
 
 export const findingTypes = (r: CheckReportJson) => r.findings.map((f) => f.type).sort();
+
+/** `asymroute serve ARGS` started by the built CLI inside a namespace; the caller keeps and stops the process. */
+export function serveInNetns<O extends Options>(nsName: string, args: string[], opts: O) {
+  ensureBuilt();
+  return execa('ip', ['netns', 'exec', nsName, process.execPath, BIN, 'serve', ...args], opts);
+}

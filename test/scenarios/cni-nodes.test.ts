@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { NetnsLab, type Netns } from '../../agent/netns/netns.js';
-import { BIN, checkJson } from '../helpers/cli.js';
+import { checkJson, serveInNetns } from '../helpers/cli.js';
 import { nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -171,25 +171,13 @@ describeAsRoot('CNI-like nodes: no false VIPs, never a false all clear', () => {
       kubeconfig,
       `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`,
     );
-    const agent = execa(
-      'ip',
-      [
-        'netns',
-        'exec',
-        node.name,
-        process.execPath,
-        BIN,
-        'serve',
-        '--capture=false',
-        '--kubernetes',
-        'on',
-        '--kubeconfig',
-        kubeconfig,
-        '--bgp',
-        'off',
-      ],
-      { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
-    );
+    const agent = serveInNetns(node.name, ['--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--bgp', 'off'], {
+      reject: false,
+      stdin: 'ignore',
+      all: true,
+      buffer: false,
+      env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' },
+    });
     procs.push(agent);
     await untilValue('readyz', async () => (await nsGet(node, '/readyz')).status === 200);
     await untilValue('the Service list', async () => requested.includes('/api/v1/services'));

@@ -2,11 +2,11 @@
 // makes the verdict unknown, and the client really fails; a tc redirect the model does not read makes live flows
 // asymmetric while every static path is fine, and the live finding says the model misses that path.
 
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByDefaultRoute, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type TcpServer } from '../../agent/netns/netns.js';
-import { BIN, checkJson, findingTypes } from '../helpers/cli.js';
+import { checkJson, findingTypes, serveInNetns } from '../helpers/cli.js';
 import { nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -76,26 +76,9 @@ describeAsRoot('paths the static model cannot see', () => {
         'dev',
         'eth0',
       ]);
-      agent = execa(
-        'ip',
-        [
-          'netns',
-          'exec',
-          l.node.name,
-          process.execPath,
-          BIN,
-          'serve',
-          '--vip',
-          l.vip,
-          '--client',
-          l.clientCidr,
-          '--interval',
-          '300',
-          '--kubernetes',
-          'off',
-          '--bgp',
-          'off',
-        ],
+      agent = serveInNetns(
+        l.node.name,
+        ['--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--kubernetes', 'off', '--bgp', 'off'],
         { reject: false, stdin: 'ignore', buffer: false, env: { ASYMROUTE_CONFIG: '' } },
       );
       await untilValue('readyz', async () => (await nsGet(l.node, '/readyz')).status === 200);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { buildHttp, LIMITS, singleFlight } from '../../agent/exposition/http.js';
+import { buildHttp, LIMITS, singleFlight, type HttpOptions } from '../../agent/exposition/http.js';
 import { agentRegistry } from '../../agent/exposition/metrics.js';
 import type { HostSnapshot } from '../../agent/model/host-state.js';
 import { Agent } from '../../agent/runtime/agent.js';
@@ -66,7 +66,7 @@ async function checked(p: Parts): Promise<Parts> {
   return p;
 }
 
-function app(p: Parts) {
+function app(p: Parts, pcapDownload: HttpOptions['pcapDownload'] = { enabled: false }) {
   return buildHttp({
     agent: p.agent,
     checks: p.checks,
@@ -75,7 +75,7 @@ function app(p: Parts) {
     version: 'test',
     vipSource: 'configured',
     metricsMaxAgeMs: 0,
-    pcapDownload: { enabled: false },
+    pcapDownload,
   });
 }
 
@@ -169,22 +169,14 @@ describe('HTTP answers for a down capture and a busy download', () => {
     const released = new Promise<void>((r) => (release = r));
     let started = 0;
     const p = makeAgent();
-    const a = buildHttp({
-      agent: p.agent,
-      checks: p.checks,
-      registry: p.registry,
-      node: 'node1',
-      version: 'test',
-      vipSource: 'configured',
-      pcapDownload: {
-        enabled: true,
-        maxSeconds: 5,
-        maxBytes: 1000,
-        run: async (_s, _b, reply) => {
-          started++;
-          await released;
-          await reply.type('application/vnd.tcpdump.pcap').send(Buffer.alloc(24));
-        },
+    const a = app(p, {
+      enabled: true,
+      maxSeconds: 5,
+      maxBytes: 1000,
+      run: async (_s, _b, reply) => {
+        started++;
+        await released;
+        await reply.type('application/vnd.tcpdump.pcap').send(Buffer.alloc(24));
       },
     });
     const first = a.inject('/v1/capture?seconds=1');

@@ -28,9 +28,10 @@ LABEL org.opencontainers.image.title="asymroute" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.base.name="${NODE_IMAGE}"
 # The binaries the agent spawns: ip and ss (iproute2), tcpdump, arping (iputils-arping) and ndisc6 for --arp-probe,
-# iptables-save, nft and conntrack (iptables, nftables, conntrack) for DNAT backends and reply marks.
+# iptables-save, nft and conntrack (iptables, nftables, conntrack) for DNAT backends and reply marks, and setpriv
+# (util-linux, Essential, named so it cannot go missing) that ties every child's life to the agent's.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 tcpdump iputils-arping ndisc6 iptables nftables conntrack \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 tcpdump iputils-arping ndisc6 iptables nftables conntrack util-linux \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

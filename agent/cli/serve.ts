@@ -10,12 +10,12 @@ import { Agent } from '../runtime/agent.js';
 import { offMonitor } from '../findings/monitor.js';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
 import { CaptureMonitor } from '../capture/capture-monitor.js';
-import { HEALTHY_RUN_MS, tcpdumpArgs } from '../capture/tcpdump.js';
+import { HEALTHY_RUN_MS, spawnTcpdump, tcpdumpArgs } from '../capture/tcpdump.js';
 import { L2Monitor } from '../l2/l2-monitor.js';
 import { ReplyPathMonitor } from '../reply-path/check-monitor.js';
 import { supervisedWithMetrics } from '../supervisor/metrics.js';
-import { spawnChild } from '../sources/child.js';
 import { IpRunner } from '../sources/ip-command.js';
+import { reaper } from '../sources/child.js';
 import { LinkNames } from '../sources/link-names.js';
 import { canonicalIp } from '../net/ip.js';
 import { kubeConfigPresent } from '../kubernetes/config-present.js';
@@ -37,7 +37,7 @@ function pcapDownloader(vips: () => string[]) {
       await reply.code(409).send({ error: 'no VIPs to capture yet' });
       return;
     }
-    const child = spawnChild('tcpdump', tcpdumpArgs(list));
+    const child = spawnTcpdump(tcpdumpArgs(list));
     child.proc.stderr?.resume();
     const out = new PassThrough();
     let sent = 0;
@@ -194,6 +194,11 @@ export async function startServe(argv: string[], io: Output, version: string): P
       }),
   );
   agent.add(checks);
+  if (!reaper().path)
+    log({
+      event: 'children-unbound',
+      warning: 'setpriv (util-linux) is not on PATH: children start without a parent-death signal and outlive an agent killed with SIGKILL',
+    });
   if (!kube) log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
   await names.refresh().catch((e: Error) => log({ event: 'link-names-failed', error: e.message }));
 

@@ -15,6 +15,7 @@ import { LinkNames } from '../../agent/sources/link-names.js';
 import { IpRunner } from '../../agent/sources/ip-command.js';
 import { Supervisor } from '../../agent/supervisor/restarter.js';
 import { ROOT } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 
 const SNAP = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/vagrant-incident.snapshot.json'), 'utf8')) as HostSnapshot;
 const VIP = { ip: '192.168.1.240', ingress: null, source: 'flag' as const };
@@ -159,7 +160,10 @@ describe('HTTP answers for a down capture and a busy download', () => {
   it('healthz is 503 capture-down when the capture is wanted and not running', async () => {
     const p = await checked(makeAgent(true));
     onTestFinished(() => p.agent.stop());
-    const r = await app(p).inject('/healthz');
+    // The missing binary is reported once setpriv, which starts it, has exited.
+    const a = app(p);
+    await until(async () => (await a.inject('/healthz')).statusCode !== 200, 'the capture child to exit', 5000);
+    const r = await a.inject('/healthz');
     expect(r.statusCode).toBe(503);
     expect(r.json()).toMatchObject({ status: 'capture-down', capture: 'down' });
   });

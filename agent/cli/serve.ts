@@ -106,7 +106,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
       })
     : null;
   const eventsModule = v.kubernetesEvents && kc ? await import('../kubernetes/events.js') : null;
-  registerKubernetesUp(registry, () => (kube ? kube.connected : null));
+  if (kube) registerKubernetesUp(registry, () => kube.connected);
   const events =
     eventsModule && kc
       ? new eventsModule.ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) })

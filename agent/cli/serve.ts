@@ -7,6 +7,7 @@ import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
 import { agentRegistry } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
+import { createLog } from '../runtime/log.js';
 import { offMonitor } from '../findings/monitor.js';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
 import { CaptureMonitor } from '../capture/capture-monitor.js';
@@ -75,8 +76,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const v = cfg.values;
   const vipList = v.vips;
   const vips = configuredVips(cfg);
-  const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
   const node = process.env['NODE_NAME'] || hostname();
+  const log = createLog(v.logLevel, (line) => io.out(line));
   const kmode = v.kubernetes;
   const kubeconfig = v.kubeconfig ?? undefined;
   // The Kubernetes client is loaded only when Kubernetes is in use.

@@ -318,6 +318,17 @@ const OPTION_TABLE = [
     ...oneOf(['auto', 'on', 'off']),
   },
   {
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'ASYMROUTE_LOG_LEVEL',
+    type: 'string',
+    default: 'info',
+    metavar: 'LEVEL',
+    help: 'serve: the least severe log lines written (JSON lines, each with its level): trace, debug (adds capture statistics every 10 s and child starts), info (findings raised and cleared, start, stop), warn (failures of a source, retried), error (critical findings, a capture that cannot give evidence), fatal or silent.',
+    commands: ['serve'],
+    ...oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+  },
+  {
     key: 'kubernetesEvents',
     flag: '--kubernetes-events',
     env: 'ASYMROUTE_KUBERNETES_EVENTS',

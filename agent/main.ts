@@ -52,12 +52,16 @@ const COMMANDS = {
   },
 } as const;
 
-function version(): string {
+/** The version and source revision `npm run build` recorded (scripts/build-info.mjs). */
+export function buildInfo(): { version: string; revision: string } {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
+    const b = JSON.parse(readFileSync(new URL('../build-info.json', import.meta.url), 'utf8')) as { version?: unknown; revision?: unknown };
+    return {
+      version: typeof b.version === 'string' ? b.version : 'unknown',
+      revision: typeof b.revision === 'string' ? b.revision : 'unknown',
+    };
   } catch {
-    return 'unknown';
+    return { version: 'unknown', revision: 'unknown' };
   }
 }
 
@@ -87,7 +91,8 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     return cmd === undefined ? 2 : 0;
   }
   if (cmd === '--version' || cmd === 'version') {
-    io.out(`asymroute ${version()}`);
+    const b = buildInfo();
+    io.out(`asymroute ${b.version} (revision ${b.revision}, Node ${process.versions.node})`);
     return 0;
   }
   if (!(cmd in COMMANDS)) {
@@ -116,7 +121,7 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     if (c === 'check') return await (await import('./cli/check.js')).runCheck(rest, io);
     if (c === 'snapshot') return await (await import('./cli/check.js')).runSnapshot(rest, io);
     if (c === 'analyze') return await (await import('./cli/analyze.js')).runAnalyze(rest, io);
-    if (c === 'serve') return await (await import('./cli/serve.js')).runServe(rest, io, version());
+    if (c === 'serve') return await (await import('./cli/serve.js')).runServe(rest, io, buildInfo().version, buildInfo().revision);
     return await (await import('./cli/demo.js')).runDemo(rest, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof VipSpecError) {

@@ -69,7 +69,7 @@ function pcapDownloader(vips: () => string[]) {
 /** How often `ss` is asked for BGP sessions; a session counts as up after two polls in a row. */
 const BGP_POLL_MS = 5000;
 
-export async function startServe(argv: string[], io: Output, version: string): Promise<ServeHandle> {
+export async function startServe(argv: string[], io: Output, version: string, revision = 'unknown'): Promise<ServeHandle> {
   const cfg = resolveConfig('serve', argv);
   if (cfg.positionals.length > 0)
     throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
@@ -90,7 +90,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const captureOn = v.capture;
 
   // The composition root: one line per evidence source.
-  const registry = agentRegistry({ version, node });
+  const registry = agentRegistry({ version, revision, node });
   const supervisor = supervisedWithMetrics(registry);
   const names = new LinkNames(new IpRunner(), { onChange: () => capture.matcher?.refreshInterfaces() });
   let agent: Agent | null = null;
@@ -227,6 +227,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     port,
     node,
     version,
+    revision,
     vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect',
     capture: captureOn,
   });
@@ -259,7 +260,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   return { done, shutdown, port };
 }
 
-export async function runServe(argv: string[], io: Output = consoleOutput, version = 'unknown'): Promise<number> {
-  const h = await startServe(argv, io, version);
+export async function runServe(argv: string[], io: Output = consoleOutput, version = 'unknown', revision = 'unknown'): Promise<number> {
+  const h = await startServe(argv, io, version, revision);
   return h.done;
 }

@@ -148,7 +148,7 @@ describe('HTTP after a check', () => {
     expect(r.body).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);
     expect(r.body).toMatch(/asymroute_vip_findings\{vip="192\.168\.1\.240",type="asymmetric-reply-path",severity="critical"\} 1/);
     expect(r.body).toMatch(/asymroute_check_duration_seconds_count 1/);
-    expect(r.body).toMatch(/asymroute_build_info\{version="test",node="node1"\} 1/);
+    expect(r.body).toMatch(/asymroute_build_info\{version="test",revision="unknown",node="node1"\} 1/);
     expect(r.body).toMatch(/asymroute_capture_up 0/);
     expect(r.body).not.toMatch(/203\.0\.113/);
     const lint = await execa('promtool', ['check', 'metrics'], { input: r.body, reject: false });

@@ -12,6 +12,8 @@ export interface OptionSpec {
   /** config-file key and result key */
   key: string;
   flag: string;
+  /** a one-letter alias, e.g. 'p' for -p */
+  short?: string;
   env: string;
   type: OptionType;
   default: string | readonly string[] | boolean | number | null;
@@ -102,6 +104,7 @@ const OPTION_TABLE = [
   {
     key: 'snapshot',
     flag: '--snapshot',
+    short: 's',
     env: 'ASYMROUTE_SNAPSHOT',
     type: 'string',
     default: null,
@@ -112,6 +115,7 @@ const OPTION_TABLE = [
   {
     key: 'json',
     flag: '--json',
+    short: 'j',
     env: 'ASYMROUTE_JSON',
     type: 'boolean',
     default: false,
@@ -121,6 +125,7 @@ const OPTION_TABLE = [
   {
     key: 'config',
     flag: '--config',
+    short: 'c',
     env: 'ASYMROUTE_CONFIG',
     type: 'string',
     default: '/etc/asymroute/config.yaml',
@@ -141,6 +146,7 @@ const OPTION_TABLE = [
   {
     key: 'listen',
     flag: '--listen',
+    short: 'l',
     env: 'ASYMROUTE_LISTEN',
     type: 'string',
     default: '127.0.0.1',
@@ -152,6 +158,7 @@ const OPTION_TABLE = [
   {
     key: 'port',
     flag: '--port',
+    short: 'p',
     env: 'ASYMROUTE_PORT',
     type: 'integer',
     default: 9472,
@@ -164,6 +171,7 @@ const OPTION_TABLE = [
   {
     key: 'interval',
     flag: '--interval',
+    short: 'i',
     env: 'ASYMROUTE_INTERVAL',
     type: 'integer',
     default: 30,

@@ -74,3 +74,9 @@ SETGID; the agent then can signal it (stats, stop) only with KILL. Without the c
 {{- toYaml (list "NET_ADMIN") -}}
 {{- end -}}
 {{- end -}}
+
+{{/* An alert's runbook: prometheusRule.runbookBaseUrl, then the page named after the alert (docs/runbooks/<page>.md). */}}
+{{- define "asymroute.runbookUrl" -}}
+{{- $root := index . 0 -}}
+{{- printf "%s/%s.md" (trimSuffix "/" $root.Values.prometheusRule.runbookBaseUrl) (index . 1) -}}
+{{- end -}}

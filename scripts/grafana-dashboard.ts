@@ -355,9 +355,10 @@ function panelJson(p: Panel, id: number, x: number, y: number): Json {
           : { showValue: 'auto', legend: { showLegend: false } },
     ...(p.kind === 'table'
       ? {
+          // instant queries in table format arrive with one column per label; drop the evaluation time
           transformations: [
-            { id: 'labelsToFields', options: { mode: 'columns' } },
             { id: 'merge', options: {} },
+            { id: 'organize', options: { excludeByName: { Time: true } } },
           ],
         }
       : {}),

@@ -58,9 +58,15 @@ const SERIES: Array<[string, string]> = [
 ];
 
 const a = { node: 'node-a' };
+const b = { node: 'node-b' };
 const av = { vip: '192.168.1.240', node: 'node-a' };
-// What each target must return at 10m: its labels and value. Keyed by panel title and refId.
-const EXPECTED: Record<string, Array<[Record<string, string>, number]>> = {
+const bv = { vip: '192.168.1.240', node: 'node-b' };
+const av2 = { vip: '192.168.1.241', node: 'node-a' };
+type Samples = Record<string, Array<[Record<string, string>, number]>>;
+
+// What each target must return at 10m with node-a and VIP .240 selected: its labels and value, keyed by panel title
+// and refId.
+const EXPECTED: Samples = {
   'Reply-path verdict per VIP and node/A': [[{ ...av, ingress: 'eth1', egress: 'eth0' }, 1]],
   'Findings per VIP and node/A': [[{ ...av, type: 'asymmetric-reply-path', severity: 'critical' }, 1]],
   'Asymmetric flows/A': [[{ ...av, ingress: 'eth1', egress: 'eth0' }, 3]],
@@ -83,15 +89,58 @@ const EXPECTED: Record<string, Array<[Record<string, string>, number]>> = {
   'Kubernetes API/A': [[a, 1]],
 };
 
-/** Grafana's substitutions: a multi-value variable is regex-escaped for Prometheus, as Grafana does. */
-const VARIABLES: Record<string, string> = {
+// The same with both variables on All (the dashboard's default: allValue .*), where node-b and VIP .241 count too.
+const EXPECTED_ALL: Samples = {
+  ...EXPECTED,
+  'Reply-path verdict per VIP and node/A': [
+    [{ ...av, ingress: 'eth1', egress: 'eth0' }, 1],
+    [{ ...av2, ingress: 'eth1', egress: 'eth1' }, 0],
+    [{ ...bv, ingress: 'eth1', egress: 'eth1' }, 0],
+  ],
+  'Findings per VIP and node/A': [
+    [{ ...av, type: 'asymmetric-reply-path', severity: 'critical' }, 1],
+    [{ ...bv, type: 'reply-path-unknown', severity: 'warning' }, 1],
+  ],
+  'Asymmetric flows/A': [
+    [{ ...av, ingress: 'eth1', egress: 'eth0' }, 3],
+    [{ ...bv, ingress: 'eth1', egress: 'eth0' }, 5],
+  ],
+  'Unanswered SYNs/A': [
+    [av, 2],
+    [bv, 9],
+  ],
+  'Flows by outcome/A': [
+    [{ outcome: 'unanswered' }, 11],
+    [{ outcome: 'symmetric' }, 11],
+  ],
+  'ARP owners per VIP/A': [
+    [av, 2],
+    [av2, 1],
+  ],
+  'BGP sessions/A': [
+    [{ ...a, peer: '192.168.1.1', expected: 'true' }, 0],
+    [{ ...b, peer: '192.168.1.1', expected: 'true' }, 1],
+  ],
+  'VIP request packets per node/A': [
+    [av, 10],
+    [bv, 0],
+  ],
+  'Capture up/A': [
+    [a, 1],
+    [b, 0],
+  ],
+};
+
+/** Grafana's substitutions: a selected value is regex-escaped for Prometheus, as Grafana does; All is the allValue. */
+const ONE: Record<string, string> = {
   $node: 'node-a',
   $vip: '192\\\\.168\\\\.1\\\\.240',
   $__rate_interval: '2m',
   $__interval: '1m',
   $datasource: 'prometheus',
 };
-const substitute = (expr: string) => expr.replace(/\$(__)?[a-z_]+/g, (v) => VARIABLES[v] ?? v);
+const ALL: Record<string, string> = { ...ONE, $node: '.*', $vip: '.*' };
+const substitute = (expr: string, vars = ONE) => expr.replace(/\$(__)?[a-z_]+/g, (v) => vars[v] ?? v);
 
 const targets = () =>
   (dashboard()['panels'] as Any[])
@@ -102,10 +151,6 @@ const labelsText = (l: Record<string, string>) =>
   `{${Object.entries(l)
     .map(([k, v]) => `${k}="${v}"`)
     .join(',')}}`;
-
-function promtool(args: string[]) {
-  return spawnSync('promtool', args, { encoding: 'utf8' });
-}
 
 describe('Grafana dashboard', () => {
   it('is what scripts/grafana-dashboard.ts builds (npm run dashboard rewrites it)', () => {
@@ -176,59 +221,46 @@ describe('Grafana dashboard', () => {
     expect(selectors).toBe(targets().length + 1);
   });
 
-  it('every query, as promtool evaluates it on synthetic series, returns the samples written here', () => {
-    const all = targets();
-    expect(all.map((t) => t.key).sort()).toEqual(Object.keys(EXPECTED).sort());
+  /** promtool test rules with one promql_expr_test per query; returns its exit status and output. */
+  function evaluate(queries: Array<{ expr: string; samples: Samples[string] }>) {
     const dir = mkdtempSync(join(tmpdir(), 'asymroute-dashboard-'));
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: [] }));
-    const tests = all.map((t) => {
-      const expr = substitute(t.expr);
-      expect(expr, t.key).not.toMatch(/\$/);
-      return {
-        expr,
-        eval_time: '10m',
-        exp_samples: EXPECTED[t.key]!.map(([labels, value]) => ({ labels: labelsText(labels), value })),
-      };
-    });
+    const promql_expr_test = queries.map((q) => ({
+      expr: q.expr,
+      eval_time: '10m',
+      exp_samples: q.samples.map(([labels, value]) => ({ labels: labelsText(labels), value })),
+    }));
+    const input_series = SERIES.map(([series, values]) => ({ series, values }));
     writeFileSync(
       join(dir, 'test.yaml'),
-      stringify({
-        rule_files: ['rules.yaml'],
-        evaluation_interval: '1m',
-        tests: [{ interval: '1m', input_series: SERIES.map(([series, values]) => ({ series, values })), promql_expr_test: tests }],
-      }),
+      stringify({ rule_files: ['rules.yaml'], tests: [{ interval: '1m', input_series, promql_expr_test }] }),
     );
-    const r = promtool(['test', 'rules', join(dir, 'test.yaml')]);
+    const r = spawnSync('promtool', ['test', 'rules', join(dir, 'test.yaml')], { encoding: 'utf8' });
     expect(r.error, 'promtool is installed by scripts/install-deps.sh').toBeUndefined();
-    expect(`${r.stdout}${r.stderr}`, 'promtool test rules').toMatch(/SUCCESS/);
+    return { status: r.status, output: `${r.stdout}${r.stderr}` };
+  }
+
+  it.each([
+    ['node-a and VIP .240 selected', ONE, EXPECTED],
+    ['All nodes and VIPs (the default)', ALL, EXPECTED_ALL],
+  ])('every query, as promtool evaluates it on synthetic series with %s, returns the samples written here', (_n, vars, expected) => {
+    const all = targets();
+    expect(all.map((t) => t.key).sort()).toEqual(Object.keys(expected).sort());
+    const queries = all.map((t) => {
+      const expr = substitute(t.expr, vars);
+      expect(expr, t.key).not.toMatch(/\$/);
+      return { expr, samples: expected[t.key]! };
+    });
+    const r = evaluate(queries);
+    expect(r.output, 'promtool test rules').toMatch(/SUCCESS/);
     expect(r.status).toBe(0);
-    expect(tests.length).toBeGreaterThanOrEqual(17);
+    expect(queries.length).toBeGreaterThanOrEqual(17);
   });
 
   it('promtool catches a renamed label or metric in a query', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'asymroute-dashboard-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(join(dir, 'rules.yaml'), stringify({ groups: [] }));
     const t = targets().find((x) => x.key === 'Asymmetric flows/A')!;
-    const run = (expr: string) => {
-      writeFileSync(
-        join(dir, 'test.yaml'),
-        stringify({
-          rule_files: ['rules.yaml'],
-          tests: [
-            {
-              interval: '1m',
-              input_series: SERIES.map(([series, values]) => ({ series, values })),
-              promql_expr_test: [
-                { expr, eval_time: '10m', exp_samples: EXPECTED[t.key]!.map(([l, value]) => ({ labels: labelsText(l), value })) },
-              ],
-            },
-          ],
-        }),
-      );
-      return promtool(['test', 'rules', join(dir, 'test.yaml')]).status;
-    };
+    const run = (expr: string) => evaluate([{ expr, samples: EXPECTED[t.key]! }]).status;
     expect(run(substitute(t.expr))).toBe(0);
     expect(run(substitute(t.expr).replace('egress', 'egres'))).not.toBe(0);
     expect(run(substitute(t.expr).replace('asymroute_asymmetric_flows', 'asymroute_asymmetric_flow'))).not.toBe(0);

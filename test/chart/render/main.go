@@ -148,7 +148,7 @@ func loadFiles(chartDir string) (Files, error) {
 			return nil
 		}
 		switch rel {
-		case "Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", "requirements.yaml", "requirements.lock", ".helmignore":
+		case "Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", "requirements.yaml", "requirements.lock":
 			return nil
 		}
 		if ignored(rel, false) {

@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Output } from './cli/check.js';
+import { colourWanted } from './cli/colour.js';
 import { helpText, UsageError } from './config/load.js';
 import { InvalidArgumentError } from './sources/validate.js';
 import { EnvironmentError } from './sources/tool.js';
@@ -14,6 +15,9 @@ import { VipSpecError } from './analysis/vips.js';
 const consoleOutput: Output = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  get colour() {
+    return colourWanted();
+  },
 };
 
 const COMMANDS = {

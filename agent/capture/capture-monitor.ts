@@ -2,7 +2,7 @@
 // findings and metrics of flows. ARP/NDP and BGP packets are handed to the taps of their own monitors.
 
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { FLOW_OUTCOMES, FlowMatcher, type FlowOutcome } from '../analysis/flow-matcher.js';
+import { FLOW_OUTCOMES, FlowMatcher, type FlowOutcome, type FlowView } from '../analysis/flow-matcher.js';
 import { evidenceFindings, pathsText } from '../analysis/live-evidence.js';
 import { feedPacket, type PacketTap } from '../analysis/packet-feed.js';
 import type { VipReport } from '../reply-path/verdicts.js';
@@ -47,6 +47,20 @@ export interface CaptureCounters {
   restarts: number;
   linktypeOk: boolean | null;
   lastError: string | null;
+}
+
+/** /v1/flows answers at most this many bytes of flows (about 3,000 flows), whatever the limit. */
+export const MAX_FLOWS_RESPONSE_BYTES = 1 << 20;
+
+// The most recent flows that fit in MAX_FLOWS_RESPONSE_BYTES; `truncated` says how many more the limit asked for.
+export function cappedFlows(flows: FlowView[]): { flows: FlowView[]; truncated?: { returned: number; omitted: number; maxBytes: number } } {
+  let bytes = 0;
+  for (let i = 0; i < flows.length; i++) {
+    bytes += JSON.stringify(flows[i]).length + 1;
+    if (bytes > MAX_FLOWS_RESPONSE_BYTES)
+      return { flows: flows.slice(0, i), truncated: { returned: i, omitted: flows.length - i, maxBytes: MAX_FLOWS_RESPONSE_BYTES } };
+  }
+  return { flows };
 }
 
 /** How often flows that went idle are closed (and the findings gathered again). */
@@ -95,9 +109,9 @@ export class CaptureMonitor implements Monitor {
     return this.opts.staticVip(vip)?.ingress ?? null;
   }
 
-  /** Clients seen per VIP, so the static check asks about their replies too. */
+  /** Clients that completed a TCP handshake with a VIP lately (bounded), so the static check asks about their replies too. */
   observedClients(): string[] {
-    return this.matcher ? [...this.matcher.observedClients().values()].flat() : [];
+    return this.matcher ? [...this.matcher.observedClients(Date.now()).values()].flat() : [];
   }
 
   /** Follows the VIP set: a new filter means a new tcpdump and a new flow table. */
@@ -260,7 +274,7 @@ export class CaptureMonitor implements Monitor {
           if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
             throw new RequestError(`limit ${JSON.stringify(q['limit'])} must be an integer from 1 to 10000`);
           if (!this.matcher) return { body: { flows: [], capture: this.opts.capture.enabled ? 'not started (no VIPs?)' : 'disabled' } };
-          return { body: { flows: this.matcher.flows(Date.now(), { vip, outcome: outcome as FlowOutcome | undefined, limit }) } };
+          return { body: cappedFlows(this.matcher.flows(Date.now(), { vip, outcome: outcome as FlowOutcome | undefined, limit })) };
         },
       },
     ];
@@ -343,7 +357,7 @@ function captureMetrics(registry: Registry, mon: CaptureMonitor) {
     }),
     flows: new Gauge({
       name: 'asymroute_flows',
-      help: 'Flows to each VIP currently tracked (not yet expired), by outcome.',
+      help: 'Flows to each VIP currently tracked (not yet expired), by outcome: symmetric, asymmetric (any reply, RST and ICMP errors included, left on another interface), unanswered (a TCP SYN with no reply for 3 s), no-reply (UDP or other requests with no reply: counted, no finding), reset (a RST on the request interface), pending.',
       labelNames: ['vip', 'outcome'],
       registers,
       collect() {
@@ -355,7 +369,7 @@ function captureMetrics(registry: Registry, mon: CaptureMonitor) {
     }),
     asymmetric: new Gauge({
       name: 'asymroute_asymmetric_flows',
-      help: 'Flows to each VIP currently tracked whose replies left on another interface than their requests arrived on, by interface pair.',
+      help: 'Flows to each VIP currently tracked whose replies (RST and ICMP errors included) left on another interface than their requests arrived on, by interface pair.',
       labelNames: ['vip', 'ingress', 'egress'],
       registers,
       collect() {

@@ -122,7 +122,7 @@ describe('HTTP after a check', () => {
 
   it.each([
     ['/v1/flows?vip=nope', /vip "nope" is not an IP address/],
-    ['/v1/flows?outcome=weird', /outcome "weird" is not one of symmetric, asymmetric, unanswered, reset, pending/],
+    ['/v1/flows?outcome=weird', /outcome "weird" is not one of symmetric, asymmetric, unanswered, no-reply, reset, pending/],
     ['/v1/flows?limit=0', /limit "0" must be an integer from 1 to 10000/],
     ['/v1/flows?limit=abc', /limit "abc"/],
     ['/v1/flows?vip=1.2.3.4&vip=5.6.7.8', /given more than once/],

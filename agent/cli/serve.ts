@@ -119,6 +119,7 @@ export async function startServe(argv: string[], io: Output, version: string, re
     autoDetect: vips.length === 0 && !kc,
     clientCidrs: v.clients,
     managementCidrs: v.managementCidrs,
+    limits: { maxVips: v.maxVips, vipCidrs: v.vipCidrs },
     gateways: configuredGateways(cfg),
     intervalMs: v.interval * 1000,
     debounceMs: v.debounceMs,

@@ -271,7 +271,7 @@ const OPTION_TABLE = [
     min: 1,
     max: 65535,
     metavar: 'N',
-    help: 'serve: watch at most N VIPs (configured ones first, then those this node announces, then by address); the rest are reported (vips-not-watched, /v1/vips) and get no route questions, capture or per-VIP series. Each VIP costs about 3 series and 10 ms of check time.',
+    help: 'serve: watch at most N VIPs (configured ones first, then those this node announces, then by address); the rest are reported (vips-not-watched, /v1/vips) and get no route questions, capture or per-VIP series. Each VIP costs about 3 series and 20 ms of check time.',
     commands: ['serve'],
   },
   {

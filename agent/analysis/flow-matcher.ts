@@ -634,4 +634,15 @@ export class FlowMatcher implements V4PacketSink {
     if (now !== undefined) this.ageClients(now);
     return new Map([...this.clients].map(([vip, s]) => [vip, [...s.keys()]]));
   }
+
+  /** The `max` distinct clients of any VIP with the latest handshakes, newest first (aged at `now`). */
+  recentClients(now: number, max: number): string[] {
+    this.ageClients(now);
+    const latest = new Map<string, number>();
+    for (const m of this.clients.values()) for (const [c, at] of m) if ((latest.get(c) ?? -Infinity) < at) latest.set(c, at);
+    return [...latest]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, max)
+      .map(([c]) => c);
+  }
 }

@@ -368,3 +368,21 @@ it('/v1/flows answers the most recent flows that fit in its byte cap, and says h
   expect(r.flows.map((f) => f.lastSeen)).toEqual(all.slice(0, r.flows.length).map((f) => f.lastSeen));
   expect(cappedFlows(all.slice(0, 100))).toEqual({ flows: all.slice(0, 100) });
 });
+
+it('recentClients: the latest handshakes of any VIP, each client once, newest first, at most max', () => {
+  const vips = ['192.0.2.1', '192.0.2.2'];
+  const m = new FlowMatcher({ vips, ifname: (i) => NAMES[i] ?? null });
+  const handshake = (vip: string, client: string, ts: number) => {
+    m.observe(pkt(true, client, 2000, SYN, 3, vip), ts);
+    m.observe(pkt(false, client, 2000, SYNACK, 3, vip, { seq: 5, ack: 1001 }), ts);
+    m.observe(pkt(true, client, 2000, ACK, 3, vip, { seq: 1001, ack: 6 }), ts);
+  };
+  handshake(vips[0]!, '198.51.100.1', 10);
+  handshake(vips[1]!, '198.51.100.2', 20);
+  handshake(vips[1]!, '198.51.100.1', 30);
+  handshake(vips[0]!, '198.51.100.3', 40);
+  expect(m.recentClients(50, 10)).toEqual(['198.51.100.3', '198.51.100.1', '198.51.100.2']);
+  expect(m.recentClients(50, 2)).toEqual(['198.51.100.3', '198.51.100.1']);
+  // Aged: ten minutes after 20, only the handshakes at 30 and 40 are left.
+  expect(m.recentClients(21 + CLIENT_TTL_MS, 10)).toEqual(['198.51.100.3', '198.51.100.1']);
+});

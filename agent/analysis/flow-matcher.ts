@@ -61,6 +61,8 @@ export interface FlowView {
   syns: number;
   synAck: boolean;
   reset: boolean;
+  /** answered by an ICMP destination unreachable from the VIP */
+  icmpError: boolean;
   outcome: FlowOutcome;
 }
 
@@ -503,6 +505,7 @@ export class FlowMatcher implements V4PacketSink {
       syns: this.t.syns[slot]!,
       synAck: (this.t.flags[slot]! & F_SYNACK) !== 0,
       reset: (this.t.flags[slot]! & F_RST) !== 0,
+      icmpError: (this.t.flags[slot]! & F_ICMP) !== 0,
       outcome: this.outcomeOf(slot, now),
     };
   }

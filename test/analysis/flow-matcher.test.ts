@@ -272,7 +272,9 @@ describe('FlowMatcher under spoofed and non-TCP traffic', () => {
       const t = m.openTally(2000).get(vip)!;
       expect(t.outcomes).toMatchObject({ asymmetric: 1, symmetric: 1, 'no-reply': 0, pending: 0 });
       expect(t.paths).toEqual({ 'eth1>eth0': 1, 'eth1>eth1': 1 });
-      expect(m.flows(2000, { outcome: 'asymmetric' })).toMatchObject([{ client, cport: 5353, proto: 17, egress: 'eth0', packetsOut: 1 }]);
+      expect(m.flows(2000, { outcome: 'asymmetric' })).toMatchObject([
+        { client, cport: 5353, proto: 17, egress: 'eth0', packetsOut: 1, icmpError: true },
+      ]);
       expect(m.skipped['icmp-error-unmatched']).toBe(1);
     });
   }

@@ -62,12 +62,27 @@ describeAsRoot('flows under spoofed and non-TCP traffic, in namespaces', () => {
       // A SYN to a closed port: the node's RST leaves on eth0 (the default route), the client never sees it.
       expect((await tcpConnect(l.client, l.vip, 9, 1500)).ok).toBe(false);
       await until(() => flow(9)?.egress === 'eth0', 'the RST to the closed port');
-      expect(flow(9)).toMatchObject({ proto: 6, ingress: 'eth1', egress: 'eth0', reset: true, synAck: false, outcome: 'asymmetric' });
+      expect(flow(9)).toMatchObject({
+        proto: 6,
+        ingress: 'eth1',
+        egress: 'eth0',
+        reset: true,
+        synAck: false,
+        icmpError: false,
+        outcome: 'asymmetric',
+      });
 
       // A UDP datagram to a closed port: the ICMP port unreachable from the VIP answers it, out on eth0.
       await l.client.exec([process.execPath, '-e', UDP_JS, l.vip, '9999']);
       await until(() => (flow(9999)?.packetsOut ?? 0) > 0, 'the ICMP port unreachable');
-      expect(flow(9999)).toMatchObject({ proto: 17, cport: 40000, ingress: 'eth1', egress: 'eth0', outcome: 'asymmetric' });
+      expect(flow(9999)).toMatchObject({
+        proto: 17,
+        cport: 40000,
+        ingress: 'eth1',
+        egress: 'eth0',
+        icmpError: true,
+        outcome: 'asymmetric',
+      });
       const f = evidenceFindings({ tally: m.openTally(Date.now()), skipped: m.skipped, interfacesKnown: true });
       expect(f.map((x) => x.type)).toEqual(['asymmetric-flows-observed']);
       expect(f[0]!.summary).toMatch(/^192\.168\.1\.240: 2 flows arrived on eth1 and their replies left on eth0/);

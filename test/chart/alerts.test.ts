@@ -295,6 +295,28 @@ const CASES: Case[] = [
     fires: [],
   },
   {
+    name: 'VIPs left out for 15m',
+    alert: 'AsymrouteVipsNotWatched',
+    at: '20m',
+    series: [
+      [`asymroute_vips_not_watched{${A},reason="outside-vip-cidrs"}`, '500x25'],
+      [`asymroute_vips_not_watched{${A},reason="over-max-vips"}`, '0x25'],
+      [`asymroute_vips_not_watched{${B},reason="outside-vip-cidrs"}`, '0x25'],
+    ],
+    fires: [{ ...at(A), reason: 'outside-vip-cidrs' }],
+    value: 500,
+  },
+  {
+    name: 'every VIP watched, or left out only briefly',
+    alert: 'AsymrouteVipsNotWatched',
+    at: '20m',
+    series: [
+      [`asymroute_vips_not_watched{${A},reason="over-max-vips"}`, '0x25'],
+      [`asymroute_vips_not_watched{${B},reason="over-max-vips"}`, '0x15 3x10'],
+    ],
+    fires: [],
+  },
+  {
     name: 'agent down',
     alert: 'AsymrouteAgentDown',
     at: '10m',
@@ -402,13 +424,18 @@ describe('alerts', () => {
   });
 
   it('name the node, the VIP and the interfaces', () => {
-    for (const r of rules.filter((x) => !/Agent|Capture|Bgp|CheckFailing|KubernetesUnreachable/.test(x.alert))) {
+    for (const r of rules.filter((x) => !/Agent|Capture|Bgp|CheckFailing|KubernetesUnreachable|VipsNotWatched/.test(x.alert))) {
       const text = r.annotations['summary']! + r.annotations['description']!;
       expect(text, r.alert).toMatch(/\$labels\.node/);
       expect(text, r.alert).toMatch(/\$labels\.vip/);
       if (r.alert !== 'AsymrouteVipTrafficStarvation' && r.alert !== 'AsymrouteReplyPathUnknown')
         expect(text, r.alert).toMatch(/\$labels\.(ingress|egress)/);
     }
+  });
+
+  it('name the node and the reason for VIPs left out', () => {
+    const r = rules.find((x) => x.alert === 'AsymrouteVipsNotWatched')!;
+    expect(r.annotations['summary']).toMatch(/\$labels\.node.*\$labels\.reason/);
   });
 
   it('name the node and the peer for BGP', () => {

@@ -286,6 +286,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
       'AsymrouteCaptureDroppingPackets',
       'AsymrouteCheckFailing',
       'AsymrouteKubernetesUnreachable',
+      'AsymrouteVipsNotWatched',
       'AsymrouteAgentDown',
       'AsymrouteAgentAbsent',
       'AsymrouteAgentMissingOnNodes',

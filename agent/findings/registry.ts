@@ -162,7 +162,7 @@ export const FINDINGS = {
     identity: [],
     raisedBy: ['serve'],
     meaning:
-      'VIPs left out of the watch: Kubernetes Service VIPs outside `--vip-cidrs`, or VIPs past `--max-vips` (configured VIPs first, then those this node announces, then by address). They get no route questions, no capture and no per-VIP series; `/v1/vips` lists them',
+      'VIPs left out of the watch: Kubernetes Service VIPs outside `--vip-cidr`, or VIPs past `--max-vips` (configured VIPs first, then those this node announces, then by address). They get no route questions, no capture and no per-VIP series; `/v1/vips` lists them',
     action:
       'if they are real VIPs, widen `--vip-cidr` or raise `--max-vips`; if not, find the Service that sets them (anyone who may create a Service can set `spec.externalIPs`)',
     alert: 'AsymrouteVipsNotWatched',

@@ -37,7 +37,7 @@ describe('runbooks', () => {
   const base = (defaultValues() as { prometheusRule: { runbookBaseUrl: string } }).prometheusRule.runbookBaseUrl;
 
   it('every alert links the page named after it, and the page exists', () => {
-    expect(all.length).toBe(16);
+    expect(all.length).toBe(17);
     for (const r of all) {
       const page = `${kebab(r.alert)}.md`;
       expect(r.annotations['runbook_url'], r.alert).toBe(`${base}/${page}`);

@@ -17,6 +17,7 @@ export const NAMESPACE_TESTS = [
   'test/sources/capture.test.ts',
   'test/sources/child.test.ts',
   'test/sources/live-capture.test.ts',
+  'test/adversarial/**/*.test.ts',
 ];
 
 export const TEST_FILES = ['test/**/*.test.ts'];

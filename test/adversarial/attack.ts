@@ -80,6 +80,26 @@ export async function timedGet(ns: Netns, port: number, path: string, timeoutMs:
   return { ...o, ms: Math.round(o.ms) };
 }
 
+/**
+ * hold.mjs in `ns`: `idle` connections that send nothing and `slow` ones that GET `path` and never read, held for
+ * `holdMs` (then it ends by itself). Resolves with what it saw once it has ended.
+ */
+export async function holdConnections(ns: Netns, port: number, idle: number, slow: number, path: string, holdMs: number) {
+  const r = await execa(
+    'ip',
+    ['netns', 'exec', ns.name, process.execPath, join(HERE, 'hold.mjs'), String(port), String(idle), String(slow), path, String(holdMs)],
+    { reject: false, stdin: 'ignore', timeout: holdMs + 30_000 },
+  );
+  const lines = String(r.stdout)
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; opened: number; failed: number; closedByServer: number; errors: Record<string, number> });
+  const opened = lines.find((l) => l.kind === 'opened');
+  const end = lines.find((l) => l.kind === 'end');
+  if (!opened || !end) throw new Error(`hold.mjs did not report (exit ${r.exitCode}): ${String(r.stderr).slice(0, 500)}`);
+  return { opened, end };
+}
+
 export interface Sample {
   t: number;
   kind: 'healthz' | 'metrics' | 'started';

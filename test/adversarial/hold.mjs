@@ -1,5 +1,5 @@
 // Runs inside the agent's namespace: opens IDLE connections that never send a byte, and SLOW connections that send one
-// GET for PATH and never read the answer; holds them all until its stdin closes, or after the given milliseconds.
+// GET for PATH and never read the answer; holds them all for the given milliseconds, then ends by itself.
 // Prints one JSON line once every connection has opened or failed, and one at the end with what the server did.
 import net from 'node:net';
 
@@ -44,6 +44,4 @@ const end = () => {
   for (const s of sockets) s.destroy();
   process.exit(0);
 };
-process.stdin.on('end', end);
-process.stdin.resume();
 setTimeout(end, maxMs);

@@ -135,6 +135,8 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
 
   const kids = childrenOf(agent.pid);
   const stoppedInTime = await agent.stop(5_000);
+  // An agent that ignored SIGTERM is killed: what its children do then is the SIGKILL case (no child may outlive it).
+  if (!stoppedInTime) agent.proc.kill('SIGKILL');
   const leftBehind = await survivors(kids, 5_000);
   leftovers = leftBehind;
   return {

@@ -27,7 +27,11 @@ export interface RunningAgent {
 }
 
 /** `asymroute serve ARGS` in `ns`, optionally under a file limit (prlimit sets soft and hard, so node cannot raise it). */
-export async function startAgent(ns: Netns, args: string[], opts: { nofile?: number; env?: Record<string, string> } = {}): Promise<RunningAgent> {
+export async function startAgent(
+  ns: Netns,
+  args: string[],
+  opts: { nofile?: number; env?: Record<string, string> } = {},
+): Promise<RunningAgent> {
   if (!existsSync(AGENT_BIN)) throw new Error(`${AGENT_BIN} is missing (npm run build)`);
   const limit = opts.nofile ? ['prlimit', `--nofile=${opts.nofile}:${opts.nofile}`] : [];
   // ip netns exec and prlimit exec their command: the pid execa sees is the agent's.
@@ -73,7 +77,12 @@ const READ_JS = `const t = performance.now(); fetch(process.argv[1], { signal: A
 
 /** GET `path` from the agent in `ns` as an attacker would, giving up after `timeoutMs`. */
 export async function timedGet(ns: Netns, port: number, path: string, timeoutMs: number, keepBody = false) {
-  const r = await ns.exec([process.execPath, '-e', READ_JS, `http://127.0.0.1:${port}${path}`, String(timeoutMs), keepBody ? 'body' : ''], {
+  return getFrom(ns, `http://127.0.0.1:${port}${path}`, timeoutMs, keepBody);
+}
+
+/** GET `url` from inside `ns` (any address that namespace reaches); status 0 when nothing answered in time. */
+export async function getFrom(ns: Netns, url: string, timeoutMs: number, keepBody = false) {
+  const r = await ns.exec([process.execPath, '-e', READ_JS, url, String(timeoutMs), keepBody ? 'body' : ''], {
     timeoutMs: timeoutMs + 10_000,
   });
   const o = JSON.parse(r.stdout) as { status: number; bytes: number; ms: number; body?: string; error?: string };
@@ -161,7 +170,10 @@ export function healthFigures(samples: Sample[], from: number, to: number): Heal
 
 /** The highest series count the prober's scrapes saw within [from, to]. */
 export function seriesPeak(samples: Sample[], from: number, to: number): number {
-  return Math.max(0, ...samples.filter((s) => s.kind === 'metrics' && s.t >= from && s.t <= to && s.series != null).map((s) => s.series!));
+  return Math.max(
+    0,
+    ...samples.filter((s) => s.kind === 'metrics' && s.t >= from && s.t <= to && typeof s.series === 'number').map((s) => s.series!),
+  );
 }
 
 /**
@@ -229,7 +241,7 @@ export function countSources(buf: Buffer): { syns: number; distinctSources: numb
   if (buf.readUInt32LE(20) !== 1) throw new Error(`link type ${buf.readUInt32LE(20)}, expected Ethernet`);
   const seen = new Set<number>();
   let n = 0;
-  for (let off = 24; off + 16 <= buf.length; ) {
+  for (let off = 24; off + 16 <= buf.length;) {
     const incl = buf.readUInt32LE(off + 8);
     const frame = off + 16;
     if (frame + incl > buf.length) break;

@@ -62,13 +62,15 @@ describeAsRoot('adversarial: port-179 flood from random sources', () => {
       expect.soft(m, 'a /metrics answer after the flood').not.toBe('');
       expect.soft(sessionSeries, 'asymroute_bgp_session_up series: no peer is configured, so none').toBe(0);
       expect.soft(m, 'no BGP finding from unexpected sources').not.toMatch(/^asymroute_(vip_)?findings\{type="bgp[^}]*\} [1-9]/m);
-      expect.soft(r.resources.rssPeakMiB, `RSS of the agent and its children stays under the chart's ${limitMiB} MiB`).toBeLessThan(limitMiB);
+      expect
+        .soft(r.resources.rssPeakMiB, `RSS of the agent and its children stays under the chart's ${limitMiB} MiB`)
+        .toBeLessThan(limitMiB);
       expect.soft(r.resources.agentHwmMiB, "the agent's own peak RSS (VmHWM) stays under the chart's limit").toBeLessThan(limitMiB);
       expect.soft(r.health.probes, 'enough /healthz probes to speak of a p99').toBeGreaterThanOrEqual(20);
       expect.soft(r.health.p99ms, '/healthz p99 during the flood').toBeLessThan(HEALTHZ_P99_MS);
-      expect.soft(r.series.peak - r.series.before, `series added by the flood (bound ${SERIES_GROWTH_BOUND})`).toBeLessThanOrEqual(
-        SERIES_GROWTH_BOUND,
-      );
+      expect
+        .soft(r.series.peak - r.series.before, `series added by the flood (bound ${SERIES_GROWTH_BOUND})`)
+        .toBeLessThanOrEqual(SERIES_GROWTH_BOUND);
       expect.soft(r.stoppedInTime, 'the agent stops on SIGTERM within 5 s').toBe(true);
       expect.soft(describeProcs(r.leftBehind), 'children still running 5 s after the agent stopped').toBe('');
     },

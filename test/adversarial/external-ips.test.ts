@@ -106,7 +106,11 @@ describeAsRoot('adversarial: a Service with 500 external IPs', () => {
         res.end(JSON.stringify({ kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [] }));
       });
       await new Promise<void>((r) => api!.listen(sock, r));
-      proxy = execa('ip', ['netns', 'exec', l.node.name, process.execPath, '-e', PROXY_JS, sock], { reject: false, stdin: 'ignore', buffer: false });
+      proxy = execa('ip', ['netns', 'exec', l.node.name, process.execPath, '-e', PROXY_JS, sock], {
+        reject: false,
+        stdin: 'ignore',
+        buffer: false,
+      });
       const apiPort = await untilValue('the API proxy', async () => {
         const m = /^(\d+)$/m.exec(String(await new Promise((r) => proxy!.stdout?.once('data', r))));
         return m ? Number(m[1]) : null;
@@ -126,7 +130,11 @@ describeAsRoot('adversarial: a Service with 500 external IPs', () => {
         const r = await timedGet(l.node, a.port, '/?format=json', 10_000, true);
         return r.status === 200 ? (JSON.parse(r.body!) as { vips: unknown[]; lastCheck: { count: number; durationMs: number } }) : null;
       };
-      await untilValue('a first check and the Service watch', async () => ((await report0())?.lastCheck.count ?? 0) >= 1 && watches.length > 0, 30_000);
+      await untilValue(
+        'a first check and the Service watch',
+        async () => ((await report0())?.lastCheck.count ?? 0) >= 1 && watches.length > 0,
+        30_000,
+      );
       const filterBefore = await untilValue('the capture to run', async () => captureFilter(a.pid), 20_000);
       prober = await startProber(l.node, a.port);
       const before = seriesCount((await timedGet(l.node, a.port, '/metrics', 10_000, true)).body ?? '');
@@ -155,10 +163,14 @@ describeAsRoot('adversarial: a Service with 500 external IPs', () => {
       ).catch(() => null);
       const tChecked = Date.now();
       // The capture follows the VIPs after the check: give it the time a restart takes, then read its filter.
-      const filterAfter = await untilValue('the capture to follow the VIPs', async () => {
-        const f = captureFilter(a.pid);
-        return f && (f !== filterBefore || Date.now() - tChecked > 5_000) ? f : null;
-      }, 20_000);
+      const filterAfter = await untilValue(
+        'the capture to follow the VIPs',
+        async () => {
+          const f = captureFilter(a.pid);
+          return f && (f !== filterBefore || Date.now() - tChecked > 5_000) ? f : null;
+        },
+        20_000,
+      );
       const metrics = (await timedGet(l.node, a.port, '/metrics', 10_000, true)).body ?? '';
       const t1 = Date.now();
       const resources = sampler.stop();
@@ -199,10 +211,12 @@ describeAsRoot('adversarial: a Service with 500 external IPs', () => {
 
       expect.soft(alive, 'the agent is alive').toBe(true);
       expect.soft(metrics, 'a /metrics answer').not.toBe('');
-      expect.soft(checked?.lastCheck.durationMs ?? tChecked - t0, `the check with the Service's VIPs takes under ${CHECK_MS_BOUND} ms`).toBeLessThan(
-        CHECK_MS_BOUND,
-      );
-      expect.soft(seriesCount(metrics) - before, `series added by one Service (bound ${SERIES_GROWTH_BOUND})`).toBeLessThanOrEqual(SERIES_GROWTH_BOUND);
+      expect
+        .soft(checked?.lastCheck.durationMs ?? tChecked - t0, `the check with the Service's VIPs takes under ${CHECK_MS_BOUND} ms`)
+        .toBeLessThan(CHECK_MS_BOUND);
+      expect
+        .soft(seriesCount(metrics) - before, `series added by one Service (bound ${SERIES_GROWTH_BOUND})`)
+        .toBeLessThanOrEqual(SERIES_GROWTH_BOUND);
       expect.soft(filterAfter.length, `the capture filter stays under ${FILTER_BYTES_BOUND} bytes`).toBeLessThan(FILTER_BYTES_BOUND);
       expect.soft(resources.rssPeakMiB, `RSS of the agent and its children stays under the chart's ${limitMiB} MiB`).toBeLessThan(limitMiB);
       expect.soft(health.probes, 'enough /healthz probes to speak of a p99').toBeGreaterThanOrEqual(10);

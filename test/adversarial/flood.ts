@@ -101,7 +101,7 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
   const dir = tempDir(plan.tag);
   agent = await startAgent(l.node, ['--vip', l.vip, '--client', l.clientCidr, '--kubernetes', 'off'], { nofile: plan.nofile });
   await untilValue(
-    'the agent\'s capture to run',
+    "the agent's capture to run",
     async () => /^asymroute_capture_up 1$/m.test((await nsGet(l.node, '/metrics')).body),
     20_000,
   );
@@ -144,7 +144,12 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
     resources,
     health,
     arrived,
-    series: { before, peak: Math.max(peak, seriesCount(metricsAfter)), after: seriesCount(metricsAfter), metricsBytesAfter: metricsAfter.length },
+    series: {
+      before,
+      peak: Math.max(peak, seriesCount(metricsAfter)),
+      after: seriesCount(metricsAfter),
+      metricsBytesAfter: metricsAfter.length,
+    },
     aliveAtEnd,
     stoppedInTime,
     leftBehind,

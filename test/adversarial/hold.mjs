@@ -2,8 +2,15 @@
 // GET for PATH and never read the answer; holds them all for the given milliseconds, then ends by itself.
 // Prints one JSON line once every connection has opened or failed, and one at the end with what the server did.
 import net from 'node:net';
+import { setTimeout } from 'node:timers';
 
-const [port, idle, slow, path, maxMs] = [Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4]), process.argv[5], Number(process.argv[6] ?? 60000)];
+const [port, idle, slow, path, maxMs] = [
+  Number(process.argv[2]),
+  Number(process.argv[3]),
+  Number(process.argv[4]),
+  process.argv[5],
+  Number(process.argv[6] ?? 60000),
+];
 const sockets = [];
 const tally = { opened: 0, failed: 0, closedByServer: 0, errors: {} };
 let pending = idle + slow;

@@ -55,7 +55,7 @@ export function descendants(root: number): ProcInfo[] {
   const out: ProcInfo[] = [];
   const parents = new Set([root]);
   // Parent links form a tree: repeat until no new child is found (depth is small).
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of all) {
       if (parents.has(p.ppid) && !parents.has(p.pid)) {
@@ -175,8 +175,7 @@ export class ResourceSampler {
     const seconds = (Date.now() - this.t0) / 1000;
     let ticks = 0;
     if (this.agentStart && this.agentLast)
-      ticks +=
-        this.agentLast.cpuTicks - this.agentStart.cpuTicks + (this.agentLast.childTicks - this.agentStart.childTicks);
+      ticks += this.agentLast.cpuTicks - this.agentStart.cpuTicks + (this.agentLast.childTicks - this.agentStart.childTicks);
     for (const [k, v] of this.last) ticks += v - this.first.get(k)!;
     const cpuSeconds = ticks / USER_HZ;
     return {

@@ -1,7 +1,10 @@
 // Runs inside the agent's namespace (its API is on that namespace's loopback): GET /healthz every 100 ms on a fresh
 // connection, as a kubelet probe does, and /metrics every second; one JSON line per answer on stdout. Ends when its
 // stdin closes, or after the given number of milliseconds at the latest.
+import { Buffer } from 'node:buffer';
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { setTimeout } from 'node:timers';
 
 const port = Number(process.argv[2]);
 const maxMs = Number(process.argv[3] ?? 120000);
@@ -18,7 +21,9 @@ function get(path, timeoutMs, keepBody) {
         bytes += d.length;
         if (keepBody) chunks.push(d);
       });
-      res.on('end', () => resolve({ status: res.statusCode, ms: performance.now() - start, bytes, body: keepBody ? Buffer.concat(chunks).toString() : '' }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode, ms: performance.now() - start, bytes, body: keepBody ? Buffer.concat(chunks).toString() : '' }),
+      );
       res.on('error', (e) => resolve({ status: 0, ms: performance.now() - start, error: e.code ?? String(e) }));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));

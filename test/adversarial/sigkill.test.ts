@@ -47,56 +47,70 @@ describeAsRoot('adversarial: SIGKILL of the agent', () => {
     leftovers = [];
   });
 
-  it(`leaves no child running ${REAP_MS / 1000} s after SIGKILL: capture, ip monitor, arping, a /v1/capture download`, { timeout: 60_000 }, async () => {
-    const l = (lab = await buildIncidentLab('advkill'));
-    const a = (agent = await startAgent(l.node, [
-      '--vip',
-      l.vip,
-      '--client',
-      l.clientCidr,
-      '--kubernetes',
-      'off',
-      '--pcap-download',
-      '--arp-probe',
-      '--arp-probe-interval',
-      '5',
-    ]));
-    // A download in progress: its tcpdump runs until the 30 s are over.
-    download = execa(
-      'ip',
-      ['netns', 'exec', l.node.name, process.execPath, '-e', `fetch(process.argv[1]).then((r) => r.arrayBuffer()).catch(() => {})`, `http://127.0.0.1:${a.port}/v1/capture?seconds=30`],
-      { reject: false, stdin: 'ignore', timeout: 45_000 },
-    );
-    const kids = await untilValue(
-      'the capture, ip monitor and download tcpdump to run',
-      async () => {
-        const k = childrenOf(a.pid);
-        return k.filter((p) => p.comm === 'tcpdump').length >= 2 && k.some((p) => p.comm === 'ip') ? k : null;
-      },
-      20_000,
-    );
-    // arping runs a few seconds per round: take it in when it comes within one round, without making it a condition.
-    const withArping = await untilValue('an arping probe', async () => (childrenOf(a.pid).some((p) => p.comm === 'arping') ? childrenOf(a.pid) : null), 7_000).catch(
-      () => kids,
-    );
-    const before = withArping.filter((p) => running(p));
-    const marked = markedBy(a.pid, before);
+  it(
+    `leaves no child running ${REAP_MS / 1000} s after SIGKILL: capture, ip monitor, arping, a /v1/capture download`,
+    { timeout: 60_000 },
+    async () => {
+      const l = (lab = await buildIncidentLab('advkill'));
+      const a = (agent = await startAgent(l.node, [
+        '--vip',
+        l.vip,
+        '--client',
+        l.clientCidr,
+        '--kubernetes',
+        'off',
+        '--pcap-download',
+        '--arp-probe',
+        '--arp-probe-interval',
+        '5',
+      ]));
+      // A download in progress: its tcpdump runs until the 30 s are over.
+      download = execa(
+        'ip',
+        [
+          'netns',
+          'exec',
+          l.node.name,
+          process.execPath,
+          '-e',
+          `fetch(process.argv[1]).then((r) => r.arrayBuffer()).catch(() => {})`,
+          `http://127.0.0.1:${a.port}/v1/capture?seconds=30`,
+        ],
+        { reject: false, stdin: 'ignore', timeout: 45_000 },
+      );
+      const kids = await untilValue(
+        'the capture, ip monitor and download tcpdump to run',
+        async () => {
+          const k = childrenOf(a.pid);
+          return k.filter((p) => p.comm === 'tcpdump').length >= 2 && k.some((p) => p.comm === 'ip') ? k : null;
+        },
+        20_000,
+      );
+      // arping runs a few seconds per round: take it in when it comes within one round, without making it a condition.
+      const withArping = await untilValue(
+        'an arping probe',
+        async () => (childrenOf(a.pid).some((p) => p.comm === 'arping') ? childrenOf(a.pid) : null),
+        7_000,
+      ).catch(() => kids);
+      const before = withArping.filter((p) => running(p));
+      const marked = markedBy(a.pid, before);
 
-    a.proc.kill('SIGKILL');
-    await a.proc;
-    const left = (leftovers = await survivors(before, REAP_MS));
-    report('sigkill', {
-      children: describeProcs(before),
-      marked: describeProcs(marked) || 'none',
-      reapDeadlineSeconds: REAP_MS / 1000,
-      leftBehind: describeProcs(left) || 'none',
-      leftMarked: describeProcs(markedBy(a.pid, left)) || 'none',
-    });
+      a.proc.kill('SIGKILL');
+      await a.proc;
+      const left = (leftovers = await survivors(before, REAP_MS));
+      report('sigkill', {
+        children: describeProcs(before),
+        marked: describeProcs(marked) || 'none',
+        reapDeadlineSeconds: REAP_MS / 1000,
+        leftBehind: describeProcs(left) || 'none',
+        leftMarked: describeProcs(markedBy(a.pid, left)) || 'none',
+      });
 
-    expect(before.map((p) => p.comm)).toEqual(expect.arrayContaining(['tcpdump', 'tcpdump', 'ip']));
-    expect.soft(describeProcs(marked.filter((p) => p.comm === 'tcpdump')), 'every tcpdump it started carries the capture marker').toBe(
-      describeProcs(before.filter((p) => p.comm === 'tcpdump')),
-    );
-    expect(describeProcs(left), `children still running ${REAP_MS / 1000} s after SIGKILL of the agent`).toBe('');
-  });
+      expect(before.map((p) => p.comm)).toEqual(expect.arrayContaining(['tcpdump', 'tcpdump', 'ip']));
+      expect
+        .soft(describeProcs(marked.filter((p) => p.comm === 'tcpdump')), 'every tcpdump it started carries the capture marker')
+        .toBe(describeProcs(before.filter((p) => p.comm === 'tcpdump')));
+      expect(describeProcs(left), `children still running ${REAP_MS / 1000} s after SIGKILL of the agent`).toBe('');
+    },
+  );
 });

@@ -75,7 +75,9 @@ describeAsRoot('adversarial: idle sockets and slow readers under a 1024 file lim
       expect.soft(crash, 'no EMFILE crash or unhandled error in the log').toEqual([]);
       expect.soft(r.health.probes, 'enough /healthz probes to speak of a p99').toBeGreaterThanOrEqual(20);
       expect.soft(r.health.p99ms, '/healthz p99 while the sockets are held').toBeLessThan(HEALTHZ_P99_MS);
-      expect.soft(r.resources.rssPeakMiB, `RSS of the agent and its children stays under the chart's ${limitMiB} MiB`).toBeLessThan(limitMiB);
+      expect
+        .soft(r.resources.rssPeakMiB, `RSS of the agent and its children stays under the chart's ${limitMiB} MiB`)
+        .toBeLessThan(limitMiB);
       expect.soft(r.resources.agentHwmMiB, "the agent's own peak RSS (VmHWM) stays under the chart's limit").toBeLessThan(limitMiB);
       expect.soft(r.stoppedInTime, 'the agent stops on SIGTERM within 5 s').toBe(true);
       expect.soft(describeProcs(r.leftBehind), 'children still running 5 s after the agent stopped').toBe('');

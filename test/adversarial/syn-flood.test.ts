@@ -36,7 +36,9 @@ describeAsRoot('adversarial: spoofed-source SYN flood to a VIP', () => {
         listener: true,
         during: async (l, agent) => {
           // Three at once, as three curl loops would: the window stays bounded when the agent does not answer.
-          const reads = await Promise.all([0, 1, 2].map(() => timedGet(l.node, agent.port, '/v1/flows?limit=10000', FLOWS_READ_TIMEOUT_MS)));
+          const reads = await Promise.all(
+            [0, 1, 2].map(() => timedGet(l.node, agent.port, '/v1/flows?limit=10000', FLOWS_READ_TIMEOUT_MS)),
+          );
           const m = await timedGet(l.node, agent.port, '/metrics', 5_000, true);
           return { flowsReads: reads, flowsTracked: m.status === 200 ? sumOf(m.body!, 'asymroute_flows') : null };
         },
@@ -76,13 +78,15 @@ describeAsRoot('adversarial: spoofed-source SYN flood to a VIP', () => {
       // What the flood covered, measured by a tcpdump of our own on the node's eth1.
       expect(r.arrived.distinctSources).toBeGreaterThanOrEqual(MIN_DISTINCT_ARRIVED);
       expect.soft(r.aliveAtEnd, 'the agent is alive after the flood').toBe(true);
-      expect.soft(r.resources.rssPeakMiB, `RSS of the agent and its children stays under the chart's ${limitMiB} MiB`).toBeLessThan(limitMiB);
+      expect
+        .soft(r.resources.rssPeakMiB, `RSS of the agent and its children stays under the chart's ${limitMiB} MiB`)
+        .toBeLessThan(limitMiB);
       expect.soft(r.resources.agentHwmMiB, "the agent's own peak RSS (VmHWM) stays under the chart's limit").toBeLessThan(limitMiB);
       expect.soft(r.health.probes, 'enough /healthz probes to speak of a p99').toBeGreaterThanOrEqual(20);
       expect.soft(r.health.p99ms, '/healthz p99 during the flood').toBeLessThan(HEALTHZ_P99_MS);
-      expect.soft(r.series.peak - r.series.before, `series added by the flood (bound ${SERIES_GROWTH_BOUND})`).toBeLessThanOrEqual(
-        SERIES_GROWTH_BOUND,
-      );
+      expect
+        .soft(r.series.peak - r.series.before, `series added by the flood (bound ${SERIES_GROWTH_BOUND})`)
+        .toBeLessThanOrEqual(SERIES_GROWTH_BOUND);
       for (const read of r.extra['flowsReads'] as Array<{ status: number }>) expect.soft(read.status, '/v1/flows answers').toBe(200);
       expect.soft(r.stoppedInTime, 'the agent stops on SIGTERM within 5 s').toBe(true);
       expect.soft(describeProcs(r.leftBehind), 'children still running 5 s after the agent stopped').toBe('');

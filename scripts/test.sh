@@ -13,6 +13,10 @@ test_pkgs=()
 command -v bird >/dev/null 2>&1 || test_pkgs+=(bird2)
 command -v zsh >/dev/null 2>&1 || test_pkgs+=(zsh)
 command -v fish >/dev/null 2>&1 || test_pkgs+=(fish)
+# The adversarial suite (test/adversarial/): hping3 sends its spoofed-source floods, prlimit (util-linux) sets the
+# agent's file limit. Test-only, so not in install-deps.sh, which installs what the agent runs on a node.
+command -v hping3 >/dev/null 2>&1 || test_pkgs+=(hping3)
+command -v prlimit >/dev/null 2>&1 || test_pkgs+=(util-linux)
 if ! command -v helm >/dev/null 2>&1; then
   command -v go >/dev/null 2>&1 || test_pkgs+=(golang-go)
   [[ -d /usr/share/gocode/src/github.com/Masterminds/sprig ]] || test_pkgs+=(golang-github-masterminds-sprig-dev)

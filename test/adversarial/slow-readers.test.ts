@@ -13,7 +13,7 @@ const NOFILE = 1024;
 const IDLE = 1100;
 const SLOW = 100;
 /** the attack's length: the sockets are held this long, then the holder ends by itself */
-const HOLD_MS = 15_000;
+const HOLD_MS = 10_000;
 /** SYNs from random sources first, so the slow readers' answer is large (about 10,000 flows) */
 const SENT = 13_000;
 const HEALTHZ_P99_MS = 1000;
@@ -40,7 +40,9 @@ describeAsRoot('adversarial: idle sockets and slow readers under a 1024 file lim
         },
       });
       const held = r.extra['held'] as Awaited<ReturnType<typeof holdConnections>>;
-      const crash = r.logs.filter((x) => /EMFILE|uncaught|unhandled/i.test(x)).slice(0, 3);
+      // A failed spawn (EMFILE) may be reported and retried; only an uncaught one is a crash.
+      const crash = r.logs.filter((x) => /uncaught|unhandled/i.test(x)).slice(0, 3);
+      const spawnFailures = r.logs.filter((x) => /EMFILE|ENFILE/.test(x));
       report('slow-readers', {
         nofile: NOFILE,
         idle: IDLE,
@@ -65,6 +67,8 @@ describeAsRoot('adversarial: idle sockets and slow readers under a 1024 file lim
         seriesPeak: r.series.peak,
         alive: r.aliveAtEnd,
         crashLog: crash.join(' | ').slice(0, 300) || 'none',
+        spawnFailuresLogged: spawnFailures.length,
+        firstSpawnFailure: spawnFailures[0]?.slice(0, 200) ?? 'none',
         leftBehind: describeProcs(r.leftBehind) || 'none',
         errors: held.end.errors,
         timeline: r.samples,
@@ -72,7 +76,7 @@ describeAsRoot('adversarial: idle sockets and slow readers under a 1024 file lim
 
       expect(held.opened.opened + held.opened.failed, 'every connection was attempted').toBe(IDLE + SLOW);
       expect.soft(r.aliveAtEnd, 'the agent is alive after the attack').toBe(true);
-      expect.soft(crash, 'no EMFILE crash or unhandled error in the log').toEqual([]);
+      expect.soft(crash, 'no uncaught error in the log (a failed spawn is reported, never fatal)').toEqual([]);
       expect.soft(r.health.probes, 'enough /healthz probes to speak of a p99').toBeGreaterThanOrEqual(20);
       expect.soft(r.health.p99ms, '/healthz p99 while the sockets are held').toBeLessThan(HEALTHZ_P99_MS);
       expect

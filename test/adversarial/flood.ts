@@ -129,6 +129,8 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
 
   const m = await timedGet(l.node, agent.port, '/metrics', 5_000, true);
   const metricsAfter = m.status === 200 ? m.body! : '';
+  // The agent may still be building an answer its client gave up on: its peak counts too.
+  resources.agentHwmMiB = Math.max(resources.agentHwmMiB, sampler.hwmNowMiB());
   const health = healthFigures(prober.samples(), t0, t1);
   const peak = seriesPeak(prober.samples(), t0, Date.now());
   await prober.stop();

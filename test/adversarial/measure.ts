@@ -168,6 +168,11 @@ export class ResourceSampler {
     this.samples++;
   }
 
+  /** The agent's VmHWM now, in MiB: its peak so far, also after the sampling window (a request still being served). */
+  hwmNowMiB(): number {
+    return round(statusKiB(this.pid, 'VmHWM') / 1024);
+  }
+
   stop(): ResourceFigures {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;

@@ -54,6 +54,8 @@ export interface FloodPlan {
   count: number;
   /** a listening socket on the target port (a service, a BGP speaker) */
   listener: boolean;
+  /** more serve flags */
+  agentArgs?: string[];
   /** the agent's file limit (prlimit, soft and hard) */
   nofile?: number;
   /** what the attacker does after the flood, inside the measured window */
@@ -99,7 +101,9 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
   const dst = plan.target === 'vip' ? l.vip : '192.168.1.10';
   if (plan.listener) server = await startTcpServer(l.node, dst, plan.port);
   const dir = tempDir(plan.tag);
-  agent = await startAgent(l.node, ['--vip', l.vip, '--client', l.clientCidr, '--kubernetes', 'off'], { nofile: plan.nofile });
+  agent = await startAgent(l.node, ['--vip', l.vip, '--client', l.clientCidr, '--kubernetes', 'off', ...(plan.agentArgs ?? [])], {
+    nofile: plan.nofile,
+  });
   await untilValue(
     "the agent's capture to run",
     async () => /^asymroute_capture_up 1$/m.test((await nsGet(l.node, '/metrics')).body),

@@ -34,6 +34,9 @@ describeAsRoot('adversarial: spoofed-source SYN flood to a VIP', () => {
         port: 8443,
         count: SENT,
         listener: true,
+        // A flood that goes on keeps its flows open: on a loaded machine the flood alone may take longer than the
+        // default 60 s of idleness, and the reads must find the flows the issue measured.
+        agentArgs: ['--flow-idle', '300'],
         during: async (l, agent) => {
           // Three at once, as three curl loops would: the window stays bounded when the agent does not answer.
           const reads = await Promise.all(

@@ -35,8 +35,8 @@ const CHECK_MS_BOUND = 2_000;
 const SERIES_GROWTH_BOUND = 250;
 const FILTER_BYTES_BOUND = 2_048;
 const HEALTHZ_P99_MS = 1000;
-/** how long the test waits for that check (the issue measured 11.5 s; 60 s on this 2-core machine) */
-const CHECK_WAIT_MS = 25_000;
+/** how long the test waits for that check: far above the bound, far below the 54-60 s measured here before a cap */
+const CHECK_WAIT_MS = 15_000;
 
 // A TCP port on the node namespace's loopback that leads to the replay API's Unix socket in the test process.
 const PROXY_JS = `const net = require('net'); const s = net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u); u.pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); }); s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;

@@ -267,11 +267,11 @@ const OPTION_TABLE = [
     flag: '--max-vips',
     env: 'ASYMROUTE_MAX_VIPS',
     type: 'integer',
-    default: 256,
+    default: 64,
     min: 1,
     max: 65535,
     metavar: 'N',
-    help: 'serve: watch at most N VIPs (configured ones first, then those this node announces, then by address); the rest are reported (vips-not-watched, /v1/vips) and get no route questions, capture or per-VIP series. Each VIP costs about 3 series and 20 ms of check time.',
+    help: 'serve: watch at most N VIPs (configured ones first, then those this node announces, then by address); the rest are reported (vips-not-watched, /v1/vips) and get no route questions, capture or per-VIP series. Each VIP costs about 5 series and 20 to 60 ms of check time (test/adversarial/external-ips.test.ts); raise it, with --vip-cidr set to your address pools, when a node carries more.',
     commands: ['serve'],
   },
   {

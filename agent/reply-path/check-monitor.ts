@@ -43,7 +43,7 @@ export function mergeVips(configured: VipSpec[], fromKubernetes: VipSpec[]): Vip
 }
 
 /** Default cap on the VIPs one node watches (--max-vips). */
-export const DEFAULT_MAX_VIPS = 256;
+export const DEFAULT_MAX_VIPS = 64;
 /** /v1/vips lists at most this many of the VIPs not watched (the counts cover all). */
 const NOT_WATCHED_LISTED = 256;
 
@@ -230,6 +230,12 @@ export class ReplyPathMonitor implements Monitor {
     return this.running;
   }
 
+  // A check with many VIPs asks the kernel hundreds of questions: once stop() is called the rest fail at once, so a
+  // SIGTERM is not held up by a check nobody will read.
+  private stoppable(oracle: KernelOracle): KernelOracle {
+    return (q) => (this.stopped ? Promise.reject(new Error('the agent is stopping')) : oracle(q));
+  }
+
   private async runCheck(reason: string): Promise<void> {
     const t0 = performance.now();
     let ok = false;
@@ -248,7 +254,7 @@ export class ReplyPathMonitor implements Monitor {
         observedClients: this.opts.observedClients?.() ?? [],
         managementCidrs: this.opts.managementCidrs,
         gateways: this.opts.gateways,
-        oracle: this.opts.oracle ?? kernelOracle(this.ip),
+        oracle: this.stoppable(this.opts.oracle ?? kernelOracle(this.ip)),
         conntrack: await (this.opts.readConntrack ?? readConntrack)(found.map((v) => v.ip)),
         endpoints: endpointsByVip(vips, this.opts.kubernetesEndpoints?.() ?? []),
       });
@@ -263,7 +269,7 @@ export class ReplyPathMonitor implements Monitor {
     } catch (e) {
       this.status.failures++;
       this.status.error = (e as Error).message;
-      this.opts.log({ event: 'check-failed', reason, error: (e as Error).message });
+      if (!this.stopped) this.opts.log({ event: 'check-failed', reason, error: (e as Error).message });
     } finally {
       const ms = performance.now() - t0;
       this.status.at = new Date().toISOString();

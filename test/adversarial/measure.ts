@@ -96,6 +96,15 @@ function pssKiB(pid: number): number {
 const MiB = 1024 * 1024;
 
 /** resources.limits.memory of the chart, in bytes (Ki/Mi/Gi suffixes as Kubernetes reads them). */
+/** The chart's default `config.maxVips`: the cap an agent installed by the chart runs with. */
+export function chartMaxVips(): number {
+  const values = parse(readFileSync(join(ROOT, 'charts/asymroute/values.yaml'), 'utf8')) as { config?: { maxVips?: unknown } };
+  const n = values.config?.maxVips;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1)
+    throw new Error(`charts/asymroute/values.yaml: config.maxVips is ${JSON.stringify(n)}, not a count`);
+  return n;
+}
+
 export function chartMemoryLimitBytes(): number {
   const values = parse(readFileSync(join(ROOT, 'charts/asymroute/values.yaml'), 'utf8')) as {
     resources?: { limits?: { memory?: string } };

@@ -8,7 +8,7 @@ import type { VipSpec } from '../../agent/analysis/vips.js';
 import { buildFilter } from '../../agent/capture/tcpdump.js';
 import { agentRegistry } from '../../agent/exposition/metrics.js';
 import type { HostSnapshot } from '../../agent/model/host-state.js';
-import { limitVips, ReplyPathMonitor, type VipLimits } from '../../agent/reply-path/check-monitor.js';
+import { DEFAULT_MAX_VIPS, limitVips, ReplyPathMonitor, type VipLimits } from '../../agent/reply-path/check-monitor.js';
 import { ROOT } from '../helpers/cli.js';
 
 const SNAP = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/vagrant-incident.snapshot.json'), 'utf8')) as HostSnapshot;
@@ -91,14 +91,15 @@ it('a Service with 500 externalIPs: capped to --max-vips, or to the allowlist, w
   const allow = await checkWith([real, ...many], { maxVips: 256, vipCidrs: ['192.168.1.0/24'] });
   console.log(
     `500 externalIPs: check ${before.ms.toFixed(0)} ms / ${before.series} series / filter ${before.filter.length} B uncapped; ` +
-      `--max-vips 256: ${capped.ms.toFixed(0)} ms / ${capped.series} / ${capped.filter.length} B; ` +
+      `--max-vips ${DEFAULT_MAX_VIPS} (default): ${capped.ms.toFixed(0)} ms / ${capped.series} / ${capped.filter.length} B; ` +
       `--vip-cidr 192.168.1.0/24: ${allow.ms.toFixed(0)} ms / ${allow.series} / ${allow.filter.length} B; one VIP: ${base.ms.toFixed(0)} ms / ${base.series} / ${base.filter.length} B`,
   );
   expect(before.followed).toHaveLength(501);
-  expect(capped.followed).toHaveLength(256);
+  expect(DEFAULT_MAX_VIPS).toBe(64);
+  expect(capped.followed).toHaveLength(64);
   // The VIP this node announces is kept over the externalIPs.
   expect(capped.followed[0]!.ip).toBe('192.168.1.240');
-  expect(capped.m.notWatched).toHaveLength(245);
+  expect(capped.m.notWatched).toHaveLength(437);
   expect(allow.followed.map((v) => v.ip)).toEqual(['192.168.1.240']);
   // With the allowlist the node costs what it costs with its one real VIP.
   expect(allow.series).toBe(base.series);
@@ -109,7 +110,7 @@ it('a Service with 500 externalIPs: capped to --max-vips, or to the allowlist, w
   expect(f.summary).toMatch(/^500 VIPs are not watched .*500 outside --vip-cidrs \(192\.168\.1\.0\/24\)/);
   expect(f.evidence[0]).toMatch(/, and 490 more$/);
   expect(allow.text).toMatch(/asymroute_vips_not_watched\{reason="outside-vip-cidrs"\} 500/);
-  expect(capped.text).toMatch(/asymroute_vips_not_watched\{reason="over-max-vips"\} 245/);
+  expect(capped.text).toMatch(/asymroute_vips_not_watched\{reason="over-max-vips"\} 437/);
   const v = (await allow.m
     .endpoints()
     .find((e) => e.path === '/v1/vips')!

@@ -9,6 +9,7 @@ import type { HostSnapshot } from '../model/host-state.js';
 import type { CheckStatus } from '../reply-path/check-monitor.js';
 import { RequestError, type AgentView } from '../findings/monitor.js';
 import { checkReportJson, checkReportText } from './check-report.js';
+import { boundConnections } from './connections.js';
 
 /** What the report's header and body need from the static check. */
 export interface CheckView {
@@ -40,6 +41,7 @@ export interface HttpOptions {
 
 /** The HTTP server's bounds; every one of them ends or refuses a client rather than letting it pile up. */
 export const LIMITS = {
+  /** open connections; past it the idle, then the oldest, are closed (connections.ts), never the newest refused */
   connections: 256,
   socketIdleMs: 30_000,
   keepAliveMs: 5_000,
@@ -95,7 +97,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     maxRequestsPerSocket: LIMITS.requestsPerSocket,
     bodyLimit: LIMITS.bodyBytes,
   });
-  app.server.maxConnections = LIMITS.connections;
+  boundConnections(app.server, LIMITS.connections);
   const metrics = singleFlight(() => {
     // The findings gauges move when findings are gathered: gather now so a scrape sees the live evidence too.
     a.findings();

@@ -256,7 +256,9 @@ describe('a scrape flood costs one rendering a second', () => {
   it('bounds connections and times out idle and slow clients', () => {
     const p = makeAgent();
     const a = app(p);
-    expect(a.server.maxConnections).toBe(LIMITS.connections);
+    // Not Node's maxConnections, which refuses the newest (the probe) once idle sockets fill it: connections.ts.
+    expect(a.server.maxConnections).toBeUndefined();
+    expect(a.server.listenerCount('connection')).toBeGreaterThan(0);
     expect(a.initialConfig).toMatchObject({
       connectionTimeout: LIMITS.socketIdleMs,
       keepAliveTimeout: LIMITS.keepAliveMs,

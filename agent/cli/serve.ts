@@ -21,6 +21,7 @@ import { canonicalIp } from '../net/ip.js';
 import { kubeConfigPresent } from '../kubernetes/config-present.js';
 import { registerKubernetesUp } from '../kubernetes/metrics.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
+import { resolveAccess } from './access.js';
 
 export interface ServeHandle {
   /** resolves with the exit code once the agent has shut down */
@@ -29,19 +30,30 @@ export interface ServeHandle {
   port: number;
 }
 
-// A pcap of VIP traffic for a bounded time and size, straight from a second tcpdump.
-function pcapDownloader(vips: () => string[]) {
-  return async (seconds: number, maxBytes: number, reply: FastifyReply): Promise<void> => {
+/** Seconds between SIGTERM and SIGKILL for a capture download that does not stop. */
+const CAPTURE_KILL_GRACE_MS = 2000;
+/** Bytes per packet of a download with payloads (tcpdump's own maximum). */
+const PAYLOAD_SNAPLEN = 262144;
+
+// A pcap of VIP traffic for a bounded time and size, straight from a second tcpdump: headers only (the live
+// capture's snaplen) unless payloads are asked for and allowed. Killed at the time limit, whatever it does.
+function pcapDownloader(vips: () => string[], headersSnaplen: number) {
+  return async (seconds: number, maxBytes: number, payloads: boolean, reply: FastifyReply): Promise<void> => {
     const list = vips();
     if (list.length === 0) {
       await reply.code(409).send({ error: 'no VIPs to capture yet' });
       return;
     }
-    const child = spawnChild('tcpdump', tcpdumpArgs(list));
+    const child = spawnChild('tcpdump', tcpdumpArgs(list, { snaplen: payloads ? PAYLOAD_SNAPLEN : headersSnaplen }));
     child.proc.stderr?.resume();
     const out = new PassThrough();
     let sent = 0;
-    const stop = () => child.proc.kill('SIGTERM');
+    let killTimer: NodeJS.Timeout | null = null;
+    const stop = () => {
+      if (killTimer) return;
+      child.proc.kill('SIGTERM');
+      killTimer = setTimeout(() => child.proc.kill('SIGKILL'), CAPTURE_KILL_GRACE_MS);
+    };
     const timer = setTimeout(stop, seconds * 1000);
     child.proc.stdout?.on('data', (d: Buffer) => {
       if (sent + d.length > maxBytes) {
@@ -55,12 +67,13 @@ function pcapDownloader(vips: () => string[]) {
     });
     void child.done.then(() => {
       clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
       out.end();
     });
     reply.raw.on('close', stop);
     await reply
       .type('application/vnd.tcpdump.pcap')
-      .header('content-disposition', `attachment; filename="asymroute-${seconds}s.pcap"`)
+      .header('content-disposition', `attachment; filename="asymroute-${seconds}s${payloads ? '-payloads' : ''}.pcap"`)
       .send(out);
   };
 }
@@ -85,6 +98,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   if (kmode === 'on' && !kc)
     throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
   if (v.kubernetesEvents && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
+  const access = resolveAccess(v, kc, node, log);
   const bgpOn = v.bgp !== 'off';
   const captureOn = v.capture;
 
@@ -210,8 +224,16 @@ export async function startServe(argv: string[], io: Output, version: string): P
           ? 'from Kubernetes Services (status.loadBalancer, loadBalancerIP, externalIPs) and MetalLB status, never auto-detected'
           : 'configured',
     pcapDownload: v.pcapDownload
-      ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => checks.vips.map((x) => x.ip)) }
+      ? {
+          enabled: true,
+          payloads: v.pcapDownloadPayloads,
+          maxSeconds: 60,
+          maxBytes: 64 << 20,
+          run: pcapDownloader(() => checks.vips.map((x) => x.ip), v.snaplen),
+        }
       : { enabled: false },
+    auth: access.auth,
+    tls: access.tls,
   });
   await app.listen({ host: v.listen, port: v.port });
   const port = (app.server.address() as { port: number }).port;
@@ -219,6 +241,8 @@ export async function startServe(argv: string[], io: Output, version: string): P
     event: 'listening',
     address: v.listen,
     port,
+    scheme: access.tls ? 'https' : 'http',
+    auth: access.mode,
     node,
     version,
     vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect',

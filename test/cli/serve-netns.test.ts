@@ -112,6 +112,8 @@ describeAsRoot('asymroute serve in the node namespace', () => {
           'on',
           '--kubeconfig',
           kubeconfig,
+          '--auth',
+          'none',
           '--kubernetes-events',
         ],
         { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },

@@ -240,6 +240,10 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       expect(pcap.type).toBe('application/vnd.tcpdump.pcap');
       expect(pcap.head.slice(0, 8)).toBe('d4c3b2a1'); // pcap, microseconds, little-endian
       expect(parseInt(pcap.head.slice(40, 48).match(/../g)!.reverse().join(''), 16)).toBe(276); // LINUX_SLL2
+      // Headers only: the live capture's snaplen (--snaplen, 192 by default), not tcpdump's 262144.
+      expect(parseInt(pcap.head.slice(32, 40).match(/../g)!.reverse().join(''), 16)).toBe(192);
+      const payloads = await get(l.node, '/v1/capture?seconds=1&payloads=true');
+      expect([payloads.status, payloads.body]).toEqual([403, expect.stringMatching(/--pcap-download-payloads/)]);
       expect(pcap.length).toBeGreaterThan(24 + 16 + 40);
       expect((await get(l.node, '/v1/capture?seconds=999')).status).toBe(400);
 

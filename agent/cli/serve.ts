@@ -1,7 +1,6 @@
 // `asymroute serve`: the node agent, and the composition root that wires its monitors to the store and exporters.
 
 import { hostname } from 'node:os';
-import { PassThrough } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
@@ -10,11 +9,11 @@ import { Agent } from '../runtime/agent.js';
 import { offMonitor } from '../findings/monitor.js';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
 import { CaptureMonitor } from '../capture/capture-monitor.js';
-import { HEALTHY_RUN_MS, tcpdumpArgs } from '../capture/tcpdump.js';
+import { HEALTHY_RUN_MS } from '../capture/tcpdump.js';
+import { startPcapDownload } from '../capture/pcap-download.js';
 import { L2Monitor } from '../l2/l2-monitor.js';
 import { ReplyPathMonitor } from '../reply-path/check-monitor.js';
 import { supervisedWithMetrics } from '../supervisor/metrics.js';
-import { spawnChild } from '../sources/child.js';
 import { IpRunner } from '../sources/ip-command.js';
 import { LinkNames } from '../sources/link-names.js';
 import { canonicalIp } from '../net/ip.js';
@@ -30,13 +29,7 @@ export interface ServeHandle {
   port: number;
 }
 
-/** Seconds between SIGTERM and SIGKILL for a capture download that does not stop. */
-const CAPTURE_KILL_GRACE_MS = 2000;
-/** Bytes per packet of a download with payloads (tcpdump's own maximum). */
-const PAYLOAD_SNAPLEN = 262144;
-
-// A pcap of VIP traffic for a bounded time and size, straight from a second tcpdump: headers only (the live
-// capture's snaplen) unless payloads are asked for and allowed. Killed at the time limit, whatever it does.
+// GET /v1/capture's pcap, from a second tcpdump (agent/capture/pcap-download.ts).
 function pcapDownloader(vips: () => string[], headersSnaplen: number) {
   return async (seconds: number, maxBytes: number, payloads: boolean, reply: FastifyReply): Promise<void> => {
     const list = vips();
@@ -44,37 +37,12 @@ function pcapDownloader(vips: () => string[], headersSnaplen: number) {
       await reply.code(409).send({ error: 'no VIPs to capture yet' });
       return;
     }
-    const child = spawnChild('tcpdump', tcpdumpArgs(list, { snaplen: payloads ? PAYLOAD_SNAPLEN : headersSnaplen }));
-    child.proc.stderr?.resume();
-    const out = new PassThrough();
-    let sent = 0;
-    let killTimer: NodeJS.Timeout | null = null;
-    const stop = () => {
-      if (killTimer) return;
-      child.proc.kill('SIGTERM');
-      killTimer = setTimeout(() => child.proc.kill('SIGKILL'), CAPTURE_KILL_GRACE_MS);
-    };
-    const timer = setTimeout(stop, seconds * 1000);
-    child.proc.stdout?.on('data', (d: Buffer) => {
-      if (sent + d.length > maxBytes) {
-        out.write(d.subarray(0, Math.max(0, maxBytes - sent)));
-        sent = maxBytes;
-        stop();
-        return;
-      }
-      sent += d.length;
-      out.write(d);
-    });
-    void child.done.then(() => {
-      clearTimeout(timer);
-      if (killTimer) clearTimeout(killTimer);
-      out.end();
-    });
-    reply.raw.on('close', stop);
+    const d = startPcapDownload(list, { seconds, maxBytes, snaplen: headersSnaplen, payloads });
+    reply.raw.on('close', d.stop);
     await reply
       .type('application/vnd.tcpdump.pcap')
       .header('content-disposition', `attachment; filename="asymroute-${seconds}s${payloads ? '-payloads' : ''}.pcap"`)
-      .send(out);
+      .send(d.out);
   };
 }
 

@@ -234,7 +234,11 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       });
       // The download's own tcpdump beside the live capture's.
       await until('the download capture to start', async () => (await tcpdumps()) >= 2, 10_000);
-      await tcpConnect(l.client, l.vip, 8443, 1000);
+      // The process shows before its filter is attached: connect until the 2 s download ends (at most 5 times).
+      let downloaded = false;
+      const ended = () => (downloaded = true);
+      download.then(ended, ended);
+      for (let i = 0; i < 5 && !downloaded; i++) await tcpConnect(l.client, l.vip, 8443, 1000);
       const pcap = JSON.parse((await download).stdout) as { status: number; type: string; head: string; length: number };
       expect(pcap.status).toBe(200);
       expect(pcap.type).toBe('application/vnd.tcpdump.pcap');

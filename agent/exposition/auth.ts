@@ -204,6 +204,8 @@ export const REVIEW_CACHE = { capacity: 4096, allowedMs: 60_000, deniedMs: 10_00
 export class KubernetesAuthorizer implements Authorizer {
   readonly mode = 'kubernetes' as const;
   readonly cache: DecisionCache<Decision>;
+  /** reviews under way, shared by concurrent requests with the same token and permission (at most one per connection) */
+  private readonly inflight = new Map<string, Promise<Decision>>();
 
   constructor(
     private readonly reviewer: AccessReviewer,
@@ -224,6 +226,18 @@ export class KubernetesAuthorizer implements Authorizer {
     const key = `${hashToken(token).toString('base64')} ${p}`;
     const hit = this.cache.get(key);
     if (hit) return hit;
+    const running = this.inflight.get(key);
+    if (running) return running;
+    const review = this.review(token, p, key);
+    this.inflight.set(key, review);
+    try {
+      return await review;
+    } finally {
+      this.inflight.delete(key);
+    }
+  }
+
+  private async review(token: string, p: Permission, key: string): Promise<Decision> {
     const attrs = kubernetesAttributes(p, this.node);
     let d: Decision;
     try {

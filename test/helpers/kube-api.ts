@@ -44,6 +44,8 @@ export interface KubeApi {
   rules: Map<string, PolicyRule[]>;
   /** non-null: every request is answered with this HTTP status and a Status body */
   failWith: number | null;
+  /** true: requests are read and never answered (an API server that hangs) */
+  stall: boolean;
   /** stops listening: from now on connections are refused */
   close(): Promise<void>;
 }
@@ -109,6 +111,7 @@ export async function startKubeApi(opts: { lists?: Record<string, unknown> } = {
     tokens: new Map(),
     rules: new Map(),
     failWith: null,
+    stall: false,
   };
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -117,6 +120,7 @@ export async function startKubeApi(opts: { lists?: Record<string, unknown> } = {
       api.requests.push({ method: req.method!, path: url.pathname, authorization: req.headers.authorization, body });
       res.setHeader('content-type', 'application/json');
       const send = (code: number, b: unknown) => void res.writeHead(code).end(JSON.stringify(b));
+      if (api.stall) return;
       if (api.failWith !== null) return send(api.failWith, status(api.failWith, 'InternalError', 'the test made the API fail'));
       if (req.headers.authorization !== `Bearer ${AGENT_TOKEN}`) return send(401, status(401, 'Unauthorized', 'Unauthorized'));
       const b = (body ?? {}) as { apiVersion?: string; kind?: string; spec?: Record<string, unknown> };

@@ -1,10 +1,8 @@
 // TokenReview (authentication.k8s.io/v1) and SubjectAccessReview (authorization.k8s.io/v1) for the HTTP API's
-// Kubernetes auth mode. Sent with node:http(s) and the kubeconfig's agent: global fetch ignores the agent, and with
-// it the cluster's CA and client certificate.
+// Kubernetes auth mode.
 
-import { request as httpRequest, type Agent as HttpAgent } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeHttp } from './request.js';
 
 export interface ReviewUser {
   username: string;
@@ -15,51 +13,13 @@ export interface ReviewUser {
 
 /** Anything but a 2xx answer is an error: the caller must not decide without the API server. */
 async function postJson(kc: KubeConfig, path: string, body: unknown, timeoutMs: number): Promise<unknown> {
-  const opts: { headers?: Record<string, string>; agent?: HttpAgent; auth?: string } = {};
-  await kc.applyToHTTPSOptions(opts as Parameters<KubeConfig['applyToHTTPSOptions']>[0]);
-  const url = new URL(path, kc.getCurrentCluster()!.server);
-  const data = JSON.stringify(body);
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent: opts.agent,
-        auth: opts.auth,
-        headers: {
-          ...opts.headers,
-          'content-type': 'application/json',
-          accept: 'application/json',
-          'content-length': Buffer.byteLength(data),
-        },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (d: Buffer) => {
-          size += d.length;
-          if (size > 1 << 20) req.destroy(new Error(`POST ${path}: answer larger than 1 MiB`));
-          else chunks.push(d);
-        });
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const code = res.statusCode ?? 0;
-          if (code < 200 || code > 299) return reject(new Error(`POST ${path}: HTTP ${code} ${text.slice(0, 200)}`));
-          try {
-            resolve(JSON.parse(text));
-          } catch {
-            reject(new Error(`POST ${path}: the answer is not JSON`));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`POST ${path}: no answer within ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(data);
-  });
+  const res = await kubeHttp(kc, 'POST', path, { body, timeoutMs, maxBytes: 1 << 20 });
+  if (res.status < 200 || res.status > 299) throw new Error(`POST ${path}: HTTP ${res.status} ${res.text.slice(0, 200)}`);
+  try {
+    return JSON.parse(res.text);
+  } catch {
+    throw new Error(`POST ${path}: the answer is not JSON`);
+  }
 }
 
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});

@@ -22,7 +22,11 @@ export function startPcapDownload(
   vips: string[],
   o: { seconds: number; maxBytes: number; snaplen: number; payloads: boolean; binary?: string; graceMs?: number },
 ): PcapDownload {
-  const child = spawnChild(o.binary ?? 'tcpdump', tcpdumpArgs(vips, { snaplen: o.payloads ? PAYLOAD_SNAPLEN : o.snaplen }));
+  const args = tcpdumpArgs(vips, { snaplen: o.payloads ? PAYLOAD_SNAPLEN : o.snaplen });
+  // Immediate mode (before the filter, the last argument): without it libpcap hands packets over a ring block at a
+  // time (up to a second late), and those still in the ring when SIGTERM ends the download are lost.
+  args.splice(args.length - 1, 0, '--immediate-mode');
+  const child = spawnChild(o.binary ?? 'tcpdump', args);
   child.proc.stderr?.resume();
   const out = new PassThrough();
   let sent = 0;

@@ -24,7 +24,9 @@ describe('startPcapDownload', () => {
   it('asks for the headers-only snaplen by default and the full one for payloads', async () => {
     const bin = fakeTcpdump('exit 0');
     const headers = startPcapDownload(['192.0.2.10'], { seconds: 5, maxBytes: 1 << 20, snaplen: 192, payloads: false, binary: bin });
-    expect(String(await collect(headers.out))).toMatch(/(^| )-s 192( |$)/);
+    const args = String(await collect(headers.out));
+    expect(args).toMatch(/(^| )-s 192( |$)/);
+    expect(args).toMatch(/ --immediate-mode (ip|\()/);
     const whole = startPcapDownload(['192.0.2.10'], { seconds: 5, maxBytes: 1 << 20, snaplen: 192, payloads: true, binary: bin });
     expect(String(await collect(whole.out))).toMatch(new RegExp(`(^| )-s ${PAYLOAD_SNAPLEN}( |$)`));
   });

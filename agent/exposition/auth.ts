@@ -3,6 +3,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { Counter, type Registry } from 'prom-client';
 
 /** The permissions of the API; /healthz and /readyz need none. */
 export type Permission = 'metrics' | 'report' | 'capture' | 'capture-payloads';
@@ -43,6 +44,19 @@ export function permissionFor(path: string, query: Record<string, unknown>): Per
   if (path === '/metrics') return 'metrics';
   if (path === '/v1/capture') return query['payloads'] === 'true' ? 'capture-payloads' : 'capture';
   return 'report';
+}
+
+const RESULTS = { 401: 'unauthenticated', 403: 'forbidden', 503: 'unavailable' } as const;
+
+/** Counts each checked request by permission and outcome: 16 series at most. */
+export function authMetrics(registry: Registry): (p: Permission, d: Decision) => void {
+  const c = new Counter({
+    name: 'asymroute_http_auth_total',
+    help: 'Requests whose bearer token was checked (every path but /healthz and /readyz, with --auth tokens or kubernetes), by the permission needed and the result: allowed, unauthenticated (401), forbidden (403) or unavailable (503: the Kubernetes API could not decide).',
+    labelNames: ['permission', 'result'],
+    registers: [registry],
+  });
+  return (p, d) => c.inc({ permission: p, result: d.ok ? 'allowed' : RESULTS[d.code] });
 }
 
 export type Decision = { ok: true; user: string } | { ok: false; code: 401 | 403 | 503; error: string; permission?: string; user?: string };

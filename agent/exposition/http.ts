@@ -10,7 +10,7 @@ import type { HostSnapshot } from '../model/host-state.js';
 import type { CheckStatus } from '../reply-path/check-monitor.js';
 import { RequestError, type AgentView } from '../findings/monitor.js';
 import { checkReportJson, checkReportText } from './check-report.js';
-import { bearerToken, permissionFor, type Authorizer } from './auth.js';
+import { authMetrics, bearerToken, permissionFor, type Authorizer } from './auth.js';
 import type { ServingCertificate } from './tls.js';
 
 /** What the report's header and body need from the static check. */
@@ -114,10 +114,12 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
   }
   const auth = o.auth;
   if (auth) {
+    const counted = authMetrics(o.registry);
     app.addHook('onRequest', async (req, reply) => {
       const p = permissionFor(req.url.split('?')[0]!, req.query as Record<string, unknown>);
       if (p === null) return;
       const d = await auth.authorize(bearerToken(req.headers.authorization), p);
+      counted(p, d);
       if (d.ok) return;
       if (d.code === 401) void reply.header('www-authenticate', 'Bearer realm="asymroute"');
       return reply

@@ -236,6 +236,12 @@ describe('HTTP with static bearer tokens', () => {
     expect((await a.inject({ url: '/v1/routes', headers: bearer('capture-0123456789abcdef') })).statusCode).toBe(200);
     expect((await a.inject({ url: '/v1/capture?seconds=1', headers: bearer('capture-0123456789abcdef') })).statusCode).toBe(200);
     expect(runs).toEqual([false]);
+    const m = (await a.inject({ url: '/metrics', headers: bearer('metrics-0123456789abcdef') })).body;
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="report",result="unauthenticated"\} 1$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="metrics",result="unauthenticated"\} 1$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="report",result="forbidden"\} 3$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="capture",result="forbidden"\} 1$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="metrics",result="allowed"\} 2$/m);
   });
 
   it('gives payloads only with their own scope and only when the agent allows them', async () => {

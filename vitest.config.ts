@@ -15,6 +15,7 @@ export const NAMESPACE_TESTS = [
   'test/chart/alerts.test.ts',
   'test/chart/capabilities.test.ts',
   'test/sources/capture.test.ts',
+  'test/sources/child.test.ts',
   'test/sources/live-capture.test.ts',
 ];
 

@@ -5,6 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Output } from './cli/check.js';
+import { colourWanted } from './cli/colour.js';
 import { helpText, UsageError } from './config/load.js';
 import { InvalidArgumentError } from './sources/validate.js';
 import { EnvironmentError } from './sources/tool.js';
@@ -14,22 +15,28 @@ import { VipSpecError } from './analysis/vips.js';
 const consoleOutput: Output = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  get colour() {
+    return colourWanted();
+  },
 };
 
 const COMMANDS = {
   check: {
+    brief: 'one-shot reply-path check of this host (or of a saved snapshot)',
     usage: 'asymroute check [--vip IP[@IFACE]]... [--client CIDR]... [--json]',
     summary:
       'One-shot: for each VIP, find where its requests arrive and ask the kernel (ip route get CLIENT from VIP) where the replies leave; ' +
       'explain the decision with the route model and print the fixes.\nExit 0: healthy; 1: critical or warning findings; 2: usage or environment error.',
   },
   analyze: {
+    brief: 'report from a packet capture (pcap/pcapng): ingress vs egress per flow, unanswered SYNs',
     usage: 'asymroute analyze FILE [--vip IP]... [--links links.json] [--snapshot snapshot.json] [--json]',
     summary:
       'Offline: read a pcap or pcapng capture (best: tcpdump -i any -y LINUX_SLL2), match requests to VIPs with their replies, and report per VIP ' +
       'where flows came in and where their replies went out, and which SYNs nobody answered. No root needed.\nExit 0: no findings; 1: findings; 2: usage error.',
   },
   serve: {
+    brief: 'the node agent: HTTP report, Prometheus metrics, periodic and change-triggered checks, live capture',
     usage: 'asymroute serve [--vip IP[@IFACE]]... [--listen ADDRESS] [--port PORT] [--interval SECONDS] [--capture=false]',
     summary:
       'The node agent: the static check on start, every --interval seconds and within a second of a routing change; the packet capture ' +
@@ -37,27 +44,40 @@ const COMMANDS = {
       'Logs JSON lines. SIGTERM stops the capture and the monitor and closes the server.',
   },
   'config-schema': {
+    brief: 'print the JSON Schema of the config file',
     usage: 'asymroute config-schema > asymroute.schema.json',
     summary:
       "Print the JSON Schema (draft-07) of the serve config file (/etc/asymroute/config.yaml): every key with its type, bounds, default and help. The Helm chart's values.schema.json carries the same under `config`.",
   },
+  completion: {
+    brief: 'print a shell completion script (bash, zsh, fish)',
+    usage: 'source <(asymroute completion bash)   |   source <(asymroute completion zsh)   |   asymroute completion fish | source',
+    summary:
+      'Print a shell completion script for bash, zsh or fish, generated from the options of each command (flags, short aliases, the values of options with a fixed set, files for FILE options).',
+  },
   snapshot: {
+    brief: 'print the host state as JSON',
     usage: 'asymroute snapshot > snapshot.json',
     summary: 'Print the host state (links, addresses, routes, rules, neighbours, sysctls) as JSON, for `asymroute check --snapshot`.',
   },
   demo: {
+    brief: 'rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
     usage: 'asymroute demo [--fix policy|default-route] [--keep]',
     summary:
       'As root: build the Vagrant incident in network namespaces, detect it, prove it with a TCP connection, fix it, and prove the fix. Everything is removed at the end, also on Ctrl-C.',
   },
 } as const;
 
-function version(): string {
+/** The version and source revision `npm run build` recorded (scripts/build-info.mjs). */
+export function buildInfo(): { version: string; revision: string } {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-    return pkg.version;
+    const b = JSON.parse(readFileSync(new URL('../build-info.json', import.meta.url), 'utf8')) as { version?: unknown; revision?: unknown };
+    return {
+      version: typeof b.version === 'string' ? b.version : 'unknown',
+      revision: typeof b.revision === 'string' ? b.revision : 'unknown',
+    };
   } catch {
-    return 'unknown';
+    return { version: 'unknown', revision: 'unknown' };
   }
 }
 
@@ -68,12 +88,7 @@ function usage(): string {
     'Checks that replies for load-balancer VIPs leave on the interface the requests arrived on.',
     '',
     'commands:',
-    '  check      one-shot reply-path check of this host (or of a saved snapshot)',
-    '  analyze    report from a packet capture (pcap/pcapng): ingress vs egress per flow, unanswered SYNs',
-    '  serve      the node agent: HTTP report, Prometheus metrics, periodic and change-triggered checks, live capture',
-    '  snapshot   print the host state as JSON',
-    '  config-schema  print the JSON Schema of the config file',
-    '  demo       rebuild the Vagrant incident in network namespaces and show detection and fix (root)',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.brief}`),
     '',
     'not implemented yet: MetalLB ServiceBGPStatus (which peers a Service is advertised to).',
     'asymroute <command> --help shows the options of a command.',
@@ -87,7 +102,8 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     return cmd === undefined ? 2 : 0;
   }
   if (cmd === '--version' || cmd === 'version') {
-    io.out(`asymroute ${version()}`);
+    const b = buildInfo();
+    io.out(`asymroute ${b.version} (revision ${b.revision}, Node ${process.versions.node})`);
     return 0;
   }
   if (!(cmd in COMMANDS)) {
@@ -97,10 +113,21 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
   const c = cmd as keyof typeof COMMANDS;
   if (rest.includes('-h') || rest.includes('--help')) {
     io.out(
-      c === 'snapshot' || c === 'config-schema'
+      c === 'snapshot' || c === 'config-schema' || c === 'completion'
         ? `usage: ${COMMANDS[c].usage}\n\n${COMMANDS[c].summary}`
         : helpText(c, COMMANDS[c].summary, COMMANDS[c].usage),
     );
+    return 0;
+  }
+  if (c === 'completion') {
+    const { completionScript, SHELLS } = await import('./cli/completion.js');
+    const shell = rest[0];
+    if (rest.length !== 1 || !(SHELLS as readonly string[]).includes(shell!)) {
+      io.err(`asymroute completion: expected one of ${SHELLS.join(', ')}, got ${rest.length ? JSON.stringify(rest.join(' ')) : 'nothing'}`);
+      return 2;
+    }
+    const list = Object.fromEntries(Object.entries(COMMANDS).map(([name, x]) => [name, x.brief]));
+    io.out(completionScript(shell as (typeof SHELLS)[number], list));
     return 0;
   }
   if (c === 'config-schema') {
@@ -116,7 +143,7 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     if (c === 'check') return await (await import('./cli/check.js')).runCheck(rest, io);
     if (c === 'snapshot') return await (await import('./cli/check.js')).runSnapshot(rest, io);
     if (c === 'analyze') return await (await import('./cli/analyze.js')).runAnalyze(rest, io);
-    if (c === 'serve') return await (await import('./cli/serve.js')).runServe(rest, io, version());
+    if (c === 'serve') return await (await import('./cli/serve.js')).runServe(rest, io, buildInfo().version, buildInfo().revision);
     return await (await import('./cli/demo.js')).runDemo(rest, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof InvalidArgumentError || e instanceof VipSpecError) {

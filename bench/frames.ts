@@ -21,11 +21,13 @@ export interface TcpSpec {
   dport: number;
   flags: number;
   seq?: number;
+  ack?: number;
   payload?: number;
 }
 
 export function tcpSegment(t: TcpSpec): number[] {
   const seq = t.seq ?? 1000;
+  const ack = t.ack ?? 0;
   return [
     t.sport >> 8,
     t.sport & 0xff,
@@ -35,10 +37,10 @@ export function tcpSegment(t: TcpSpec): number[] {
     (seq >> 16) & 0xff,
     (seq >> 8) & 0xff,
     seq & 0xff,
-    0,
-    0,
-    0,
-    0,
+    ack >>> 24,
+    (ack >> 16) & 0xff,
+    (ack >> 8) & 0xff,
+    ack & 0xff,
     0x50,
     t.flags,
     0xff,

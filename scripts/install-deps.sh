@@ -15,7 +15,7 @@ node -e '
 '
 
 # binary -> Debian package
-declare -A pkg_for=([ip]=iproute2 [ss]=iproute2 [sysctl]=procps [pgrep]=procps [tcpdump]=tcpdump [arping]=iputils-arping [ndisc6]=ndisc6 [promtool]=prometheus [iptables-save]=iptables [nft]=nftables [conntrack]=conntrack)
+declare -A pkg_for=([ip]=iproute2 [ss]=iproute2 [sysctl]=procps [pgrep]=procps [tcpdump]=tcpdump [arping]=iputils-arping [ndisc6]=ndisc6 [promtool]=prometheus [iptables-save]=iptables [nft]=nftables [conntrack]=conntrack [setpriv]=util-linux)
 missing=()
 for bin in "${!pkg_for[@]}"; do
   command -v "$bin" >/dev/null 2>&1 || missing+=("${pkg_for[$bin]}")

@@ -6,10 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 
-# Test-only packages, in one apt-get run: BIRD 2 is the BGP router and speaker in the namespace tests; without helm,
-# the chart is rendered with Go text/template + sprig v3 (the engines Helm uses).
+# Test-only packages, in one apt-get run: BIRD 2 is the BGP router and speaker in the namespace tests; zsh and fish
+# load the generated completion scripts; without helm, the chart is rendered with Go text/template + sprig v3 (the
+# engines Helm uses).
 test_pkgs=()
 command -v bird >/dev/null 2>&1 || test_pkgs+=(bird2)
+command -v zsh >/dev/null 2>&1 || test_pkgs+=(zsh)
+command -v fish >/dev/null 2>&1 || test_pkgs+=(fish)
 if ! command -v helm >/dev/null 2>&1; then
   command -v go >/dev/null 2>&1 || test_pkgs+=(golang-go)
   [[ -d /usr/share/gocode/src/github.com/Masterminds/sprig ]] || test_pkgs+=(golang-github-masterminds-sprig-dev)

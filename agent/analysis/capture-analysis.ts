@@ -60,6 +60,9 @@ export async function analyzeCapture(open: ChunkSource, opts: CaptureAnalysisOpt
   const matcher = new FlowMatcher({
     vips,
     capacity: opts.capacity,
+    // A file the operator chose to analyze: the client of an asymmetric flow never completes its handshake, yet is
+    // the one to ask about.
+    clients: 'answered',
     ifname: (i) => (i >= PCAPNG_IFACE_BASE ? (pcapngNames.get(i) ?? null) : opts.ifname(i)),
   });
   const failures: Record<string, number> = {};

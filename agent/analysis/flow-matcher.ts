@@ -12,11 +12,23 @@ import { TCP_ACK, TCP_RST, TCP_SYN } from '../decoders/transport.js';
 import { formatIp, parseIp } from '../net/ip.js';
 import { FlowTable } from './flow-table.js';
 
-export type FlowOutcome = 'symmetric' | 'asymmetric' | 'unanswered' | 'reset' | 'pending';
-export const FLOW_OUTCOMES: FlowOutcome[] = ['symmetric', 'asymmetric', 'unanswered', 'reset', 'pending'];
+/**
+ * symmetric / asymmetric: answered, the first reply (RST and ICMP errors included) on the request's interface or on
+ * another; reset: a symmetric flow with a TCP RST; unanswered: a TCP SYN with no reply within answerMs; no-reply: any
+ * other request with no reply within answerMs (UDP, ICMP, TCP segments of a connection older than the capture), which
+ * raises no finding: a single spoofed or stray datagram must not; pending: not yet decided, or replies only.
+ */
+export type FlowOutcome = 'symmetric' | 'asymmetric' | 'unanswered' | 'no-reply' | 'reset' | 'pending';
+export const FLOW_OUTCOMES: FlowOutcome[] = ['symmetric', 'asymmetric', 'unanswered', 'no-reply', 'reset', 'pending'];
 
 /** Why a packet did not join a flow: bounded enum, usable as a metric label. */
-export type PacketSkip = 'not-ip' | 'not-vip' | 'no-interface' | 'no-ports' | 'outgoing-request' | 'incoming-reply' | 'too-many-services';
+export type PacketSkip =
+  'not-ip' | 'not-vip' | 'no-interface' | 'no-ports' | 'outgoing-request' | 'incoming-reply' | 'too-many-services' | 'icmp-error-unmatched';
+
+/** Observed clients: at most this many per VIP and in all, each forgotten this long after its last handshake. */
+export const MAX_CLIENTS_PER_VIP = 64;
+export const MAX_CLIENTS = 1024;
+export const CLIENT_TTL_MS = 10 * 60_000;
 
 export interface FlowMatcherOptions {
   vips: string[];
@@ -26,6 +38,12 @@ export interface FlowMatcherOptions {
   /** ms a request may wait for its reply before it counts as unanswered */
   answerMs?: number;
   ifname?: (ifindex: number) => string | null;
+  /**
+   * Which clients count as observed. 'handshake' (live, the default): only those that acknowledge the VIP's SYN-ACK,
+   * which a spoofed source cannot. 'answered' (a capture file the operator chose to analyze): any client whose
+   * request got a reply, so the client of an asymmetric flow, who never completes its handshake, is asked about too.
+   */
+  clients?: 'handshake' | 'answered';
 }
 
 export interface FlowView {
@@ -43,6 +61,8 @@ export interface FlowView {
   syns: number;
   synAck: boolean;
   reset: boolean;
+  /** answered by an ICMP destination unreachable from the VIP */
+  icmpError: boolean;
   outcome: FlowOutcome;
 }
 
@@ -57,6 +77,10 @@ export interface VipTally {
 
 const F_SYNACK = 1;
 const F_RST = 2;
+/** the client acknowledged the VIP's SYN-ACK: it received it, so its address is no spoofed one */
+const F_VERIFIED = 4;
+/** answered by an ICMP destination-unreachable error */
+const F_ICMP = 8;
 const MAX_SERVICES = 65535;
 const MAX_IFACES = 4096;
 
@@ -64,9 +88,25 @@ function v4Text(n: number): string {
   return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
 }
 
+/** Tallies by service id, integer keys only (small integers: no allocation per flow counted). */
+interface ServiceTallies {
+  /** service id * OUTCOME_SLOTS + outcome index -> flows */
+  outcomes: Map<number, number>;
+  retransmittedSyns: Map<number, number>;
+  /** service id -> ingress id * MAX_IFACES + egress id -> flows */
+  paths: Map<number, Map<number, number>>;
+}
+
+const OUTCOME_SLOTS = 8;
+const OUTCOME_INDEX = Object.fromEntries(FLOW_OUTCOMES.map((o, i) => [o, i])) as Record<FlowOutcome, number>;
+
+function serviceTallies(): ServiceTallies {
+  return { outcomes: new Map(), retransmittedSyns: new Map(), paths: new Map() };
+}
+
 function emptyTally(): VipTally {
   return {
-    outcomes: { symmetric: 0, asymmetric: 0, unanswered: 0, reset: 0, pending: 0 },
+    outcomes: { symmetric: 0, asymmetric: 0, unanswered: 0, 'no-reply': 0, reset: 0, pending: 0 },
     paths: {},
     ingressPackets: {},
     retransmittedSyns: 0,
@@ -78,6 +118,7 @@ export class FlowMatcher implements V4PacketSink {
   private readonly idleMs: number;
   private readonly answerMs: number;
   private readonly ifname: (i: number) => string | null;
+  private readonly clientsAnswered: boolean;
   // VIPs: IPv4 as numbers (index = position), IPv6 as canonical text
   private readonly vip4List: number[] = [];
   private readonly vip4Index = new Map<number, number>();
@@ -113,15 +154,19 @@ export class FlowMatcher implements V4PacketSink {
     'outgoing-request': 0,
     'incoming-reply': 0,
     'too-many-services': 0,
+    'icmp-error-unmatched': 0,
   };
-  private readonly closed = new Map<string, VipTally>();
-  private readonly clients = new Map<string, Set<string>>();
+  private readonly closed = serviceTallies();
+  // VIP -> client -> last handshake (capture clock), oldest first in each map
+  private readonly clients = new Map<string, Map<string, number>>();
+  private clientCount = 0;
 
   constructor(opts: FlowMatcherOptions) {
     this.capacity = opts.capacity ?? 1_000_000;
     this.idleMs = opts.idleMs ?? 120_000;
     this.answerMs = opts.answerMs ?? 3_000;
     this.ifname = opts.ifname ?? ((i) => `if${i}`);
+    this.clientsAnswered = opts.clients === 'answered';
     for (const v of opts.vips) {
       const ip = parseIp(v);
       if (!ip) continue;
@@ -133,7 +178,7 @@ export class FlowMatcher implements V4PacketSink {
     this.t = new FlowTable(this.capacity, (slot, now) => this.tallyClosed(slot, now));
   }
 
-  /** Slots allocated now (at most capacity): the table's memory is about 40 bytes times this. */
+  /** Slots allocated now (at most capacity): the table's memory is about 44 bytes times this. */
   get allocatedSlots(): number {
     return this.t.allocatedSlots;
   }
@@ -220,8 +265,21 @@ export class FlowMatcher implements V4PacketSink {
   /** A decoded packet. Returns null when it joined a flow, else why it did not. */
   observe(p: PacketSummary, ts: number): PacketSkip | null {
     if (p.kind !== 'ip' || p.src === null || p.dst === null) return this.skip('not-ip');
+    if (p.icmpQuote && p.direction === 'outgoing') return this.observeIcmpError(p, ts);
     if (p.family === 4)
-      return this.observeV4(p.src4!, p.dst4!, p.proto!, p.sport, p.dport, p.tcpFlags ?? 0, p.ifindex, p.direction === 'outgoing', ts);
+      return this.observeV4(
+        p.src4!,
+        p.dst4!,
+        p.proto!,
+        p.sport,
+        p.dport,
+        p.tcpFlags ?? 0,
+        p.ifindex,
+        p.direction === 'outgoing',
+        ts,
+        p.tcpSeq ?? 0,
+        p.tcpAck ?? 0,
+      );
     const toVip = this.vip6.has(p.dst);
     const fromVip = this.vip6.has(p.src);
     if (!toVip && !fromVip) return this.skip('not-vip');
@@ -234,12 +292,34 @@ export class FlowMatcher implements V4PacketSink {
     if (svc < 0) return this.skip('too-many-services');
     const client = isRequest ? p.src : p.dst;
     const key = `${client}|${cport}`;
-    let slot = this.t.find6(svc, key);
-    if (slot === undefined) {
-      slot = this.t.add6(svc, key, ts);
-      if (isRequest) this.noteClient(vip, client);
+    const slot = this.t.find6(svc, key) ?? this.t.add6(svc, key, ts);
+    this.update(slot, isRequest, svc, p.tcpFlags ?? 0, p.ifindex!, ts, p.tcpSeq ?? 0, p.tcpAck ?? 0);
+    return null;
+  }
+
+  // An ICMP error the VIP sends is the reply of the flow whose request it quotes (quoted source: the client, quoted
+  // destination: the VIP). It only answers a flow already open: it names no flow of its own.
+  private observeIcmpError(p: PacketSummary, ts: number): PacketSkip | null {
+    const q = p.icmpQuote!;
+    if (p.ifindex === null) return this.skip('no-interface');
+    let slot: number | undefined;
+    let svc: number;
+    if (q.family === 4) {
+      const vi = this.vipIndex4(q.dst4!);
+      if (vi < 0) return this.skip('not-vip');
+      svc = this.service4(vi, q.proto, q.dport);
+      if (svc < 0) return this.skip('too-many-services');
+      const s = this.t.find4(svc, q.src4!, q.sport);
+      slot = s < 0 ? undefined : s;
+    } else {
+      if (!this.vip6.has(q.dst)) return this.skip('not-vip');
+      svc = this.service(q.proto, q.dst, q.dport);
+      if (svc < 0) return this.skip('too-many-services');
+      slot = this.t.find6(svc, `${q.src}|${q.sport}`);
     }
-    this.update(slot, isRequest, svc, p.tcpFlags ?? 0, p.ifindex!, ts);
+    if (slot === undefined) return this.skip('icmp-error-unmatched');
+    this.update(slot, false, svc, 0, p.ifindex, ts, 0, 0);
+    this.t.flags[slot]! |= F_ICMP;
     return null;
   }
 
@@ -254,6 +334,8 @@ export class FlowMatcher implements V4PacketSink {
     ifindex: number | null,
     outgoing: boolean,
     ts: number,
+    seq = 0,
+    ack = 0,
   ): PacketSkip | null {
     const di = this.vipIndex4(dst);
     const si = di >= 0 && !outgoing ? -1 : this.vipIndex4(src);
@@ -266,11 +348,8 @@ export class FlowMatcher implements V4PacketSink {
     if (svc < 0) return this.skip('too-many-services');
     const client = isRequest ? src : dst;
     let slot = this.t.find4(svc, client, cport);
-    if (slot < 0) {
-      slot = this.t.add4(svc, client, cport, ts);
-      if (isRequest) this.noteClient(this.svcVip[svc]!, v4Text(client));
-    }
-    this.update(slot, isRequest, svc, tcpFlags, ifindex!, ts);
+    if (slot < 0) slot = this.t.add4(svc, client, cport, ts);
+    this.update(slot, isRequest, svc, tcpFlags, ifindex!, ts, seq, ack);
     return null;
   }
 
@@ -291,7 +370,16 @@ export class FlowMatcher implements V4PacketSink {
     return isRequest;
   }
 
-  private update(slot: number, isRequest: boolean, svc: number, tcpFlags: number, ifindex: number, ts: number): void {
+  private update(
+    slot: number,
+    isRequest: boolean,
+    svc: number,
+    tcpFlags: number,
+    ifindex: number,
+    ts: number,
+    seq: number,
+    ack: number,
+  ): void {
     const iface = this.ifaceId(ifindex);
     const t = this.t;
     t.last[slot] = ts;
@@ -300,6 +388,16 @@ export class FlowMatcher implements V4PacketSink {
       if (t.ingress[slot] === 0) t.ingress[slot] = iface;
       if ((tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN && t.syns[slot]! < 0xffff) t.syns[slot]!++;
       if (tcpFlags & TCP_RST) t.flags[slot]! |= F_RST;
+      // Only a client that acknowledges the VIP's own SYN-ACK has received it: a spoofed source never enters the
+      // observed clients, whatever it sends (a blind guess of the 32-bit sequence number aside).
+      if (
+        (t.flags[slot]! & (F_SYNACK | F_VERIFIED)) === F_SYNACK &&
+        (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_ACK &&
+        ack === (t.isn[slot]! + 1) >>> 0
+      ) {
+        t.flags[slot]! |= F_VERIFIED;
+        this.noteClient(this.svcVip[svc]!, this.clientText(slot), ts);
+      }
       const k = svc * MAX_IFACES + iface;
       if (k === this.ingKey) this.ingPending++;
       else {
@@ -310,9 +408,21 @@ export class FlowMatcher implements V4PacketSink {
     } else {
       t.pout[slot]!++;
       if (t.egress[slot] === 0) t.egress[slot] = iface;
-      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) t.flags[slot]! |= F_SYNACK;
+      if (this.clientsAnswered && t.pin[slot]! > 0 && !(t.flags[slot]! & F_VERIFIED)) {
+        t.flags[slot]! |= F_VERIFIED;
+        this.noteClient(this.svcVip[svc]!, this.clientText(slot), ts);
+      }
+      if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
+        t.flags[slot]! |= F_SYNACK;
+        t.isn[slot] = seq;
+      }
       if (tcpFlags & TCP_RST) t.flags[slot]! |= F_RST;
     }
+  }
+
+  private clientText(slot: number): string {
+    const k6 = this.t.key6(slot);
+    return k6 !== undefined ? k6.slice(0, k6.lastIndexOf('|')) : v4Text(this.t.client4[slot]!);
   }
 
   private flushIngress(): void {
@@ -320,17 +430,60 @@ export class FlowMatcher implements V4PacketSink {
     this.ingPending = 0;
   }
 
-  private noteClient(vip: string, client: string): void {
+  // Most recently verified last; a full VIP forgets its oldest client, a full table the oldest of all VIPs' oldest.
+  private noteClient(vip: string, client: string, ts: number): void {
     let cs = this.clients.get(vip);
-    if (!cs) this.clients.set(vip, (cs = new Set()));
-    if (cs.size < 64) cs.add(client);
+    if (!cs) this.clients.set(vip, (cs = new Map()));
+    if (cs.delete(client)) this.clientCount--;
+    else if (cs.size >= MAX_CLIENTS_PER_VIP) this.forgetOldest(cs);
+    else if (this.clientCount >= MAX_CLIENTS) {
+      let oldest: string | null = null;
+      let at = Infinity;
+      for (const [v, m] of this.clients) {
+        const first = m.values().next();
+        if (!first.done && first.value < at) [oldest, at] = [v, first.value];
+      }
+      const om = oldest === null ? undefined : this.clients.get(oldest);
+      if (om) {
+        this.forgetOldest(om);
+        if (om.size === 0 && om !== cs) this.clients.delete(oldest!);
+      }
+    }
+    cs.set(client, ts);
+    this.clientCount++;
+  }
+
+  private forgetOldest(m: Map<string, number>): void {
+    const k = m.keys().next();
+    if (!k.done) {
+      m.delete(k.value);
+      this.clientCount--;
+    }
+  }
+
+  // Clients whose last handshake is older than CLIENT_TTL_MS are dropped (each map is oldest first).
+  private ageClients(now: number): void {
+    for (const [vip, m] of this.clients) {
+      for (const [c, at] of m) {
+        if (now - at <= CLIENT_TTL_MS) break;
+        m.delete(c);
+        this.clientCount--;
+      }
+      if (m.size === 0) this.clients.delete(vip);
+    }
   }
 
   private outcomeOf(slot: number, now: number): FlowOutcome {
-    if (this.t.flags[slot]! & F_RST) return 'reset';
-    if (this.t.pout[slot] === 0) return now - this.t.first[slot]! >= this.answerMs ? 'unanswered' : 'pending';
-    if (this.t.pin[slot] === 0) return 'pending';
-    return this.t.ingress[slot] === this.t.egress[slot] ? 'symmetric' : 'asymmetric';
+    const t = this.t;
+    if (t.pout[slot] === 0) {
+      if (t.flags[slot]! & F_RST) return 'reset';
+      if (now - t.first[slot]! < this.answerMs) return 'pending';
+      return this.svcProto[t.svc[slot]!] === 6 && t.syns[slot]! > 0 ? 'unanswered' : 'no-reply';
+    }
+    if (t.pin[slot] === 0) return 'pending';
+    // Any reply, a RST or an ICMP error too, that leaves elsewhere is asymmetric: the client never gets it.
+    if (t.ingress[slot] !== t.egress[slot]) return 'asymmetric';
+    return t.flags[slot]! & F_RST ? 'reset' : 'symmetric';
   }
 
   private view(slot: number, now: number): FlowView {
@@ -340,7 +493,7 @@ export class FlowMatcher implements V4PacketSink {
     return {
       vip: this.svcVip[svc]!,
       vport: this.svcPort[svc]!,
-      client: k6 !== undefined ? k6.slice(0, k6.lastIndexOf('|')) : v4Text(this.t.client4[slot]!),
+      client: this.clientText(slot),
       cport: k6 !== undefined ? Number(k6.slice(k6.lastIndexOf('|') + 1)) : this.t.cport4[slot]!,
       proto: this.svcProto[svc]!,
       ingress: name(this.t.ingress[slot]!),
@@ -352,63 +505,98 @@ export class FlowMatcher implements V4PacketSink {
       syns: this.t.syns[slot]!,
       synAck: (this.t.flags[slot]! & F_SYNACK) !== 0,
       reset: (this.t.flags[slot]! & F_RST) !== 0,
+      icmpError: (this.t.flags[slot]! & F_ICMP) !== 0,
       outcome: this.outcomeOf(slot, now),
     };
   }
 
-  private addTo(t: VipTally, slot: number, now: number): void {
-    t.outcomes[this.outcomeOf(slot, now)]++;
-    const syns = this.t.syns[slot]!;
-    if (syns > 1) t.retransmittedSyns += syns - 1;
-    const i = this.t.ingress[slot]!;
-    const e = this.t.egress[slot]!;
-    const k = `${i ? this.ifaces[i - 1] : '?'}>${e ? this.ifaces[e - 1] : '-'}`;
-    t.paths[k] = (t.paths[k] ?? 0) + 1;
+  // Counts a flow into per-service integer tallies: no string or object per flow, whatever the table holds.
+  private addTo(a: ServiceTallies, slot: number, now: number): void {
+    const t = this.t;
+    const svc = t.svc[slot]!;
+    const ok = svc * OUTCOME_SLOTS + OUTCOME_INDEX[this.outcomeOf(slot, now)];
+    a.outcomes.set(ok, (a.outcomes.get(ok) ?? 0) + 1);
+    const syns = t.syns[slot]!;
+    if (syns > 1) a.retransmittedSyns.set(svc, (a.retransmittedSyns.get(svc) ?? 0) + syns - 1);
+    let paths = a.paths.get(svc);
+    if (!paths) a.paths.set(svc, (paths = new Map()));
+    const pk = t.ingress[slot]! * MAX_IFACES + t.egress[slot]!;
+    paths.set(pk, (paths.get(pk) ?? 0) + 1);
   }
 
-  // The table is about to free a flow (evicted, expired): its outcome and path join the VIP's closed tally.
+  // Folds per-service tallies into per-VIP ones: strings once per service and path, not per flow.
+  private foldInto(a: ServiceTallies, get: (vip: string) => VipTally): void {
+    for (const [k, n] of a.outcomes) get(this.svcVip[Math.floor(k / OUTCOME_SLOTS)]!).outcomes[FLOW_OUTCOMES[k % OUTCOME_SLOTS]!] += n;
+    for (const [svc, n] of a.retransmittedSyns) get(this.svcVip[svc]!).retransmittedSyns += n;
+    for (const [svc, paths] of a.paths) {
+      const t = get(this.svcVip[svc]!);
+      for (const [pk, n] of paths) {
+        const i = Math.floor(pk / MAX_IFACES);
+        const e = pk % MAX_IFACES;
+        const k = `${i ? this.ifaces[i - 1] : '?'}>${e ? this.ifaces[e - 1] : '-'}`;
+        t.paths[k] = (t.paths[k] ?? 0) + n;
+      }
+    }
+  }
+
+  // The table is about to free a flow (evicted, expired): its outcome and path join the closed tally.
   private tallyClosed(slot: number, now: number): void {
-    const vip = this.svcVip[this.t.svc[slot]!]!;
-    let t = this.closed.get(vip);
-    if (!t) this.closed.set(vip, (t = emptyTally()));
-    this.addTo(t, slot, now);
+    this.addTo(this.closed, slot, now);
   }
 
-  /** Closes flows idle for longer than idleMs (call periodically with the capture clock). */
+  /** Closes flows idle for longer than idleMs and forgets clients not seen for CLIENT_TTL_MS (call periodically with the capture clock). */
   expire(now: number): number {
+    this.ageClients(now);
     return this.t.expireIdle(now, this.idleMs);
   }
 
-  /** Open flows, most recent first, optionally filtered. */
+  /**
+   * Open flows, most recent first (ties in slot order), optionally filtered. With a limit, a bounded heap of slot
+   * numbers keeps the k most recent: O(table * log k) time, O(k) memory, a view made only for the flows returned.
+   */
   flows(now: number, filter: { vip?: string; outcome?: FlowOutcome; limit?: number } = {}): FlowView[] {
-    // Slots first, views only for the ones returned: a view per open flow was most of analyze's garbage.
-    const picked: number[] = [];
+    const t = this.t;
     const limit = filter.limit && filter.limit > 0 ? filter.limit : Infinity;
-    // Most recent first; ties in slot order (the order a stable sort of all flows gives).
-    const before = (a: number, b: number) => this.t.last[a]! > this.t.last[b]! || (this.t.last[a] === this.t.last[b] && a < b);
-    for (let s = 0; s < this.t.end; s++) {
-      if (!this.t.used[s]) continue;
-      if (filter.vip && this.svcVip[this.t.svc[s]!] !== filter.vip) continue;
+    // a comes before b in the answer
+    const before = (a: number, b: number) => t.last[a]! > t.last[b]! || (t.last[a] === t.last[b] && a < b);
+    // heap[0] is the kept flow that comes last: a newcomer that comes before it takes its place
+    const heap: number[] = [];
+    const down = (i: number) => {
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= heap.length) return;
+        const c = l + 1 < heap.length && before(heap[l]!, heap[l + 1]!) ? l + 1 : l;
+        if (!before(heap[i]!, heap[c]!)) return;
+        [heap[i], heap[c]] = [heap[c]!, heap[i]!];
+        i = c;
+      }
+    };
+    for (let s = 0; s < t.end; s++) {
+      if (!t.used[s]) continue;
+      if (filter.vip && this.svcVip[t.svc[s]!] !== filter.vip) continue;
       if (filter.outcome && this.outcomeOf(s, now) !== filter.outcome) continue;
-      if (limit === Infinity) {
-        picked.push(s);
-        continue;
+      if (heap.length < limit) {
+        let i = heap.length;
+        heap.push(s);
+        while (i > 0) {
+          const p = (i - 1) >> 1;
+          if (!before(heap[p]!, heap[i]!)) break;
+          [heap[p], heap[i]] = [heap[i]!, heap[p]!];
+          i = p;
+        }
+      } else if (before(s, heap[0]!)) {
+        heap[0] = s;
+        down(0);
       }
-      if (picked.length >= limit) {
-        if (!before(s, picked[picked.length - 1]!)) continue;
-        picked.pop();
-      }
-      // Insertion into the sorted prefix: the kept list is short whenever a limit is given.
-      let i = picked.length;
-      picked.push(s);
-      while (i > 0 && before(s, picked[i - 1]!)) {
-        picked[i] = picked[i - 1]!;
-        i--;
-      }
-      picked[i] = s;
     }
-    if (limit === Infinity) picked.sort((a, b) => (before(a, b) ? -1 : 1));
-    return picked.map((s) => this.view(s, now));
+    heap.sort((a, b) => (before(a, b) ? -1 : 1));
+    return heap.map((s) => this.view(s, now));
+  }
+
+  private openTallies(now: number): ServiceTallies {
+    const a = serviceTallies();
+    for (let s = 0; s < this.t.end; s++) if (this.t.used[s]) this.addTo(a, s, now);
+    return a;
   }
 
   /** Closed plus open flows, per VIP. */
@@ -416,39 +604,48 @@ export class FlowMatcher implements V4PacketSink {
     const res = new Map<string, VipTally>();
     const get = (vip: string) => {
       let t = res.get(vip);
-      if (!t) {
-        const c = this.closed.get(vip) ?? emptyTally();
-        t = { outcomes: { ...c.outcomes }, paths: { ...c.paths }, ingressPackets: {}, retransmittedSyns: c.retransmittedSyns };
-        res.set(vip, t);
-      }
+      if (!t) res.set(vip, (t = emptyTally()));
       return t;
     };
-    for (const vip of this.closed.keys()) get(vip);
+    this.foldInto(this.closed, get);
     this.flushIngress();
     for (const [k, n] of this.ingressCount) {
       const t = get(this.svcVip[Math.floor(k / MAX_IFACES)]!);
       const name = this.ifaces[(k % MAX_IFACES) - 1]!;
       t.ingressPackets[name] = (t.ingressPackets[name] ?? 0) + n;
     }
-    for (let s = 0; s < this.t.end; s++) if (this.t.used[s]) this.addTo(get(this.svcVip[this.t.svc[s]!]!), s, now);
+    this.foldInto(this.openTallies(now), get);
     return res;
   }
 
   /** Only the flows still open (not yet expired): the recent picture, which clears after a fix. */
   openTally(now: number): Map<string, VipTally> {
     const res = new Map<string, VipTally>();
-    for (let s = 0; s < this.t.end; s++) {
-      if (!this.t.used[s]) continue;
-      const vip = this.svcVip[this.t.svc[s]!]!;
+    this.foldInto(this.openTallies(now), (vip) => {
       let t = res.get(vip);
       if (!t) res.set(vip, (t = emptyTally()));
-      this.addTo(t, s, now);
-    }
+      return t;
+    });
     return res;
   }
 
-  /** Client addresses seen sending to each VIP (at most 64 per VIP), for the static check. */
-  observedClients(): Map<string, string[]> {
-    return new Map([...this.clients].map(([vip, s]) => [vip, [...s]]));
+  /**
+   * Clients that completed a TCP handshake with each VIP, for the static check (at most MAX_CLIENTS_PER_VIP per VIP,
+   * MAX_CLIENTS in all). With `now`, those whose last handshake is older than CLIENT_TTL_MS are dropped first.
+   */
+  observedClients(now?: number): Map<string, string[]> {
+    if (now !== undefined) this.ageClients(now);
+    return new Map([...this.clients].map(([vip, s]) => [vip, [...s.keys()]]));
+  }
+
+  /** The `max` distinct clients of any VIP with the latest handshakes, newest first (aged at `now`). */
+  recentClients(now: number, max: number): string[] {
+    this.ageClients(now);
+    const latest = new Map<string, number>();
+    for (const m of this.clients.values()) for (const [c, at] of m) if ((latest.get(c) ?? -Infinity) < at) latest.set(c, at);
+    return [...latest]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, max)
+      .map(([c]) => c);
   }
 }

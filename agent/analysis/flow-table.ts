@@ -23,6 +23,8 @@ export class FlowTable {
   pout: Uint32Array;
   syns: Uint16Array;
   flags: Uint8Array;
+  /** the initial sequence number of the VIP's SYN-ACK, to check that the client acknowledged it */
+  isn: Uint32Array;
   /** interface id + 1; 0 = none */
   ingress: Uint16Array;
   egress: Uint16Array;
@@ -55,6 +57,7 @@ export class FlowTable {
     this.pout = new Uint32Array(n);
     this.syns = new Uint16Array(n);
     this.flags = new Uint8Array(n);
+    this.isn = new Uint32Array(n);
     this.ingress = new Uint16Array(n);
     this.egress = new Uint16Array(n);
     this.allocated = n;
@@ -69,7 +72,7 @@ export class FlowTable {
     return size;
   }
 
-  /** Slots allocated now (at most capacity): the table's memory is about 40 bytes times this. */
+  /** Slots allocated now (at most capacity): the table's memory is about 44 bytes times this. */
   get allocatedSlots(): number {
     return this.allocated;
   }
@@ -102,6 +105,7 @@ export class FlowTable {
     this.pout = widen(this.pout, (k) => new Uint32Array(k));
     this.syns = widen(this.syns, (k) => new Uint16Array(k));
     this.flags = widen(this.flags, (k) => new Uint8Array(k));
+    this.isn = widen(this.isn, (k) => new Uint32Array(k));
     this.ingress = widen(this.ingress, (k) => new Uint16Array(k));
     this.egress = widen(this.egress, (k) => new Uint16Array(k));
     this.allocated = n;
@@ -210,6 +214,7 @@ export class FlowTable {
     this.pout[slot] = 0;
     this.syns[slot] = 0;
     this.flags[slot] = 0;
+    this.isn[slot] = 0;
     this.ingress[slot] = 0;
     this.egress[slot] = 0;
     this.live++;

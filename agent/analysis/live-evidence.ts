@@ -1,4 +1,5 @@
-// Findings from packets: flows that came in on one interface and whose replies left on another, SYNs nobody answered.
+// Findings from packets: flows that came in on one interface and whose replies (RST and ICMP errors included) left on
+// another, TCP SYNs nobody answered. UDP and other requests without a reply are only counted (the no-reply outcome).
 
 import { finding, type Finding } from '../findings/registry.js';
 import type { PacketSkip, VipTally } from './flow-matcher.js';
@@ -115,7 +116,7 @@ export function evidenceFindings(input: EvidenceInput): Finding[] {
       out.push(
         finding('syn-unanswered', {
           vip,
-          summary: `${vip}: ${t.outcomes.unanswered} flows got no reply on any interface (requests in on ${ins.join(', ') || '?'})`,
+          summary: `${vip}: ${t.outcomes.unanswered} TCP SYNs got no reply on any interface (requests in on ${ins.join(', ') || '?'})`,
           evidence: [
             `outcomes: ${Object.entries(t.outcomes)
               .filter(([, n]) => n > 0)

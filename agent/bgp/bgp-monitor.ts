@@ -40,6 +40,7 @@ export class BgpMonitor implements Monitor {
       registers,
     });
     this.tracker.onReset = (peer) => resets.inc({ peer });
+    this.tracker.onForget = (peer) => resets.remove({ peer });
     const unexpected = new Counter({
       name: 'asymroute_bgp_unexpected_syns_total',
       help: 'SYNs to port 179 (and half-open sockets) from sources that are no known peer: no series or finding of their own, whatever their number.',
@@ -49,7 +50,7 @@ export class BgpMonitor implements Monitor {
     const tracker = this.tracker;
     new Gauge({
       name: 'asymroute_bgp_unexpected_sources',
-      help: `Distinct sources of unexpected SYNs to port 179 currently remembered (bounded: at most ${MAX_UNEXPECTED_SOURCES}, oldest forgotten).`,
+      help: `Distinct sources of unexpected SYNs to port 179 seen in the last minute (bounded: at most ${MAX_UNEXPECTED_SOURCES}, oldest forgotten).`,
       registers,
       collect() {
         this.set(tracker.unexpectedSources.size);

@@ -57,12 +57,15 @@ export class BgpTracker {
   onReset: ((peer: string) => void) | null = null;
   /**
    * Anyone can send a SYN to port 179 from any source: such sources get no peer state, series or finding of their
-   * own, only this bounded table (source -> last seen, oldest evicted) and a counter.
+   * own, only this bounded table (source -> last seen, oldest first: the oldest is evicted when full, and sources
+   * not seen for the window are pruned) and a counter.
    */
   readonly unexpectedSources = new Map<string, number>();
   unexpectedSyns = 0;
   /** called at each SYN or half-open socket from a source that is no known peer */
   onUnexpected: (() => void) | null = null;
+  /** called when an observed peer is evicted, so its per-peer series go too */
+  onForget: ((peer: string) => void) | null = null;
 
   private expectedPeers = new Map<string, string>();
 
@@ -88,8 +91,17 @@ export class BgpTracker {
     this.unexpectedSyns++;
     this.onUnexpected?.();
     this.unexpectedSources.delete(ip);
+    this.pruneUnexpected(now);
     if (this.unexpectedSources.size >= MAX_UNEXPECTED_SOURCES) this.unexpectedSources.delete(this.unexpectedSources.keys().next().value!);
     this.unexpectedSources.set(ip, now);
+  }
+
+  // Oldest first: stops at the first source seen within the window.
+  private pruneUnexpected(now: number): void {
+    for (const [ip, at] of this.unexpectedSources) {
+      if (now - at <= this.windowMs) return;
+      this.unexpectedSources.delete(ip);
+    }
   }
 
   private known(ip: string): boolean {
@@ -103,6 +115,7 @@ export class BgpTracker {
     const victim = observed.sort((a, b) => Number(a.up) - Number(b.up) || a.since - b.since)[0]!;
     this.peers.delete(victim.peer);
     this.resets.delete(victim.peer);
+    this.onForget?.(victim.peer);
   }
 
   private peer(ip: string, now: number): PeerState {
@@ -191,6 +204,7 @@ export class BgpTracker {
 
   view(now: number): PeerState[] {
     const from = now - this.windowMs;
+    this.pruneUnexpected(now);
     this.attempts = this.attempts.filter((a) => a.t >= from);
     for (const s of this.peers.values()) s.attempts = noAttempts();
     for (const a of this.attempts) {

@@ -2,7 +2,7 @@
 // findings and metrics of flows. ARP/NDP and BGP packets are handed to the taps of their own monitors.
 
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { FLOW_OUTCOMES, FlowMatcher, type FlowOutcome } from '../analysis/flow-matcher.js';
+import { FLOW_OUTCOMES, FlowMatcher, type FlowOutcome, type FlowView, type VipTally } from '../analysis/flow-matcher.js';
 import { evidenceFindings, pathsText } from '../analysis/live-evidence.js';
 import { feedPacket, type PacketTap } from '../analysis/packet-feed.js';
 import type { VipReport } from '../reply-path/verdicts.js';
@@ -49,6 +49,23 @@ export interface CaptureCounters {
   lastError: string | null;
 }
 
+/** /v1/flows answers at most this many bytes of flows (about 3,000 flows), whatever the limit. */
+export const MAX_FLOWS_RESPONSE_BYTES = 1 << 20;
+
+// The most recent flows that fit in MAX_FLOWS_RESPONSE_BYTES; `truncated` says how many more the limit asked for.
+export function cappedFlows(flows: FlowView[]): { flows: FlowView[]; truncated?: { returned: number; omitted: number; maxBytes: number } } {
+  let bytes = 0;
+  for (let i = 0; i < flows.length; i++) {
+    bytes += JSON.stringify(flows[i]).length + 1;
+    if (bytes > MAX_FLOWS_RESPONSE_BYTES)
+      return { flows: flows.slice(0, i), truncated: { returned: i, omitted: flows.length - i, maxBytes: MAX_FLOWS_RESPONSE_BYTES } };
+  }
+  return { flows };
+}
+
+/** Observed clients handed to the static check (most recent handshakes first). */
+export const MAX_CHECKED_CLIENTS = 64;
+
 /** How often flows that went idle are closed (and the findings gathered again). */
 const EXPIRE_MS = 5000;
 
@@ -61,6 +78,7 @@ export class CaptureMonitor implements Monitor {
   readonly decodeFailures = new Map<string, Map<string, number>>();
   /** the VIPs of the current filter */
   vips: string[] = [];
+  private tallyCache: { matcher: FlowMatcher; at: number; tally: Map<string, VipTally> } | null = null;
   private dropsBase = 0;
   private lastStats: CaptureStats | null = null;
   private expiryTimer: NodeJS.Timeout | null = null;
@@ -95,9 +113,23 @@ export class CaptureMonitor implements Monitor {
     return this.opts.staticVip(vip)?.ingress ?? null;
   }
 
-  /** Clients seen per VIP, so the static check asks about their replies too. */
+  /**
+   * Clients that completed a TCP handshake with a VIP lately, so the static check asks about their replies too: the
+   * MAX_CHECKED_CLIENTS latest, since every VIP is asked about every one of them.
+   */
   observedClients(): string[] {
-    return this.matcher ? [...this.matcher.observedClients().values()].flat() : [];
+    return this.matcher ? this.matcher.recentClients(Date.now(), MAX_CHECKED_CLIENTS) : [];
+  }
+
+  /** The open flows' tally, computed at most once a second: a scrape's gauges, the findings and the report share it. */
+  openTally(now: number): Map<string, VipTally> {
+    const m = this.matcher;
+    if (!m) return new Map();
+    const c = this.tallyCache;
+    if (c && c.matcher === m && now >= c.at && now - c.at < 1000) return c.tally;
+    const tally = m.openTally(now);
+    this.tallyCache = { matcher: m, at: now, tally };
+    return tally;
   }
 
   /** Follows the VIP set: a new filter means a new tcpdump and a new flow table. */
@@ -207,7 +239,7 @@ export class CaptureMonitor implements Monitor {
     const m = this.matcher;
     if (!m) return [];
     return evidenceFindings({
-      tally: m.openTally(now),
+      tally: this.openTally(now),
       skipped: m.skipped,
       interfacesKnown: this.captureStats.linktypeOk !== false,
       staticVip: this.opts.staticVip,
@@ -226,7 +258,7 @@ export class CaptureMonitor implements Monitor {
   }
 
   report(now: number): ReportSection {
-    const flows = this.matcher ? Object.fromEntries([...this.matcher.openTally(now)]) : null;
+    const flows = this.matcher ? Object.fromEntries([...this.openTally(now)]) : null;
     const text: string[] = [];
     if (this.opts.capture.enabled) text.push(`Capture keeps: ${this.sampling.text}.`);
     if (!this.opts.capture.enabled) text.push('Live flows: capture disabled');
@@ -260,7 +292,7 @@ export class CaptureMonitor implements Monitor {
           if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
             throw new RequestError(`limit ${JSON.stringify(q['limit'])} must be an integer from 1 to 10000`);
           if (!this.matcher) return { body: { flows: [], capture: this.opts.capture.enabled ? 'not started (no VIPs?)' : 'disabled' } };
-          return { body: { flows: this.matcher.flows(Date.now(), { vip, outcome: outcome as FlowOutcome | undefined, limit }) } };
+          return { body: cappedFlows(this.matcher.flows(Date.now(), { vip, outcome: outcome as FlowOutcome | undefined, limit })) };
         },
       },
     ];
@@ -343,25 +375,24 @@ function captureMetrics(registry: Registry, mon: CaptureMonitor) {
     }),
     flows: new Gauge({
       name: 'asymroute_flows',
-      help: 'Flows to each VIP currently tracked (not yet expired), by outcome.',
+      help: 'Flows to each VIP currently tracked (not yet expired), by outcome: symmetric, asymmetric (any reply, RST and ICMP errors included, left on another interface), unanswered (a TCP SYN with no reply for 3 s), no-reply (UDP or other requests with no reply: counted, no finding), reset (a RST on the request interface), pending.',
       labelNames: ['vip', 'outcome'],
       registers,
       collect() {
         this.reset();
         if (!mon.matcher) return;
-        for (const [vip, t] of mon.matcher.openTally(Date.now()))
-          for (const o of FLOW_OUTCOMES) this.set({ vip, outcome: o }, t.outcomes[o]);
+        for (const [vip, t] of mon.openTally(Date.now())) for (const o of FLOW_OUTCOMES) this.set({ vip, outcome: o }, t.outcomes[o]);
       },
     }),
     asymmetric: new Gauge({
       name: 'asymroute_asymmetric_flows',
-      help: 'Flows to each VIP currently tracked whose replies left on another interface than their requests arrived on, by interface pair.',
+      help: 'Flows to each VIP currently tracked whose replies (RST and ICMP errors included) left on another interface than their requests arrived on, by interface pair.',
       labelNames: ['vip', 'ingress', 'egress'],
       registers,
       collect() {
         this.reset();
         if (!mon.matcher) return;
-        for (const [vip, t] of mon.matcher.openTally(Date.now()))
+        for (const [vip, t] of mon.openTally(Date.now()))
           for (const [path, n] of Object.entries(t.paths)) {
             const [i, e] = path.split('>') as [string, string];
             if (e !== '-' && i !== '?' && i !== e) this.inc({ vip, ingress: i, egress: e }, n);

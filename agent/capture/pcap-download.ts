@@ -2,8 +2,8 @@
 // unless payloads are asked for and allowed, and the child killed at the limit whatever it does.
 
 import { PassThrough } from 'node:stream';
-import { spawnChild, type Child } from '../sources/child.js';
-import { tcpdumpArgs } from './tcpdump.js';
+import type { Child } from '../sources/child.js';
+import { spawnTcpdump, tcpdumpArgs } from './tcpdump.js';
 
 /** Bytes per packet of a download with payloads (tcpdump's own maximum). */
 export const PAYLOAD_SNAPLEN = 262144;
@@ -26,7 +26,7 @@ export function startPcapDownload(
   // Immediate mode (before the filter, the last argument): without it libpcap hands packets over a ring block at a
   // time (up to a second late), and those still in the ring when SIGTERM ends the download are lost.
   args.splice(args.length - 1, 0, '--immediate-mode');
-  const child = spawnChild(o.binary ?? 'tcpdump', args);
+  const child = spawnTcpdump(args, o.binary ? { binary: o.binary } : {});
   child.proc.stderr?.resume();
   const out = new PassThrough();
   let sent = 0;

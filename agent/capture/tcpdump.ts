@@ -3,8 +3,8 @@
 // about five times cheaper at a high packet rate (docs/benchmark.md); -U still writes each packet out, so a lone SYN
 // is not held in a buffer. SLL2 carries the interface index and direction of every packet; without it there is no live evidence.
 
-import { readdir, readFile } from 'node:fs/promises';
-import { spawnChild, type Child } from '../sources/child.js';
+import { readFileSync } from 'node:fs';
+import { markedChildren, spawnChild, withParentDeath, type Child } from '../sources/child.js';
 import { canonicalIp, formatIp, parseIp } from '../net/ip.js';
 import { PcapStreamReader, type PcapHeader } from '../parsers/pcap.js';
 import { LINKTYPE } from '../decoders/link.js';
@@ -252,13 +252,11 @@ export class TcpdumpCapture {
   }
 
   private spawn(): void {
-    const bin = this.opts.binary ?? 'tcpdump';
-    const [cmd, argv] = this.opts.netns ? ['ip', ['netns', 'exec', this.opts.netns, bin, ...this.args]] : [bin, this.args];
     const reader = new PcapStreamReader(
       (buf, off, caplen, len, sec, frac) => this.opts.onPacket(buf, off, caplen, len, sec * 1000 + frac / 1000, this.linktype ?? -1),
       (h: PcapHeader) => this.onHeader(h),
     );
-    const child = spawnChild(cmd, argv, { [CAPTURE_MARKER]: String(process.pid), LC_ALL: 'C' });
+    const child = spawnTcpdump(this.args, { binary: this.opts.binary, netns: this.opts.netns });
     this.child = child;
     this.stderrTail = '';
     this.streamingSince = null;
@@ -355,25 +353,7 @@ function signal(c: Child, sig: NodeJS.Signals): boolean {
 
 /** tcpdump processes that carry the capture marker, with the pid of the agent that started them. */
 export async function markedCaptures(): Promise<Array<{ pid: number; owner: number }>> {
-  const out: Array<{ pid: number; owner: number }> = [];
-  let entries: string[];
-  try {
-    entries = await readdir('/proc');
-  } catch {
-    return out;
-  }
-  const marker = new RegExp(`(?:^|\\0)${CAPTURE_MARKER}=(\\d+)(?:\\0|$)`);
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      if ((await readFile(`/proc/${e}/comm`, 'utf8')).trim() !== 'tcpdump') continue;
-      const m = marker.exec(await readFile(`/proc/${e}/environ`, 'latin1'));
-      if (m) out.push({ pid: Number(e), owner: Number(m[1]) });
-    } catch {
-      // gone meanwhile, or not ours to read
-    }
-  }
-  return out;
+  return (await markedChildren(CAPTURE_MARKER)).filter((c) => c.comm === 'tcpdump').map(({ pid, owner }) => ({ pid, owner }));
 }
 
 /** Ends tcpdump processes left by an earlier agent (marked in their environment) whose agent is gone. */
@@ -389,4 +369,57 @@ export async function killStaleCaptures(): Promise<number[]> {
     }
   }
   return killed;
+}
+
+const CAP_NET_ADMIN = 12;
+const CAP_NET_RAW = 13;
+
+// The setpriv arguments that run tcpdump as its own user, keeping only the capabilities it captures with. Debian's
+// tcpdump drops to that user by itself when started as root, but the kernel clears a parent-death signal on that
+// change of credentials, so an agent killed with SIGKILL would leave it running; setpriv drops first, then sets
+// the signal. Empty when not root (tcpdump keeps its user then) or when the system has no tcpdump user.
+export function tcpdumpPrivilegeDrop(
+  uid: number | undefined = process.getuid?.(),
+  passwd: () => string = () => readFileSync('/etc/passwd', 'utf8'),
+  capEff: () => bigint = effectiveCaps,
+): string[] {
+  if (uid !== 0) return [];
+  let users: string;
+  try {
+    users = passwd();
+  } catch {
+    return [];
+  }
+  if (!/^tcpdump:/m.test(users)) return [];
+  const eff = capEff();
+  const caps = [
+    [CAP_NET_RAW, 'net_raw'],
+    [CAP_NET_ADMIN, 'net_admin'],
+  ]
+    .filter(([bit]) => (eff >> BigInt(bit!)) & 1n)
+    .map(([, name]) => `+${name}`)
+    .join(',');
+  const keep = caps ? `-all,${caps}` : '-all';
+  return ['--reuid', 'tcpdump', '--regid', 'tcpdump', '--clear-groups', '--inh-caps', keep, '--ambient-caps', keep];
+}
+
+function effectiveCaps(): bigint {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? BigInt(`0x${m[1]}`) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+/** tcpdump as a marked child that dies with the agent, in a namespace when given (tests). */
+export function spawnTcpdump(args: readonly string[], opts: { binary?: string; netns?: string } = {}): Child {
+  const bin = opts.binary ?? 'tcpdump';
+  const env = { [CAPTURE_MARKER]: String(process.pid), LC_ALL: 'C' };
+  // A stand-in binary (tests) keeps the agent's user: the drop is what tcpdump itself would do.
+  const drop = opts.binary === undefined ? tcpdumpPrivilegeDrop() : [];
+  if (!opts.netns) return spawnChild(bin, args, env, drop);
+  // `ip netns exec` needs root: the drop comes after it, and sets the death signal again.
+  const [cmd, argv] = withParentDeath(bin, args, drop);
+  return spawnChild('ip', ['netns', 'exec', opts.netns, cmd, ...argv], env);
 }

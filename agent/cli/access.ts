@@ -53,7 +53,7 @@ export function resolveAccess(o: AccessOptions, kc: KubeConfig | null, node: str
       );
     log({
       event: 'insecure-no-auth',
-      level: 'warning',
+      level: 'warn',
       message: `serving without authentication on ${o.listen} (--insecure-no-auth): anyone who reaches the port reads routes, neighbours and client flows`,
     });
   }

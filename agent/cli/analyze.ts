@@ -7,6 +7,7 @@ import { checkReplyPaths } from '../reply-path/check.js';
 import { parseVipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { analyzeReportJson, analyzeReportText } from '../exposition/analyze-report.js';
+import { colourReport } from './colour.js';
 import { checkReportJson } from '../exposition/check-report.js';
 import { parseLinks } from '../parsers/ip-json.js';
 import { configuredGateways, configuredVips, consoleOutput, loadSnapshot, type Output } from './check.js';
@@ -88,7 +89,9 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   io.out(
     cfg.values.json
       ? JSON.stringify(report, (_k, v) => (v instanceof Map ? Object.fromEntries(v) : v), 2)
-      : analyzeReportText(meta, a, check),
+      : io.colour
+        ? colourReport(analyzeReportText(meta, a, check))
+        : analyzeReportText(meta, a, check),
   );
   return report.exitCode;
 }

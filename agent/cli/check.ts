@@ -5,6 +5,7 @@ import { checkReplyPaths } from '../reply-path/check.js';
 import { detectVips, parseVipSpec, type VipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError, type Resolved } from '../config/load.js';
 import { checkReportJson, checkReportText } from '../exposition/check-report.js';
+import { colourReport, colourWanted } from './colour.js';
 import { SNAPSHOT_VERSION, type HostSnapshot } from '../model/host-state.js';
 import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { readHostState } from '../sources/host-state.js';
@@ -13,11 +14,16 @@ import { readConntrack } from '../sources/netfilter.js';
 export interface Output {
   out: (s: string) => void;
   err: (s: string) => void;
+  /** colour the text reports (a terminal without NO_COLOR) */
+  readonly colour?: boolean;
 }
 
 export const consoleOutput: Output = {
   out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  get colour() {
+    return colourWanted();
+  },
 };
 
 export async function loadSnapshot(path: string): Promise<HostSnapshot> {
@@ -103,7 +109,13 @@ export async function runCheck(argv: string[], io: Output = consoleOutput): Prom
     vipSource: label,
   };
   const report = checkReportJson(meta, result);
-  io.out(cfg.values.json ? JSON.stringify(report, null, 2) : checkReportText(meta, result));
+  io.out(
+    cfg.values.json
+      ? JSON.stringify(report, null, 2)
+      : io.colour
+        ? colourReport(checkReportText(meta, result))
+        : checkReportText(meta, result),
+  );
   return report.exitCode;
 }
 

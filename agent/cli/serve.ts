@@ -6,6 +6,7 @@ import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
 import { agentRegistry } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
+import { createLog } from '../runtime/log.js';
 import { offMonitor } from '../findings/monitor.js';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
 import { CaptureMonitor } from '../capture/capture-monitor.js';
@@ -15,6 +16,7 @@ import { L2Monitor } from '../l2/l2-monitor.js';
 import { ReplyPathMonitor } from '../reply-path/check-monitor.js';
 import { supervisedWithMetrics } from '../supervisor/metrics.js';
 import { IpRunner } from '../sources/ip-command.js';
+import { reaper } from '../sources/child.js';
 import { LinkNames } from '../sources/link-names.js';
 import { canonicalIp } from '../net/ip.js';
 import { kubeConfigPresent } from '../kubernetes/config-present.js';
@@ -49,15 +51,15 @@ function pcapDownloader(vips: () => string[], headersSnaplen: number) {
 /** How often `ss` is asked for BGP sessions; a session counts as up after two polls in a row. */
 const BGP_POLL_MS = 5000;
 
-export async function startServe(argv: string[], io: Output, version: string): Promise<ServeHandle> {
+export async function startServe(argv: string[], io: Output, version: string, revision = 'unknown'): Promise<ServeHandle> {
   const cfg = resolveConfig('serve', argv);
   if (cfg.positionals.length > 0)
     throw new UsageError(`unexpected argument ${JSON.stringify(cfg.positionals[0])} (see asymroute serve --help)`);
   const v = cfg.values;
   const vipList = v.vips;
   const vips = configuredVips(cfg);
-  const log = (rec: Record<string, unknown>) => io.out(JSON.stringify({ ts: new Date().toISOString(), ...rec }));
   const node = process.env['NODE_NAME'] || hostname();
+  const log = createLog(v.logLevel, (line) => io.out(line));
   const kmode = v.kubernetes;
   const kubeconfig = v.kubeconfig ?? undefined;
   // The Kubernetes client is loaded only when Kubernetes is in use.
@@ -71,7 +73,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   const captureOn = v.capture;
 
   // The composition root: one line per evidence source.
-  const registry = agentRegistry({ version, node });
+  const registry = agentRegistry({ version, revision, node });
   const supervisor = supervisedWithMetrics(registry);
   const names = new LinkNames(new IpRunner(), { onChange: () => capture.matcher?.refreshInterfaces() });
   let agent: Agent | null = null;
@@ -88,7 +90,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
       })
     : null;
   const eventsModule = v.kubernetesEvents && kc ? await import('../kubernetes/events.js') : null;
-  registerKubernetesUp(registry, () => (kube ? kube.connected : null));
+  if (kube) registerKubernetesUp(registry, () => kube.connected);
   const events =
     eventsModule && kc
       ? new eventsModule.ServiceEvents({ kubeconfig: kc, node, onError: (error) => log({ event: 'kubernetes-event-failed', error }) })
@@ -100,6 +102,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     autoDetect: vips.length === 0 && !kc,
     clientCidrs: v.clients,
     managementCidrs: v.managementCidrs,
+    limits: { maxVips: v.maxVips, vipCidrs: v.vipCidrs },
     gateways: configuredGateways(cfg),
     intervalMs: v.interval * 1000,
     debounceMs: v.debounceMs,
@@ -176,6 +179,11 @@ export async function startServe(argv: string[], io: Output, version: string): P
       }),
   );
   agent.add(checks);
+  if (!reaper().path)
+    log({
+      event: 'children-unbound',
+      warning: 'setpriv (util-linux) is not on PATH: children start without a parent-death signal and outlive an agent killed with SIGKILL',
+    });
   if (!kube) log({ event: 'kubernetes-off', reason: kmode === 'off' ? '--kubernetes off' : 'no in-cluster service account or kubeconfig' });
   await names.refresh().catch((e: Error) => log({ event: 'link-names-failed', error: e.message }));
 
@@ -213,6 +221,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
     auth: access.mode,
     node,
     version,
+    revision,
     vips: vipList.length ? vipList : kc ? 'kubernetes' : 'auto-detect',
     capture: captureOn,
   });
@@ -245,7 +254,7 @@ export async function startServe(argv: string[], io: Output, version: string): P
   return { done, shutdown, port };
 }
 
-export async function runServe(argv: string[], io: Output = consoleOutput, version = 'unknown'): Promise<number> {
-  const h = await startServe(argv, io, version);
+export async function runServe(argv: string[], io: Output = consoleOutput, version = 'unknown', revision = 'unknown'): Promise<number> {
+  const h = await startServe(argv, io, version, revision);
   return h.done;
 }

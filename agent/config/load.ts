@@ -55,20 +55,31 @@ export function parseArgs(cmd: Command, argv: string[]): { flags: ConfigValues; 
       positionals.push(...argv.slice(i + 1));
       break;
     }
-    if (!a.startsWith('--')) {
+    // -p 9000, -p9000, -p=9000: a one-letter alias stands for its long flag.
+    const short = /^-([A-Za-z])(=?)(.*)$/.exec(a);
+    if (!a.startsWith('--') && !short) {
       positionals.push(a);
       continue;
     }
-    const eq = a.indexOf('=');
-    const name = eq === -1 ? a : a.slice(0, eq);
+    let eq = a.indexOf('=');
+    let name = eq === -1 ? a : a.slice(0, eq);
+    let arg = a;
+    if (short) {
+      const alias = opts.find((x) => x.short === short[1]);
+      if (!alias)
+        throw new UsageError(`unknown option ${JSON.stringify(`-${short[1]}`)} for "asymroute ${cmd}" (see asymroute ${cmd} --help)`);
+      name = alias.flag;
+      arg = short[2] || short[3] ? `${alias.flag}=${short[3]}` : alias.flag;
+      eq = arg.indexOf('=');
+    }
     const o = opts.find((x) => x.flag === name);
     if (!o) throw new UsageError(`unknown option ${JSON.stringify(name)} for "asymroute ${cmd}" (see asymroute ${cmd} --help)`);
     if (o.type === 'boolean') {
-      flags[o.key] = eq === -1 ? true : parseBool(o, a.slice(eq + 1), 'command line');
+      flags[o.key] = eq === -1 ? true : parseBool(o, arg.slice(eq + 1), 'command line');
       continue;
     }
     let v: string;
-    if (eq !== -1) v = a.slice(eq + 1);
+    if (eq !== -1) v = arg.slice(eq + 1);
     else {
       const next = argv[i + 1];
       if (next === undefined || next.startsWith('--')) throw new UsageError(`${o.flag} needs a value (${o.metavar ?? 'VALUE'})`);
@@ -190,7 +201,7 @@ export function resolveConfig<C extends Command>(cmd: C, argv: string[], env: No
 export function helpText(cmd: Command, summary: string, usage: string): string {
   const lines = [`usage: ${usage}`, '', summary, '', 'options:'];
   for (const o of optionsFor(cmd)) {
-    const left = `  ${o.flag}${o.metavar ? ` ${o.metavar}` : ''}`;
+    const left = `  ${o.short ? `-${o.short}, ` : ''}${o.flag}${o.metavar ? ` ${o.metavar}` : ''}`;
     const def = Array.isArray(o.default)
       ? o.default.length
         ? o.default.join(',')

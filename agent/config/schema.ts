@@ -12,6 +12,8 @@ export interface OptionSpec {
   /** config-file key and result key */
   key: string;
   flag: string;
+  /** a one-letter alias, e.g. 'p' for -p */
+  short?: string;
   env: string;
   type: OptionType;
   default: string | readonly string[] | boolean | number | null;
@@ -102,6 +104,7 @@ const OPTION_TABLE = [
   {
     key: 'snapshot',
     flag: '--snapshot',
+    short: 's',
     env: 'ASYMROUTE_SNAPSHOT',
     type: 'string',
     default: null,
@@ -112,6 +115,7 @@ const OPTION_TABLE = [
   {
     key: 'json',
     flag: '--json',
+    short: 'j',
     env: 'ASYMROUTE_JSON',
     type: 'boolean',
     default: false,
@@ -121,6 +125,7 @@ const OPTION_TABLE = [
   {
     key: 'config',
     flag: '--config',
+    short: 'c',
     env: 'ASYMROUTE_CONFIG',
     type: 'string',
     default: '/etc/asymroute/config.yaml',
@@ -141,6 +146,7 @@ const OPTION_TABLE = [
   {
     key: 'listen',
     flag: '--listen',
+    short: 'l',
     env: 'ASYMROUTE_LISTEN',
     type: 'string',
     default: '127.0.0.1',
@@ -152,6 +158,7 @@ const OPTION_TABLE = [
   {
     key: 'port',
     flag: '--port',
+    short: 'p',
     env: 'ASYMROUTE_PORT',
     type: 'integer',
     default: 9472,
@@ -225,6 +232,7 @@ const OPTION_TABLE = [
   {
     key: 'interval',
     flag: '--interval',
+    short: 'i',
     env: 'ASYMROUTE_INTERVAL',
     type: 'integer',
     default: 30,
@@ -300,7 +308,7 @@ const OPTION_TABLE = [
     min: 1000,
     max: 10000000,
     metavar: 'FLOWS',
-    help: 'serve: flows tracked at once (about 46 bytes each, allocated as flows arrive, doubling from 1024); when full, a slot is evicted (CLOCK order) and counted.',
+    help: 'serve: flows tracked at once (about 50 bytes each, allocated as flows arrive, doubling from 1024); when full, a slot is evicted (CLOCK order) and counted.',
     commands: ['serve'],
   },
   {
@@ -314,6 +322,29 @@ const OPTION_TABLE = [
     metavar: 'SECONDS',
     help: 'serve: a flow without packets for this long is closed; live findings clear once the flows behind them have.',
     commands: ['serve'],
+  },
+  {
+    key: 'maxVips',
+    flag: '--max-vips',
+    env: 'ASYMROUTE_MAX_VIPS',
+    type: 'integer',
+    default: 256,
+    min: 1,
+    max: 65535,
+    metavar: 'N',
+    help: 'serve: watch at most N VIPs (configured ones first, then those this node announces, then by address); the rest are reported (vips-not-watched, /v1/vips) and get no route questions, capture or per-VIP series. Each VIP costs about 3 series and 20 ms of check time.',
+    commands: ['serve'],
+  },
+  {
+    key: 'vipCidrs',
+    flag: '--vip-cidr',
+    env: 'ASYMROUTE_VIP_CIDRS',
+    type: 'list',
+    default: [],
+    metavar: 'CIDR',
+    help: 'serve: Kubernetes Service VIPs must fall in one of these CIDRs (repeatable; e.g. the MetalLB address pools); others are reported (vips-not-watched), not watched. Empty: any. Configured --vip addresses are always watched.',
+    commands: ['serve'],
+    check: checkCidr,
   },
   {
     key: 'pcapDownload',
@@ -386,6 +417,17 @@ const OPTION_TABLE = [
     help: 'serve: take VIPs from Services of type LoadBalancer (status.loadBalancer.ingress, spec.loadBalancerIP) and spec.externalIPs. auto: when running in a cluster or a kubeconfig exists; on: fail if neither.',
     commands: ['serve'],
     ...oneOf(['auto', 'on', 'off']),
+  },
+  {
+    key: 'logLevel',
+    flag: '--log-level',
+    env: 'ASYMROUTE_LOG_LEVEL',
+    type: 'string',
+    default: 'info',
+    metavar: 'LEVEL',
+    help: 'serve: the least severe log lines written (JSON lines, each with its level): trace, debug (adds capture statistics every 10 s and child starts), info (findings raised and cleared, start, stop), warn (failures of a source, retried), error (critical findings, a capture that cannot give evidence), fatal or silent.',
+    commands: ['serve'],
+    ...oneOf(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
   },
   {
     key: 'kubernetesEvents',

@@ -16,6 +16,8 @@ export interface V4PacketSink {
     ifindex: number | null,
     outgoing: boolean,
     ts: number,
+    seq?: number,
+    ack?: number,
   ): unknown;
 }
 
@@ -34,9 +36,13 @@ export function fastPathV4(linktype: number, b: Uint8Array, off: number, caplen:
   const l4 = ip + hlen;
   const l4end = Math.min(end, ip + total);
   let flags = 0;
+  let seq = 0;
+  let ack = 0;
   if (proto === 6) {
     if (l4end - l4 < 20 || b[l4 + 12]! >> 4 < 5) return false;
     flags = b[l4 + 13]!;
+    seq = ((b[l4 + 4]! << 24) >>> 0) + ((b[l4 + 5]! << 16) | (b[l4 + 6]! << 8) | b[l4 + 7]!);
+    ack = ((b[l4 + 8]! << 24) >>> 0) + ((b[l4 + 9]! << 16) | (b[l4 + 10]! << 8) | b[l4 + 11]!);
   } else if (proto === 17) {
     if (l4end - l4 < 8) return false;
     const ulen = (b[l4 + 4]! << 8) | b[l4 + 5]!;
@@ -47,7 +53,7 @@ export function fastPathV4(linktype: number, b: Uint8Array, off: number, caplen:
   const dst = ((b[ip + 16]! << 24) >>> 0) + ((b[ip + 17]! << 16) | (b[ip + 18]! << 8) | b[ip + 19]!);
   const sport = (b[l4]! << 8) | b[l4 + 1]!;
   const dport = (b[l4 + 2]! << 8) | b[l4 + 3]!;
-  matcher.observeV4(src, dst, proto, sport, dport, flags, ifindex, b[off + 10] === 4, ts);
+  matcher.observeV4(src, dst, proto, sport, dport, flags, ifindex, b[off + 10] === 4, ts, seq, ack);
   return true;
 }
 

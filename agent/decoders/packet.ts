@@ -3,7 +3,7 @@
 import { at, cursor, type DecodeFailure, type FailureReason, type Layer } from './cursor.js';
 import { decodeIpv4, decodeIpv6 } from './ip.js';
 import { decodeLink, type PacketDirection } from './link.js';
-import { decodeArp, decodeIcmp, decodeNdp, decodeTcp, decodeUdp, type ArpInfo, type NdpInfo } from './transport.js';
+import { decodeArp, decodeIcmp, decodeNdp, decodeTcp, decodeUdp, type ArpInfo, type NdpInfo, type QuotedPacket } from './transport.js';
 
 export interface PacketSummary {
   ok: true;
@@ -22,6 +22,11 @@ export interface PacketSummary {
   sport: number | null;
   dport: number | null;
   tcpFlags: number | null;
+  /** TCP sequence and acknowledgment numbers (null when not TCP) */
+  tcpSeq: number | null;
+  tcpAck: number | null;
+  /** an ICMP/ICMPv6 destination-unreachable error: the packet it answers */
+  icmpQuote: QuotedPacket | null;
   fragment: boolean;
   arp: ArpInfo | null;
   /** IPv6 neighbour solicitation or advertisement */
@@ -51,6 +56,9 @@ export function decodePacket(linktype: number, buf: Uint8Array, off = 0, caplen 
     sport: null,
     dport: null,
     tcpFlags: null,
+    tcpSeq: null,
+    tcpAck: null,
+    icmpQuote: null,
     fragment: false,
     arp: null,
     ndp: null,
@@ -82,10 +90,15 @@ export function decodePacket(linktype: number, buf: Uint8Array, off = 0, caplen 
     if (!p.ok) return p;
     out.sport = p.sport;
     out.dport = p.dport;
-    if (ip.proto === 6) out.tcpFlags = p.flags;
+    if (ip.proto === 6) {
+      out.tcpFlags = p.flags;
+      out.tcpSeq = p.seq;
+      out.tcpAck = p.ack;
+    }
   } else if (ip.proto === 1 || ip.proto === 58) {
     const i = decodeIcmp(l4, ip.proto === 58);
     if (!i.ok) return i;
+    out.icmpQuote = i.quoted;
     if (ip.proto === 58 && (i.type === 135 || i.type === 136)) {
       const n = decodeNdp(l4);
       if (!n.ok) return n;

@@ -1,6 +1,7 @@
 // Upper-layer decoders: TCP, UDP, ICMP, ICMPv6, and ARP (which rides directly on the link layer).
 
-import { available, fail, ipv4Text, ipv6Text, macText, u16, u8, type Cursor, type DecodeFailure } from './cursor.js';
+import { at, available, fail, ipv4Text, ipv6Text, macText, u16, u32, u8, type Cursor, type DecodeFailure } from './cursor.js';
+import { decodeIpv4, decodeIpv6 } from './ip.js';
 
 export const TCP_SYN = 0x02;
 export const TCP_RST = 0x04;
@@ -13,6 +14,8 @@ export interface PortsInfo {
   /** TCP flags; 0 for UDP */
   flags: number;
   seq: number;
+  /** TCP acknowledgment number; 0 for UDP */
+  ack: number;
 }
 
 export type PortsResult = PortsInfo | DecodeFailure;
@@ -26,8 +29,7 @@ export function decodeTcp(c: Cursor): PortsResult {
   if (available(c) < 20) return fail('tcp', 'truncated', `header needs 20 bytes, ${available(c)} captured`);
   const doff = (u8(c, 12) >> 4) * 4;
   if (doff < 20) return fail('tcp', 'malformed', `data offset ${doff}`);
-  const seq = ((c.buf[c.off + 4]! << 24) >>> 0) + ((c.buf[c.off + 5]! << 16) | (c.buf[c.off + 6]! << 8) | c.buf[c.off + 7]!);
-  return { ok: true, sport: u16(c, 0), dport: u16(c, 2), flags: u8(c, 13), seq };
+  return { ok: true, sport: u16(c, 0), dport: u16(c, 2), flags: u8(c, 13), seq: u32(c, 4), ack: u32(c, 8) };
 }
 
 // UDP, RFC 768: source port(16) | destination port(16) | length(16) | checksum(16)
@@ -35,20 +37,57 @@ export function decodeUdp(c: Cursor): PortsResult {
   if (available(c) < 8) return fail('udp', 'truncated', `header needs 8 bytes, ${available(c)} captured`);
   const len = u16(c, 4);
   if (len !== 0 && len < 8) return fail('udp', 'malformed', `length ${len}`);
-  return { ok: true, sport: u16(c, 0), dport: u16(c, 2), flags: 0, seq: 0 };
+  return { ok: true, sport: u16(c, 0), dport: u16(c, 2), flags: 0, seq: 0, ack: 0 };
 }
 
 export interface IcmpInfo {
   ok: true;
   type: number;
   code: number;
+  /** a destination-unreachable error: the packet it answers, as far as it was quoted and captured */
+  quoted: QuotedPacket | null;
+}
+
+/** The start of the packet an ICMP error quotes: its addresses, protocol and (TCP/UDP) ports. */
+export interface QuotedPacket {
+  family: 4 | 6;
+  src: string;
+  dst: string;
+  src4: number | null;
+  dst4: number | null;
+  proto: number;
+  sport: number;
+  dport: number;
 }
 
 // ICMP (RFC 792) and ICMPv6 (RFC 4443): type(8) | code(8) | checksum(16) | rest of header(32)
+// Destination unreachable (ICMP type 3 but code 4, "fragmentation needed", which is no answer; ICMPv6 type 1) quotes
+// from byte 8 the IP header and at least the first 8 bytes of the packet it answers (RFC 792, RFC 4443 3.1).
 export function decodeIcmp(c: Cursor, v6: boolean): IcmpInfo | DecodeFailure {
   const layer = v6 ? 'icmpv6' : 'icmp';
   if (available(c) < 4) return fail(layer, 'truncated', `header needs 4 bytes, ${available(c)} captured`);
-  return { ok: true, type: u8(c, 0), code: u8(c, 1) };
+  const type = u8(c, 0);
+  const code = u8(c, 1);
+  const unreachable = v6 ? type === 1 : type === 3 && code !== 4;
+  return { ok: true, type, code, quoted: unreachable && available(c) >= 8 ? decodeQuoted(at(c, c.off + 8), v6) : null };
+}
+
+// A quote that cannot be read (cut off, not TCP/UDP, a later fragment) is no failure of the ICMP message: null.
+function decodeQuoted(c: Cursor, v6: boolean): QuotedPacket | null {
+  const ip = v6 ? decodeIpv6(c) : decodeIpv4(c);
+  if (!ip.ok || !ip.hasL4 || (ip.proto !== 6 && ip.proto !== 17)) return null;
+  const l4 = at(c, ip.next);
+  if (available(l4) < 4) return null;
+  return {
+    family: ip.family,
+    src: ip.src,
+    dst: ip.dst,
+    src4: ip.src4,
+    dst4: ip.dst4,
+    proto: ip.proto,
+    sport: u16(l4, 0),
+    dport: u16(l4, 2),
+  };
 }
 
 export interface ArpInfo {

@@ -82,7 +82,7 @@ export async function metricsCatalog(): Promise<MetricDoc[]> {
   await take('l2/');
   new BgpMonitor({ peers: [], pollMs: 5000, log, registry, changed });
   await take('bgp/');
-  registerKubernetesUp(registry, () => null);
+  registerKubernetesUp(registry, () => false);
   new KubernetesMonitor({ kubeconfig: new KubeConfig(), node: 'doc', bgp: true, log, registry, supervisor, onChange: () => undefined });
   await take('kubernetes/');
   authMetrics(registry);

@@ -3,7 +3,7 @@
 
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 
-export function agentRegistry(info: { version: string; node: string }): Registry {
+export function agentRegistry(info: { version: string; node: string; revision?: string }): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // Gauges named *_total: promtool (rightly) refuses them.
@@ -11,9 +11,9 @@ export function agentRegistry(info: { version: string; node: string }): Registry
     registry.removeSingleMetric(m);
   new Gauge({
     name: 'asymroute_build_info',
-    help: 'Build information; always 1.',
-    labelNames: ['version', 'node'],
+    help: 'Build information (package version, source revision from git describe or the image build argument); always 1.',
+    labelNames: ['version', 'revision', 'node'],
     registers: [registry],
-  }).set({ version: info.version, node: info.node }, 1);
+  }).set({ version: info.version, revision: info.revision ?? 'unknown', node: info.node }, 1);
   return registry;
 }

@@ -119,7 +119,7 @@ export const FINDINGS = {
     identity: PATH_ID,
     raisedBy: ['analyze', 'serve'],
     meaning:
-      'flows arrived on one interface and their replies left on another, with the retransmitted SYNs; in `serve`, when every static path looks fine it says the static model misses this path and lists what it asked',
+      'flows arrived on one interface and their replies left on another (any reply: a SYN-ACK, a RST to a closed port, an ICMP port unreachable), with the retransmitted SYNs; in `serve`, when every static path looks fine it says the static model misses this path and lists what it asked',
     action:
       'see the asymmetric-reply-path finding for the same VIP; when there is none, compare the live connections with what the static check asked (tc or eBPF redirects, late marks)',
     alert: 'AsymrouteAsymmetricFlowsObserved',
@@ -128,7 +128,8 @@ export const FINDINGS = {
     severity: 'critical',
     identity: PATH_ID,
     raisedBy: ['analyze', 'serve'],
-    meaning: 'requests got no reply on any interface: no listener, a firewall, or rp_filter dropping them',
+    meaning:
+      'TCP SYNs got no reply on any interface (no SYN-ACK, RST or ICMP error) within 3 s: no listener, a firewall, or rp_filter dropping them. UDP and other requests without a reply raise nothing: they count as `no-reply` in `asymroute_flows` and the report (a single spoofed or stray datagram must not raise a critical finding)',
     action: 'check the listener and the firewall; `asymroute check` shows rp-filter-drop',
     alert: 'AsymrouteSynUnanswered',
   },
@@ -155,6 +156,16 @@ export const FINDINGS = {
     meaning: 'two or more MACs claimed the VIP (ARP replies or gratuitous announcements) in the last 60 s',
     action: 'find the second owner by its MAC; remove the duplicate address or the second announcer',
     alert: 'AsymrouteVipArpConflict',
+  },
+  'vips-not-watched': {
+    severity: 'warning',
+    identity: [],
+    raisedBy: ['serve'],
+    meaning:
+      'VIPs left out of the watch: Kubernetes Service VIPs outside `--vip-cidrs`, or VIPs past `--max-vips` (configured VIPs first, then those this node announces, then by address). They get no route questions, no capture and no per-VIP series; `/v1/vips` lists them',
+    action:
+      'if they are real VIPs, widen `--vip-cidr` or raise `--max-vips`; if not, find the Service that sets them (anyone who may create a Service can set `spec.externalIPs`)',
+    alert: 'AsymrouteVipsNotWatched',
   },
   'bgp-session-down': {
     severity: 'critical',

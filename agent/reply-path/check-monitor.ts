@@ -7,7 +7,8 @@ import type { VipReport } from './verdicts.js';
 import type { KernelOracle } from '../model/route-question.js';
 import { detectVips, type VipSpec } from '../analysis/vips.js';
 import type { EndpointInfo } from './forward-path.js';
-import type { Finding } from '../findings/registry.js';
+import { finding, type Finding } from '../findings/registry.js';
+import { parseIp, parsePrefix, prefixContains } from '../net/ip.js';
 import type { HostSnapshot } from '../model/host-state.js';
 import type { ConntrackRead } from '../model/netfilter.js';
 import type { ServiceEndpoint } from '../kubernetes/objects.js';
@@ -41,6 +42,87 @@ export function mergeVips(configured: VipSpec[], fromKubernetes: VipSpec[]): Vip
   return [...out.values()];
 }
 
+/** Default cap on the VIPs one node watches (--max-vips). */
+export const DEFAULT_MAX_VIPS = 256;
+/** /v1/vips lists at most this many of the VIPs not watched (the counts cover all). */
+const NOT_WATCHED_LISTED = 256;
+
+export type NotWatchedReason = 'outside-vip-cidrs' | 'over-max-vips';
+export const NOT_WATCHED_REASONS: NotWatchedReason[] = ['outside-vip-cidrs', 'over-max-vips'];
+
+export interface NotWatchedVip {
+  ip: string;
+  service?: string;
+  source: VipSpec['source'];
+  reason: NotWatchedReason;
+}
+
+export interface VipLimits {
+  /** at most this many VIPs are watched */
+  maxVips: number;
+  /** when not empty, Kubernetes Service VIPs outside these CIDRs are not watched (configured VIPs always are) */
+  vipCidrs: string[];
+}
+
+/**
+ * Anyone who may create a Service sets VIPs on every node (spec.externalIPs): Kubernetes VIPs outside the allowlist
+ * are not watched, and past the cap neither is the rest. Kept first: configured VIPs, then the Kubernetes VIPs this
+ * node announces (MetalLB), then the others, each by address, so the set stays the same from one check to the next.
+ */
+export function limitVips(vips: VipSpec[], limits: VipLimits): { watched: VipSpec[]; notWatched: NotWatchedVip[] } {
+  const cidrs = limits.vipCidrs.map((c) => parsePrefix(c)).filter((p) => p !== null);
+  const notWatched: NotWatchedVip[] = [];
+  const skip = (v: VipSpec, reason: NotWatchedReason) =>
+    notWatched.push({ ip: v.ip, ...(v.service ? { service: v.service } : {}), source: v.source, reason });
+  const allowed: VipSpec[] = [];
+  for (const v of vips) {
+    const ip = parseIp(v.ip);
+    if (v.source === 'kubernetes' && cidrs.length > 0 && !(ip && cidrs.some((p) => p.family === ip.family && prefixContains(p, ip))))
+      skip(v, 'outside-vip-cidrs');
+    else allowed.push(v);
+  }
+  if (allowed.length <= limits.maxVips) return { watched: allowed, notWatched };
+  const rank = (v: VipSpec) => (v.source !== 'kubernetes' ? 0 : v.announcement?.here ? 1 : 2);
+  const key = (v: VipSpec) => {
+    const ip = parseIp(v.ip);
+    return ip ? (BigInt(ip.family) << 128n) | ip.value : 0n;
+  };
+  const sorted = [...allowed].sort((a, b) => rank(a) - rank(b) || (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+  for (const v of sorted.slice(limits.maxVips)) skip(v, 'over-max-vips');
+  return { watched: sorted.slice(0, limits.maxVips), notWatched };
+}
+
+// One finding for every VIP left out, by reason; a few named, the rest counted.
+function notWatchedFinding(nw: NotWatchedVip[], limits: VipLimits): Finding | null {
+  if (nw.length === 0) return null;
+  const outside = nw.filter((x) => x.reason === 'outside-vip-cidrs');
+  const over = nw.filter((x) => x.reason === 'over-max-vips');
+  const parts = [
+    outside.length ? `${outside.length} outside --vip-cidrs (${limits.vipCidrs.join(', ')})` : null,
+    over.length ? `${over.length} over --max-vips ${limits.maxVips}` : null,
+  ].filter((x) => x !== null);
+  const named = (l: NotWatchedVip[]) =>
+    l
+      .slice(0, 10)
+      .map((x) => `${x.ip}${x.service ? ` (${x.service})` : ''}`)
+      .join(', ') + (l.length > 10 ? `, and ${l.length - 10} more` : '');
+  return finding('vips-not-watched', {
+    vip: null,
+    summary: `${nw.length} VIPs are not watched (no route questions, capture or per-VIP series): ${parts.join('; ')}`,
+    evidence: [
+      ...(outside.length ? [`outside --vip-cidrs: ${named(outside)}`] : []),
+      ...(over.length ? [`over --max-vips: ${named(over)}`] : []),
+    ],
+    remediation: [
+      {
+        title: 'if these are real VIPs, widen --vip-cidrs or raise --max-vips; if not, find who set them (kubectl get svc -A -o wide)',
+        commands: [],
+        note: 'any user who may create a Service can set spec.externalIPs; an admission policy (or the DenyServiceExternalIPs admission plugin) keeps them in check',
+      },
+    ],
+  });
+}
+
 export interface CheckStatus {
   at: string | null;
   durationMs: number | null;
@@ -63,6 +145,8 @@ export interface ReplyPathOptions {
   debounceMs: number;
   log: LogFn;
   registry: Registry;
+  /** the cap on VIPs and the CIDRs Kubernetes VIPs must fall in (default: DEFAULT_MAX_VIPS, no allowlist) */
+  limits?: VipLimits;
   /** VIPs from Kubernetes Services, read at every check (absent: Kubernetes not in use) */
   kubernetesVips?: () => VipSpec[];
   /** the Services' EndpointSlice backends, read at every check */
@@ -89,6 +173,8 @@ export class ReplyPathMonitor implements Monitor {
   result: CheckResult | null = null;
   /** the VIPs of the last check, plus those that left while their findings clear */
   vips: VipSpec[] = [];
+  /** VIPs left out by the last check (limitVips) */
+  notWatched: NotWatchedVip[] = [];
   readonly status: CheckStatus = { at: null, durationMs: null, reason: null, error: null, count: 0, failures: 0, lastSuccessAt: null };
   private readonly ip = new IpRunner();
   private netlink: NetlinkMonitor | null = null;
@@ -151,7 +237,9 @@ export class ReplyPathMonitor implements Monitor {
     try {
       const snap = await (this.opts.readSnapshot ?? (() => readHostState({ ip: this.ip })))();
       const merged = mergeVips(this.opts.vips, this.opts.kubernetesVips?.() ?? []);
-      const found = merged.length === 0 && this.opts.autoDetect ? detectVips(snap).vips : merged;
+      const limited = limitVips(merged.length === 0 && this.opts.autoDetect ? detectVips(snap).vips : merged, this.limits);
+      const found = limited.watched;
+      this.notWatched = limited.notWatched;
       vips = found;
       const result = await checkReplyPaths({
         snapshot: snap,
@@ -201,6 +289,7 @@ export class ReplyPathMonitor implements Monitor {
     m.duration.observe(seconds);
     m.checks.inc({ result: ok ? 'ok' : 'error' });
     m.lastRun.set(Date.now() / 1000);
+    for (const reason of NOT_WATCHED_REASONS) m.notWatched.set({ reason }, this.notWatched.filter((x) => x.reason === reason).length);
     if (!ok) return;
     this.status.lastSuccessAt = new Date().toISOString();
     m.lastSuccess.set(Date.now() / 1000);
@@ -223,12 +312,27 @@ export class ReplyPathMonitor implements Monitor {
     m.rpSeen = Math.max(m.rpSeen, rp);
   }
 
+  get limits(): VipLimits {
+    return this.opts.limits ?? { maxVips: DEFAULT_MAX_VIPS, vipCidrs: [] };
+  }
+
   vipReport(ip: string): VipReport | null {
     return this.result?.vips.find((v) => v.ip === ip) ?? null;
   }
 
   findings(): Finding[] {
-    return this.result?.findings ?? [];
+    const nw = notWatchedFinding(this.notWatched, this.limits);
+    return [...(this.result?.findings ?? []), ...(nw ? [nw] : [])];
+  }
+
+  /** What /v1/vips and the report say about the VIPs left out. */
+  notWatchedView(): { count: number; byReason: Record<NotWatchedReason, number>; vips: NotWatchedVip[] } {
+    const byReason = Object.fromEntries(NOT_WATCHED_REASONS.map((r) => [r, this.notWatched.filter((x) => x.reason === r).length]));
+    return {
+      count: this.notWatched.length,
+      byReason: byReason as Record<NotWatchedReason, number>,
+      vips: this.notWatched.slice(0, NOT_WATCHED_LISTED),
+    };
   }
 
   health(): MonitorHealth {
@@ -241,17 +345,24 @@ export class ReplyPathMonitor implements Monitor {
 
   report(): ReportSection {
     const s = this.status;
+    const nw = this.notWatchedView();
+    const l = this.limits;
     return {
-      json: { lastCheck: s },
+      json: { lastCheck: s, vipsNotWatched: nw },
       text: [
         `Last check: ${s.at ?? 'never'} (${s.reason ?? '-'}, ${s.durationMs?.toFixed(0) ?? '-'} ms)${s.error ? `, FAILED: ${s.error}` : ''}`,
+        ...(nw.count > 0
+          ? [
+              `VIPs not watched: ${nw.count} (${nw.byReason['outside-vip-cidrs']} outside --vip-cidrs ${l.vipCidrs.join(',') || '-'}, ${nw.byReason['over-max-vips']} over --max-vips ${l.maxVips})`,
+            ]
+          : []),
       ],
     };
   }
 
   endpoints(): Endpoint[] {
     return [
-      { path: '/v1/vips', get: () => ({ body: { vips: this.result?.vips ?? [] } }) },
+      { path: '/v1/vips', get: () => ({ body: { vips: this.result?.vips ?? [], notWatched: this.notWatchedView() } }) },
       {
         path: '/v1/routes',
         get: () => (this.snapshot ? { body: this.snapshot } : { code: 503, body: { error: 'no check has completed yet' } }),
@@ -309,6 +420,12 @@ function checkMetrics(registry: Registry) {
     rpDrops: new Counter({
       name: 'asymroute_kernel_rp_filter_drops_total',
       help: "The kernel's TcpExt IPReversePathFilter counter (packets dropped by rp_filter), as of the last check.",
+      registers,
+    }),
+    notWatched: new Gauge({
+      name: 'asymroute_vips_not_watched',
+      help: 'VIPs the last check left out, by reason: outside-vip-cidrs (a Kubernetes VIP outside --vip-cidrs), over-max-vips (past --max-vips). One series per reason, whatever their number.',
+      labelNames: ['reason'],
       registers,
     }),
     rpSeen: 0,

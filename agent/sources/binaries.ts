@@ -22,5 +22,6 @@ export const AGENT_BINARIES: readonly AgentBinary[] = [
   { binary: 'iptables-legacy-save', package: 'iptables', use: 'legacy (x_tables) rules, when any are loaded' },
   { binary: 'ip6tables-legacy-save', package: 'iptables', use: 'legacy (x_tables) IPv6 rules, when any are loaded' },
   { binary: 'nft', package: 'nftables', use: 'native nftables DNAT and mark rules (nft -j list ruleset)' },
+  { binary: 'setpriv', package: 'util-linux', use: 'starts every child with a parent-death signal, and tcpdump as its own user' },
   { binary: 'conntrack', package: 'conntrack', use: 'live connections to each VIP: backend, SNAT, connection mark' },
 ];

@@ -14,6 +14,8 @@ export interface NetlinkMonitorOptions {
   restarter?: Restarter;
 }
 
+const STOP_GRACE_MS = 3000;
+
 /** `ip monitor route rule addr link`: any change to what the reply path depends on. */
 export class NetlinkMonitor {
   private child: Child | null = null;
@@ -64,9 +66,11 @@ export class NetlinkMonitor {
     if (this.timer) clearTimeout(this.timer);
     const c = this.child;
     this.child = null;
-    if (c) {
-      c.proc.kill('SIGTERM');
-      await c.done;
-    }
+    if (!c) return;
+    c.proc.kill('SIGTERM');
+    // A child that ignores SIGTERM is killed after a grace period, so stop() always ends.
+    const grace = setTimeout(() => c.proc.kill('SIGKILL'), STOP_GRACE_MS);
+    await c.done;
+    clearTimeout(grace);
   }
 }

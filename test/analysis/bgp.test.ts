@@ -29,6 +29,9 @@ function tcp(out: boolean, flags: number, lport = 40000): PacketSummary {
     sport: out ? lport : 179,
     dport: out ? 179 : lport,
     tcpFlags: flags,
+    tcpSeq: 0,
+    tcpAck: 0,
+    icmpQuote: null,
     fragment: false,
     arp: null,
     ndp: null,
@@ -120,14 +123,36 @@ describe('BGP under a port-179 flood from random sources', () => {
     expect(t.resets.size).toBe(0);
     // The one finding is the expected peer's.
     expect(bgpFindings(peers).map((f) => f.peer)).toEqual(['192.168.1.254']);
+    // Pruned: a minute after the flood stops, no source is remembered; the counter stays.
+    t.view(2000 + 60_000);
+    expect(t.unexpectedSources.size).toBe(MAX_UNEXPECTED_SOURCES);
+    t.view(2001 + 60_000);
+    expect(t.unexpectedSources.size).toBe(0);
+    expect(t.unexpectedSyns).toBe(n + 1000);
+  });
+
+  it('ages unexpected sources one by one: only those seen within the window stay', () => {
+    const t = new BgpTracker([], 0, 60_000);
+    for (let i = 0; i < 10; i++)
+      t.observe({ ...tcp(false, TCP_SYN, 2000 + i), src: `10.1.0.${i}`, sport: 2000 + i, dport: BGP_PORT }, i * 10_000);
+    // At 125 s, sources seen at 70 s and later (the last six) are within the minute.
+    t.view(125_000);
+    expect([...t.unexpectedSources.keys()]).toEqual(['10.1.0.7', '10.1.0.8', '10.1.0.9']);
+    // A source seen again moves to the young end.
+    t.observe({ ...tcp(false, TCP_SYN, 2007), src: '10.1.0.7', sport: 2007, dport: BGP_PORT }, 126_000);
+    expect([...t.unexpectedSources.keys()]).toEqual(['10.1.0.8', '10.1.0.9', '10.1.0.7']);
   });
 
   it('bounds the peers it dials itself, evicting the one down the longest', () => {
     const t = new BgpTracker([], 0);
+    const forgotten: string[] = [];
+    t.onForget = (p) => forgotten.push(p);
     for (let i = 0; i < MAX_OBSERVED_PEERS + 20; i++) t.observe({ ...tcp(true, TCP_SYN, 30000 + i), dst: `172.16.0.${i}` }, 1000 + i);
     const peers = t.view(2000);
     expect(peers).toHaveLength(MAX_OBSERVED_PEERS);
     expect(peers.map((p) => p.peer)).toContain(`172.16.0.${MAX_OBSERVED_PEERS + 19}`);
     expect(peers.map((p) => p.peer)).not.toContain('172.16.0.0');
+    expect(forgotten).toHaveLength(20);
+    expect(forgotten[0]).toBe('172.16.0.0');
   });
 });

@@ -72,6 +72,7 @@ describe('capture-without-interfaces', () => {
     'outgoing-request': 0,
     'incoming-reply': 0,
     'too-many-services': 0,
+    'icmp-error-unmatched': 0,
   });
 
   it('is raised when VIP packets carry no interface index', () => {

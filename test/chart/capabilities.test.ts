@@ -106,8 +106,9 @@ describeAsRoot('chart capabilities', () => {
 
   it.each([
     ['NET_RAW', /socket: Operation not permitted/],
-    ['SETUID', /Couldn't change to 'tcpdump'/],
-    ['SETGID', /Couldn't change to 'tcpdump'/],
+    // setpriv starts tcpdump as its own user (so that it still dies with the agent): it needs both.
+    ['SETUID', /setpriv: setresuid failed: Operation not permitted/],
+    ['SETGID', /setpriv: setresgid failed: Operation not permitted/],
   ])('without %s the capture cannot run, and the agent says so', { timeout: 60_000 }, async (cap, why) => {
     const { agent, logs } = await startWith(chartCaps().filter((c) => c !== cap));
     await untilValue('a failed capture', async () => logs.some((x) => x.includes('"event":"capture-exited"')), 15_000);

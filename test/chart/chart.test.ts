@@ -415,6 +415,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
       'AsymrouteCaptureDroppingPackets',
       'AsymrouteCheckFailing',
       'AsymrouteKubernetesUnreachable',
+      'AsymrouteVipsNotWatched',
       'AsymrouteAgentDown',
       'AsymrouteAgentAbsent',
       'AsymrouteAgentMissingOnNodes',

@@ -1,11 +1,12 @@
 // The CLI as a user runs it: exit codes, error messages, help, and offline analysis of a saved snapshot.
 
-import { mkdtempSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, symlinkSync } from 'node:fs';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildIncidentLab, type IncidentLab } from '../../agent/netns/incident-lab.js';
-import { checkJson, findingTypes, runCli } from '../helpers/cli.js';
+import { checkJson, findingTypes, ROOT, runCli } from '../helpers/cli.js';
 import { describeAsRoot } from '../helpers/root.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -25,6 +26,17 @@ describe('asymroute CLI', () => {
     const unknown = await runCli(['frob']);
     expect(unknown.exitCode).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command "frob"/);
+  });
+
+  it('--version names the source revision the build was made from', async () => {
+    const head = (await execa('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: ROOT })).stdout.trim();
+    const r = await runCli(['--version']);
+    expect(r.exitCode).toBe(0);
+    const m = /^asymroute (\S+) \(revision (\S+), Node (\S+)\)$/.exec(r.stdout.trim());
+    expect(m, r.stdout).not.toBeNull();
+    expect(m![1]).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+    expect(m![2]).toContain(head);
+    expect(m![3]).toBe(process.versions.node);
   });
 
   it('check --help lists options with their environment variables', async () => {

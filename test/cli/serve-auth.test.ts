@@ -344,7 +344,7 @@ describe('serve outside loopback', () => {
   it('starts with --insecure-no-auth and says so in a warning', { timeout: 60_000 }, async () => {
     const { port, logs } = await serve(['--kubernetes', 'off', '--listen', '0.0.0.0', '--insecure-no-auth']);
     expect(logged(logs, 'insecure-no-auth')[0]).toMatchObject({
-      level: 'warning',
+      level: 'warn',
       message: expect.stringMatching(/without authentication on 0\.0\.0\.0/),
     });
     expect(logged(logs, 'listening')[0]).toMatchObject({ scheme: 'http', auth: 'none' });

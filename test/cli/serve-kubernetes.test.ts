@@ -266,3 +266,34 @@ it(
     expect(report).toMatch(/backend 10\.244\.1\.5:8443 \(endpointslice, node node-b\)/);
   },
 );
+
+it(
+  'auto on a plain host (no service account, no kubeconfig) does not use Kubernetes, and exports no Kubernetes gauge',
+  { timeout: 60_000 },
+  async () => {
+    const home = tempDir('home');
+    const logs: string[] = [];
+    const env: Record<string, string> = { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a', HOME: home, PATH: process.env['PATH'] ?? '' };
+    agent = execa(
+      process.execPath,
+      [BIN, 'serve', '--capture=false', '--kubernetes', 'auto', '--listen', '127.0.0.1', '--port', '0', '--vip', '198.51.100.10'],
+      { reject: false, stdin: 'ignore', all: true, buffer: false, env, extendEnv: false },
+    );
+    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+    const t0 = Date.now();
+    let port = 0;
+    while (!port) {
+      const l = logs.find((x) => x.includes('"event":"listening"'));
+      if (l) port = (JSON.parse(l) as { port: number }).port;
+      else if (Date.now() - t0 > 15_000) throw new Error(`serve did not start: ${logs.join('\n')}`);
+      else await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(logs.join('\n')).toMatch(/"event":"kubernetes-off","reason":"no in-cluster service account or kubeconfig"/);
+    const report = await waitFor(`http://127.0.0.1:${port}/`, (b) => b.includes('198.51.100.10'));
+    expect(report).toMatch(/Kubernetes: not in use/);
+    expect(report).not.toMatch(/UNREACHABLE|localhost:8080/);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toMatch(/^asymroute_checks_total/m);
+    expect(metrics).not.toMatch(/^asymroute_kubernetes_up/m);
+  },
+);

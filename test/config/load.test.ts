@@ -106,3 +106,32 @@ describe('resolveConfig', () => {
     expect(resolveConfig('check', [], NO_FILE).values.managementCidrs).not.toContain('192.0.2.0/24');
   });
 });
+
+describe('short aliases', () => {
+  it('stand for their long flag, with the value after a space, attached or after =', () => {
+    const env = { ASYMROUTE_CONFIG: '' };
+    const v = resolveConfig('serve', ['-p', '9000', '-l', '0.0.0.0', '-i5'], env).values;
+    expect([v.port, v.listen, v.interval]).toEqual([9000, '0.0.0.0', 5]);
+    expect(resolveConfig('serve', ['-p=9001'], env).values.port).toBe(9001);
+    const c = resolveConfig('check', ['-j', '-s', '/tmp/x.json'], env);
+    expect([c.values.json, c.values.snapshot]).toEqual([true, '/tmp/x.json']);
+    expect(() => resolveConfig('serve', ['-x'], env)).toThrow('unknown option "-x" for "asymroute serve"');
+    expect(() => resolveConfig('analyze', ['-p', '1'], env)).toThrow('unknown option "-p" for "asymroute analyze"');
+    expect(() => resolveConfig('serve', ['-p', 'many'], env)).toThrow('invalid value "many" for --port');
+    // A lone dash stays a positional (stdin, where a command takes a file).
+    expect(resolveConfig('analyze', ['-'], env).positionals).toEqual(['-']);
+  });
+
+  it('are one letter, unique within each command, not -h, and shown in the help', () => {
+    const commands: Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot'];
+    for (const cmd of commands) {
+      const shorts = optionsFor(cmd).flatMap((o) => (o.short ? [o.short] : []));
+      expect(new Set(shorts).size, cmd).toBe(shorts.length);
+      for (const s of shorts) expect(s).toMatch(/^[A-Za-gi-z]$/);
+    }
+    expect(OPTIONS.filter((o) => o.short).map((o) => `-${o.short} ${o.flag}`)).toEqual(
+      expect.arrayContaining(['-p --port', '-l --listen', '-i --interval', '-j --json', '-c --config', '-s --snapshot']),
+    );
+    expect(helpText('serve', 's', 'u')).toMatch(/^ {2}-p, --port PORT$/m);
+  });
+});

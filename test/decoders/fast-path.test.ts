@@ -19,12 +19,17 @@ type Observed = [
   flags: number,
   ifindex: number | null,
   outgoing: boolean,
+  seq: number,
+  ack: number,
 ];
 
 /** A stand-in that records what the fast path hands to FlowMatcher.observeV4. */
 function recorder(): { calls: Observed[]; matcher: FlowMatcher } {
   const calls: Observed[] = [];
-  const matcher = { observeV4: (...a: [...Observed, number]) => void calls.push(a.slice(0, 8) as Observed) } as unknown as FlowMatcher;
+  // observeV4's arguments less the timestamp (the 9th)
+  const matcher = {
+    observeV4: (...a: number[]) => void calls.push([...a.slice(0, 8), a[9] ?? 0, a[10] ?? 0] as unknown as Observed),
+  } as unknown as FlowMatcher;
   return { calls, matcher };
 }
 
@@ -50,6 +55,8 @@ it('agrees with the general decoders frame by frame on mutated SLL2 IPv4 and IPv
             sport: req ? 1000 + (n % 16) : 443,
             dport: req ? 443 : 1000 + (n % 16),
             flags: Math.floor(r() * 256),
+            seq: Math.floor(r() * 2 ** 32),
+            ack: Math.floor(r() * 2 ** 32),
           })
         : [0x03, 0xe8, 0, 53, 0, 8, 0, 0];
     const ip = (v6 ? ipv6Packet : ipv4Packet)(req ? client : vip, req ? vip : client, proto, l4);
@@ -77,7 +84,18 @@ it('agrees with the general decoders frame by frame on mutated SLL2 IPv4 and IPv
       if (!fullV4 || !d.ok)
         bad.push(`frame ${n}: taken, but the general decoders do not decode it fully: ${frame.subarray(0, caplen).toString('hex')}`);
       else {
-        const want: Observed = [d.src4!, d.dst4!, d.proto!, d.sport, d.dport, d.tcpFlags ?? 0, d.ifindex, d.direction === 'outgoing'];
+        const want: Observed = [
+          d.src4!,
+          d.dst4!,
+          d.proto!,
+          d.sport,
+          d.dport,
+          d.tcpFlags ?? 0,
+          d.ifindex,
+          d.direction === 'outgoing',
+          d.tcpSeq ?? 0,
+          d.tcpAck ?? 0,
+        ];
         const got = rec.calls.at(-1)!;
         if (want.some((v, i) => v !== got[i]))
           bad.push(

@@ -18,6 +18,7 @@ import { LinkNames } from '../../agent/sources/link-names.js';
 import { IpRunner } from '../../agent/sources/ip-command.js';
 import { Supervisor } from '../../agent/supervisor/restarter.js';
 import { ROOT } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 
 const SNAP = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/vagrant-incident.snapshot.json'), 'utf8')) as HostSnapshot;
 const VIP = { ip: '192.168.1.240', ingress: null, source: 'flag' as const };
@@ -125,7 +126,7 @@ describe('HTTP after a check', () => {
 
   it.each([
     ['/v1/flows?vip=nope', /vip "nope" is not an IP address/],
-    ['/v1/flows?outcome=weird', /outcome "weird" is not one of symmetric, asymmetric, unanswered, reset, pending/],
+    ['/v1/flows?outcome=weird', /outcome "weird" is not one of symmetric, asymmetric, unanswered, no-reply, reset, pending/],
     ['/v1/flows?limit=0', /limit "0" must be an integer from 1 to 10000/],
     ['/v1/flows?limit=abc', /limit "abc"/],
     ['/v1/flows?vip=1.2.3.4&vip=5.6.7.8', /given more than once/],
@@ -151,7 +152,7 @@ describe('HTTP after a check', () => {
     expect(r.body).toMatch(/asymroute_findings\{type="asymmetric-reply-path",severity="critical"\} 1/);
     expect(r.body).toMatch(/asymroute_vip_findings\{vip="192\.168\.1\.240",type="asymmetric-reply-path",severity="critical"\} 1/);
     expect(r.body).toMatch(/asymroute_check_duration_seconds_count 1/);
-    expect(r.body).toMatch(/asymroute_build_info\{version="test",node="node1"\} 1/);
+    expect(r.body).toMatch(/asymroute_build_info\{version="test",revision="unknown",node="node1"\} 1/);
     expect(r.body).toMatch(/asymroute_capture_up 0/);
     expect(r.body).not.toMatch(/203\.0\.113/);
     const lint = await execa('promtool', ['check', 'metrics'], { input: r.body, reject: false });
@@ -163,7 +164,10 @@ describe('HTTP answers for a down capture and a busy download', () => {
   it('healthz is 503 capture-down when the capture is wanted and not running', async () => {
     const p = await checked(makeAgent(true));
     onTestFinished(() => p.agent.stop());
-    const r = await app(p).inject('/healthz');
+    // The missing binary is reported once setpriv, which starts it, has exited.
+    const a = app(p);
+    await until(async () => (await a.inject('/healthz')).statusCode !== 200, 'the capture child to exit', 5000);
+    const r = await a.inject('/healthz');
     expect(r.statusCode).toBe(503);
     expect(r.json()).toMatchObject({ status: 'capture-down', capture: 'down' });
   });

@@ -52,7 +52,7 @@ afterAll(() => {
   goBinary = null;
 });
 // Debian ships sprig and semver v3 as plain GOPATH packages; /v3 import paths resolve through symlinks.
-function buildGoRenderer(): string {
+export function buildGoRenderer(): string {
   if (goBinary) return goBinary;
   for (const p of ['github.com/Masterminds/sprig', 'github.com/ghodss/yaml']) {
     if (!existsSync(join(GOCODE, p)))

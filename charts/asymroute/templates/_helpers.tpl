@@ -63,8 +63,9 @@ that is the Service's name; with another scrape configuration, set prometheusRul
 Capabilities the container adds after dropping ALL, each one measured (test/chart/capabilities.test.ts, docs
 "Privileges"): NET_ADMIN reads the netfilter ruleset and conntrack (iptables-save, nft list, conntrack -L: nfnetlink
 refuses any request without it), which name a VIP's DNAT backends and the marks its replies are routed by; the agent
-never writes them. NET_RAW opens tcpdump's packet socket; Debian's tcpdump then drops to its own user, which needs
-SETUID and SETGID; once it has, the agent can signal it (stats, stop) only with KILL. Without the capture, NET_ADMIN only.
+never writes them. NET_RAW opens tcpdump's packet socket; the agent starts tcpdump as its own user through setpriv
+(with NET_RAW and NET_ADMIN kept, and a parent-death signal set after the change of user), which needs SETUID and
+SETGID; the agent then can signal it (stats, stop) only with KILL. Without the capture, NET_ADMIN only.
 */}}
 {{- define "asymroute.capabilities" -}}
 {{- if .Values.config.capture -}}
@@ -110,4 +111,10 @@ none
 {{- else -}}
 {{- default (printf "%s-tls" (include "asymroute.fullname" .)) .Values.tls.secretName -}}
 {{- end -}}
+{{- end -}}
+
+{{/* An alert's runbook: prometheusRule.runbookBaseUrl, then the page named after the alert (docs/runbooks/<page>.md). */}}
+{{- define "asymroute.runbookUrl" -}}
+{{- $root := index . 0 -}}
+{{- printf "%s/%s.md" (trimSuffix "/" $root.Values.prometheusRule.runbookBaseUrl) (index . 1) -}}
 {{- end -}}

@@ -1,7 +1,8 @@
 // chart-render: renders a Helm chart the way `helm template` does, for machines without helm. It uses the engines
 // Helm uses (Go text/template with sprig v3, toYaml through ghodss/sigs yaml) and Helm's own additions: include,
 // tpl, required, toYaml/fromYaml/toJson/fromJson, lookup (always empty, as in helm template), .Values, .Release,
-// .Chart, .Capabilities, .Template. Values arrive already merged and validated against values.schema.json.
+// .Chart, .Capabilities, .Template and .Files (Get, GetBytes). Values arrive already merged and validated against
+// values.schema.json.
 //
 // usage: chart-render -chart DIR -values merged.json [-release NAME] [-namespace NS] [-kube-version V]
 //        [-api-versions a,b] [-notes FILE]
@@ -80,6 +81,89 @@ func fromJSON(str string) map[string]interface{} {
 	return m
 }
 
+// Files mirrors Helm's .Files: the chart's files outside templates/ and charts/, less Chart.yaml, Chart.lock,
+// values.yaml and values.schema.json, keyed by their slash path in the chart. Get and GetBytes return empty for a
+// missing file, as Helm's do.
+type Files map[string][]byte
+
+func (f Files) GetBytes(name string) []byte {
+	if b, ok := f[name]; ok {
+		return b
+	}
+	return []byte{}
+}
+
+func (f Files) Get(name string) string { return string(f.GetBytes(name)) }
+
+// loadFiles reads the files Helm's loader puts in .Files, leaving out what .helmignore names. Its patterns are
+// matched like Helm's for the forms this renderer supports (a glob on the base name, or on the path when it has a
+// slash; a trailing slash for directories); a negation (!) is refused rather than misread.
+func loadFiles(chartDir string) (Files, error) {
+	var ignore []string
+	if b, err := os.ReadFile(filepath.Join(chartDir, ".helmignore")); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" || strings.HasPrefix(l, "#") {
+				continue
+			}
+			if strings.HasPrefix(l, "!") || strings.Contains(l, "**") {
+				return nil, fmt.Errorf(".helmignore: %q is not supported by this renderer", l)
+			}
+			ignore = append(ignore, l)
+		}
+	}
+	ignored := func(rel string, dir bool) bool {
+		for _, p := range ignore {
+			if strings.HasSuffix(p, "/") {
+				if !dir {
+					continue
+				}
+				p = strings.TrimSuffix(p, "/")
+			}
+			subject := path.Base(rel)
+			if strings.Contains(p, "/") {
+				subject = rel
+				p = strings.TrimPrefix(p, "/")
+			}
+			if ok, _ := path.Match(p, subject); ok {
+				return true
+			}
+		}
+		return false
+	}
+	out := Files{}
+	err := filepath.Walk(chartDir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(chartDir, p)
+		rel = filepath.ToSlash(rel)
+		if rel == "." {
+			return nil
+		}
+		if info.IsDir() {
+			if rel == "templates" || rel == "charts" || ignored(rel, true) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch rel {
+		case "Chart.yaml", "Chart.lock", "values.yaml", "values.schema.json", "requirements.yaml", "requirements.lock":
+			return nil
+		}
+		if ignored(rel, false) {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		out[rel] = b
+		return nil
+	})
+	return out, err
+}
+
 func fail(format string, a ...interface{}) {
 	fmt.Fprintf(os.Stderr, "chart-render: "+format+"\n", a...)
 	os.Exit(1)
@@ -141,8 +225,13 @@ func main() {
 			apis = append(apis, a)
 		}
 	}
+	chartFiles, err := loadFiles(*chartDir)
+	if err != nil {
+		fail("%v", err)
+	}
 	top := map[string]interface{}{
 		"Values": values,
+		"Files":  chartFiles,
 		"Release": map[string]interface{}{
 			"Name": *release, "Namespace": *namespace, "Service": "Helm", "IsInstall": true, "IsUpgrade": false, "Revision": 1,
 		},

@@ -1,7 +1,6 @@
 // `asymroute serve`: the node agent, and the composition root that wires its monitors to the store and exporters.
 
 import { hostname } from 'node:os';
-import { PassThrough } from 'node:stream';
 import type { FastifyReply } from 'fastify';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { buildHttp } from '../exposition/http.js';
@@ -11,7 +10,8 @@ import { createLog } from '../runtime/log.js';
 import { offMonitor } from '../findings/monitor.js';
 import { BgpMonitor } from '../bgp/bgp-monitor.js';
 import { CaptureMonitor } from '../capture/capture-monitor.js';
-import { HEALTHY_RUN_MS, spawnTcpdump, tcpdumpArgs } from '../capture/tcpdump.js';
+import { HEALTHY_RUN_MS } from '../capture/tcpdump.js';
+import { startPcapDownload } from '../capture/pcap-download.js';
 import { L2Monitor } from '../l2/l2-monitor.js';
 import { ReplyPathMonitor } from '../reply-path/check-monitor.js';
 import { supervisedWithMetrics } from '../supervisor/metrics.js';
@@ -22,6 +22,7 @@ import { canonicalIp } from '../net/ip.js';
 import { kubeConfigPresent } from '../kubernetes/config-present.js';
 import { registerKubernetesUp } from '../kubernetes/metrics.js';
 import { configuredGateways, configuredVips, consoleOutput, type Output } from './check.js';
+import { resolveAccess } from './access.js';
 
 export interface ServeHandle {
   /** resolves with the exit code once the agent has shut down */
@@ -30,39 +31,20 @@ export interface ServeHandle {
   port: number;
 }
 
-// A pcap of VIP traffic for a bounded time and size, straight from a second tcpdump.
-function pcapDownloader(vips: () => string[]) {
-  return async (seconds: number, maxBytes: number, reply: FastifyReply): Promise<void> => {
+// GET /v1/capture's pcap, from a second tcpdump (agent/capture/pcap-download.ts).
+function pcapDownloader(vips: () => string[], headersSnaplen: number) {
+  return async (seconds: number, maxBytes: number, payloads: boolean, reply: FastifyReply): Promise<void> => {
     const list = vips();
     if (list.length === 0) {
       await reply.code(409).send({ error: 'no VIPs to capture yet' });
       return;
     }
-    const child = spawnTcpdump(tcpdumpArgs(list));
-    child.proc.stderr?.resume();
-    const out = new PassThrough();
-    let sent = 0;
-    const stop = () => child.proc.kill('SIGTERM');
-    const timer = setTimeout(stop, seconds * 1000);
-    child.proc.stdout?.on('data', (d: Buffer) => {
-      if (sent + d.length > maxBytes) {
-        out.write(d.subarray(0, Math.max(0, maxBytes - sent)));
-        sent = maxBytes;
-        stop();
-        return;
-      }
-      sent += d.length;
-      out.write(d);
-    });
-    void child.done.then(() => {
-      clearTimeout(timer);
-      out.end();
-    });
-    reply.raw.on('close', stop);
+    const d = startPcapDownload(list, { seconds, maxBytes, snaplen: headersSnaplen, payloads });
+    reply.raw.on('close', d.stop);
     await reply
       .type('application/vnd.tcpdump.pcap')
-      .header('content-disposition', `attachment; filename="asymroute-${seconds}s.pcap"`)
-      .send(out);
+      .header('content-disposition', `attachment; filename="asymroute-${seconds}s${payloads ? '-payloads' : ''}.pcap"`)
+      .send(d.out);
   };
 }
 
@@ -86,6 +68,7 @@ export async function startServe(argv: string[], io: Output, version: string, re
   if (kmode === 'on' && !kc)
     throw new UsageError('--kubernetes on: no in-cluster service account and no kubeconfig found (set --kubeconfig)');
   if (v.kubernetesEvents && !kc) throw new UsageError('--kubernetes-events needs Kubernetes (in-cluster or --kubeconfig)');
+  const access = resolveAccess(v, kc, node, log);
   const bgpOn = v.bgp !== 'off';
   const captureOn = v.capture;
 
@@ -217,8 +200,16 @@ export async function startServe(argv: string[], io: Output, version: string, re
           ? 'from Kubernetes Services (status.loadBalancer, loadBalancerIP, externalIPs) and MetalLB status, never auto-detected'
           : 'configured',
     pcapDownload: v.pcapDownload
-      ? { enabled: true, maxSeconds: 60, maxBytes: 64 << 20, run: pcapDownloader(() => checks.vips.map((x) => x.ip)) }
+      ? {
+          enabled: true,
+          payloads: v.pcapDownloadPayloads,
+          maxSeconds: 60,
+          maxBytes: 64 << 20,
+          run: pcapDownloader(() => checks.vips.map((x) => x.ip), v.snaplen),
+        }
       : { enabled: false },
+    auth: access.auth,
+    tls: access.tls,
   });
   await app.listen({ host: v.listen, port: v.port });
   const port = (app.server.address() as { port: number }).port;
@@ -226,6 +217,8 @@ export async function startServe(argv: string[], io: Output, version: string, re
     event: 'listening',
     address: v.listen,
     port,
+    scheme: access.tls ? 'https' : 'http',
+    auth: access.mode,
     node,
     version,
     revision,

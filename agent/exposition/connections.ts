@@ -46,7 +46,8 @@ export function boundConnections(server: Server, cap: number, now: () => number 
     socket.once('close', () => live.delete(socket));
   });
   server.on('request', (req, res) => {
-    const t = live.get(req.socket);
+    // Over HTTPS the request's socket is the TLSSocket wrapping the one 'connection' gave (its _parent).
+    const t = live.get(req.socket) ?? live.get((req.socket as Socket & { _parent?: Socket })._parent as Socket);
     if (!t) return;
     t.busy++;
     res.once('close', () => {

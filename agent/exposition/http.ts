@@ -1,6 +1,7 @@
 // The agent's HTTP interface (fastify): the incident report for curl, health, metrics and the JSON API. It reads
 // the agent only through AgentView and the static check's read-only view; the monitors' endpoints come from them.
 
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { CheckResult } from '../reply-path/check.js';
@@ -10,6 +11,8 @@ import type { CheckStatus } from '../reply-path/check-monitor.js';
 import { RequestError, type AgentView } from '../findings/monitor.js';
 import { checkReportJson, checkReportText } from './check-report.js';
 import { boundConnections } from './connections.js';
+import { authMetrics, bearerToken, permissionFor, type Authorizer } from './auth.js';
+import type { ServingCertificate } from './tls.js';
 
 /** What the report's header and body need from the static check. */
 export interface CheckView {
@@ -28,15 +31,21 @@ export interface HttpOptions {
   vipSource: string;
   /** concurrent scrapes within this age share one rendering (default LIMITS.metricsMaxAgeMs; tests use 0) */
   metricsMaxAgeMs?: number;
-  /** GET /v1/capture: off by default, since packets carry payloads */
+  /** GET /v1/capture: off by default; headers only unless `payloads` */
   pcapDownload:
     | { enabled: false }
     | {
         enabled: true;
+        /** whole packets may be asked for (?payloads=true) */
+        payloads: boolean;
         maxSeconds: number;
         maxBytes: number;
-        run: (seconds: number, maxBytes: number, reply: FastifyReply) => Promise<void>;
+        run: (seconds: number, maxBytes: number, payloads: boolean, reply: FastifyReply) => Promise<void>;
       };
+  /** bearer tokens checked on every path but the probes; null or absent: no authentication */
+  auth?: Authorizer | null;
+  /** HTTPS with this certificate, replaced on the live server as it rotates */
+  tls?: ServingCertificate | null;
 }
 
 /** The HTTP server's bounds; every one of them ends or refuses a client rather than letting it pile up. */
@@ -89,6 +98,7 @@ function singleQuery(q: Record<string, unknown>): Record<string, string | undefi
 
 export function buildHttp(o: HttpOptions): FastifyInstance {
   // A slow or idle client cannot hold a socket for long, nor open sockets without end (issue 12's slow readers).
+  // fastify types an HTTPS instance apart; the routes below are the same for both.
   const app = Fastify({
     logger: false,
     connectionTimeout: LIMITS.socketIdleMs,
@@ -96,8 +106,30 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     requestTimeout: LIMITS.requestMs,
     maxRequestsPerSocket: LIMITS.requestsPerSocket,
     bodyLimit: LIMITS.bodyBytes,
-  });
+    ...(o.tls ? { https: o.tls.current() } : {}),
+  }) as unknown as FastifyInstance;
   boundConnections(app.server, LIMITS.connections);
+  const tls = o.tls;
+  if (tls) {
+    tls.watch((pair) => (app.server as unknown as TlsServer).setSecureContext(pair));
+    app.addHook('onClose', async () => tls.stop());
+  }
+  const auth = o.auth;
+  if (auth) {
+    const counted = authMetrics(o.registry);
+    app.addHook('onRequest', async (req, reply) => {
+      const p = permissionFor(req.url.split('?')[0]!, req.query as Record<string, unknown>);
+      if (p === null) return;
+      const d = await auth.authorize(bearerToken(req.headers.authorization), p);
+      counted(p, d);
+      if (d.ok) return;
+      if (d.code === 401) void reply.header('www-authenticate', 'Bearer realm="asymroute"');
+      return reply
+        .code(d.code)
+        .type('application/json')
+        .send({ error: d.error, ...(d.permission ? { permission: d.permission } : {}) });
+    });
+  }
   const metrics = singleFlight(() => {
     // The findings gauges move when findings are gathered: gather now so a scrape sees the live evidence too.
     a.findings();
@@ -163,8 +195,17 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     if (!d.enabled)
       return reply
         .code(403)
-        .send({ error: 'packet download is disabled: packets carry payloads; start the agent with --pcap-download to allow it' });
+        .send({ error: 'packet download is disabled; start the agent with --pcap-download to allow it (headers only)' });
     const q = singleQuery(req.query as Record<string, unknown>);
+    const payloadsText = q['payloads'] ?? 'false';
+    if (payloadsText !== 'true' && payloadsText !== 'false')
+      throw new RequestError(`payloads ${JSON.stringify(payloadsText)} must be true or false`);
+    const payloads = payloadsText === 'true';
+    if (payloads && !d.payloads)
+      return reply.code(403).send({
+        error:
+          'packet payloads are not downloadable: they carry passwords and tokens; start the agent with --pcap-download-payloads to allow it',
+      });
     const secondsText = q['seconds'] ?? '10';
     const seconds = Number(secondsText);
     if (!Number.isInteger(seconds) || seconds < 1 || seconds > d.maxSeconds)
@@ -172,7 +213,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     if (captureBusy) return reply.code(409).send({ error: 'a capture download is already running; one at a time' });
     captureBusy = true;
     try {
-      await d.run(seconds, d.maxBytes, reply);
+      await d.run(seconds, d.maxBytes, payloads, reply);
     } finally {
       captureBusy = false;
     }

@@ -17,6 +17,7 @@ import { IpRunner } from '../sources/ip-command.js';
 import { LinkNames } from '../sources/link-names.js';
 import { supervisedWithMetrics } from '../supervisor/metrics.js';
 import { agentRegistry } from './metrics.js';
+import { authMetrics } from './auth.js';
 import { repoRoot } from '../findings/findings-doc.js';
 
 export interface MetricDoc {
@@ -84,6 +85,8 @@ export async function metricsCatalog(): Promise<MetricDoc[]> {
   registerKubernetesUp(registry, () => false);
   new KubernetesMonitor({ kubeconfig: new KubeConfig(), node: 'doc', bgp: true, log, registry, supervisor, onChange: () => undefined });
   await take('kubernetes/');
+  authMetrics(registry);
+  await take('exposition/auth.ts');
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { Restarter } from '../supervisor/restarter.js';
+import { kubeHttp } from './request.js';
 import {
   bgpPeerOf,
   endpointsOfSlice,
@@ -68,18 +69,11 @@ export async function kubeRequest(
   path: string,
   opts: { body?: unknown; timeoutMs: number },
 ): Promise<Response> {
-  const init = (await kc.applyToFetchOptions({})) as RequestInit;
-  const headers = new Headers(init.headers as ConstructorParameters<typeof Headers>[0]);
-  if (opts.body !== undefined) headers.set('content-type', 'application/json');
-  const res = await fetch(`${kc.getCurrentCluster()!.server}${path}`, {
-    ...init,
-    headers,
-    method,
-    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-    signal: AbortSignal.timeout(opts.timeoutMs),
-  });
-  if (!res.ok) throw new KubeHttpError(`${method} ${path}: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`, res.status);
-  return res;
+  const res = await kubeHttp(kc, method, path, opts);
+  if (res.status < 200 || res.status > 299)
+    throw new KubeHttpError(`${method} ${path}: HTTP ${res.status} ${res.text.slice(0, 200)}`, res.status);
+  const empty = res.status === 204 || res.status === 205;
+  return new Response(empty ? null : res.text, { status: res.status, headers: { 'content-type': 'application/json' } });
 }
 
 /** List + watch of one resource path; `parse` turns an object into the items it contributes (none when malformed). */

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { DaemonSet } from 'kubernetes-models/apps/v1';
 import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { configJsonSchema } from '../../agent/config/json-schema.js';
@@ -24,6 +26,9 @@ const MODELS: Record<string, new (o: never) => { validate(): void }> = {
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'cert-manager.io/v1/Certificate': Certificate,
+  'cert-manager.io/v1/Issuer': Issuer,
 };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -50,6 +55,10 @@ describe(`chart (rendered with ${renderer()})`, () => {
   it('renders the defaults: a least-privilege DaemonSet on every node, with probes and the node name', () => {
     const r = render();
     expect(r.objects.map((o) => o.kind).sort()).toEqual([
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
+      'ClusterRole',
       'ClusterRole',
       'ClusterRoleBinding',
       'ConfigMap',
@@ -82,8 +91,9 @@ describe(`chart (rendered with ${renderer()})`, () => {
     });
     expect(c.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
     expect(c.ports).toEqual([{ name: 'http', containerPort: 9472, protocol: 'TCP' }]);
-    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    // auth auto resolves to kubernetes in the pod, so the agent serves HTTPS on 0.0.0.0 (its self-signed certificate).
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTPS' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTPS' });
     expect(c.resources.limits.memory).toBe('256Mi');
     expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/asymroute', readOnly: true });
     expect(ds.spec.selector.matchLabels).toEqual(ds.spec.template.metadata.labels);
@@ -97,30 +107,43 @@ describe(`chart (rendered with ${renderer()})`, () => {
   it('grants only what the agent uses: list/watch Services, EndpointSlices, ServiceL2Status and BGPPeers, get nodes, Events only when enabled', () => {
     const rulesOf = (v: Record<string, unknown>) => {
       const r = render(v);
-      const role = r.byKind('ClusterRole')[0] as Any | undefined;
+      const role = r.byKind('ClusterRole').find((x) => x.metadata.name === 'asymroute') as Any | undefined;
       return role ? (role.rules as Any[]).map((x) => `${x.apiGroups.join(',')}|${x.resources.join(',')}|${x.verbs.join(',')}`) : null;
     };
     const metallb = ['metallb.io|servicel2statuses|list,watch', 'metallb.io|bgppeers|list,watch', '|nodes|get'];
-    expect(rulesOf({})).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb]);
+    const reviews = ['authentication.k8s.io|tokenreviews|create', 'authorization.k8s.io|subjectaccessreviews|create'];
+    expect(rulesOf({})).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb, ...reviews]);
     expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual([
       '|services|list,watch',
       'discovery.k8s.io|endpointslices|list,watch',
       ...metallb,
+      ...reviews,
       '|events|create',
     ]);
     expect(rulesOf({ config: { bgp: 'off' } })).toEqual([
       '|services|list,watch',
       'discovery.k8s.io|endpointslices|list,watch',
       'metallb.io|servicel2statuses|list,watch',
+      ...reviews,
     ]);
-    expect(rulesOf({ rbac: { metallb: false } })).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch']);
-    expect(rulesOf({ config: { kubernetes: 'off' } })).toBeNull();
+    expect(rulesOf({ rbac: { metallb: false } })).toEqual([
+      '|services|list,watch',
+      'discovery.k8s.io|endpointslices|list,watch',
+      ...reviews,
+    ]);
+    // Reviews only for auth kubernetes; no Kubernetes at all, no ClusterRole at all.
+    expect(rulesOf({ config: { auth: 'none', insecureNoAuth: true } })).toEqual([
+      '|services|list,watch',
+      'discovery.k8s.io|endpointslices|list,watch',
+      ...metallb,
+    ]);
+    expect(rulesOf({ config: { kubernetes: 'off', listen: '127.0.0.1' } })).toBeNull();
     const r = render();
     const binding = r.one<Any>('ClusterRoleBinding');
     expect(binding.roleRef).toEqual({
       apiGroup: 'rbac.authorization.k8s.io',
       kind: 'ClusterRole',
-      name: r.one('ClusterRole').metadata.name,
+      name: 'asymroute',
     });
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: r.one('ServiceAccount').metadata.name, namespace: 'netcheck' }]);
     expect(r.manifest).not.toMatch(/["']\*["']/);
@@ -266,6 +289,112 @@ describe(`chart (rendered with ${renderer()})`, () => {
     );
   });
 
+  it('scrapes over HTTPS with a bearer token, verifying the certificate unless it is self-signed', () => {
+    const endpoint = (v: Record<string, unknown>) =>
+      render({ ...v, serviceMonitor: { enabled: true, ...((v['serviceMonitor'] as object) ?? {}) } }, 'netcheck').one<Any>('ServiceMonitor')
+        .spec.endpoints[0] as Any;
+    expect(endpoint({})).toMatchObject({
+      scheme: 'https',
+      tlsConfig: { insecureSkipVerify: true },
+      bearerTokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    });
+    expect(endpoint({ tls: { source: 'secret', secretName: 'node-tls' } })).toMatchObject({
+      scheme: 'https',
+      tlsConfig: { ca: { secret: { name: 'node-tls', key: 'ca.crt' } }, serverName: 'netcheck-asymroute.netcheck.svc' },
+    });
+    const own = endpoint({
+      serviceMonitor: {
+        tlsConfig: { insecureSkipVerify: false, serverName: 'x' },
+        authorization: { credentials: { name: 's', key: 't' } },
+      },
+    });
+    expect(own.tlsConfig).toEqual({ insecureSkipVerify: false, serverName: 'x' });
+    expect(own.authorization).toEqual({ credentials: { name: 's', key: 't' } });
+    expect(own.bearerTokenFile).toBeUndefined();
+    const plain = endpoint({ config: { auth: 'none', insecureNoAuth: true } });
+    expect([plain.scheme, plain.tlsConfig, plain.bearerTokenFile]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('offers reader ClusterRoles for the permissions the agent checks, and binds the metrics readers given', () => {
+    const r = render({ rbac: { metricsReaders: [{ kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'monitoring' }] } });
+    const rules = Object.fromEntries(r.byKind('ClusterRole').map((x) => [x.metadata.name, (x as Any).rules]));
+    expect(rules['asymroute-metrics-reader']).toEqual([{ nonResourceURLs: ['/metrics'], verbs: ['get'] }]);
+    expect(rules['asymroute-report-reader']).toEqual([{ apiGroups: ['asymroute.io'], resources: ['reports'], verbs: ['get'] }]);
+    expect(rules['asymroute-capture']).toEqual([{ apiGroups: ['asymroute.io'], resources: ['captures'], verbs: ['get'] }]);
+    expect(rules['asymroute-capture-payloads']).toEqual([
+      { apiGroups: ['asymroute.io'], resources: ['captures', 'captures/payloads'], verbs: ['get'] },
+    ]);
+    const binding = r.byKind('ClusterRoleBinding').find((x) => x.metadata.name === 'asymroute-metrics-reader') as Any;
+    expect(binding.roleRef.name).toBe('asymroute-metrics-reader');
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'prometheus-k8s', namespace: 'monitoring' }]);
+    expect(
+      render({ rbac: { readerRoles: false } })
+        .byKind('ClusterRole')
+        .map((x) => x.metadata.name),
+    ).toEqual(['asymroute']);
+  });
+
+  it('mounts the serving certificate from a Secret or cert-manager, and points the agent at it', () => {
+    const check = (v: Record<string, unknown>, secret: string) => {
+      const r = render(v);
+      const pod = r.one<Any>('DaemonSet').spec.template.spec;
+      expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: secret } });
+      expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/asymroute-tls', readOnly: true });
+      expect(pod.containers[0].readinessProbe.httpGet.scheme).toBe('HTTPS');
+      const cfg = parseYaml(r.one<Any>('ConfigMap').data['config.yaml'] as string) as Any;
+      expect([cfg.tlsCertFile, cfg.tlsKeyFile]).toEqual(['/etc/asymroute-tls/tls.crt', '/etc/asymroute-tls/tls.key']);
+      return r;
+    };
+    expect(check({ tls: { source: 'secret', secretName: 'node-tls' } }, 'node-tls').byKind('Certificate')).toEqual([]);
+    expect(() => renderChart({ tls: { source: 'secret' } })).toThrow(/tls.secretName is required when tls.source is secret/);
+    const made = check({ tls: { source: 'certManager' } }, 'asymroute-tls');
+    const certs = made.byKind('Certificate') as Any[];
+    expect(certs.map((c) => [c.metadata.name, c.spec.issuerRef])).toEqual([
+      ['asymroute-ca', { name: 'asymroute-selfsigned', kind: 'Issuer' }],
+      ['asymroute', { name: 'asymroute-ca', kind: 'Issuer' }],
+    ]);
+    expect(certs[1]!.spec).toMatchObject({
+      secretName: 'asymroute-tls',
+      dnsNames: ['asymroute.netcheck.svc', 'asymroute.netcheck.svc.cluster.local'],
+    });
+    expect(made.byKind('Issuer').map((i) => i.metadata.name)).toEqual(['asymroute-selfsigned', 'asymroute-ca']);
+    const given = check(
+      { tls: { source: 'certManager', certManager: { issuerRef: { kind: 'ClusterIssuer', name: 'internal-ca' } } } },
+      'asymroute-tls',
+    );
+    expect(given.byKind('Issuer')).toEqual([]);
+    expect((given.one<Any>('Certificate').spec as Any).issuerRef).toEqual({ kind: 'ClusterIssuer', name: 'internal-ca' });
+    // Self-signed (the default): no volume, no files; the agent makes its own.
+    const self = render();
+    expect(self.one<Any>('DaemonSet').spec.template.spec.volumes.map((x: Any) => x.name)).toEqual(['config', 'tmp']);
+    expect(parseYaml(self.one<Any>('ConfigMap').data['config.yaml'] as string)).toMatchObject({
+      tlsCertFile: null,
+      auth: 'auto',
+      tls: 'auto',
+    });
+  });
+
+  it('refuses an unauthenticated listener off loopback unless insecureNoAuth, which serves plain HTTP', () => {
+    expect(() => renderChart({ config: { auth: 'none' } })).toThrow(/config.listen "0.0.0.0" with auth none/);
+    expect(() => renderChart({ config: { kubernetes: 'off' } })).toThrow(/config.listen "0.0.0.0" with auth none/);
+    expect(() => renderChart({ config: { auth: 'kubernetes', kubernetes: 'off', listen: '127.0.0.1' } })).toThrow(
+      /config.auth kubernetes needs config.kubernetes/,
+    );
+    const c = render({ config: { auth: 'none', insecureNoAuth: true } }).one<Any>('DaemonSet').spec.template.spec.containers[0];
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+  });
+
+  it('admits the port only from the chosen peers with the optional NetworkPolicy', () => {
+    expect(render().byKind('NetworkPolicy')).toEqual([]);
+    const from = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+    const r = render({ networkPolicy: { enabled: true, from } });
+    const np = r.one<Any>('NetworkPolicy');
+    expect(np.spec.podSelector.matchLabels).toEqual(r.one<Any>('DaemonSet').spec.selector.matchLabels);
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+    expect(np.spec.ingress).toEqual([{ ports: [{ port: 9472, protocol: 'TCP' }], from }]);
+    expect(() => renderChart({ networkPolicy: { enabled: true } })).toThrow(/networkPolicy.enabled needs networkPolicy.from/);
+  });
+
   it('drops the capture alerts when the capture is off, and each alert has its toggle', () => {
     const alerts = (v: Record<string, unknown>) =>
       (render({ prometheusRule: { enabled: true, ...v } }).one<Any>('PrometheusRule').spec.groups[0].rules as Any[]).map(
@@ -300,8 +429,12 @@ describe(`chart (rendered with ${renderer()})`, () => {
 
   it("writes NOTES that tell how to curl a node's report", () => {
     const r = render({}, 'netcheck');
-    expect(r.notes).toMatch(/curl localhost:9472\//);
+    expect(r.notes).toMatch(/curl -k -H "Authorization: Bearer \$TOKEN" https:\/\/localhost:9472\//);
     expect(r.notes).toMatch(/kubectl -n netcheck port-forward pod\/<pod on the node> 9472:9472/);
-    expect(r.notes).toMatch(/curl http:\/\/<node IP>:9472\//);
+    expect(r.notes).toMatch(/curl -k -H "Authorization: Bearer \$TOKEN" https:\/\/<node IP>:9472\//);
+    expect(r.notes).toMatch(/--clusterrole=netcheck-asymroute-report-reader/);
+    const local = render({ config: { listen: '127.0.0.1', auth: 'none' } }, 'netcheck').notes;
+    expect(local).toMatch(/^ {2}curl http:\/\/localhost:9472\/$/m);
+    expect(local).not.toMatch(/node IP|TOKEN/);
   });
 });

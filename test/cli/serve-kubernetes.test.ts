@@ -51,6 +51,9 @@ async function start(kubeconfig: string): Promise<{ port: number; logs: string[]
       'on',
       '--kubeconfig',
       kubeconfig,
+      // Loopback, read without tokens: serve-auth.test.ts covers the default, --auth kubernetes.
+      '--auth',
+      'none',
       '--listen',
       '127.0.0.1',
       '--port',

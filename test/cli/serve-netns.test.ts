@@ -112,6 +112,8 @@ describeAsRoot('asymroute serve in the node namespace', () => {
           'on',
           '--kubeconfig',
           kubeconfig,
+          '--auth',
+          'none',
           '--kubernetes-events',
         ],
         { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
@@ -232,12 +234,20 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       });
       // The download's own tcpdump beside the live capture's.
       await until('the download capture to start', async () => (await tcpdumps()) >= 2, 10_000);
-      await tcpConnect(l.client, l.vip, 8443, 1000);
+      // The process shows before its filter is attached: connect until the 2 s download ends (at most 5 times).
+      let downloaded = false;
+      const ended = () => (downloaded = true);
+      download.then(ended, ended);
+      for (let i = 0; i < 5 && !downloaded; i++) await tcpConnect(l.client, l.vip, 8443, 1000);
       const pcap = JSON.parse((await download).stdout) as { status: number; type: string; head: string; length: number };
       expect(pcap.status).toBe(200);
       expect(pcap.type).toBe('application/vnd.tcpdump.pcap');
       expect(pcap.head.slice(0, 8)).toBe('d4c3b2a1'); // pcap, microseconds, little-endian
       expect(parseInt(pcap.head.slice(40, 48).match(/../g)!.reverse().join(''), 16)).toBe(276); // LINUX_SLL2
+      // Headers only: the live capture's snaplen (--snaplen, 192 by default), not tcpdump's 262144.
+      expect(parseInt(pcap.head.slice(32, 40).match(/../g)!.reverse().join(''), 16)).toBe(192);
+      const payloads = await get(l.node, '/v1/capture?seconds=1&payloads=true');
+      expect([payloads.status, payloads.body]).toEqual([403, expect.stringMatching(/--pcap-download-payloads/)]);
       expect(pcap.length).toBeGreaterThan(24 + 16 + 40);
       expect((await get(l.node, '/v1/capture?seconds=999')).status).toBe(400);
 

@@ -11,7 +11,17 @@ it('docs/metrics.md matches the metrics the monitors register (npm run docs rege
 it('the catalog covers every monitor and names no metric twice', async () => {
   const c = await metricsCatalog();
   expect(new Set(c.map((m) => m.owner))).toEqual(
-    new Set(['exposition/metrics.ts', 'supervisor/', 'runtime/agent.ts', 'reply-path/', 'capture/', 'l2/', 'bgp/', 'kubernetes/']),
+    new Set([
+      'exposition/metrics.ts',
+      'supervisor/',
+      'runtime/agent.ts',
+      'reply-path/',
+      'capture/',
+      'l2/',
+      'bgp/',
+      'kubernetes/',
+      'exposition/auth.ts',
+    ]),
   );
   expect(new Set(c.map((m) => m.name)).size).toBe(c.length);
   for (const m of c) expect(m.help.length, m.name).toBeGreaterThan(10);

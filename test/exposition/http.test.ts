@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { writeFileSync } from 'node:fs';
 import { buildHttp, LIMITS, singleFlight, type HttpOptions } from '../../agent/exposition/http.js';
+import { TokenFileAuthorizer } from '../../agent/exposition/auth.js';
+import { tempDir } from '../helpers/tmp.js';
 import { agentRegistry } from '../../agent/exposition/metrics.js';
 import type { HostSnapshot } from '../../agent/model/host-state.js';
 import { Agent } from '../../agent/runtime/agent.js';
@@ -67,7 +70,7 @@ async function checked(p: Parts): Promise<Parts> {
   return p;
 }
 
-function app(p: Parts, pcapDownload: HttpOptions['pcapDownload'] = { enabled: false }) {
+function app(p: Parts, pcapDownload: HttpOptions['pcapDownload'] = { enabled: false }, auth: HttpOptions['auth'] = null) {
   return buildHttp({
     agent: p.agent,
     checks: p.checks,
@@ -77,6 +80,7 @@ function app(p: Parts, pcapDownload: HttpOptions['pcapDownload'] = { enabled: fa
     vipSource: 'configured',
     metricsMaxAgeMs: 0,
     pcapDownload,
+    auth,
   });
 }
 
@@ -175,9 +179,10 @@ describe('HTTP answers for a down capture and a busy download', () => {
     const p = makeAgent();
     const a = app(p, {
       enabled: true,
+      payloads: false,
       maxSeconds: 5,
       maxBytes: 1000,
-      run: async (_s, _b, reply) => {
+      run: async (_s, _b, _p, reply) => {
         started++;
         await released;
         await reply.type('application/vnd.tcpdump.pcap').send(Buffer.alloc(24));
@@ -196,6 +201,69 @@ describe('HTTP answers for a down capture and a busy download', () => {
     // One at a time, not one ever: after the first, another may run.
     expect((await a.inject('/v1/capture?seconds=1')).statusCode).toBe(200);
     expect(started).toBe(2);
+  });
+});
+
+describe('HTTP with static bearer tokens', () => {
+  const tokens = () => {
+    const f = join(tempDir('http-tokens'), 'tokens');
+    writeFileSync(f, 'metrics-0123456789abcdef metrics prometheus\ncapture-0123456789abcdef report,capture ops\n');
+    return new TokenFileAuthorizer(f);
+  };
+  const runs: boolean[] = [];
+  const download = (payloads: boolean): HttpOptions['pcapDownload'] => ({
+    enabled: true,
+    payloads,
+    maxSeconds: 5,
+    maxBytes: 1000,
+    run: async (_s, _b, p, reply) => {
+      runs.push(p);
+      await reply.type('application/vnd.tcpdump.pcap').send(Buffer.alloc(24));
+    },
+  });
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+  it('leaves the probes open, and answers 401 or 403 elsewhere with the missing permission', async () => {
+    const a = app(await checked(makeAgent()), download(false), tokens());
+    expect((await a.inject('/healthz')).statusCode).toBe(200);
+    expect((await a.inject('/readyz')).statusCode).toBe(200);
+    const none = await a.inject('/v1/routes');
+    expect(none.statusCode).toBe(401);
+    expect(none.headers['www-authenticate']).toBe('Bearer realm="asymroute"');
+    expect((await a.inject({ url: '/metrics', headers: bearer('nope-0123456789abcdef') })).statusCode).toBe(401);
+    expect((await a.inject({ url: '/metrics', headers: bearer('metrics-0123456789abcdef') })).statusCode).toBe(200);
+    for (const url of ['/', '/v1/flows', '/v1/capture?seconds=1', '/v2/nothing']) {
+      const r = await a.inject({ url, headers: bearer('metrics-0123456789abcdef') });
+      expect([url, r.statusCode, r.json().permission]).toEqual([url, 403, url.startsWith('/v1/capture') ? 'capture' : 'report']);
+    }
+    expect(runs).toEqual([]);
+    expect((await a.inject({ url: '/v1/routes', headers: bearer('capture-0123456789abcdef') })).statusCode).toBe(200);
+    expect((await a.inject({ url: '/v1/capture?seconds=1', headers: bearer('capture-0123456789abcdef') })).statusCode).toBe(200);
+    expect(runs).toEqual([false]);
+    const m = (await a.inject({ url: '/metrics', headers: bearer('metrics-0123456789abcdef') })).body;
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="report",result="unauthenticated"\} 1$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="metrics",result="unauthenticated"\} 1$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="report",result="forbidden"\} 3$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="capture",result="forbidden"\} 1$/m);
+    expect(m).toMatch(/^asymroute_http_auth_total\{permission="metrics",result="allowed"\} 2$/m);
+  });
+
+  it('gives payloads only with their own scope and only when the agent allows them', async () => {
+    runs.length = 0;
+    const f = join(tempDir('http-tokens'), 'tokens');
+    writeFileSync(f, 'capture-0123456789abcdef capture ops\npayload-0123456789abcdef capture,capture-payloads root\n');
+    const url = '/v1/capture?seconds=1&payloads=true';
+    const off = app(makeAgent(), download(false), new TokenFileAuthorizer(f));
+    const denied = await off.inject({ url, headers: bearer('payload-0123456789abcdef') });
+    expect([denied.statusCode, denied.json().error]).toEqual([403, expect.stringMatching(/--pcap-download-payloads/)]);
+    const on = app(makeAgent(), download(true), new TokenFileAuthorizer(f));
+    const scope = await on.inject({ url, headers: bearer('capture-0123456789abcdef') });
+    expect([scope.statusCode, scope.json().permission]).toEqual([403, 'capture-payloads']);
+    expect((await on.inject({ url, headers: bearer('payload-0123456789abcdef') })).statusCode).toBe(200);
+    expect((await on.inject({ url: '/v1/capture?seconds=1&payloads=maybe', headers: bearer('payload-0123456789abcdef') })).statusCode).toBe(
+      400,
+    );
+    expect(runs).toEqual([true]);
   });
 });
 

@@ -171,13 +171,17 @@ describeAsRoot('CNI-like nodes: no false VIPs, never a false all clear', () => {
       kubeconfig,
       `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: http://127.0.0.1:${apiPort}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`,
     );
-    const agent = serveInNetns(node.name, ['--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--bgp', 'off'], {
-      reject: false,
-      stdin: 'ignore',
-      all: true,
-      buffer: false,
-      env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' },
-    });
+    const agent = serveInNetns(
+      node.name,
+      ['--capture=false', '--kubernetes', 'on', '--kubeconfig', kubeconfig, '--auth', 'none', '--bgp', 'off'],
+      {
+        reject: false,
+        stdin: 'ignore',
+        all: true,
+        buffer: false,
+        env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' },
+      },
+    );
     procs.push(agent);
     await untilValue('readyz', async () => (await nsGet(node, '/readyz')).status === 200);
     await untilValue('the Service list', async () => requested.includes('/api/v1/services'));

@@ -75,6 +75,44 @@ SETGID; the agent then can signal it (stats, stop) only with KILL. Without the c
 {{- end -}}
 {{- end -}}
 
+{{/*
+The auth mode the agent resolves config.auth to (agent/cli/access.ts): auto is tokens with a token file, kubernetes
+when Kubernetes is in use (config.kubernetes not off: the pod has its service account), else none.
+*/}}
+{{- define "asymroute.authMode" -}}
+{{- $c := .Values.config -}}
+{{- if ne $c.auth "auto" -}}
+{{- $c.auth -}}
+{{- else if $c.authTokenFile -}}
+tokens
+{{- else if ne $c.kubernetes "off" -}}
+kubernetes
+{{- else -}}
+none
+{{- end -}}
+{{- end -}}
+
+{{- define "asymroute.loopback" -}}
+{{- if or (hasPrefix "127." .Values.config.listen) (eq .Values.config.listen "::1") -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the agent serves HTTPS, as it resolves config.tls: on, or auto with a certificate or bearer tokens off loopback. */}}
+{{- define "asymroute.tlsOn" -}}
+{{- $c := .Values.config -}}
+{{- $bearer := ne (include "asymroute.authMode" .) "none" -}}
+{{- $loopback := eq (include "asymroute.loopback" .) "true" -}}
+{{- if or (eq $c.tls "on") (and (eq $c.tls "auto") (or (ne .Values.tls.source "selfSigned") $c.tlsCertFile (and $bearer (not $loopback)))) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the serving certificate for tls.source secret or certManager. */}}
+{{- define "asymroute.tlsSecretName" -}}
+{{- if eq .Values.tls.source "secret" -}}
+{{- required "tls.secretName is required when tls.source is secret" .Values.tls.secretName -}}
+{{- else -}}
+{{- default (printf "%s-tls" (include "asymroute.fullname" .)) .Values.tls.secretName -}}
+{{- end -}}
+{{- end -}}
+
 {{/* An alert's runbook: prometheusRule.runbookBaseUrl, then the page named after the alert (docs/runbooks/<page>.md). */}}
 {{- define "asymroute.runbookUrl" -}}
 {{- $root := index . 0 -}}

@@ -2,17 +2,23 @@
 // attacker on the LAN), the agent's API on the VIP and on the node's LAN address must answer nothing but /healthz and
 // /readyz without credentials.
 
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterAll, afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByDefaultRoute, V4, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
+import { tempDir } from '../helpers/tmp.js';
 import { AGENT_BIN, getFrom, startAgent, type RunningAgent } from './attack.js';
 import { cleanupResults, report } from './measure.js';
 
 /** What an attacker on the LAN asks for: the report, the routes and neighbours, client flows, metrics. */
 const PROTECTED = ['/', '/v1/routes', '/v1/flows', '/v1/findings', '/metrics'];
 const PORT = 9472;
+const TOKEN = 'adversarial-test-token-0123456789';
+// GET over HTTPS from the attacker's namespace, with an optional bearer token: the status, or 0 and why.
+const TLS_READ_JS = `fetch(process.argv[1], { headers: process.argv[2] ? { authorization: 'Bearer ' + process.argv[2] } : {}, signal: AbortSignal.timeout(8000) }).then((r) => process.stdout.write(JSON.stringify({ status: r.status })), (e) => process.stdout.write(JSON.stringify({ status: 0, error: String(e.cause?.code || e.name) })));`;
 
 /** Every protected path from the client namespace, at the VIP and at the node's LAN address: status (0: no answer). */
 async function fromLan(l: IncidentLab): Promise<Record<string, number>> {
@@ -56,10 +62,7 @@ describeAsRoot('adversarial: no unauthenticated request served outside loopback'
     expect(Object.entries(seen).filter(([, s]) => s === 200)).toEqual([]);
   });
 
-  // For the lead, once item 1 (auth) lands: a non-loopback address with no auth mode and no explicit insecure
-  // opt-out must be refused at start. Today it is not refused (the agent serves everything on 0.0.0.0). When the
-  // auth helper's flags exist, add a second case here: with its token file, unauthenticated requests from the LAN
-  // get 401/403 while /healthz and /readyz stay 200.
+  // A non-loopback address with no auth mode and no explicit insecure opt-out is refused at start.
   it(
     'a non-loopback --listen without an auth mode is refused, and serves nothing unauthenticated meanwhile',
     { timeout: 60_000 },
@@ -111,6 +114,53 @@ describeAsRoot('adversarial: no unauthenticated request served outside loopback'
       expect.soft(outcome, 'the agent refuses to start').toBe('exited');
       expect.soft(exit !== null && exit !== 0, `with a non-zero exit (exit: ${exit})`).toBe(true);
       expect.soft(logs.join('\n'), 'and says why (an auth mode or the insecure opt-out is needed)').toMatch(/auth|token|insecure/i);
+    },
+  );
+
+  it(
+    'with a token file on 0.0.0.0: HTTPS, 401 for every protected path without a token, probes open, a token reads its scope only',
+    { timeout: 60_000 },
+    async () => {
+      const l = (lab = await lanLab());
+      const dir = tempDir('advtok');
+      const file = join(dir, 'tokens');
+      writeFileSync(file, `${TOKEN} metrics scraper\n`, { mode: 0o600 });
+      agent = await startAgent(l.node, [
+        '--vip',
+        l.vip,
+        '--client',
+        l.clientCidr,
+        '--kubernetes',
+        'off',
+        '--listen',
+        '0.0.0.0',
+        '--port',
+        String(PORT),
+        '--auth-token-file',
+        file,
+      ]);
+      const get = async (url: string, token?: string) => {
+        const r = await l.client.exec([process.execPath, '-e', TLS_READ_JS, url, token ?? ''], {
+          timeoutMs: 15_000,
+          env: { NODE_TLS_REJECT_UNAUTHORIZED: '0' },
+        });
+        return JSON.parse(r.stdout) as { status: number; error?: string };
+      };
+      const urls = [l.vip, V4.nodeLan].flatMap((host) => PROTECTED.map((p) => `https://${host}:${PORT}${p}`));
+      const anonymous = await Promise.all(urls.map((u) => get(u)));
+      const plain = await get(`http://${l.vip}:${PORT}/metrics`);
+      const probes = await Promise.all(['/healthz', '/readyz'].map((p) => get(`https://${l.vip}:${PORT}${p}`)));
+      const scoped = await Promise.all(['/metrics', '/v1/flows'].map((p) => get(`https://${l.vip}:${PORT}${p}`, TOKEN)));
+      report('listen-any-with-tokens', {
+        anonymous: [...new Set(anonymous.map((r) => r.status))].join(','),
+        plainHttp: plain.status || plain.error || 'none',
+        probes: probes.map((r) => r.status).join(','),
+        metricsToken: scoped.map((r) => r.status).join(','),
+      });
+      expect(anonymous.map((r) => r.status)).toEqual(urls.map(() => 401));
+      expect(plain.status, 'plain HTTP gets no answer from an HTTPS port').not.toBe(200);
+      expect(probes.map((r) => r.status)).toEqual([200, 200]);
+      expect(scoped.map((r) => r.status)).toEqual([200, 403]);
     },
   );
 });

@@ -133,6 +133,9 @@ export class CaptureMonitor implements Monitor {
   }
 
   /** Follows the VIP set: a new filter means a new tcpdump and a new flow table. */
+  /** between stopping the capture of the old VIP set and starting the new one */
+  private following = false;
+
   async follow(vips: VipSpec[]): Promise<void> {
     const c = this.opts.capture;
     this.vips = vips.map((v) => v.ip);
@@ -143,6 +146,18 @@ export class CaptureMonitor implements Monitor {
       { bgp: bgp !== null, sampleBits: c.sampleBits },
     );
     if (this.capture && this.capture.args.at(-1) === filter) return;
+    // A restart for a new VIP set is planned: /healthz stays ok through it (the liveness probe must not see it).
+    this.following = true;
+    try {
+      await this.replace(vips, filter);
+    } finally {
+      this.following = false;
+    }
+  }
+
+  private async replace(vips: VipSpec[], filter: string): Promise<void> {
+    const c = this.opts.capture;
+    const bgp = this.opts.bgpTap ?? null;
     if (this.capture) {
       this.opts.log({ event: 'capture-restart', reason: 'VIP set changed', filter });
       await this.capture.stop();
@@ -248,7 +263,7 @@ export class CaptureMonitor implements Monitor {
 
   health(): MonitorHealth {
     const wanted = this.wanted;
-    const running = this.capture?.running === true;
+    const running = this.capture?.running === true || this.following;
     const ok = !wanted || running;
     return {
       ok,

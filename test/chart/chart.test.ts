@@ -94,7 +94,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
     // auth auto resolves to kubernetes in the pod, so the agent serves HTTPS on 0.0.0.0 (its self-signed certificate).
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTPS' });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTPS' });
-    expect(c.resources.limits.memory).toBe('256Mi');
+    expect(c.resources.limits.memory).toBe('320Mi');
     expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/asymroute', readOnly: true });
     expect(ds.spec.selector.matchLabels).toEqual(ds.spec.template.metadata.labels);
     expect(pod.volumes.find((v: Any) => v.name === 'config').configMap.name).toBe(r.one('ConfigMap').metadata.name);

@@ -44,10 +44,12 @@ app.kubernetes.io/component: node-agent
 
 {{- define "asymroute.image" -}}
 {{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- $repo := .Values.image.repository -}}
+{{- with .Values.image.registry }}{{ $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}{{ end -}}
 {{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- printf "%s@%s" $repo .Values.image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- printf "%s:%s" $repo $tag -}}
 {{- end -}}
 {{- end -}}
 
@@ -67,12 +69,69 @@ never writes them. NET_RAW opens tcpdump's packet socket; the agent starts tcpdu
 (with NET_RAW and NET_ADMIN kept, and a parent-death signal set after the change of user), which needs SETUID and
 SETGID; the agent then can signal it (stats, stop) only with KILL. Without the capture, NET_ADMIN only.
 */}}
-{{- define "asymroute.capabilities" -}}
+{{- define "asymroute.capabilityNames" -}}
 {{- if .Values.config.capture -}}
-{{- toYaml (list "NET_ADMIN" "NET_RAW" "SETUID" "SETGID" "KILL") -}}
+NET_ADMIN,NET_RAW,SETUID,SETGID,KILL
 {{- else -}}
-{{- toYaml (list "NET_ADMIN") -}}
+NET_ADMIN
 {{- end -}}
+{{- end -}}
+
+{{/*
+The container's securityContext: the hardened defaults (root without capabilities beyond the computed ones:
+Kubernetes gives non-root users no ambient capabilities), then containerSecurityContext key by key over them, with
+capabilities merged by its own keys (add, drop), so overriding drop keeps the computed add. Not mergeOverwrite: it
+skips false and 0, the very values an override sets.
+*/}}
+{{- define "asymroute.containerSecurityContext" -}}
+{{- $caps := dict "drop" (list "ALL") "add" (splitList "," (include "asymroute.capabilityNames" .)) -}}
+{{- $sc := dict "runAsUser" 0 "runAsNonRoot" false "privileged" false "allowPrivilegeEscalation" false "readOnlyRootFilesystem" true -}}
+{{- range $k, $v := .Values.containerSecurityContext -}}
+{{- if eq $k "capabilities" -}}
+{{- range $ck, $cv := $v }}{{ $_ := set $caps $ck $cv }}{{ end -}}
+{{- else -}}
+{{- $_ := set $sc $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $sc "capabilities" $caps -}}
+{{- toYaml $sc -}}
+{{- end -}}
+
+{{/*
+How Prometheus reaches an agent, shared by the ServiceMonitor and the PodMonitor: HTTPS when the agent serves it,
+verified against the Secret's CA unless the certificate is self-signed, and a bearer token unless auth is none.
+A PodMonitor has no bearerTokenFile, so it needs serviceMonitor.authorization. Argument: (list $ "service"|"pod").
+*/}}
+{{- define "asymroute.scrapeAccess" -}}
+{{- $ := index . 0 -}}
+{{- $kind := index . 1 -}}
+{{- $sm := $.Values.serviceMonitor -}}
+{{- if include "asymroute.tlsOn" $ }}
+scheme: https
+tlsConfig:
+  {{- if $sm.tlsConfig }}
+  {{- toYaml $sm.tlsConfig | nindent 2 }}
+  {{- else if eq $.Values.tls.source "selfSigned" }}
+  # Each agent makes its own certificate: nothing to verify it against.
+  insecureSkipVerify: true
+  {{- else }}
+  ca:
+    secret:
+      name: {{ include "asymroute.tlsSecretName" $ }}
+      key: ca.crt
+  serverName: {{ printf "%s.%s.svc" (include "asymroute.fullname" $) $.Release.Namespace }}
+  {{- end }}
+{{- end }}
+{{- if ne (include "asymroute.authMode" $) "none" }}
+{{- if $sm.authorization }}
+authorization:
+  {{- toYaml $sm.authorization | nindent 2 }}
+{{- else if eq $kind "pod" }}
+{{- fail "podMonitor needs serviceMonitor.authorization (e.g. {type: Bearer, credentials: {name: scrape-token, key: token}}): a PodMonitor cannot send Prometheus's own token file" }}
+{{- else if $sm.bearerTokenFile }}
+bearerTokenFile: {{ $sm.bearerTokenFile }}
+{{- end }}
+{{- end }}
 {{- end -}}
 
 {{/*

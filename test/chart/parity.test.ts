@@ -86,8 +86,10 @@ describe('chart parity values', () => {
     expect(() => renderChart({ image: { registry: 'a b' } })).toThrow(/\/image\/registry: must match pattern/);
   });
 
-  it("appends extraArgs to the container's args, quoted", () => {
-    const c = render({ extraArgs: ['--interval', '10', '--vip-cidrs=10.0.0.0/8,192.168.0.0/16'] }).container();
+  it("appends extraArgs to the container's args, each kept as one string whatever it contains", () => {
+    const c = render({
+      extraArgs: ['--interval', '10', '--vip-cidrs=10.0.0.0/8,192.168.0.0/16', 'a "quoted" \\ value: [x], {y} é'],
+    }).container();
     expect(c['args']).toEqual([
       'serve',
       '--config',
@@ -95,6 +97,7 @@ describe('chart parity values', () => {
       '--interval',
       '10',
       '--vip-cidrs=10.0.0.0/8,192.168.0.0/16',
+      'a "quoted" \\ value: [x], {y} é',
     ]);
     expect(() => renderChart({ extraArgs: [10] })).toThrow(/\/extraArgs\/0: must be string/);
   });

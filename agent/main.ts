@@ -90,7 +90,7 @@ function usage(): string {
     'commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.brief}`),
     '',
-    'not implemented yet: MetalLB ServiceBGPStatus (which peers a Service is advertised to).',
+    'not implemented yet: kube-vip (which node holds a kube-vip VIP), the cluster-wide view (asymroute cluster).',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }

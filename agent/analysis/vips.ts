@@ -29,6 +29,29 @@ export interface VipSpec {
   ingressReason?: string;
   /** MetalLB L2: which node announces the VIP (answers ARP/NDP for it), and on which interfaces */
   announcement?: Announcement;
+  /** MetalLB BGP: which nodes advertise the VIP, and to which BGPPeers this node does */
+  bgp?: BgpAnnouncement;
+}
+
+export interface BgpAnnouncement {
+  nodes: string[];
+  here: boolean;
+  /** the BGPPeers this node is configured to advertise the VIP to (empty when not here) */
+  peers: string[];
+}
+
+/** MetalLB's ServiceBGPStatus objects, joined to Kubernetes VIPs by Service. Informational: no ingress is pinned. */
+export function applyBgpAdvertisements(
+  vips: VipSpec[],
+  ads: Array<{ service: string; node: string; peers: string[] }>,
+  node: string,
+): VipSpec[] {
+  return vips.map((v) => {
+    const mine = ads.filter((a) => a.service === v.service);
+    if (!v.service || mine.length === 0) return v;
+    const here = mine.find((a) => a.node === node);
+    return { ...v, bgp: { nodes: [...new Set(mine.map((a) => a.node))].sort(), here: here !== undefined, peers: here?.peers ?? [] } };
+  });
 }
 
 export interface Announcement {

@@ -100,6 +100,13 @@ export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
           ? `    MetalLB L2: announced by this node${a.interfaces.length ? ` on ${a.interfaces.join(', ')}` : ''}`
           : `    MetalLB L2: announced by ${a.nodes.join(', ')}, not this node (it receives the VIP's traffic only after a failover)`,
       );
+    const g = v.bgp;
+    if (g)
+      out.push(
+        g.here
+          ? `    MetalLB BGP: advertised by this node to ${g.peers.length ? `BGPPeer ${g.peers.join(', ')}` : 'no BGPPeer'} (advertising nodes: ${g.nodes.join(', ')})`
+          : `    MetalLB BGP: advertised by ${g.nodes.join(', ')}, not this node (routers send it none of the VIP's traffic)`,
+      );
     for (const b of v.backends) {
       const port = b.port !== null ? `:${b.port}` : '';
       const where = b.local ? 'an address of this host (replies sent locally)' : b.iif ? `replies arrive on ${b.iif}` : b.iifReason;

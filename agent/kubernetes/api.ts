@@ -7,10 +7,12 @@ import { Restarter } from '../supervisor/restarter.js';
 import { kubeHttp } from './request.js';
 import {
   bgpPeerOf,
+  bgpStatusOf,
   endpointsOfSlice,
   l2StatusOf,
   objectKey,
   vipsOfService,
+  type BgpAdvertisement,
   type BgpPeerSpec,
   type L2Announcement,
   type ServiceEndpoint,
@@ -195,6 +197,17 @@ export const l2StatusWatcher = (opts: WatcherOptions<L2Announcement>) =>
     '/apis/metallb.io/v1beta1/servicel2statuses',
     (o) => {
       const a = l2StatusOf(o);
+      return a ? [a] : [];
+    },
+    opts,
+  );
+
+/** MetalLB's ServiceBGPStatus (metallb.io/v1beta1, MetalLB >= 0.14): which nodes advertise a Service, to which peers. */
+export const bgpStatusWatcher = (opts: WatcherOptions<BgpAdvertisement>) =>
+  new ListWatcher(
+    '/apis/metallb.io/v1beta1/servicebgpstatuses',
+    (o) => {
+      const a = bgpStatusOf(o);
       return a ? [a] : [];
     },
     opts,

@@ -4,12 +4,13 @@
 
 import type { Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { applyAnnouncements, type VipSpec } from '../analysis/vips.js';
+import { applyAnnouncements, applyBgpAdvertisements, type VipSpec } from '../analysis/vips.js';
 import type { Finding } from '../findings/registry.js';
 import type { Supervisor } from '../supervisor/restarter.js';
 import type { LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
 import {
   bgpPeerWatcher,
+  bgpStatusWatcher,
   endpointSliceWatcher,
   l2StatusWatcher,
   nodeLabels,
@@ -17,7 +18,14 @@ import {
   type KubeStatus,
   type ListWatcher,
 } from './api.js';
-import { peersForNode, type BgpPeerSpec, type L2Announcement, type ServiceEndpoint, type ServiceVip } from './objects.js';
+import {
+  peersForNode,
+  type BgpAdvertisement,
+  type BgpPeerSpec,
+  type L2Announcement,
+  type ServiceEndpoint,
+  type ServiceVip,
+} from './objects.js';
 
 export interface KubernetesMonitorOptions {
   kubeconfig: KubeConfig;
@@ -41,6 +49,7 @@ export class KubernetesMonitor implements Monitor {
   readonly slices: ListWatcher<ServiceEndpoint>;
   readonly l2: ListWatcher<L2Announcement>;
   readonly bgpPeers: ListWatcher<BgpPeerSpec> | null;
+  readonly bgpStatus: ListWatcher<BgpAdvertisement> | null;
   private labels: Record<string, string> | null = null;
   private labelsError: string | null = null;
   private labelsTimer: NodeJS.Timeout | null = null;
@@ -87,6 +96,18 @@ export class KubernetesMonitor implements Monitor {
           onError: (error) => log({ event: 'metallb-bgp-peers-error', error }),
         })
       : null;
+    // Which nodes advertise each Service over BGP, and to which peers (MetalLB >= 0.14; 404 otherwise).
+    this.bgpStatus = opts.bgp
+      ? bgpStatusWatcher({
+          kubeconfig,
+          restarter: supervisor.restarter('metallb-servicebgpstatuses', backoff(300_000)),
+          onChange: (list) => {
+            log({ event: 'metallb-bgp-status', advertisements: list.map((x) => `${x.service} ${x.node} ${x.peers.join(',')}`) });
+            opts.onChange('metallb-change');
+          },
+          onError: (error) => log({ event: 'metallb-bgp-status-error', error }),
+        })
+      : null;
   }
 
   private async refreshLabels(): Promise<void> {
@@ -105,6 +126,7 @@ export class KubernetesMonitor implements Monitor {
     this.services.start();
     this.slices.start();
     this.l2.start();
+    this.bgpStatus?.start();
     if (this.bgpPeers) {
       this.bgpPeers.start();
       this.labelsTimer = setInterval(
@@ -122,7 +144,11 @@ export class KubernetesMonitor implements Monitor {
   /** The Services' VIPs, with MetalLB's announcements applied. */
   vips(): VipSpec[] {
     const fromServices = this.services.items().map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service }));
-    return applyAnnouncements(fromServices, this.l2.items(), this.opts.node);
+    return applyBgpAdvertisements(
+      applyAnnouncements(fromServices, this.l2.items(), this.opts.node),
+      this.bgpStatus?.items() ?? [],
+      this.opts.node,
+    );
   }
 
   backends(): ServiceEndpoint[] {
@@ -160,7 +186,16 @@ export class KubernetesMonitor implements Monitor {
     };
     crd('MetalLB ServiceL2Status', 'servicel2statuses.metallb.io', this.l2.status);
     crd('MetalLB BGPPeer', 'bgppeers.metallb.io', this.bgpPeers?.status);
-    return { json: { kubernetes: k, metallbL2: this.l2.status, metallbBgp: this.bgpPeers?.status ?? null }, text };
+    crd('MetalLB ServiceBGPStatus', 'servicebgpstatuses.metallb.io', this.bgpStatus?.status);
+    return {
+      json: {
+        kubernetes: k,
+        metallbL2: this.l2.status,
+        metallbBgp: this.bgpPeers?.status ?? null,
+        metallbBgpStatus: this.bgpStatus?.status ?? null,
+      },
+      text,
+    };
   }
 
   async stop(): Promise<void> {
@@ -168,6 +203,7 @@ export class KubernetesMonitor implements Monitor {
     this.slices.stop();
     this.l2.stop();
     this.bgpPeers?.stop();
+    this.bgpStatus?.stop();
     if (this.labelsTimer) clearInterval(this.labelsTimer);
   }
 }

@@ -67,6 +67,35 @@ export function l2StatusOf(o: unknown): L2Announcement | null {
   return { service: `${ns}/${name}`, node, interfaces: [...new Set(interfaces)] };
 }
 
+export interface BgpAdvertisement {
+  /** namespace/name of the Service advertised */
+  service: string;
+  /** a node whose speaker advertises the Service's VIPs */
+  node: string;
+  /** the BGPPeers (by name) it is configured to advertise them to; whether a session is up is not said here */
+  peers: string[];
+}
+
+/** Peers a ServiceBGPStatus may list before it is taken as malformed (an API object controls the count). */
+export const MAX_STATUS_PEERS = 64;
+const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/**
+ * ServiceBGPStatus (metallb.io/v1beta1, MetalLB >= 0.14), one per Service and advertising node:
+ *   status: { node, serviceName, serviceNamespace, peers: [BGPPeer name] }
+ */
+export function bgpStatusOf(o: unknown): BgpAdvertisement | null {
+  const st = obj(obj(o)?.['status']);
+  const node = st?.['node'];
+  const name = st?.['serviceName'];
+  const ns = st?.['serviceNamespace'];
+  if (typeof node !== 'string' || !node || typeof name !== 'string' || !name || typeof ns !== 'string' || !ns) return null;
+  const ps = st?.['peers'];
+  if (ps !== undefined && (!Array.isArray(ps) || ps.length > MAX_STATUS_PEERS)) return null;
+  const peers = (ps ?? []).filter((p): p is string => typeof p === 'string' && OBJECT_NAME.test(p));
+  return { service: `${ns}/${name}`, node, peers: [...new Set(peers)].sort() };
+}
+
 /** A Kubernetes label selector (metav1.LabelSelector). */
 export interface LabelSelector {
   matchLabels: Record<string, string>;

@@ -305,6 +305,7 @@ export class ReplyPathMonitor implements Monitor {
     for (const v of this.result?.vips ?? []) {
       m.info.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', source: v.source }, 1);
       if (v.announcement) m.announced.set({ vip: v.ip, mode: 'l2' }, v.announcement.here ? 1 : 0);
+      if (v.bgp) m.announced.set({ vip: v.ip, mode: 'bgp' }, v.bgp.here ? 1 : 0);
       const p = v.paths.find((x) => x.clientKind === 'default-destination');
       if (p)
         m.asymmetric.set(
@@ -419,7 +420,7 @@ function checkMetrics(registry: Registry) {
     }),
     announced: new Gauge({
       name: 'asymroute_vip_announced',
-      help: 'MetalLB L2 (ServiceL2Status): 1 when this node announces the VIP, 0 when another node does; absent when unknown.',
+      help: 'MetalLB announcement of the VIP by mode: l2 (ServiceL2Status) or bgp (ServiceBGPStatus): 1 when this node announces or advertises it, 0 when only other nodes do; absent when unknown.',
       labelNames: ['vip', 'mode'],
       registers,
     }),

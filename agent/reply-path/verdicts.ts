@@ -8,7 +8,15 @@ import type { ConntrackRead } from '../model/netfilter.js';
 import type { KernelOracle, KernelVerdict, RouteQuestion } from '../model/route-question.js';
 import { cniDevice } from '../net/cni-devices.js';
 import { describeRoute, describeRule, RouteModel, type ModelAnswer } from '../analysis/route-model.js';
-import { chooseIngress, connectedSubnets, vipHolder, type Announcement, type IngressChoice, type VipSpec } from '../analysis/vips.js';
+import {
+  chooseIngress,
+  connectedSubnets,
+  vipHolder,
+  type Announcement,
+  type BgpAnnouncement,
+  type IngressChoice,
+  type VipSpec,
+} from '../analysis/vips.js';
 import {
   ebpfDatapath,
   gatherBackends,
@@ -74,6 +82,8 @@ export interface VipReport {
   ingressReason: string;
   /** MetalLB L2 announcement, when known */
   announcement: Announcement | null;
+  /** MetalLB BGP advertisement (ServiceBGPStatus), when known */
+  bgp: BgpAnnouncement | null;
   subnet: string | null;
   rpFilter: number | null;
   /** where the VIP's traffic is DNAT'd to, and where those replies arrive */
@@ -305,6 +315,7 @@ export async function analyseVips(input: CheckInput): Promise<VipAnalysis[]> {
       ingress: ing.ingress,
       ingressReason: ing.reason,
       announcement: vip.announcement ?? null,
+      bgp: vip.bgp ?? null,
       subnet: ing.subnet,
       rpFilter: ing.ingress && family === 4 ? model.effectiveRpFilter(ing.ingress) : null,
       backends: [],

@@ -104,13 +104,18 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(svc.spec.ports).toEqual([{ name: 'http', port: 9472, targetPort: 'http', protocol: 'TCP' }]);
   });
 
-  it('grants only what the agent uses: list/watch Services, EndpointSlices, ServiceL2Status and BGPPeers, get nodes, Events only when enabled', () => {
+  it('grants only what the agent uses: list/watch Services, EndpointSlices, ServiceL2Status, ServiceBGPStatus and BGPPeers, get nodes, Events only when enabled', () => {
     const rulesOf = (v: Record<string, unknown>) => {
       const r = render(v);
       const role = r.byKind('ClusterRole').find((x) => x.metadata.name === 'asymroute') as Any | undefined;
       return role ? (role.rules as Any[]).map((x) => `${x.apiGroups.join(',')}|${x.resources.join(',')}|${x.verbs.join(',')}`) : null;
     };
-    const metallb = ['metallb.io|servicel2statuses|list,watch', 'metallb.io|bgppeers|list,watch', '|nodes|get'];
+    const metallb = [
+      'metallb.io|servicel2statuses|list,watch',
+      'metallb.io|servicebgpstatuses|list,watch',
+      'metallb.io|bgppeers|list,watch',
+      '|nodes|get',
+    ];
     const reviews = ['authentication.k8s.io|tokenreviews|create', 'authorization.k8s.io|subjectaccessreviews|create'];
     expect(rulesOf({})).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb, ...reviews]);
     expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual([

@@ -19,7 +19,7 @@ describe('asymroute CLI', () => {
     expect(r.stdout).toMatch(/commands:\n {2}check/);
     const none = await runCli([]);
     expect(none.exitCode).toBe(2);
-    expect(r.stdout).toMatch(/not implemented yet: MetalLB ServiceBGPStatus/);
+    expect(r.stdout).toMatch(/not implemented yet: kube-vip/);
     const serve = await runCli(['serve', '--port', '70000'], { env: { ASYMROUTE_CONFIG: '' } });
     expect(serve.exitCode).toBe(2);
     expect(serve.stderr).toMatch(/invalid value "70000" for --port: expected an integer from 0 to 65535/);

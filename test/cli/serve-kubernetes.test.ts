@@ -297,3 +297,45 @@ it(
     expect(metrics).not.toMatch(/^asymroute_kubernetes_up/m);
   },
 );
+
+it('reads which nodes advertise a VIP over BGP, and to which peers, from MetalLB ServiceBGPStatus', { timeout: 60_000 }, async () => {
+  const bgpStatus = (node: string, service: string, peers: string[]) => ({
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'ServiceBGPStatus',
+    metadata: { name: `${service}-${node}`, namespace: 'metallb-system', resourceVersion: '40' },
+    spec: {},
+    status: { node, serviceName: service, serviceNamespace: 'shop', peers },
+  });
+  const cart = {
+    ...SVC,
+    metadata: { ...SVC.metadata, name: 'cart', uid: 'u2' },
+    status: { loadBalancer: { ingress: [{ ip: '198.51.100.78', ipMode: 'VIP' }] } },
+  };
+  const { port } = await start(
+    await replayApi({
+      '/api/v1/services': { kind: 'ServiceList', apiVersion: 'v1', metadata: { resourceVersion: '10' }, items: [SVC, cart] },
+      '/apis/metallb.io/v1beta1/servicebgpstatuses': {
+        kind: 'ServiceBGPStatusList',
+        apiVersion: 'metallb.io/v1beta1',
+        metadata: { resourceVersion: '41' },
+        items: [
+          bgpStatus('node-a', 'web', ['tor-b', 'tor-a']),
+          bgpStatus('node-b', 'web', ['tor-a']),
+          bgpStatus('node-b', 'cart', ['tor-a']),
+        ],
+      },
+    }),
+  );
+  const body = await waitFor(`http://127.0.0.1:${port}/v1/vips`, (b) => b.includes('tor-b'));
+  const vips = (JSON.parse(body) as { vips: Array<{ ip: string; bgp: unknown }> }).vips;
+  expect(vips.find((v) => v.ip === '198.51.100.77')!.bgp).toEqual({ nodes: ['node-a', 'node-b'], here: true, peers: ['tor-a', 'tor-b'] });
+  expect(vips.find((v) => v.ip === '198.51.100.78')!.bgp).toEqual({ nodes: ['node-b'], here: false, peers: [] });
+  expect(vips.find((v) => v.ip === '198.51.100.10')!.bgp).toBeNull();
+  const report = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+  expect(report).toMatch(/MetalLB BGP: advertised by this node to BGPPeer tor-a, tor-b \(advertising nodes: node-a, node-b\)/);
+  expect(report).toMatch(/MetalLB BGP: advertised by node-b, not this node/);
+  expect(report).toMatch(/MetalLB ServiceBGPStatus: 3 objects/);
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.77",mode="bgp"\} 1/);
+  expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.78",mode="bgp"\} 0/);
+});

@@ -1,7 +1,14 @@
 // MetalLB BGPPeer objects and which of them apply to a node (Kubernetes label-selector semantics).
 
 import { describe, expect, it } from 'vitest';
-import { bgpPeerOf, peersForNode, selectorMatches, type LabelSelector } from '../../agent/kubernetes/objects.js';
+import {
+  bgpPeerOf,
+  bgpStatusOf,
+  MAX_STATUS_PEERS,
+  peersForNode,
+  selectorMatches,
+  type LabelSelector,
+} from '../../agent/kubernetes/objects.js';
 
 const peer = (name: string, spec: Record<string, unknown>) => ({
   apiVersion: 'metallb.io/v1beta2',
@@ -50,5 +57,31 @@ describe('bgpPeerOf and peersForNode', () => {
     const broken = bgpPeerOf(peer('broken', { peerAddress: '10.0.0.4', nodeSelectors: ['rack=r1'] }))!;
     expect(peersForNode([all, r1, r2, broken], NODE).map((p) => p.peer)).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(peersForNode([all, r1, r2], null).map((p) => p.peer)).toEqual(['10.0.0.1']);
+  });
+});
+
+describe('ServiceBGPStatus', () => {
+  const status = (st: Record<string, unknown>) => ({
+    apiVersion: 'metallb.io/v1beta1',
+    kind: 'ServiceBGPStatus',
+    metadata: { name: 'x' },
+    spec: {},
+    status: st,
+  });
+  it('reads the node, the Service and the peers; drops malformed peer names and objects', () => {
+    expect(bgpStatusOf(status({ node: 'n1', serviceName: 'web', serviceNamespace: 'shop', peers: ['tor-b', 'tor-a', 'tor-a'] }))).toEqual({
+      service: 'shop/web',
+      node: 'n1',
+      peers: ['tor-a', 'tor-b'],
+    });
+    expect(bgpStatusOf(status({ node: 'n1', serviceName: 'web', serviceNamespace: 'shop' }))).toMatchObject({ peers: [] });
+    expect(
+      bgpStatusOf(status({ node: 'n1', serviceName: 'web', serviceNamespace: 'shop', peers: ['ok', 'Bad Name', 7, '$(x)'] }))!.peers,
+    ).toEqual(['ok']);
+    expect(bgpStatusOf(status({ serviceName: 'web', serviceNamespace: 'shop' }))).toBeNull();
+    expect(bgpStatusOf(status({ node: 'n1', serviceName: 'web', serviceNamespace: 'shop', peers: 'tor-a' }))).toBeNull();
+    const many = Array.from({ length: MAX_STATUS_PEERS + 1 }, (_, i) => `p${i}`);
+    expect(bgpStatusOf(status({ node: 'n1', serviceName: 'web', serviceNamespace: 'shop', peers: many }))).toBeNull();
+    expect(bgpStatusOf(null)).toBeNull();
   });
 });

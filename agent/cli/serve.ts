@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import type { FastifyReply } from 'fastify';
 import { resolveConfig, UsageError } from '../config/load.js';
-import { buildHttp } from '../exposition/http.js';
+import { buildHttp, LIMITS } from '../exposition/http.js';
 import { agentRegistry } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
 import { createLog } from '../runtime/log.js';
@@ -211,7 +211,7 @@ export async function startServe(argv: string[], io: Output, version: string, re
     auth: access.auth,
     tls: access.tls,
   });
-  await app.listen({ host: v.listen, port: v.port });
+  await app.listen({ host: v.listen, port: v.port, backlog: LIMITS.acceptBacklog });
   const port = (app.server.address() as { port: number }).port;
   log({
     event: 'listening',

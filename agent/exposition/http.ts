@@ -52,6 +52,11 @@ export interface HttpOptions {
 export const LIMITS = {
   /** open connections; past it the idle, then the oldest, are closed (connections.ts), never the newest refused */
   connections: 256,
+  /**
+   * connections the kernel queues before the agent accepts them (Node's default, 511, is less than a flood of
+   * scrapers: a probe whose SYN finds the queue full waits for its 1 s retransmission); capped by net.core.somaxconn
+   */
+  acceptBacklog: 4096,
   socketIdleMs: 30_000,
   keepAliveMs: 5_000,
   requestMs: 30_000,

@@ -10,6 +10,7 @@ import { connect, type PeerCertificate } from 'node:tls';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { selfSignedFiles } from '../helpers/openssl.js';
 import { BIN, runCli } from '../helpers/cli.js';
 import { startKubeApi, type KubeApi } from '../helpers/kube-api.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -197,28 +198,9 @@ describe('serve --auth kubernetes', () => {
 
 // A CA and a serving certificate signed by it, for localhost and 127.0.0.1, made by openssl (not by our code).
 async function opensslCertificate(dir: string, tag: string, ca?: { cert: string; key: string }) {
+  if (!ca) return selfSignedFiles(dir, tag, { days: 2 });
   const key = join(dir, `${tag}.key`);
   const cert = join(dir, `${tag}.crt`);
-  if (!ca) {
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${tag}`,
-    ]);
-    return { cert, key };
-  }
   const csr = join(dir, `${tag}.csr`);
   const ext = join(dir, `${tag}.ext`);
   writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');

@@ -4,8 +4,8 @@
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { selfSignedFiles } from '../helpers/openssl.js';
 import { certificateFiles, selfSignedServing, type KeyPair } from '../../agent/exposition/tls.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -45,28 +45,7 @@ describe('selfSignedServing', () => {
 describe('certificateFiles', () => {
   it('refuses a key that is not the certificate’s at start, and keeps the good pair when a rotation is half done', async () => {
     const dir = tempDir('certfiles');
-    const make = async (tag: string) => {
-      const key = join(dir, `${tag}.key`);
-      const cert = join(dir, `${tag}.crt`);
-      await execa('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${tag}`,
-      ]);
-      return { key, cert };
-    };
+    const make = (tag: string) => selfSignedFiles(dir, tag);
     const a = await make('a');
     const b = await make('b');
     expect(() => certificateFiles(a.cert, b.key, () => undefined)).toThrow(/is not the key of the certificate/);

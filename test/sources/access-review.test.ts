@@ -5,8 +5,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { selfSignedFiles } from '../helpers/openssl.js';
 import { DecisionCache, KubernetesAuthorizer, type Decision } from '../../agent/exposition/auth.js';
 import { accessReviewer } from '../../agent/kubernetes/access-review.js';
 import { kubeRequest, loadKubeConfig } from '../../agent/kubernetes/api.js';
@@ -78,28 +78,8 @@ describe('requests to an HTTPS API server', () => {
   it("verify it with the kubeconfig's CA, for lists and reviews alike, and refuse another certificate", async () => {
     const dir = tempDir('https-api');
     const cert = async (tag: string) => {
-      const key = join(dir, `${tag}.key`);
-      const crt = join(dir, `${tag}.crt`);
-      await execa('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        crt,
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${tag}`,
-        '-addext',
-        'subjectAltName=IP:127.0.0.1',
-      ]);
-      return { key: readFileSync(key), cert: readFileSync(crt) };
+      const f = await selfSignedFiles(dir, tag, { san: 'IP:127.0.0.1' });
+      return { key: readFileSync(f.key), cert: readFileSync(f.cert) };
     };
     const serving = await cert('apiserver');
     const other = await cert('other');

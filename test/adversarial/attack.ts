@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import type { Netns } from '../../agent/netns/netns.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN, collectLines } from '../helpers/cli.js';
 import { untilValue } from '../helpers/netns-http.js';
 import { descendants, percentile, round, running, statOf, type ProcInfo } from './measure.js';
 
@@ -43,7 +43,7 @@ export async function startAgent(
     env: { ASYMROUTE_CONFIG: '', ...opts.env },
   });
   const logs: string[] = [];
-  proc.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+  collectLines(proc.all, logs);
   let exited = false;
   void proc.then(() => (exited = true));
   const line = await untilValue(

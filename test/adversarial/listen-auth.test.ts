@@ -11,6 +11,7 @@ import { untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 import { tempDir } from '../helpers/tmp.js';
 import { AGENT_BIN, getFrom, startAgent, type RunningAgent } from './attack.js';
+import { collectLines } from '../helpers/cli.js';
 import { cleanupResults, report } from './measure.js';
 
 /** What an attacker on the LAN asks for: the report, the routes and neighbours, client flows, metrics. */
@@ -91,7 +92,7 @@ describeAsRoot('adversarial: no unauthenticated request served outside loopback'
         { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } },
       );
       const logs: string[] = [];
-      raw.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+      collectLines(raw.all, logs);
       let exit: number | null = null;
       void raw.then((r) => (exit = r.exitCode ?? -1));
       const outcome = await untilValue(

@@ -6,7 +6,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildIncidentLab, fixByDefaultRoute, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { markedCaptures } from '../../agent/capture/tcpdump.js';
-import { BIN } from '../helpers/cli.js';
+import { BIN, collectLines } from '../helpers/cli.js';
 import { renderChart } from '../helpers/helm.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
@@ -74,7 +74,7 @@ describeAsRoot('chart capabilities', () => {
       ],
       { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } },
     );
-    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+    collectLines(agent.all, logs);
     await untilValue('readyz', async () => (await nsGet(l.node, '/readyz')).status === 200, 20_000);
     return { agent, logs };
   }

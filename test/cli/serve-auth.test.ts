@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { selfSignedFiles } from '../helpers/openssl.js';
-import { BIN, runCli } from '../helpers/cli.js';
+import { BIN, runCli, collectLines } from '../helpers/cli.js';
 import { startKubeApi, type KubeApi } from '../helpers/kube-api.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -35,7 +35,7 @@ async function serve(args: string[]): Promise<Served> {
     agent.kill('SIGTERM');
     await agent;
   });
-  agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+  collectLines(agent.all, logs);
   let port = 0;
   await until(
     () => {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
-import { BIN } from '../helpers/cli.js';
+import { BIN, collectLines } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
 // Plain http to the replay API: client-node requires insecure-skip-tls-verify for that.
@@ -63,7 +63,7 @@ async function start(kubeconfig: string): Promise<{ port: number; logs: string[]
     ],
     { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
   );
-  agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+  collectLines(agent.all, logs);
   const t0 = Date.now();
   for (;;) {
     const l = logs.find((x) => x.includes('"event":"listening"'));
@@ -279,7 +279,7 @@ it(
       [BIN, 'serve', '--capture=false', '--kubernetes', 'auto', '--listen', '127.0.0.1', '--port', '0', '--vip', '198.51.100.10'],
       { reject: false, stdin: 'ignore', all: true, buffer: false, env, extendEnv: false },
     );
-    agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+    collectLines(agent.all, logs);
     const t0 = Date.now();
     let port = 0;
     while (!port) {

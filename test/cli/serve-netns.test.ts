@@ -9,7 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type Netns, type TcpServer } from '../../agent/netns/netns.js';
-import { serveInNetns } from '../helpers/cli.js';
+import { serveInNetns, collectLines } from '../helpers/cli.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -118,7 +118,7 @@ describeAsRoot('asymroute serve in the node namespace', () => {
         ],
         { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
       );
-      agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+      collectLines(agent.all, logs);
 
       await until('the Warning Event', async () => posted.length >= 1, 30_000);
       const warn = posted[0]!.body;
@@ -133,7 +133,10 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       await fixByPolicyRouting(l);
       await until('the Normal Event', async () => posted.length >= 2, 15_000);
       expect(posted[1]!.body).toMatchObject({ type: 'Normal', reason: 'ReplyPathRestored', involvedObject: { name: 'web' } });
-      expect(logs.filter((x) => x.includes('"event":"kubernetes-event-posted"'))).toHaveLength(2);
+      // The fake API records the POST before the agent has its answer and logs it.
+      const postedLogs = () => logs.filter((x) => x.includes('"event":"kubernetes-event-posted"'));
+      await until('both Events logged', async () => postedLogs().length >= 2, 10_000);
+      expect(postedLogs()).toHaveLength(2);
 
       // Broken again within the rate-limit window: the state changes, but no third Event for five minutes.
       await l.node.ip(['rule', 'del', 'from', l.vip, 'lookup', '100']);
@@ -160,7 +163,7 @@ describeAsRoot('asymroute serve in the node namespace', () => {
         ['--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30', '--kubernetes', 'off', '--pcap-download'],
         { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } },
       );
-      agent.all?.on('data', (d: Buffer) => logs.push(...String(d).split('\n').filter(Boolean)));
+      collectLines(agent.all, logs);
 
       await until('readyz', async () => (await get(l.node, '/readyz')).status === 200);
       const report = await get(l.node, '/');

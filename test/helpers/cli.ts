@@ -54,3 +54,18 @@ export function serveInNetns<O extends Options>(nsName: string, args: string[], 
   ensureBuilt();
   return execa('ip', ['netns', 'exec', nsName, process.execPath, BIN, 'serve', ...args], opts);
 }
+
+/** Collects a child's output as whole lines: a chunk may end mid-line, and half a JSON log line matches nothing. */
+export function collectLines(stream: NodeJS.ReadableStream | null | undefined, lines: string[] = []): string[] {
+  let partial = '';
+  stream?.on('data', (d: Buffer) => {
+    const parts = (partial + String(d)).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts.filter(Boolean));
+  });
+  stream?.on('end', () => {
+    if (partial) lines.push(partial);
+    partial = '';
+  });
+  return lines;
+}

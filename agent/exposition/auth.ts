@@ -72,6 +72,19 @@ export function bearerToken(header: string | undefined): string | null {
   return m ? m[1]! : null;
 }
 
+/**
+ * The API server's pod proxy removes `Authorization` once it has authenticated the caller, so `asymroute cluster`
+ * sends the agent's token in this header instead (the proxy passes it on); `Authorization` wins when both are set.
+ */
+export const PROXIED_AUTHORIZATION = 'x-asymroute-authorization';
+
+export function requestToken(headers: Record<string, string | string[] | undefined>): string | null {
+  const direct = headers['authorization'];
+  if (typeof direct === 'string') return bearerToken(direct);
+  const proxied = headers[PROXIED_AUTHORIZATION];
+  return typeof proxied === 'string' ? bearerToken(proxied) : null;
+}
+
 const hashToken = (t: string) => createHash('sha256').update(t).digest();
 
 /**

@@ -11,7 +11,7 @@ import type { CheckStatus } from '../reply-path/check-monitor.js';
 import { RequestError, type AgentView } from '../findings/monitor.js';
 import { checkReportJson, checkReportText } from './check-report.js';
 import { boundConnections } from './connections.js';
-import { authMetrics, bearerToken, permissionFor, type Authorizer } from './auth.js';
+import { authMetrics, permissionFor, requestToken, type Authorizer } from './auth.js';
 import type { ServingCertificate } from './tls.js';
 
 /** What the report's header and body need from the static check. */
@@ -125,7 +125,7 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     app.addHook('onRequest', async (req, reply) => {
       const p = permissionFor(req.url.split('?')[0]!, req.query as Record<string, unknown>);
       if (p === null) return;
-      const d = await auth.authorize(bearerToken(req.headers.authorization), p);
+      const d = await auth.authorize(requestToken(req.headers), p);
       counted(p, d);
       if (d.ok) return;
       if (d.code === 401) void reply.header('www-authenticate', 'Bearer realm="asymroute"');

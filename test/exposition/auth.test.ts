@@ -11,6 +11,7 @@ import {
   kubernetesAttributes,
   parseTokenFile,
   permissionFor,
+  requestToken,
   TokenFileAuthorizer,
 } from '../../agent/exposition/auth.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -48,6 +49,15 @@ describe('bearerToken', () => {
     expect(bearerToken('Bearer ')).toBeNull();
     expect(bearerToken('Bearer a b')).toBeNull();
     expect(bearerToken(undefined)).toBeNull();
+  });
+
+  it("takes the pod proxy's X-Asymroute-Authorization when Authorization is absent, never over it", () => {
+    expect(requestToken({ 'x-asymroute-authorization': 'Bearer proxied' })).toBe('proxied');
+    expect(requestToken({ authorization: 'Bearer direct', 'x-asymroute-authorization': 'Bearer proxied' })).toBe('direct');
+    // A present but malformed Authorization is not replaced by the other header.
+    expect(requestToken({ authorization: 'Basic x', 'x-asymroute-authorization': 'Bearer proxied' })).toBeNull();
+    expect(requestToken({ 'x-asymroute-authorization': 'proxied' })).toBeNull();
+    expect(requestToken({})).toBeNull();
   });
 });
 

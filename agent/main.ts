@@ -20,7 +20,7 @@ const consoleOutput: Output = {
   },
 };
 
-const COMMANDS = {
+export const COMMANDS = {
   check: {
     brief: 'one-shot reply-path check of this host (or of a saved snapshot)',
     usage: 'asymroute check [--vip IP[@IFACE]]... [--client CIDR]... [--json]',
@@ -54,6 +54,16 @@ const COMMANDS = {
     usage: 'source <(asymroute completion bash)   |   source <(asymroute completion zsh)   |   asymroute completion fish | source',
     summary:
       'Print a shell completion script for bash, zsh or fish, generated from the options of each command (flags, short aliases, the values of options with a fixed set, files for FILE options).',
+  },
+  cluster: {
+    brief: 'every node in one table: who announces each VIP, its ingress, static and live verdicts, findings',
+    usage: 'asymroute cluster [-n NAMESPACE] [-l SELECTOR] [-o table|json] [--context NAME]   (also: kubectl asymroute ...)',
+    summary:
+      "With your kubeconfig: find the agent pods by label, read each agent's report through the API server's pod proxy, and print one " +
+      'table of VIP x node (who announces it, where requests arrive, the static and live verdicts, the findings) and one of the nodes, ' +
+      "those without an agent or whose agent did not answer included. Needs list pods and nodes, get pods/proxy, and create on the agents' " +
+      "reader service account token (the chart's <release>-cluster-viewer roles).\nExit 0: every agent answered, none has critical or warning findings; " +
+      '1: otherwise; 2: usage or environment error (no kubeconfig, API unreachable, no agent pods).',
   },
   snapshot: {
     brief: 'print the host state as JSON',
@@ -90,7 +100,7 @@ function usage(): string {
     'commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.brief}`),
     '',
-    'not implemented yet: kube-vip (which node holds a kube-vip VIP), the cluster-wide view (asymroute cluster).',
+    'not implemented yet: kube-vip (which node holds a kube-vip VIP).',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }
@@ -143,6 +153,7 @@ export async function main(argv: string[], io: Output = consoleOutput): Promise<
     if (c === 'check') return await (await import('./cli/check.js')).runCheck(rest, io);
     if (c === 'snapshot') return await (await import('./cli/check.js')).runSnapshot(rest, io);
     if (c === 'analyze') return await (await import('./cli/analyze.js')).runAnalyze(rest, io);
+    if (c === 'cluster') return await (await import('./cli/cluster.js')).runCluster(rest, io);
     if (c === 'serve') return await (await import('./cli/serve.js')).runServe(rest, io, buildInfo().version, buildInfo().revision);
     return await (await import('./cli/demo.js')).runDemo(rest, io);
   } catch (e) {

@@ -9,7 +9,7 @@ export type Shell = (typeof SHELLS)[number];
 /** The commands to complete, each with a one-line description; those with options are looked up in the schema. */
 export type CommandList = Record<string, string>;
 
-const SCHEMA_COMMANDS: readonly Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot'];
+const SCHEMA_COMMANDS: readonly Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot', 'cluster'];
 
 function optionsOf(cmd: string): OptionSpec[] {
   return (SCHEMA_COMMANDS as readonly string[]).includes(cmd) ? optionsFor(cmd as Command) : [];

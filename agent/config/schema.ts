@@ -4,7 +4,7 @@
 import { isIfname } from '../net/ifname.js';
 import { parseIp, parsePrefix } from '../net/ip.js';
 
-export type Command = 'check' | 'analyze' | 'serve' | 'demo' | 'snapshot';
+export type Command = 'check' | 'analyze' | 'serve' | 'demo' | 'snapshot' | 'cluster';
 
 export type OptionType = 'string' | 'list' | 'boolean' | 'integer';
 
@@ -54,6 +54,9 @@ function checkGateway(v: string): string | null {
   if (!parseIp(v.slice(eq + 1))) return 'the part after = must be an IP address';
   return null;
 }
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 // `as const` keeps each option's key, type, choices and commands as literal types, from which ConfigFor is derived.
 const OPTION_TABLE = [
@@ -445,8 +448,88 @@ const OPTION_TABLE = [
     type: 'string',
     default: null,
     metavar: 'FILE',
-    help: 'serve: kubeconfig file (default: in-cluster service account, else $KUBECONFIG or ~/.kube/config).',
-    commands: ['serve'],
+    help: 'serve, cluster: kubeconfig file (default: in-cluster service account, else $KUBECONFIG or ~/.kube/config).',
+    commands: ['serve', 'cluster'],
+  },
+  {
+    key: 'context',
+    flag: '--context',
+    env: 'ASYMROUTE_CONTEXT',
+    type: 'string',
+    default: null,
+    metavar: 'NAME',
+    help: "cluster: the kubeconfig context to use (default: the kubeconfig's current context).",
+    commands: ['cluster'],
+    check: (v) => (v.length > 0 && v.length <= 253 ? null : 'expected a context name'),
+  },
+  {
+    key: 'namespace',
+    flag: '--namespace',
+    short: 'n',
+    env: 'ASYMROUTE_NAMESPACE',
+    type: 'string',
+    default: null,
+    metavar: 'NAMESPACE',
+    help: 'cluster: the namespace the agents run in (default: every namespace).',
+    commands: ['cluster'],
+    check: (v) => (DNS_LABEL.test(v) ? null : 'expected a namespace name (a DNS label)'),
+  },
+  {
+    key: 'selector',
+    flag: '--selector',
+    short: 'l',
+    env: 'ASYMROUTE_SELECTOR',
+    type: 'string',
+    default: 'app.kubernetes.io/name=asymroute',
+    metavar: 'LABELS',
+    help: "cluster: label selector of the agent pods (the chart's default; another when the chart was installed with nameOverride).",
+    commands: ['cluster'],
+    check: (v) => (/^[A-Za-z0-9./_=!,() -]{1,512}$/.test(v) ? null : 'expected a label selector such as app.kubernetes.io/name=asymroute'),
+  },
+  {
+    key: 'output',
+    flag: '--output',
+    short: 'o',
+    env: 'ASYMROUTE_OUTPUT',
+    type: 'string',
+    default: 'table',
+    metavar: 'table|json',
+    help: 'cluster: a table, or the stable JSON (schema asymroute.cluster/v1, docs/operations.md).',
+    commands: ['cluster'],
+    ...oneOf(['table', 'json']),
+  },
+  {
+    key: 'timeout',
+    flag: '--timeout',
+    env: 'ASYMROUTE_TIMEOUT',
+    type: 'integer',
+    default: 10,
+    min: 1,
+    max: 300,
+    metavar: 'SECONDS',
+    help: 'cluster: how long to wait for each agent (through the API server) and for each API request.',
+    commands: ['cluster'],
+  },
+  {
+    key: 'tokenFile',
+    flag: '--token-file',
+    env: 'ASYMROUTE_TOKEN_FILE',
+    type: 'string',
+    default: null,
+    metavar: 'FILE',
+    help: "cluster: a bearer token for the agents (one of an --auth tokens file, or one you made). Default: a 10-minute token of the agents' reader service account, asked for with TokenRequest.",
+    commands: ['cluster'],
+  },
+  {
+    key: 'serviceAccount',
+    flag: '--service-account',
+    env: 'ASYMROUTE_SERVICE_ACCOUNT',
+    type: 'string',
+    default: null,
+    metavar: 'NAME',
+    help: "cluster: the reader service account to ask a token for, in the agents' namespace (default: the pods' asymroute.io/reader-service-account annotation, which the chart sets).",
+    commands: ['cluster'],
+    check: (v) => (DNS_SUBDOMAIN.test(v) ? null : 'expected a service account name'),
   },
   {
     key: 'keep',

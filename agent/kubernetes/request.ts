@@ -9,6 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 export interface KubeAnswer {
   status: number;
   text: string;
+  contentType: string;
 }
 
 /** Resolves with any HTTP answer (the caller judges the status); rejects on a network error, a timeout or a body over maxBytes. */
@@ -16,7 +17,7 @@ export async function kubeHttp(
   kc: KubeConfig,
   method: 'GET' | 'POST',
   path: string,
-  opts: { body?: unknown; timeoutMs: number; maxBytes?: number },
+  opts: { body?: unknown; timeoutMs: number; maxBytes?: number; headers?: Record<string, string> },
 ): Promise<KubeAnswer> {
   const o: { headers?: Record<string, string>; agent?: HttpAgent; auth?: string } = {};
   await kc.applyToHTTPSOptions(o as Parameters<KubeConfig['applyToHTTPSOptions']>[0]);
@@ -34,6 +35,7 @@ export async function kubeHttp(
         headers: {
           ...o.headers,
           accept: 'application/json',
+          ...opts.headers,
           ...(data === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }),
         },
       },
@@ -45,7 +47,13 @@ export async function kubeHttp(
           if (size > maxBytes) req.destroy(new Error(`${method} ${path}: answer larger than ${maxBytes} bytes`));
           else chunks.push(d);
         });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            contentType: res.headers['content-type'] ?? '',
+          }),
+        );
         res.on('error', reject);
       },
     );

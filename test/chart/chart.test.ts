@@ -4,52 +4,15 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { DaemonSet } from 'kubernetes-models/apps/v1';
-import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
-import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { configJsonSchema } from '../../agent/config/json-schema.js';
 import { resolveConfig } from '../../agent/config/load.js';
 import { optionsFor } from '../../agent/config/schema.js';
 import { CHART, ChartError, defaultValues, renderChart, renderer } from '../helpers/helm.js';
+import { renderValidated, type Any } from '../helpers/chart-models.js';
 
-const MODELS: Record<string, new (o: never) => { validate(): void }> = {
-  'v1/ConfigMap': ConfigMap,
-  'v1/Service': Service,
-  'v1/ServiceAccount': ServiceAccount,
-  'apps/v1/DaemonSet': DaemonSet,
-  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
-  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
-  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
-  'cert-manager.io/v1/Certificate': Certificate,
-  'cert-manager.io/v1/Issuer': Issuer,
-};
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Any = Record<string, any>;
-
-/** Renders and validates every object; returns them by kind. */
-function render(values: Record<string, unknown> = {}, release = 'asymroute') {
-  const r = renderChart(values, { release, namespace: 'netcheck' });
-  for (const o of r.objects) {
-    const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-    expect(Model, `no schema for ${o.apiVersion}/${o.kind}`).toBeDefined();
-    expect(() => new Model!(o as never).validate(), `${o.kind} ${o.metadata.name}`).not.toThrow();
-  }
-  const byKind = (kind: string) => r.objects.filter((o) => o.kind === kind);
-  const one = <T = Any>(kind: string) => {
-    const l = byKind(kind);
-    expect(l, kind).toHaveLength(1);
-    return l[0] as unknown as T;
-  };
-  return { ...r, byKind, one };
-}
+const render = renderValidated;
 
 describe(`chart (rendered with ${renderer()})`, () => {
   it('renders the defaults: a least-privilege DaemonSet on every node, with probes and the node name', () => {
@@ -60,10 +23,14 @@ describe(`chart (rendered with ${renderer()})`, () => {
       'ClusterRole',
       'ClusterRole',
       'ClusterRole',
+      'ClusterRole',
+      'ClusterRoleBinding',
       'ClusterRoleBinding',
       'ConfigMap',
       'DaemonSet',
+      'Role',
       'Service',
+      'ServiceAccount',
       'ServiceAccount',
     ]);
     const ds = r.one<Any>('DaemonSet');
@@ -144,13 +111,14 @@ describe(`chart (rendered with ${renderer()})`, () => {
     ]);
     expect(rulesOf({ config: { kubernetes: 'off', listen: '127.0.0.1' } })).toBeNull();
     const r = render();
-    const binding = r.one<Any>('ClusterRoleBinding');
+    const binding = r.byKind('ClusterRoleBinding').find((x) => x.metadata.name === 'asymroute') as Any;
     expect(binding.roleRef).toEqual({
       apiGroup: 'rbac.authorization.k8s.io',
       kind: 'ClusterRole',
       name: 'asymroute',
     });
-    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: r.one('ServiceAccount').metadata.name, namespace: 'netcheck' }]);
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'asymroute', namespace: 'netcheck' }]);
+    expect(r.byKind('ServiceAccount').map((x) => x.metadata.name)).toEqual(['asymroute-reader', 'asymroute']);
     expect(r.manifest).not.toMatch(/["']\*["']/);
   });
 
@@ -256,12 +224,13 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(pod.affinity.nodeAffinity).toBeDefined();
     expect(pod.priorityClassName).toBeUndefined();
     expect(pod.serviceAccountName).toBe('existing-sa');
-    expect(r.byKind('ServiceAccount')).toEqual([]);
+    // Only the reader `asymroute cluster` asks a token for: the agent's own account exists already.
+    expect(r.byKind('ServiceAccount').map((x) => x.metadata.name)).toEqual(['netcheck-agent-reader']);
     expect(pod.containers[0].livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', host: '127.0.0.1' });
     expect(pod.containers[0].ports[0].containerPort).toBe(19472);
     expect(ds.spec.template.metadata.annotations.team).toBe('net');
     expect(ds.spec.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
-    expect(r.one<Any>('ClusterRoleBinding').subjects[0].name).toBe('existing-sa');
+    expect((r.byKind('ClusterRoleBinding').find((x) => x.metadata.name === 'netcheck-agent') as Any).subjects[0].name).toBe('existing-sa');
   });
 
   it('fails with the message of required when an existing ServiceAccount has no name', () => {
@@ -337,6 +306,31 @@ describe(`chart (rendered with ${renderer()})`, () => {
         .byKind('ClusterRole')
         .map((x) => x.metadata.name),
     ).toEqual(['asymroute']);
+  });
+
+  it('lets `asymroute cluster` in: a reader account that may only read reports, a viewer Role, and the pod annotations it reads', () => {
+    const r = render({ rbac: { clusterViewers: [{ kind: 'Group', name: 'netops', apiGroup: 'rbac.authorization.k8s.io' }] } });
+    const annotations = r.one<Any>('DaemonSet').spec.template.metadata.annotations;
+    expect(annotations['asymroute.io/scheme']).toBe('https');
+    expect(annotations['asymroute.io/reader-service-account']).toBe('asymroute-reader');
+    const reader = r.byKind('ClusterRoleBinding').find((x) => x.metadata.name === 'asymroute-reader') as Any;
+    expect(reader.roleRef.name).toBe('asymroute-report-reader');
+    expect(reader.subjects).toEqual([{ kind: 'ServiceAccount', name: 'asymroute-reader', namespace: 'netcheck' }]);
+    const viewer = r.one<Any>('Role');
+    expect(viewer.metadata).toMatchObject({ name: 'asymroute-cluster-viewer', namespace: 'netcheck' });
+    expect(viewer.rules).toEqual([
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['serviceaccounts/token'], resourceNames: ['asymroute-reader'], verbs: ['create'] },
+    ]);
+    const nodes = r.byKind('ClusterRole').find((x) => x.metadata.name === 'asymroute-cluster-viewer-nodes') as Any;
+    expect(nodes.rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list'] }]);
+    expect(r.one<Any>('RoleBinding').subjects).toEqual([{ kind: 'Group', name: 'netops', apiGroup: 'rbac.authorization.k8s.io' }]);
+    // Plain HTTP without auth: no reader, the scheme says http.
+    const plain = render({ config: { auth: 'none', insecureNoAuth: true } });
+    const plainAnnotations = plain.one<Any>('DaemonSet').spec.template.metadata.annotations;
+    expect([plainAnnotations['asymroute.io/scheme'], plainAnnotations['asymroute.io/reader-service-account']]).toEqual(['http', undefined]);
+    expect(plain.byKind('Role')).toEqual([]);
   });
 
   it('mounts the serving certificate from a Secret or cert-manager, and points the agent at it', () => {

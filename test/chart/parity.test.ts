@@ -6,45 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
-import { DaemonSet } from 'kubernetes-models/apps/v1';
-import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
-import { PodMonitor, PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
-import { Certificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { stringify } from 'yaml';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ChartError, renderChart } from '../helpers/helm.js';
-
-const MODELS: Record<string, new (o: never) => { validate(): void }> = {
-  'v1/ConfigMap': ConfigMap,
-  'v1/Service': Service,
-  'v1/ServiceAccount': ServiceAccount,
-  'apps/v1/DaemonSet': DaemonSet,
-  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
-  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
-  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
-  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
-  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
-  'cert-manager.io/v1/Certificate': Certificate,
-};
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Any = Record<string, any>;
+import { renderValidated, type Any } from '../helpers/chart-models.js';
 
 function render(values: Record<string, unknown> = {}, release = 'asymroute') {
-  const r = renderChart(values, { release, namespace: 'netcheck' });
-  for (const o of r.objects) {
-    const Model = MODELS[`${o.apiVersion}/${o.kind}`];
-    expect(Model, `no schema for ${o.apiVersion}/${o.kind}`).toBeDefined();
-    expect(() => new Model!(o as never).validate(), `${o.kind} ${o.metadata.name}`).not.toThrow();
-  }
-  const one = (kind: string): Any => {
-    const l = r.objects.filter((o) => o.kind === kind);
-    expect(l, kind).toHaveLength(1);
-    return l[0] as Any;
-  };
-  const container = (): Any => one('DaemonSet')['spec'].template.spec.containers[0];
-  return { ...r, one, container };
+  const r = renderValidated(values, release);
+  const container = (): Any => r.one<Any>('DaemonSet')['spec'].template.spec.containers[0];
+  return { ...r, container };
 }
 
 const HARDENED = {

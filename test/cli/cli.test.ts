@@ -20,6 +20,7 @@ describe('asymroute CLI', () => {
     const none = await runCli([]);
     expect(none.exitCode).toBe(2);
     expect(r.stdout).toMatch(/not implemented yet: kube-vip/);
+    expect(r.stdout).toMatch(/^ {2}cluster +every node in one table/m);
     const serve = await runCli(['serve', '--port', '70000'], { env: { ASYMROUTE_CONFIG: '' } });
     expect(serve.exitCode).toBe(2);
     expect(serve.stderr).toMatch(/invalid value "70000" for --port: expected an integer from 0 to 65535/);

@@ -10,6 +10,7 @@ import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
 import { startTcpServer, tcpConnect, type Netns, type TcpServer } from '../../agent/netns/netns.js';
 import { serveInNetns, collectLines } from '../helpers/cli.js';
+import { bridgeToSocket } from '../helpers/netns-bridge.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
 
@@ -22,7 +23,6 @@ const GET_BIN_JS = `fetch(process.argv[1]).then(async (r) => { const b = Buffer.
 
 // Inside the node namespace, a TCP port on its loopback that leads to a Unix socket: the replay API runs in the test
 // process, and the agent reaches it without any address in the root namespace.
-const PROXY_JS = `const net = require('net'); const s = net.createServer((c) => { const u = net.connect(process.argv[1]); c.pipe(u); u.pipe(c); c.on('error', () => u.destroy()); u.on('error', () => c.destroy()); }); s.listen(0, '127.0.0.1', () => console.log(s.address().port));`;
 
 describeAsRoot('asymroute serve in the node namespace', () => {
   let lab: IncidentLab | null = null;
@@ -82,18 +82,9 @@ describeAsRoot('asymroute serve in the node namespace', () => {
         });
       });
       await new Promise<void>((r) => api!.listen(sock, r));
-      proxy = execa('ip', ['netns', 'exec', l.node.name, process.execPath, '-e', PROXY_JS, sock], {
-        reject: false,
-        stdin: 'ignore',
-        buffer: false,
-      });
-      const apiPort = await new Promise<number>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('the proxy did not start')), 10_000);
-        proxy!.stdout?.once('data', (d: Buffer) => {
-          clearTimeout(t);
-          resolve(Number(String(d).trim()));
-        });
-      });
+      const bridge = await bridgeToSocket(l.node.name, sock);
+      proxy = bridge.proc;
+      const apiPort = bridge.port;
       const kubeconfig = join(dir, 'config');
       writeFileSync(
         kubeconfig,

@@ -75,7 +75,7 @@ describe('resolveConfig', () => {
     expectTypeOf(serve.kubernetes).toEqualTypeOf<'auto' | 'on' | 'off'>();
     expectTypeOf(resolveConfig('demo', [], NO_FILE).values.fix).toEqualTypeOf<'policy' | 'default-route'>();
     expectTypeOf(resolveConfig('check', [], NO_FILE).values).not.toHaveProperty('port');
-    const commands: Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot'];
+    const commands: Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot', 'cluster'];
     for (const cmd of commands) {
       const { values } = resolveConfig(cmd, [], NO_FILE);
       const byKey = values as Record<string, unknown>;
@@ -123,7 +123,7 @@ describe('short aliases', () => {
   });
 
   it('are one letter, unique within each command, not -h, and shown in the help', () => {
-    const commands: Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot'];
+    const commands: Command[] = ['check', 'analyze', 'serve', 'demo', 'snapshot', 'cluster'];
     for (const cmd of commands) {
       const shorts = optionsFor(cmd).flatMap((o) => (o.short ? [o.short] : []));
       expect(new Set(shorts).size, cmd).toBe(shorts.length);

@@ -2,6 +2,7 @@
 // belongs to an alert, each page has the sections an on-call reads, and names only endpoints, flow outcomes and
 // metrics that exist.
 
+import { COMMANDS } from '../../agent/main.js';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -80,7 +81,8 @@ describe('runbooks', () => {
         const known = m[1] ? [...metrics].some((x) => x.startsWith(name)) : metrics.has(name);
         expect(known, `${f}: ${m[0]}`).toBe(true);
       }
-      expect(md, f).not.toMatch(/asymroute cluster|kubectl[- ]asymroute/);
+      for (const m of md.matchAll(/`(?:asymroute|kubectl asymroute) ([a-z][a-z-]*)/g))
+        if (!m[0].startsWith('`kubectl')) expect(Object.keys(COMMANDS), `${f}: ${m[0]}`).toContain(m[1]);
     }
     expect(urls).toBeGreaterThan(30);
   });

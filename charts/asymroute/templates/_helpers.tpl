@@ -177,3 +177,8 @@ none
 {{- $root := index . 0 -}}
 {{- printf "%s/%s.md" (trimSuffix "/" $root.Values.prometheusRule.runbookBaseUrl) (index . 1) -}}
 {{- end -}}
+
+{{/* "true" when the reader ClusterRoles (and the reader service account `asymroute cluster` asks a token for) exist. */}}
+{{- define "asymroute.readers" -}}
+{{- if and .Values.rbac.create .Values.rbac.readerRoles (eq (include "asymroute.authMode" .) "kubernetes") -}}true{{- end -}}
+{{- end -}}

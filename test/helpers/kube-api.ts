@@ -29,6 +29,8 @@ export type PolicyRule =
 export interface ApiRequest {
   method: string;
   path: string;
+  /** the query string, with its "?" ("" when none) */
+  search: string;
   authorization: string | undefined;
   body: unknown;
 }
@@ -53,6 +55,8 @@ export interface KubeApi {
   failWith: number | null;
   /** true: requests are read and never answered (an API server that hangs) */
   stall: boolean;
+  /** sends a watch event to the open watches of a list path (their fieldSelector applied); returns how many got it */
+  emit(path: string, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: unknown): number;
   /** stops listening: from now on connections are refused */
   close(): Promise<void>;
 }
@@ -197,6 +201,17 @@ function podProxy(
   return true;
 }
 
+// fieldSelector on metadata.name / metadata.namespace (=, ==, !=, comma-joined), the fields every resource supports.
+function fieldSelected(selector: string | null, o: unknown): boolean {
+  const md = ((o as { metadata?: Record<string, unknown> } | null)?.metadata ?? {}) as Record<string, unknown>;
+  for (const term of selector ? selector.split(',') : []) {
+    const m = /^metadata\.(name|namespace)(!=|==|=)(.*)$/.exec(term);
+    if (!m) continue;
+    if ((md[m[1]!] === m[3]) !== (m[2] !== '!=')) return false;
+  }
+  return true;
+}
+
 type KubeApiState = Omit<KubeApi, 'url' | 'kubeconfig' | 'close'>;
 
 /**
@@ -204,6 +219,7 @@ type KubeApiState = Omit<KubeApi, 'url' | 'kubeconfig' | 'close'>;
  * bridge); it is closed when the test that started it finishes.
  */
 export async function startKubeApi(opts: { lists?: Record<string, unknown>; socket?: string } = {}): Promise<KubeApi> {
+  const watches = new Map<string, Set<{ res: ServerResponse; selector: string | null }>>();
   const api: KubeApiState = {
     requests: [],
     lists: opts.lists ?? {},
@@ -213,12 +229,17 @@ export async function startKubeApi(opts: { lists?: Record<string, unknown>; sock
     podDial: new Map(),
     failWith: null,
     stall: false,
+    emit: (path, type, object) => {
+      const open = [...(watches.get(path) ?? [])].filter((w) => fieldSelected(w.selector, object));
+      for (const w of open) w.res.write(`${JSON.stringify({ type, object })}\n`);
+      return open.length;
+    },
   };
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       const body = await readBody(req);
       const url = new URL(req.url!, 'http://x');
-      api.requests.push({ method: req.method!, path: url.pathname, authorization: req.headers.authorization, body });
+      api.requests.push({ method: req.method!, path: url.pathname, search: url.search, authorization: req.headers.authorization, body });
       res.setHeader('content-type', 'application/json');
       const send = (code: number, b: unknown) => void res.writeHead(code).end(JSON.stringify(b));
       if (api.stall) return;
@@ -315,12 +336,20 @@ export async function startKubeApi(opts: { lists?: Record<string, unknown>; sock
         api.lists[url.pathname] ??
         (nsPods && all ? { ...all, items: (all.items ?? []).filter((p) => p.metadata?.namespace === nsPods[1]) } : undefined);
       if (req.method === 'GET' && list) {
-        if (url.searchParams.get('watch') === 'true') return void res.writeHead(200);
-        const selector = url.searchParams.get('labelSelector');
+        const fields = url.searchParams.get('fieldSelector');
+        if (url.searchParams.get('watch') === 'true') {
+          const w = { res, selector: fields };
+          watches.set(url.pathname, (watches.get(url.pathname) ?? new Set()).add(w));
+          res.on('close', () => watches.get(url.pathname)?.delete(w));
+          return void res.writeHead(200).flushHeaders();
+        }
+        const labels = url.searchParams.get('labelSelector');
         const l = list as { items?: Array<{ metadata?: { labels?: Record<string, string> } }> };
-        if (selector && Array.isArray(l.items))
-          return send(200, { ...l, items: l.items.filter((o) => selects(selector, o.metadata?.labels ?? {})) });
-        return send(200, list);
+        if (!Array.isArray(l.items)) return send(200, list);
+        return send(200, {
+          ...l,
+          items: l.items.filter((o) => fieldSelected(fields, o) && (!labels || selects(labels, o.metadata?.labels ?? {}))),
+        });
       }
       send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     })();

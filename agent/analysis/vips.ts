@@ -31,6 +31,68 @@ export interface VipSpec {
   announcement?: Announcement;
   /** MetalLB BGP: which nodes advertise the VIP, and to which BGPPeers this node does */
   bgp?: BgpAnnouncement;
+  /** kube-vip: which node holds the VIP, from its Lease or the Service's kube-vip.io/vipHost annotation */
+  kubeVip?: KubeVipHolder;
+}
+
+export interface KubeVipHolder {
+  here: boolean;
+  nodes: string[];
+  via: 'service-annotation' | 'lease';
+  /** namespace/name of the Lease that named the holder (null: the annotation did) */
+  lease: string | null;
+}
+
+/** Seconds past a Lease's expiry (renewTime + leaseDurationSeconds) before it is taken as abandoned: clocks differ. */
+export const LEASE_EXPIRY_GRACE_S = 60;
+
+/** The node a Lease names, unless released or abandoned (not renewed for its duration plus the grace). */
+export function leaseHolder(
+  l: { holder: string | null; renewedAt: number | null; leaseDurationSeconds: number | null },
+  nowMs: number,
+): string | null {
+  if (!l.holder) return null;
+  if (
+    l.renewedAt !== null &&
+    l.leaseDurationSeconds !== null &&
+    nowMs > l.renewedAt + (l.leaseDurationSeconds + LEASE_EXPIRY_GRACE_S) * 1000
+  )
+    return null;
+  return l.holder;
+}
+
+/**
+ * kube-vip's holder of each Service's VIPs. kube-vip elects the holder with a Lease, and only the winner then writes
+ * kube-vip.io/vipHost on the Service (it never clears it), so a held Lease beats the annotation: the Service's own
+ * Lease (svc_election; kubevip-<name> or kube-vip.io/leaseName), else the global services Lease for a Service kube-vip
+ * serves, else the annotation.
+ */
+export function applyKubeVip(
+  vips: VipSpec[],
+  marks: Map<string, { vipHost: string | null; lease: string; marked: boolean }>,
+  leases: Array<{ lease: string; holder: string | null; renewedAt: number | null; leaseDurationSeconds: number | null }>,
+  globalLease: string,
+  node: string,
+  nowMs: number,
+): VipSpec[] {
+  const held = new Map<string, string>();
+  for (const l of leases) {
+    const h = leaseHolder(l, nowMs);
+    if (h) held.set(l.lease, h);
+  }
+  return vips.map((v) => {
+    const m = v.service ? marks.get(v.service) : undefined;
+    if (!m) return v;
+    const pick = (lease: string | null, holder: string): VipSpec => ({
+      ...v,
+      kubeVip: { here: holder === node, nodes: [holder], via: lease ? 'lease' : 'service-annotation', lease },
+    });
+    const own = held.get(m.lease);
+    if (own) return pick(m.lease, own);
+    const global = m.marked ? held.get(globalLease) : undefined;
+    if (global) return pick(globalLease, global);
+    return m.vipHost ? pick(null, m.vipHost) : v;
+  });
 }
 
 export interface BgpAnnouncement {

@@ -83,6 +83,7 @@ export async function startServe(argv: string[], io: Output, version: string, re
         kubeconfig: kc,
         node,
         bgp: bgpOn,
+        kubeVipLease: v.kubeVip === 'off' ? null : v.kubeVipLease,
         log,
         registry,
         supervisor,

@@ -107,6 +107,16 @@ export function checkReportText(meta: CheckReportMeta, r: CheckResult): string {
           ? `    MetalLB BGP: advertised by this node to ${g.peers.length ? `BGPPeer ${g.peers.join(', ')}` : 'no BGPPeer'} (advertising nodes: ${g.nodes.join(', ')})`
           : `    MetalLB BGP: advertised by ${g.nodes.join(', ')}, not this node (routers send it none of the VIP's traffic)`,
       );
+    const k = v.kubeVip;
+    if (k) {
+      const lease = k.lease?.startsWith(`${v.service?.split('/')[0]}/`) ? k.lease.slice(k.lease.indexOf('/') + 1) : k.lease;
+      const by = k.via === 'lease' ? `lease ${lease}` : 'annotation kube-vip.io/vipHost';
+      out.push(
+        k.here
+          ? `    kube-vip: held by this node (${by})`
+          : `    kube-vip: held by ${k.nodes.join(', ')}, not this node (${by}; it receives the VIP's traffic only after a failover)`,
+      );
+    }
     for (const b of v.backends) {
       const port = b.port !== null ? `:${b.port}` : '';
       const where = b.local ? 'an address of this host (replies sent locally)' : b.iif ? `replies arrive on ${b.iif}` : b.iifReason;

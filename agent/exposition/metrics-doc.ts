@@ -83,7 +83,16 @@ export async function metricsCatalog(): Promise<MetricDoc[]> {
   new BgpMonitor({ peers: [], pollMs: 5000, log, registry, changed });
   await take('bgp/');
   registerKubernetesUp(registry, () => false);
-  new KubernetesMonitor({ kubeconfig: new KubeConfig(), node: 'doc', bgp: true, log, registry, supervisor, onChange: () => undefined });
+  new KubernetesMonitor({
+    kubeconfig: new KubeConfig(),
+    node: 'doc',
+    bgp: true,
+    kubeVipLease: 'kube-system/plndr-svcs-lock',
+    log,
+    registry,
+    supervisor,
+    onChange: () => undefined,
+  });
   await take('kubernetes/');
   authMetrics(registry);
   await take('exposition/auth.ts');

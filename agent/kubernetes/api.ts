@@ -10,10 +10,12 @@ import {
   bgpStatusOf,
   endpointsOfSlice,
   l2StatusOf,
+  leaseOf,
   objectKey,
   vipsOfService,
   type BgpAdvertisement,
   type BgpPeerSpec,
+  type KubeVipLease,
   type L2Announcement,
   type ServiceEndpoint,
   type ServiceVip,
@@ -28,6 +30,8 @@ export interface KubeStatus {
   events: number;
   /** objects currently known */
   objects: number;
+  /** objects refused because maxObjects were already held (at the last list, and added since) */
+  ignored: number;
 }
 
 export interface WatcherOptions<T> {
@@ -39,6 +43,14 @@ export interface WatcherOptions<T> {
   maxBackoffMs?: number;
   /** schedules relists after a failure (backoff with jitter); made from backoffMs/maxBackoffMs when absent */
   restarter?: Restarter;
+  /** query parameters of the list and the watch (a fieldSelector) */
+  query?: Record<string, string>;
+  /** objects held at most: past it, new objects are ignored until some go away (those held are kept) */
+  maxObjects?: number;
+  /** hold only the objects that contribute items */
+  dropEmpty?: boolean;
+  /** items compared by this key: an event that leaves every key the same is stored without onChange (Lease renewals) */
+  changeKey?: (item: T) => string;
 }
 
 export class KubeHttpError extends Error {
@@ -80,10 +92,11 @@ export async function kubeRequest(
 
 /** List + watch of one resource path; `parse` turns an object into the items it contributes (none when malformed). */
 export class ListWatcher<T> {
-  readonly status: KubeStatus = { connected: false, lastError: null, lastHttpStatus: null, lists: 0, events: 0, objects: 0 };
+  readonly status: KubeStatus = { connected: false, lastError: null, lastHttpStatus: null, lists: 0, events: 0, objects: 0, ignored: 0 };
   private readonly objects = new Map<string, T[]>();
   private abort: AbortController | null = null;
   private stopped = false;
+  private relistWanted = false;
   private readonly restarter: Restarter;
 
   constructor(
@@ -107,6 +120,31 @@ export class ListWatcher<T> {
     this.opts.onChange(this.items());
   }
 
+  /** Lists again and watches from there: parse's filter changed, so objects it dropped may be wanted now. */
+  relist(): void {
+    this.relistWanted = true;
+    this.abort?.abort();
+  }
+
+  private get pathWithQuery(): string {
+    const q = new URLSearchParams(this.opts.query ?? {}).toString();
+    return q ? `${this.path}?${q}` : this.path;
+  }
+
+  // Holds an object's items under the cap; true when what onChange would see changed.
+  private store(k: string, o: unknown, added: boolean): boolean {
+    const items = this.parse(o);
+    const had = this.objects.get(k);
+    if (items.length === 0 && this.opts.dropEmpty) return this.objects.delete(k);
+    if (!had && this.opts.maxObjects !== undefined && this.objects.size >= this.opts.maxObjects) {
+      if (added) this.status.ignored++;
+      return false;
+    }
+    this.objects.set(k, items);
+    const key = this.opts.changeKey;
+    return !had || !key || had.length !== items.length || had.some((x, i) => key(x) !== key(items[i]!));
+  }
+
   private fail(e: unknown): void {
     const msg = e instanceof Error ? e.message : String(e);
     if (msg !== this.status.lastError) this.opts.onError?.(msg);
@@ -118,13 +156,14 @@ export class ListWatcher<T> {
   }
 
   private async list(): Promise<string> {
-    const res = await kubeRequest(this.opts.kubeconfig, 'GET', this.path, { timeoutMs: 30_000 });
+    const res = await kubeRequest(this.opts.kubeconfig, 'GET', this.pathWithQuery, { timeoutMs: 30_000 });
     const body = (await res.json()) as { metadata?: { resourceVersion?: string }; items?: unknown[] };
     if (!Array.isArray(body.items)) throw new Error(`GET ${this.path}: no items in the answer`);
     this.objects.clear();
+    this.status.ignored = 0;
     for (const o of body.items) {
       const k = objectKey(o);
-      if (k) this.objects.set(k, this.parse(o));
+      if (k) this.store(k, o, true);
     }
     this.status.lists++;
     this.emit();
@@ -133,6 +172,7 @@ export class ListWatcher<T> {
 
   private async cycle(): Promise<void> {
     if (this.stopped) return;
+    this.relistWanted = false;
     let rv: string;
     try {
       rv = await this.list();
@@ -140,6 +180,7 @@ export class ListWatcher<T> {
       this.fail(e);
       return;
     }
+    if (this.relistWanted) return void this.cycle();
     this.status.connected = true;
     this.status.lastError = null;
     this.status.lastHttpStatus = null;
@@ -150,7 +191,7 @@ export class ListWatcher<T> {
     try {
       this.abort = await watch.watch(
         this.path,
-        { resourceVersion: rv, allowWatchBookmarks: true },
+        { ...this.opts.query, resourceVersion: rv, allowWatchBookmarks: true },
         (phase, o: unknown) => {
           this.status.events++;
           if (phase === 'ERROR') {
@@ -163,13 +204,11 @@ export class ListWatcher<T> {
           if (phase === 'BOOKMARK') return;
           const k = objectKey(o);
           if (!k) return;
-          if (phase === 'DELETED') this.objects.delete(k);
-          else this.objects.set(k, this.parse(o));
-          this.emit();
+          if (phase === 'DELETED' ? this.objects.delete(k) : this.store(k, o, phase === 'ADDED')) this.emit();
         },
         (err: unknown) => {
           if (this.stopped) return;
-          if (relist || !err) void this.cycle();
+          if (relist || this.relistWanted || !err) void this.cycle();
           else this.fail(err);
         },
       );
@@ -222,6 +261,30 @@ export const bgpPeerWatcher = (opts: WatcherOptions<BgpPeerSpec>) =>
       return p ? [p] : [];
     },
     opts,
+  );
+
+/** kube-vip's Leases held at most (each an object of the API); past it, new ones are ignored and counted. */
+export const MAX_KUBEVIP_LEASES = 1024;
+
+/**
+ * kube-vip's Leases (coordination.k8s.io/v1), in every namespace but kube-node-lease (a Lease per node, renewed every
+ * 10 s, never kube-vip's): `wanted` picks kube-vip's from their namespace/name. Renewals (a new renewTime every few
+ * seconds) are stored without onChange; only a new holder is a change.
+ */
+export const leaseWatcher = (opts: WatcherOptions<KubeVipLease> & { wanted: (lease: string) => boolean }) =>
+  new ListWatcher(
+    '/apis/coordination.k8s.io/v1/leases',
+    (o) => {
+      const l = leaseOf(o);
+      return l && opts.wanted(l.lease) ? [l] : [];
+    },
+    {
+      ...opts,
+      query: { fieldSelector: 'metadata.namespace!=kube-node-lease' },
+      maxObjects: MAX_KUBEVIP_LEASES,
+      dropEmpty: true,
+      changeKey: (l) => `${l.lease} ${l.holder ?? ''}`,
+    },
   );
 
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;

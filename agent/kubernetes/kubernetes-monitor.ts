@@ -1,10 +1,11 @@
 // Kubernetes discovery as a monitor: Services (VIPs), EndpointSlices (backends), MetalLB ServiceL2Status (who
-// announces) and BGPPeer (which routers this node must peer with), each a list+watch restarted by the supervisor.
+// announces) and BGPPeer (which routers this node must peer with), kube-vip's Leases (who holds), each a list+watch
+// restarted by the supervisor.
 // It raises no findings: the other monitors read what it knows. Loaded only when Kubernetes is in use.
 
 import type { Registry } from 'prom-client';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { applyAnnouncements, applyBgpAdvertisements, type VipSpec } from '../analysis/vips.js';
+import { applyAnnouncements, applyBgpAdvertisements, applyKubeVip, type VipSpec } from '../analysis/vips.js';
 import type { Finding } from '../findings/registry.js';
 import type { Supervisor } from '../supervisor/restarter.js';
 import type { LogFn, Monitor, MonitorHealth, ReportSection } from '../findings/monitor.js';
@@ -13,6 +14,8 @@ import {
   bgpStatusWatcher,
   endpointSliceWatcher,
   l2StatusWatcher,
+  leaseWatcher,
+  MAX_KUBEVIP_LEASES,
   nodeLabels,
   serviceWatcher,
   type KubeStatus,
@@ -22,6 +25,8 @@ import {
   peersForNode,
   type BgpAdvertisement,
   type BgpPeerSpec,
+  type KubeVipLease,
+  type KubeVipMarks,
   type L2Announcement,
   type ServiceEndpoint,
   type ServiceVip,
@@ -32,11 +37,13 @@ export interface KubernetesMonitorOptions {
   node: string;
   /** also watch MetalLB BGPPeers (BGP session health is on) */
   bgp: boolean;
+  /** kube-vip: its global services Lease (namespace/name); null: kube-vip is not read (--kube-vip off) */
+  kubeVipLease: string | null;
   log: LogFn;
   registry: Registry;
   supervisor: Supervisor;
   /** a watched object changed: check again */
-  onChange: (why: 'kubernetes-change' | 'endpoints-change' | 'metallb-change') => void;
+  onChange: (why: 'kubernetes-change' | 'endpoints-change' | 'metallb-change' | 'kube-vip-change') => void;
 }
 
 /** How often the node's labels are read again while BGPPeers with node selectors exist. */
@@ -50,6 +57,11 @@ export class KubernetesMonitor implements Monitor {
   readonly l2: ListWatcher<L2Announcement>;
   readonly bgpPeers: ListWatcher<BgpPeerSpec> | null;
   readonly bgpStatus: ListWatcher<BgpAdvertisement> | null;
+  /** started once a Service carries kube-vip's marks */
+  readonly leases: ListWatcher<KubeVipLease> | null;
+  private leasesStarted = false;
+  /** Leases named by kube-vip.io/leaseName (the others are kubevip-<name> or the global one) */
+  private namedLeases = new Set<string>();
   private labels: Record<string, string> | null = null;
   private labelsError: string | null = null;
   private labelsTimer: NodeJS.Timeout | null = null;
@@ -61,6 +73,7 @@ export class KubernetesMonitor implements Monitor {
       restarter: supervisor.restarter('kubernetes-services', backoff(60_000)),
       onChange: (list) => {
         log({ event: 'kubernetes-vips', vips: list.map((x) => `${x.ip} ${x.service}`) });
+        this.followKubeVip(list);
         opts.onChange('kubernetes-change');
       },
       onError: (error) => log({ event: 'kubernetes-error', error }),
@@ -108,6 +121,32 @@ export class KubernetesMonitor implements Monitor {
           onError: (error) => log({ event: 'metallb-bgp-status-error', error }),
         })
       : null;
+    const kubeVipLease = opts.kubeVipLease;
+    this.leases =
+      kubeVipLease !== null
+        ? leaseWatcher({
+            kubeconfig,
+            restarter: supervisor.restarter('kube-vip-leases', backoff(300_000)),
+            wanted: (l) => l === kubeVipLease || l.split('/')[1]!.startsWith('kubevip-') || this.namedLeases.has(l),
+            onChange: (list) => {
+              log({ event: 'kube-vip-leases', leases: list.map((x) => `${x.lease} ${x.holder ?? '-'}`) });
+              opts.onChange('kube-vip-change');
+            },
+            onError: (error) => log({ event: 'kube-vip-leases-error', error }),
+          })
+        : null;
+  }
+
+  // Leases are watched only once a Service shows kube-vip serves it; a newly named one needs a new list.
+  private followKubeVip(list: ServiceVip[]): void {
+    if (!this.leases) return;
+    const named = new Set(list.filter((x) => x.kubeVip.leaseNamed).map((x) => x.kubeVip.lease));
+    const added = [...named].some((l) => !this.namedLeases.has(l));
+    this.namedLeases = named;
+    if (!this.leasesStarted && list.some((x) => x.kubeVip.marked)) {
+      this.leasesStarted = true;
+      this.leases.start();
+    } else if (this.leasesStarted && added) this.leases.relist();
   }
 
   private async refreshLabels(): Promise<void> {
@@ -141,14 +180,19 @@ export class KubernetesMonitor implements Monitor {
     return this.services.status.connected;
   }
 
-  /** The Services' VIPs, with MetalLB's announcements applied. */
+  /** The Services' VIPs, with MetalLB's announcements and kube-vip's holders applied. */
   vips(): VipSpec[] {
-    const fromServices = this.services.items().map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service }));
-    return applyBgpAdvertisements(
+    const kubeVipOn = this.opts.kubeVipLease !== null;
+    const items = this.services.items().filter((x) => kubeVipOn || x.from !== 'kube-vip.io/loadbalancerIPs');
+    const fromServices = items.map((x) => ({ ip: x.ip, ingress: null, source: 'kubernetes' as const, service: x.service }));
+    const metallb = applyBgpAdvertisements(
       applyAnnouncements(fromServices, this.l2.items(), this.opts.node),
       this.bgpStatus?.items() ?? [],
       this.opts.node,
     );
+    if (!kubeVipOn) return metallb;
+    const marks = new Map<string, KubeVipMarks>(items.map((x) => [x.service, x.kubeVip]));
+    return applyKubeVip(metallb, marks, this.leases?.items() ?? [], this.opts.kubeVipLease!, this.opts.node, Date.now());
   }
 
   backends(): ServiceEndpoint[] {
@@ -187,12 +231,25 @@ export class KubernetesMonitor implements Monitor {
     crd('MetalLB ServiceL2Status', 'servicel2statuses.metallb.io', this.l2.status);
     crd('MetalLB BGPPeer', 'bgppeers.metallb.io', this.bgpPeers?.status);
     crd('MetalLB ServiceBGPStatus', 'servicebgpstatuses.metallb.io', this.bgpStatus?.status);
+    if (this.leases) {
+      const s = this.leases.status;
+      text.push(
+        !this.leasesStarted
+          ? 'kube-vip Leases: not watched (no Service carries a kube-vip.io/ annotation)'
+          : s.connected
+            ? `kube-vip Leases: ${s.objects}${s.ignored ? ` (${s.ignored} more ignored: at most ${MAX_KUBEVIP_LEASES} held)` : ''}`
+            : s.lastHttpStatus === 403
+              ? 'kube-vip Leases: not allowed to list leases.coordination.k8s.io (RBAC)'
+              : `kube-vip Leases: unreadable (${s.lastError ?? 'not yet listed'})`,
+      );
+    }
     return {
       json: {
         kubernetes: k,
         metallbL2: this.l2.status,
         metallbBgp: this.bgpPeers?.status ?? null,
         metallbBgpStatus: this.bgpStatus?.status ?? null,
+        kubeVipLeases: this.leasesStarted ? (this.leases?.status ?? null) : null,
       },
       text,
     };
@@ -204,6 +261,7 @@ export class KubernetesMonitor implements Monitor {
     this.l2.stop();
     this.bgpPeers?.stop();
     this.bgpStatus?.stop();
+    this.leases?.stop();
     if (this.labelsTimer) clearInterval(this.labelsTimer);
   }
 }

@@ -1,6 +1,6 @@
-// VIPs from Kubernetes Service objects (core/v1): status.loadBalancer.ingress[].ip and spec.loadBalancerIP for
-// type LoadBalancer, spec.externalIPs for any type. Announcements from MetalLB's ServiceL2Status objects.
-// Malformed objects are skipped, not fatal.
+// VIPs from Kubernetes Service objects (core/v1): status.loadBalancer.ingress[].ip, spec.loadBalancerIP and kube-vip's
+// kube-vip.io/loadbalancerIPs annotation for type LoadBalancer, spec.externalIPs for any type. Announcements from
+// MetalLB's ServiceL2Status objects, holders from kube-vip's annotations and Leases. Malformed objects are skipped.
 
 import { isIfname } from '../net/ifname.js';
 import { canonicalIp } from '../net/ip.js';
@@ -9,7 +9,52 @@ export interface ServiceVip {
   ip: string;
   /** namespace/name */
   service: string;
-  from: 'status.loadBalancer.ingress' | 'spec.loadBalancerIP' | 'spec.externalIPs';
+  from: 'status.loadBalancer.ingress' | 'spec.loadBalancerIP' | 'kube-vip.io/loadbalancerIPs' | 'spec.externalIPs';
+  /** what kube-vip wrote on the Service, and the Lease it would elect the Service's holder with */
+  kubeVip: KubeVipMarks;
+}
+
+/**
+ * kube-vip's marks on a Service. As kube-vip writes and reads them (github.com/kube-vip/kube-vip):
+ *   pkg/kubevip/annotations.go:  VipHost = "kube-vip.io/vipHost"; LoadbalancerIPAnnotation = "kube-vip.io/loadbalancerIPs";
+ *                                ServiceLease = "kube-vip.io/leaseName"
+ *   pkg/services (updateStatus): if p.config.EnableARP || p.config.EnableBGP {
+ *                                  currentServiceCopy.Annotations[kubevip.VipHost] = p.config.NodeName }
+ *   pkg/lease/lease.go ServiceName: name, exists := service.Annotations[kubevip.ServiceLease]
+ *                                if !exists || name == "" { name = fmt.Sprintf("kubevip-%s", service.Name) }
+ *                                namespace := service.Namespace; "ns/name" in the annotation names another namespace
+ *   pkg/kubevip/constants.go:    LBClassName = "kube-vip.io/kube-vip-class"
+ */
+export interface KubeVipMarks {
+  /** kube-vip.io/vipHost: the node that last took the Service's VIPs (never cleared when it loses them) */
+  vipHost: string | null;
+  /** namespace/name of the Lease kube-vip elects the Service's holder with under svc_election */
+  lease: string;
+  /** the lease name came from kube-vip.io/leaseName (a lease shared by several Services, or named by the user) */
+  leaseNamed: boolean;
+  /** the Service carries a kube-vip.io/ annotation or kube-vip's loadBalancerClass: kube-vip serves it */
+  marked: boolean;
+}
+
+/** Addresses kube-vip.io/loadbalancerIPs may list before the rest are ignored (an API object controls the count). */
+export const MAX_ANNOTATION_IPS = 16;
+const KUBE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+function kubeVipMarks(svc: Obj, ns: string, name: string): KubeVipMarks {
+  const ann = obj(obj(svc['metadata'])?.['annotations']) ?? {};
+  const host = ann['kube-vip.io/vipHost'];
+  const named =
+    typeof ann['kube-vip.io/leaseName'] === 'string' && ann['kube-vip.io/leaseName'] !== '' ? ann['kube-vip.io/leaseName'] : null;
+  const parts = named?.split('/') ?? [];
+  const [leaseNs, leaseName] = parts.length > 1 ? [parts[0]!, parts[1]!] : [ns, named ?? `kubevip-${name}`];
+  return {
+    vipHost: typeof host === 'string' && KUBE_NAME.test(host) ? host : null,
+    lease: `${leaseNs}/${leaseName}`,
+    leaseNamed: named !== null,
+    marked:
+      Object.keys(ann).some((k) => k.startsWith('kube-vip.io/')) ||
+      obj(svc['spec'])?.['loadBalancerClass'] === 'kube-vip.io/kube-vip-class',
+  };
 }
 
 type Obj = Record<string, unknown>;
@@ -27,15 +72,20 @@ export function vipsOfService(svc: unknown): ServiceVip[] {
   const key = objectKey(svc);
   if (!key) return [];
   const spec = obj(obj(svc)?.['spec']) ?? {};
+  const [ns, name] = key.split('/') as [string, string];
+  const kubeVip = kubeVipMarks(svc as Obj, ns, name);
   const out: ServiceVip[] = [];
   const add = (ip: unknown, from: ServiceVip['from']) => {
-    const c = typeof ip === 'string' ? canonicalIp(ip) : null;
-    if (c && !out.some((x) => x.ip === c)) out.push({ ip: c, service: key, from });
+    const c = typeof ip === 'string' ? canonicalIp(ip.trim()) : null;
+    if (c && !out.some((x) => x.ip === c)) out.push({ ip: c, service: key, from, kubeVip });
   };
   if (spec['type'] === 'LoadBalancer') {
     const ingress = obj(obj(obj(svc)?.['status'])?.['loadBalancer'])?.['ingress'];
     if (Array.isArray(ingress)) for (const i of ingress) add(obj(i)?.['ip'], 'status.loadBalancer.ingress');
     add(spec['loadBalancerIP'], 'spec.loadBalancerIP');
+    // kube-vip's FetchServiceAddresses: strings.Split(v, ","), each trimmed; names that are not IPs are DNS names.
+    const lbIps = obj(obj(obj(svc)?.['metadata'])?.['annotations'])?.['kube-vip.io/loadbalancerIPs'];
+    if (typeof lbIps === 'string') for (const ip of lbIps.split(',').slice(0, MAX_ANNOTATION_IPS)) add(ip, 'kube-vip.io/loadbalancerIPs');
   }
   const ext = spec['externalIPs'];
   if (Array.isArray(ext)) for (const ip of ext) add(ip, 'spec.externalIPs');
@@ -78,7 +128,6 @@ export interface BgpAdvertisement {
 
 /** Peers a ServiceBGPStatus may list before it is taken as malformed (an API object controls the count). */
 export const MAX_STATUS_PEERS = 64;
-const OBJECT_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 /**
  * ServiceBGPStatus (metallb.io/v1beta1, MetalLB >= 0.14), one per Service and advertising node:
@@ -92,8 +141,40 @@ export function bgpStatusOf(o: unknown): BgpAdvertisement | null {
   if (typeof node !== 'string' || !node || typeof name !== 'string' || !name || typeof ns !== 'string' || !ns) return null;
   const ps = st?.['peers'];
   if (ps !== undefined && (!Array.isArray(ps) || ps.length > MAX_STATUS_PEERS)) return null;
-  const peers = (ps ?? []).filter((p): p is string => typeof p === 'string' && OBJECT_NAME.test(p));
+  const peers = (ps ?? []).filter((p): p is string => typeof p === 'string' && KUBE_NAME.test(p));
   return { service: `${ns}/${name}`, node, peers: [...new Set(peers)].sort() };
+}
+
+export interface KubeVipLease {
+  /** namespace/name */
+  lease: string;
+  /** spec.holderIdentity: kube-vip's NodeName (null: released, or not a node name) */
+  holder: string | null;
+  /** spec.renewTime in ms since the epoch */
+  renewedAt: number | null;
+  leaseDurationSeconds: number | null;
+}
+
+/**
+ * A coordination.k8s.io/v1 Lease, as client-go's leader election writes it for kube-vip:
+ *   spec: { holderIdentity, leaseDurationSeconds, acquireTime, renewTime, leaseTransitions }
+ * kube-vip's identity is its node name (pkg/manager/manager.go: "Instance identity should be the same as k8s node
+ * name"; the ARP and BGP engines start with sm.config.NodeName). On a clean stop it releases the lease (client-go's
+ * ReleaseOnCancel), leaving holderIdentity empty.
+ */
+export function leaseOf(o: unknown): KubeVipLease | null {
+  const lease = objectKey(o);
+  const spec = obj(obj(o)?.['spec']);
+  if (!lease || !spec) return null;
+  const h = spec['holderIdentity'];
+  const renewed = typeof spec['renewTime'] === 'string' ? Date.parse(spec['renewTime']) : NaN;
+  const d = spec['leaseDurationSeconds'];
+  return {
+    lease,
+    holder: typeof h === 'string' && KUBE_NAME.test(h) ? h : null,
+    renewedAt: Number.isFinite(renewed) ? renewed : null,
+    leaseDurationSeconds: typeof d === 'number' && Number.isInteger(d) && d > 0 ? d : null,
+  };
 }
 
 /** A Kubernetes label selector (metav1.LabelSelector). */

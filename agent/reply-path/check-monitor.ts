@@ -67,7 +67,7 @@ export interface VipLimits {
 /**
  * Anyone who may create a Service sets VIPs on every node (spec.externalIPs): Kubernetes VIPs outside the allowlist
  * are not watched, and past the cap neither is the rest. Kept first: configured VIPs, then the Kubernetes VIPs this
- * node announces (MetalLB), then the others, each by address, so the set stays the same from one check to the next.
+ * node announces (MetalLB L2) or holds (kube-vip), then the others, each by address, so the set stays the same from one check to the next.
  */
 export function limitVips(vips: VipSpec[], limits: VipLimits): { watched: VipSpec[]; notWatched: NotWatchedVip[] } {
   const cidrs = limits.vipCidrs.map((c) => parsePrefix(c)).filter((p) => p !== null);
@@ -82,7 +82,7 @@ export function limitVips(vips: VipSpec[], limits: VipLimits): { watched: VipSpe
     else allowed.push(v);
   }
   if (allowed.length <= limits.maxVips) return { watched: allowed, notWatched };
-  const rank = (v: VipSpec) => (v.source !== 'kubernetes' ? 0 : v.announcement?.here ? 1 : 2);
+  const rank = (v: VipSpec) => (v.source !== 'kubernetes' ? 0 : v.announcement?.here || v.kubeVip?.here ? 1 : 2);
   const key = (v: VipSpec) => {
     const ip = parseIp(v.ip);
     return ip ? (BigInt(ip.family) << 128n) | ip.value : 0n;
@@ -306,6 +306,7 @@ export class ReplyPathMonitor implements Monitor {
       m.info.set({ vip: v.ip, ingress: v.ingress ?? 'unknown', source: v.source }, 1);
       if (v.announcement) m.announced.set({ vip: v.ip, mode: 'l2' }, v.announcement.here ? 1 : 0);
       if (v.bgp) m.announced.set({ vip: v.ip, mode: 'bgp' }, v.bgp.here ? 1 : 0);
+      if (v.kubeVip) m.announced.set({ vip: v.ip, mode: 'kube-vip' }, v.kubeVip.here ? 1 : 0);
       const p = v.paths.find((x) => x.clientKind === 'default-destination');
       if (p)
         m.asymmetric.set(
@@ -420,7 +421,7 @@ function checkMetrics(registry: Registry) {
     }),
     announced: new Gauge({
       name: 'asymroute_vip_announced',
-      help: 'MetalLB announcement of the VIP by mode: l2 (ServiceL2Status) or bgp (ServiceBGPStatus): 1 when this node announces or advertises it, 0 when only other nodes do; absent when unknown.',
+      help: "Who announces the VIP, by mode: l2 (MetalLB ServiceL2Status), bgp (MetalLB ServiceBGPStatus) or kube-vip (kube-vip's Lease, else its kube-vip.io/vipHost annotation): 1 when this node announces, advertises or holds it, 0 when only other nodes do; absent when unknown. At most three series per watched VIP (--max-vips).",
       labelNames: ['vip', 'mode'],
       registers,
     }),

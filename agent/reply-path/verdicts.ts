@@ -15,6 +15,7 @@ import {
   type Announcement,
   type BgpAnnouncement,
   type IngressChoice,
+  type KubeVipHolder,
   type VipSpec,
 } from '../analysis/vips.js';
 import {
@@ -84,6 +85,8 @@ export interface VipReport {
   announcement: Announcement | null;
   /** MetalLB BGP advertisement (ServiceBGPStatus), when known */
   bgp: BgpAnnouncement | null;
+  /** kube-vip's holder (its Lease, or the Service's kube-vip.io/vipHost annotation), when known */
+  kubeVip: KubeVipHolder | null;
   subnet: string | null;
   rpFilter: number | null;
   /** where the VIP's traffic is DNAT'd to, and where those replies arrive */
@@ -316,6 +319,7 @@ export async function analyseVips(input: CheckInput): Promise<VipAnalysis[]> {
       ingressReason: ing.reason,
       announcement: vip.announcement ?? null,
       bgp: vip.bgp ?? null,
+      kubeVip: vip.kubeVip ?? null,
       subnet: ing.subnet,
       rpFilter: ing.ingress && family === 4 ? model.effectiveRpFilter(ing.ingress) : null,
       backends: [],

@@ -71,7 +71,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(svc.spec.ports).toEqual([{ name: 'http', port: 9472, targetPort: 'http', protocol: 'TCP' }]);
   });
 
-  it('grants only what the agent uses: list/watch Services, EndpointSlices, ServiceL2Status, ServiceBGPStatus and BGPPeers, get nodes, Events only when enabled', () => {
+  it('grants only what the agent uses: list/watch Services, EndpointSlices, ServiceL2Status, ServiceBGPStatus, BGPPeers and Leases, get nodes, Events only when enabled', () => {
     const rulesOf = (v: Record<string, unknown>) => {
       const r = render(v);
       const role = r.byKind('ClusterRole').find((x) => x.metadata.name === 'asymroute') as Any | undefined;
@@ -83,12 +83,14 @@ describe(`chart (rendered with ${renderer()})`, () => {
       'metallb.io|bgppeers|list,watch',
       '|nodes|get',
     ];
+    const leases = 'coordination.k8s.io|leases|list,watch';
     const reviews = ['authentication.k8s.io|tokenreviews|create', 'authorization.k8s.io|subjectaccessreviews|create'];
-    expect(rulesOf({})).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb, ...reviews]);
+    expect(rulesOf({})).toEqual(['|services|list,watch', 'discovery.k8s.io|endpointslices|list,watch', ...metallb, leases, ...reviews]);
     expect(rulesOf({ config: { kubernetesEvents: true } })).toEqual([
       '|services|list,watch',
       'discovery.k8s.io|endpointslices|list,watch',
       ...metallb,
+      leases,
       ...reviews,
       '|events|create',
     ]);
@@ -96,11 +98,20 @@ describe(`chart (rendered with ${renderer()})`, () => {
       '|services|list,watch',
       'discovery.k8s.io|endpointslices|list,watch',
       'metallb.io|servicel2statuses|list,watch',
+      leases,
       ...reviews,
     ]);
     expect(rulesOf({ rbac: { metallb: false } })).toEqual([
       '|services|list,watch',
       'discovery.k8s.io|endpointslices|list,watch',
+      leases,
+      ...reviews,
+    ]);
+    // kube-vip off: no Leases.
+    expect(rulesOf({ config: { kubeVip: 'off' } })).toEqual([
+      '|services|list,watch',
+      'discovery.k8s.io|endpointslices|list,watch',
+      ...metallb,
       ...reviews,
     ]);
     // Reviews only for auth kubernetes; no Kubernetes at all, no ClusterRole at all.
@@ -108,6 +119,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
       '|services|list,watch',
       'discovery.k8s.io|endpointslices|list,watch',
       ...metallb,
+      leases,
     ]);
     expect(rulesOf({ config: { kubernetes: 'off', listen: '127.0.0.1' } })).toBeNull();
     const r = render();

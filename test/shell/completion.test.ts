@@ -39,7 +39,13 @@ describe.each(['bash', 'zsh', 'fish'] as const)('%s completion', (shell) => {
   it('completes commands, each command flags from the schema, choices and shells', { timeout: 60_000 }, async () => {
     const f = await script(shell);
     expect(await offered(shell, ['asymroute', 's'], f)).toEqual(['serve', 'snapshot']);
-    expect(await offered(shell, ['asymroute', 'serve', '--kub'], f)).toEqual(['--kubeconfig', '--kubernetes', '--kubernetes-events']);
+    expect(await offered(shell, ['asymroute', 'serve', '--kub'], f)).toEqual([
+      '--kube-vip',
+      '--kube-vip-lease',
+      '--kubeconfig',
+      '--kubernetes',
+      '--kubernetes-events',
+    ]);
     expect(await offered(shell, ['asymroute', 'serve', '--kubernetes', ''], f)).toEqual(['auto', 'off', 'on']);
     expect(await offered(shell, ['asymroute', 'serve', '--log-level', 'w'], f)).toEqual(['warn']);
     expect(await offered(shell, ['asymroute', 'completion', ''], f)).toEqual(['bash', 'fish', 'zsh']);

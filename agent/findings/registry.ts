@@ -145,7 +145,7 @@ export const FINDINGS = {
     identity: PATH_ID,
     raisedBy: ['serve'],
     meaning:
-      'hosts keep asking who has the VIP (the same requester ≥ 3 times in 60 s), this node sent no ARP reply for it and no other MAC announced it: the dead-speaker incident ("no route to host"). Names the node MetalLB says announces it, when known',
+      'hosts keep asking who has the VIP (the same requester ≥ 3 times in 60 s), this node sent no ARP reply for it and no other MAC announced it: the dead-speaker incident ("no route to host"). Names the node MetalLB says announces it, or kube-vip says holds it, when known',
     action: 'check the speaker on the node that should announce the VIP (MetalLB speaker pods, memberlist)',
     alert: 'AsymrouteVipArpUnanswered',
   },

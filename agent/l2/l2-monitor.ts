@@ -95,11 +95,15 @@ export class L2Monitor implements Monitor {
 
   findings(now: number): Finding[] {
     if (!this.watch) return [];
-    const ann = new Map(this.vips.filter((v) => v.announcement).map((v) => [v.ip, v.announcement!]));
+    const ann = new Map<string, { here: boolean; nodes: string[]; by: 'MetalLB' | 'kube-vip' }>();
+    for (const v of this.vips) {
+      if (v.announcement) ann.set(v.ip, { ...v.announcement, by: 'MetalLB' });
+      else if (v.kubeVip) ann.set(v.ip, { here: v.kubeVip.here, nodes: v.kubeVip.nodes, by: 'kube-vip' });
+    }
     const here = new Set(
       this.opts
         .vipReports()
-        .filter((v) => v.holder !== null || v.announcement?.here)
+        .filter((v) => v.holder !== null || v.announcement?.here || v.kubeVip?.here)
         .map((v) => v.ip),
     );
     return neighbourFindings(this.watch.view(now), this.watch.retries, {

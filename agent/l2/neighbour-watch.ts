@@ -200,8 +200,8 @@ export interface NeighbourProbe {
 }
 
 export interface ArpFindingContext {
-  /** MetalLB L2: the nodes that announce each VIP, when known */
-  announcedBy?: (vip: string) => { here: boolean; nodes: string[] } | null;
+  /** who says which nodes announce each VIP, when known: MetalLB L2 (the default) or kube-vip (the holder) */
+  announcedBy?: (vip: string) => { here: boolean; nodes: string[]; by?: 'MetalLB' | 'kube-vip' } | null;
   probe?: (vip: string) => NeighbourProbe | null;
   /** this node holds the VIP or announces it: its own probe is never answered from the wire */
   answersHere?: (vip: string) => boolean;
@@ -218,11 +218,15 @@ export function neighbourFindings(views: NeighbourVipView[], retries: number, ct
     const probeSilent = probe !== null && probe.error === null && probe.answers.length === 0 && !ctx.answersHere?.(v.vip);
     if ((v.retrying > 0 || probeSilent) && v.repliesSent === 0 && others.length === 0) {
       const ann = ctx.announcedBy?.(v.vip) ?? null;
-      const who = ann
-        ? ann.here
-          ? 'MetalLB says this node announces it: is its speaker running?'
-          : `MetalLB says ${ann.nodes.join(', ')} announces it: is that node up, and its speaker?`
-        : 'no host answered it';
+      const who = !ann
+        ? 'no host answered it'
+        : ann.by === 'kube-vip'
+          ? ann.here
+            ? 'kube-vip says this node holds it: is its kube-vip pod running, in ARP mode?'
+            : `kube-vip says ${ann.nodes.join(', ')} holds it: is that node up, and its kube-vip pod?`
+          : ann.here
+            ? 'MetalLB says this node announces it: is its speaker running?'
+            : `MetalLB says ${ann.nodes.join(', ')} announces it: is that node up, and its speaker?`;
       out.push(
         finding('vip-arp-unanswered', {
           vip: v.vip,
@@ -270,7 +274,7 @@ export function neighbourFindings(views: NeighbourVipView[], retries: number, ct
             {
               title: 'two speakers (or a host that also holds the address) answer for the VIP: clients flap between them',
               commands: [],
-              note: 'Check that only one L2 announcer owns the VIP (MetalLB: one ServiceL2Status per Service), that no host has the address configured, and, for two MACs of one node, arp_ignore=1 and arp_announce=2.',
+              note: "Check that only one L2 announcer owns the VIP (MetalLB: one ServiceL2Status per Service; kube-vip: one holder of the Service's Lease, and not MetalLB too), that no host has the address configured, and, for two MACs of one node, arp_ignore=1 and arp_announce=2.",
             },
           ],
           ingress: iface,

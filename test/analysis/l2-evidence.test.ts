@@ -121,7 +121,11 @@ describe('NeighbourWatch.observe', () => {
   });
 });
 
-function findings(events: Array<[number, PacketSummary]>, now: number, announcedBy?: { here: boolean; nodes: string[] }) {
+function findings(
+  events: Array<[number, PacketSummary]>,
+  now: number,
+  announcedBy?: { here: boolean; nodes: string[]; by?: 'MetalLB' | 'kube-vip' },
+) {
   const w = watch();
   for (const [t, p] of events) w.observe(p, t);
   return { w, f: neighbourFindings(w.view(now), w.retries, { announcedBy: () => announcedBy ?? null }) };
@@ -138,6 +142,16 @@ describe('neighbourFindings', () => {
     );
     expect(f[0]!.ingress).toBe('eth1');
     expect(w.counters.get(`${VIP}|eth1`)).toMatchObject({ requests: 4, repliesSent: 0 });
+  });
+
+  it("names kube-vip's holder when kube-vip holds the VIP", () => {
+    const events = [ask(1000), ask(2000), ask(3000)];
+    expect(findings(events, 4000, { here: false, nodes: ['node-c'], by: 'kube-vip' }).f[0]!.summary).toMatch(
+      /; kube-vip says node-c holds it: is that node up, and its kube-vip pod\?$/,
+    );
+    expect(findings(events, 4000, { here: true, nodes: ['node-a'], by: 'kube-vip' }).f[0]!.summary).toMatch(
+      /; kube-vip says this node holds it: is its kube-vip pod running, in ARP mode\?$/,
+    );
   });
 
   it.each([

@@ -152,6 +152,21 @@ const CASES: Case[] = [
     fires: [],
   },
   {
+    name: 'kube-vip: the node that does not hold the VIP is not starved',
+    alert: 'AsymrouteVipTrafficStarvation',
+    at: '50m',
+    series: [
+      info(A),
+      info(B),
+      [`asymroute_vip_announced{${A},${VIP},mode="kube-vip"}`, '1x60'],
+      [`asymroute_vip_announced{${B},${VIP},mode="kube-vip"}`, '0x60'],
+      [`asymroute_vip_ingress_packets_total{${A},${VIP},interface="eth1"}`, '0+100x60'],
+      [`asymroute_capture_up{${A}}`, '1x60'],
+      [`asymroute_capture_up{${B}}`, '1x60'],
+    ],
+    fires: [],
+  },
+  {
     name: 'no node receives traffic (quiet VIP, not starvation)',
     alert: 'AsymrouteVipTrafficStarvation',
     at: '50m',

@@ -50,6 +50,12 @@ it('keeps configured VIPs, then those this node announces, then the others by ad
   ]);
 });
 
+it('keeps a kube-vip VIP this node holds before the others, as one MetalLB announces from here', () => {
+  const held: VipSpec = { ...k8s('192.168.1.251'), kubeVip: { here: true, nodes: ['me'], via: 'lease', lease: 'shop/kubevip-web' } };
+  const elsewhere: VipSpec = { ...k8s('10.9.0.4'), kubeVip: { here: false, nodes: ['other'], via: 'lease', lease: 'shop/kubevip-x' } };
+  expect(limitVips([k8s('10.9.0.1'), elsewhere, held], { maxVips: 1, vipCidrs: [] }).watched.map((v) => v.ip)).toEqual(['192.168.1.251']);
+});
+
 // One check over the incident's snapshot with `vips` from Kubernetes; the kernel is not asked (the model answers).
 async function checkWith(vips: VipSpec[], limits?: VipLimits) {
   const registry = agentRegistry({ version: 'test', node: 'node1' });

@@ -100,7 +100,6 @@ function usage(): string {
     'commands:',
     ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.brief}`),
     '',
-    'not implemented yet: kube-vip (which node holds a kube-vip VIP).',
     'asymroute <command> --help shows the options of a command.',
   ].join('\n');
 }

@@ -121,14 +121,14 @@ function liveOf(report: AgentReport, ip: string): { live: LiveVerdict; flows: Re
 
 type Vip = AgentReport['vips'][number];
 
+// An agent older than kube-vip support sends no kubeVip field: undefined counts as unknown, like null.
 function announcesOf(v: Vip): string[] | null {
-  const x = v as Vip & { kubeVip?: { here?: boolean } | null };
-  const known = [v.announcement, v.bgp, x.kubeVip].some((a) => a !== null && a !== undefined);
+  const known = [v.announcement, v.bgp, v.kubeVip].some((a) => a !== null && a !== undefined);
   if (!known) return null;
   const out: string[] = [];
   if (v.announcement?.here) out.push('MetalLB L2');
   if (v.bgp?.here) out.push('MetalLB BGP');
-  if (x.kubeVip?.here) out.push('kube-vip');
+  if (v.kubeVip?.here) out.push('kube-vip');
   return out;
 }
 

@@ -76,6 +76,12 @@ describe('cluster view', () => {
     expect(view([answered('a', report({ announced: null }))]).vips[0]!.nodes[0]!.announces).toBeNull();
     expect(view([answered('a', report({ announced: false }))]).vips[0]!.nodes[0]!.announces).toEqual([]);
     expect(view([answered('a', report({ announced: true }))]).vips[0]!.nodes[0]!.announces).toEqual(['MetalLB L2']);
+    const both = report({ announced: true });
+    Object.assign(both.vips[0]!, { kubeVip: { here: true, nodes: ['a'], via: 'lease', lease: 'shop/kubevip-web' } });
+    expect(view([answered('a', both)]).vips[0]!.nodes[0]!.announces).toEqual(['MetalLB L2', 'kube-vip']);
+    const elsewhere = report({ announced: null });
+    Object.assign(elsewhere.vips[0]!, { kubeVip: { here: false, nodes: ['b'], via: 'service-annotation', lease: null } });
+    expect(view([answered('a', elsewhere)]).vips[0]!.nodes[0]!.announces).toEqual([]);
     expect(clusterText(view([answered('a', report({ announced: null }))]))).toMatch(/^192\.0\.2\.10 +shop\/web +a +\? +eth1 +ok/m);
   });
 

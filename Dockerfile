@@ -1,4 +1,6 @@
-# asymroute node agent. Build: docker build -t asymroute/asymroute:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse --short=12 HEAD) .
+# asymroute node agent. A version tag publishes it for amd64 and arm64 (.github/workflows/release.yml); by hand:
+# docker build -t registry.example/asymroute:0.1.0 --build-arg REVISION=$(git rev-parse --short=12 HEAD) .
+# VERSION defaults to package.json's version (test/packaging/release-workflow.test.ts keeps the two equal).
 # Runs as root with capabilities limited by the pod (see the Helm chart and docs/operations.md, "Privileges").
 # test/packaging/dockerfile.test.ts checks that the runtime stage installs every binary the agent spawns and that
 # the production dependency set it ships runs the agent's offline path.

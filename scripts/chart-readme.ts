@@ -93,9 +93,23 @@ them astray and the commands that fix it. It is scraped by Prometheus and read w
 
 ## Installing
 
+A version tag (\`v0.1.0\`) runs the release workflow (\`.github/workflows/release.yml\`), which publishes the image for
+linux/amd64 and linux/arm64 as \`ghcr.io/asymroute/asymroute:<version>\` (the chart's default image) and this chart
+as the OCI artifact \`oci://ghcr.io/asymroute/charts/asymroute\`. Both exist only for versions that have been tagged;
+none has been yet at the time of writing.
+
 \`\`\`
 kubectl create namespace asymroute
 kubectl label namespace asymroute pod-security.kubernetes.io/enforce=privileged
+helm install asymroute oci://ghcr.io/asymroute/charts/asymroute --version <version> -n asymroute
+\`\`\`
+
+Air-gapped clusters, a registry mirror or an untagged commit: build the image from the repository's Dockerfile, push
+it to a registry the nodes reach, and install the chart from the checkout:
+
+\`\`\`
+docker build -t registry.example/asymroute:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
+docker push registry.example/asymroute:0.1.0
 helm install asymroute charts/asymroute -n asymroute \\
   --set image.registry=registry.example --set image.repository=asymroute
 \`\`\`

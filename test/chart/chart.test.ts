@@ -46,7 +46,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(pod.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
     expect(pod.containers).toHaveLength(1);
     const c = pod.containers[0];
-    expect(c.image).toBe('asymroute/asymroute:0.1.0');
+    expect(c.image).toBe('ghcr.io/asymroute/asymroute:0.1.0');
     expect(c.args).toEqual(['serve', '--config', '/etc/asymroute/config.yaml']);
     expect(c.securityContext).toEqual({
       runAsUser: 0,
@@ -210,7 +210,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
     const r = render(
       {
         fullnameOverride: 'netcheck-agent',
-        image: { repository: 'registry.example/asymroute', digest: `sha256:${'a'.repeat(64)}` },
+        image: { registry: '', repository: 'registry.example/asymroute', digest: `sha256:${'a'.repeat(64)}` },
         nodeSelector: { 'node-role.kubernetes.io/lb': '' },
         tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'lb', effect: 'NoSchedule' }],
         affinity: {

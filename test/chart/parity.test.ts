@@ -40,7 +40,7 @@ describe('chart parity values', () => {
     const ds = r.one('DaemonSet');
     expect(ds['spec'].template.spec.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
     const c = r.container();
-    expect(c['image']).toBe('asymroute/asymroute:0.1.0');
+    expect(c['image']).toBe('ghcr.io/asymroute/asymroute:0.1.0');
     expect(c['args']).toEqual(['serve', '--config', '/etc/asymroute/config.yaml']);
     expect(c['securityContext']).toEqual(HARDENED);
     expect(c['startupProbe']).toBeUndefined();
@@ -48,7 +48,8 @@ describe('chart parity values', () => {
   });
 
   it('prefixes image.registry to the repository, with a tag or a digest', () => {
-    expect(render({ image: { registry: 'ghcr.io' } }).container()['image']).toBe('ghcr.io/asymroute/asymroute:0.1.0');
+    expect(render({ image: { registry: 'mirror.example' } }).container()['image']).toBe('mirror.example/asymroute/asymroute:0.1.0');
+    expect(render({ image: { registry: '', repository: 'asymroute' } }).container()['image']).toBe('asymroute:0.1.0');
     const digest = `sha256:${'b'.repeat(64)}`;
     expect(render({ image: { registry: 'registry.example:5000/', repository: 'net/asymroute', digest } }).container()['image']).toBe(
       `registry.example:5000/net/asymroute@${digest}`,

@@ -63,7 +63,7 @@ describe('chart README', () => {
       'config.vips',
     ])
       expect(keys, k).toContain(k);
-    expect(rows.find((r) => r.key === 'image.registry')).toMatchObject({ type: 'string', default: '`""`' });
+    expect(rows.find((r) => r.key === 'image.registry')).toMatchObject({ type: 'string', default: '`"ghcr.io"`' });
   });
 
   it('states the Pod Security Admission requirement with the namespace label', () => {

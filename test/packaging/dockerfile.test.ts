@@ -11,6 +11,7 @@ import { execa } from 'execa';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { AGENT_BINARIES } from '../../agent/sources/binaries.js';
 import { ROOT } from '../helpers/cli.js';
+import { DOCKER_CONTEXT, DOCKERFILE } from '../helpers/image.js';
 
 interface Stage {
   name: string;
@@ -78,7 +79,7 @@ function debianPackage(bin: string): { pkg: string; essential: boolean } {
   throw new Error(`no Debian package owns ${path}`);
 }
 
-const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+const dockerfile = readFileSync(DOCKERFILE, 'utf8');
 const all = stages(dockerfile);
 const runtime = all.at(-1)!;
 
@@ -137,7 +138,7 @@ describe('Dockerfile', () => {
   });
 
   it('sends the build stage everything it copies, and nothing else (.dockerignore)', () => {
-    const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    const ignore = readFileSync(join(DOCKER_CONTEXT, '.dockerignore'), 'utf8')
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'));

@@ -1,11 +1,11 @@
 // TCP sockets on one port from iproute2's `ss`, for BGP session health. The filter is built from a validated number.
 
 import { parseSs, type SsParse } from './ss-parse.js';
+import { missingMessage } from '../sources/binaries.js';
 import { runTool } from '../sources/tool.js';
 import { InvalidArgumentError } from '../sources/validate.js';
 
-export const SS_MISSING_MESSAGE =
-  "the 'ss' command (iproute2) was not found on PATH: install the iproute2 package (Debian/Ubuntu: apt-get install iproute2)";
+export const SS_MISSING_MESSAGE = missingMessage('ss');
 
 export function ssArgs(port: number): string[] {
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new InvalidArgumentError(`invalid port ${port}: 1..65535`);

@@ -4,6 +4,7 @@
 // is not held in a buffer. SLL2 carries the interface index and direction of every packet; without it there is no live evidence.
 
 import { readFileSync } from 'node:fs';
+import { missingMessage } from '../sources/binaries.js';
 import { markedChildren, spawnChild, withParentDeath, type Child } from '../sources/child.js';
 import { canonicalIp, formatIp, parseIp } from '../net/ip.js';
 import { PcapStreamReader, type PcapHeader } from '../parsers/pcap.js';
@@ -12,8 +13,7 @@ import { pidAlive } from '../sources/pids.js';
 import { InvalidArgumentError, validateIfname, validateNetnsName } from '../sources/validate.js';
 import { Restarter } from '../supervisor/restarter.js';
 
-export const TCPDUMP_MISSING_MESSAGE =
-  "the 'tcpdump' command was not found on PATH: install the tcpdump package (Debian/Ubuntu: apt-get install tcpdump)";
+export const TCPDUMP_MISSING_MESSAGE = missingMessage('tcpdump');
 /** Marks our tcpdump children in their environment, so a restarted agent can find and end its orphans. */
 export const CAPTURE_MARKER = 'ASYMROUTE_CAPTURE';
 

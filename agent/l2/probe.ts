@@ -3,13 +3,12 @@
 
 import { canonicalIp } from '../net/ip.js';
 import { parseArping, parseNdisc6, type ArpingResult } from './probe-parse.js';
+import { missingMessage } from '../sources/binaries.js';
 import { runTool } from '../sources/tool.js';
 import { InvalidArgumentError, validateIfname } from '../sources/validate.js';
 
-export const NDISC6_MISSING_MESSAGE =
-  "the 'ndisc6' command was not found on PATH: install the ndisc6 package (Debian/Ubuntu: apt-get install ndisc6)";
-export const ARPING_MISSING_MESSAGE =
-  "the 'arping' command was not found on PATH: install the iputils-arping package (Debian/Ubuntu: apt-get install iputils-arping)";
+export const NDISC6_MISSING_MESSAGE = missingMessage('ndisc6');
+export const ARPING_MISSING_MESSAGE = missingMessage('arping');
 
 export function arpingArgs(vip: string, iface: string, count = 3): string[] {
   const ip = canonicalIp(vip);

@@ -7,6 +7,7 @@ import type { NetfilterState } from '../model/netfilter.js';
 import { parseAddrs, parseLinks, parseNeighbours, parseRoutes, parseRules } from '../parsers/ip-json.js';
 import { parseNetstat } from '../parsers/proc.js';
 import { IpRunner } from './ip-command.js';
+import { missingMessage } from './binaries.js';
 import { readNetfilter } from './netfilter.js';
 import { runTool } from './tool.js';
 import { cniDevice } from '../net/cni-devices.js';
@@ -119,7 +120,7 @@ async function readTcBpf(links: Link[]): Promise<string[] | null> {
       let r;
       try {
         r = await runTool('tc', ['-j', 'filter', 'show', 'dev', validateIfname(l.name), dir], {
-          missing: 'tc (iproute2) not found',
+          missing: missingMessage('tc'),
           timeoutMs: 5000,
         });
       } catch {

@@ -6,13 +6,13 @@ import type { Route } from '../model/host-state.js';
 import type { KernelErrno, KernelOracle, RouteQuestion } from '../model/route-question.js';
 import type { Family } from '../net/ip.js';
 import { parseIp } from '../net/ip.js';
+import { missingMessage } from './binaries.js';
 import { EnvironmentError, runTool, type ToolResult } from './tool.js';
 import { validateIfname, validateIp, validateMark, validateNetnsName } from './validate.js';
 
 export { EnvironmentError } from './tool.js';
 
-const IP_MISSING_MESSAGE =
-  "the 'ip' command (iproute2) was not found on PATH: install the iproute2 package (Debian/Ubuntu: apt-get install iproute2; Alpine: apk add iproute2)";
+const IP_MISSING_MESSAGE = missingMessage('ip');
 
 export interface IpRunnerOptions {
   netns?: string;

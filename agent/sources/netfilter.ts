@@ -6,6 +6,7 @@ import { parseConntrack } from '../parsers/conntrack.js';
 import { parseIptablesSave } from '../parsers/iptables-save.js';
 import { parseNftJson } from '../parsers/nft-json.js';
 import { parseIp } from '../net/ip.js';
+import { missingMessage, type AgentBinaryName } from './binaries.js';
 import { EnvironmentError, runTool } from './tool.js';
 import { validateIp } from './validate.js';
 
@@ -13,17 +14,11 @@ const TIMEOUT_MS = 10_000;
 /** conntrack entries kept per VIP: enough to see every backend, bounded whatever the traffic */
 export const CONNTRACK_PER_VIP = 2048;
 
-const MISSING: Record<string, string> = {
-  iptables: 'the iptables tools were not found on PATH: install the iptables package (Debian/Ubuntu: apt-get install iptables)',
-  nft: "'nft' was not found on PATH: install the nftables package (Debian/Ubuntu: apt-get install nftables)",
-  conntrack: "'conntrack' was not found on PATH: install the conntrack package (Debian/Ubuntu: apt-get install conntrack)",
-};
-
 async function tryTool(
-  bin: string,
+  bin: AgentBinaryName,
   args: string[],
-  missing: string,
 ): Promise<{ ok: true; stdout: string } | { ok: false; missing: boolean; error: string }> {
+  const missing = missingMessage(bin);
   try {
     const r = await runTool(bin, args, { missing, timeoutMs: TIMEOUT_MS });
     if (r.exitCode !== 0)
@@ -43,7 +38,7 @@ export async function readNetfilter(): Promise<NetfilterState> {
   const chains: NfChain[] = [];
   const read: string[] = [];
   const errors: string[] = [];
-  const saves: Array<{ bins: string[]; origin: NfOrigin; required: boolean }> = [
+  const saves: Array<{ bins: AgentBinaryName[]; origin: NfOrigin; required: boolean }> = [
     { bins: ['iptables-nft-save', 'iptables-save'], origin: 'iptables', required: true },
     { bins: ['ip6tables-nft-save', 'ip6tables-save'], origin: 'ip6tables', required: true },
     { bins: ['iptables-legacy-save'], origin: 'iptables-legacy', required: false },
@@ -52,7 +47,7 @@ export async function readNetfilter(): Promise<NetfilterState> {
   for (const s of saves) {
     let done = false;
     for (const bin of s.bins) {
-      const r = await tryTool(bin, [], MISSING['iptables']!);
+      const r = await tryTool(bin, []);
       if (!r.ok && r.missing) continue;
       done = true;
       if (!r.ok) {
@@ -65,9 +60,9 @@ export async function readNetfilter(): Promise<NetfilterState> {
       read.push(`${bin}: ${c.reduce((n, x) => n + x.rules.length, 0)} rules in ${c.length} chains`);
       break;
     }
-    if (!done && s.required) errors.push(MISSING['iptables']!);
+    if (!done && s.required) errors.push(missingMessage(s.bins.at(-1)!));
   }
-  const nft = await tryTool('nft', ['-j', 'list', 'ruleset'], MISSING['nft']!);
+  const nft = await tryTool('nft', ['-j', 'list', 'ruleset']);
   if (nft.ok) {
     let doc: unknown = null;
     try {
@@ -95,7 +90,7 @@ export async function readConntrack(vips: string[]): Promise<ConntrackRead> {
   for (const vip of vips) {
     const ip = validateIp(vip);
     const fam = parseIp(ip)!.family === 6 ? 'ipv6' : 'ipv4';
-    const r = await tryTool('conntrack', ['-L', '-f', fam, '--orig-dst', ip], MISSING['conntrack']!);
+    const r = await tryTool('conntrack', ['-L', '-f', fam, '--orig-dst', ip]);
     if (!r.ok) return { byVip, truncated, error: r.error };
     const p = parseConntrack(r.stdout, CONNTRACK_PER_VIP);
     byVip[ip] = p.entries;

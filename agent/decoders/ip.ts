@@ -34,8 +34,9 @@ export function decodeIpv4(c: Cursor): IpResult {
   if (vihl >> 4 !== 4) return fail('ipv4', 'malformed', `version ${vihl >> 4}`);
   const hlen = (vihl & 0x0f) * 4;
   if (hlen < 20) return fail('ipv4', 'malformed', `header length ${hlen}`);
+  // Total length 0 is a TSO/BIG TCP send (Linux 6.3+ sets it above 64 KiB): bounded by what was captured, as for IPv6.
   const total = u16(c, 2);
-  if (total < hlen) return fail('ipv4', 'malformed', `total length ${total} < header length ${hlen}`);
+  if (total !== 0 && total < hlen) return fail('ipv4', 'malformed', `total length ${total} < header length ${hlen}`);
   if (available(c) < hlen) return fail('ipv4', 'truncated', `options cut off (${hlen} bytes, ${available(c)} captured)`);
   const frag = u16(c, 6);
   const offset = frag & 0x1fff;
@@ -51,7 +52,7 @@ export function decodeIpv4(c: Cursor): IpResult {
     hasL4: offset === 0,
     fragment: offset !== 0 || more,
     next: c.off + hlen,
-    end: Math.min(c.end, c.off + total),
+    end: total === 0 ? c.end : Math.min(c.end, c.off + total),
     ttl: u8(c, 8),
   };
 }

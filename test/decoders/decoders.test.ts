@@ -63,6 +63,12 @@ describe('decodePacket', () => {
     ['IPv4 link, version 5', LINKTYPE.IPV4, [0x55, ...TCP_V4.slice(1)], 'ipv4:malformed'],
     ['IPv4 IHL 4', LINKTYPE.RAW_DLT12, [0x44, ...TCP_V4.slice(1)], 'ipv4:malformed'],
     ['IPv4 total length below the header', LINKTYPE.IPV4, [0x45, 0, 0, 10, ...TCP_V4.slice(4)], 'ipv4:malformed'],
+    [
+      'IPv4 total length 0 (BIG TCP): the captured bytes',
+      LINKTYPE.IPV4,
+      [0x45, 0, 0, 0, ...TCP_V4.slice(4)],
+      'ip if=null null 203.0.113.5.40000 > 192.168.1.240.443 flags=2',
+    ],
     ['TCP header cut', LINKTYPE.IPV4, TCP_V4.slice(0, 30), 'tcp:truncated'],
     ['TCP data offset 3', LINKTYPE.IPV4, [...TCP_V4.slice(0, 32), 0x30, ...TCP_V4.slice(33)], 'tcp:malformed'],
     ['IPv6 extension header runs past the packet', LINKTYPE.IPV6, UDP_V6_EXT.slice(0, 44), 'ipv6:truncated'],

@@ -207,13 +207,13 @@ const ZERO_MAC = '00:00:00:00:00:00';
 function compare(line: string | undefined, o: Ours | undefined, stop: string, r: FileResult): string | null {
   const count = (f: Field) => (r.compared[f] = (r.compared[f] ?? 0) + 1);
   const p = line === undefined ? null : parsePrinted(line);
+  if (p) r.printed++;
   if (o === undefined) return p ? `not-read:${stop}` : null;
   const d = o.d;
   if (!p)
     return d.ok && (d.kind === 'ip' || d.kind === 'arp')
       ? `not-printed:${line !== undefined && /\[\|\w+\]/.test(line) ? 'tcpdump-stopped' : d.kind}`
       : null;
-  r.printed++;
   if (!d.ok) return d.layer === 'link' && d.reason === 'unsupported' ? `link-unsupported:${o.linktype}` : `${d.layer}-${d.reason}`;
   const link = parseLink(line!, o.linktype);
   if (o.linktype === ETHERNET || o.linktype === LINUX_SLL || o.linktype === LINUX_SLL2) {

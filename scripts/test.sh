@@ -17,6 +17,8 @@ command -v fish >/dev/null 2>&1 || test_pkgs+=(fish)
 # agent's file limit. Test-only, so not in install-deps.sh, which installs what the agent runs on a node.
 command -v hping3 >/dev/null 2>&1 || test_pkgs+=(hping3)
 command -v prlimit >/dev/null 2>&1 || test_pkgs+=(util-linux)
+# kubectl runs the kubectl-asymroute plugin in the cluster test (Debian's kubernetes-client when none is installed).
+command -v kubectl >/dev/null 2>&1 || test_pkgs+=(kubernetes-client)
 if ! command -v helm >/dev/null 2>&1; then
   command -v go >/dev/null 2>&1 || test_pkgs+=(golang-go)
   [[ -d /usr/share/gocode/src/github.com/Masterminds/sprig ]] || test_pkgs+=(golang-github-masterminds-sprig-dev)

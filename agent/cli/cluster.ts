@@ -15,7 +15,7 @@ import { kubeConfigPresent } from '../kubernetes/config-present.js';
 import { kubeHttp, type KubeAnswer } from '../kubernetes/request.js';
 import { EnvironmentError } from '../sources/tool.js';
 import type { Output } from './check.js';
-import { clusterText, clusterView, type AgentOutcome, type AgentPod, type AgentReport } from './cluster-view.js';
+import { clusterText, clusterView, type AgentOutcome, type AgentPod, type AgentReport } from '../exposition/cluster-view.js';
 
 /** Annotations the chart puts on the agent pods. */
 export const SCHEME_ANNOTATION = 'asymroute.io/scheme';

@@ -256,6 +256,16 @@ describe('Grafana dashboard', () => {
     expect(r.output, 'promtool test rules').toMatch(/SUCCESS/);
     expect(r.status).toBe(0);
     expect(queries.length).toBeGreaterThanOrEqual(17);
+    // What promtool confirmed, panel by panel, for the record (the session notes quote it).
+    if (vars === ONE)
+      console.log(
+        all
+          .map(
+            (t, i) =>
+              `[dashboard] ${t.key}: ${queries[i]!.expr} => ${queries[i]!.samples.map(([l, v]) => `${labelsText(l)} ${v}`).join('; ')}`,
+          )
+          .join('\n'),
+      );
   });
 
   it('promtool catches a renamed label or metric in a query', () => {

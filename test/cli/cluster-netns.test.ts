@@ -2,6 +2,7 @@
 // an agent and an agent nobody can reach, all behind the local Kubernetes API's pod proxy. The user's rights and the
 // reader service account's are the chart's own Role and ClusterRoles, rendered.
 
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
@@ -246,9 +247,12 @@ describeAsRoot('asymroute cluster through the pod proxy', () => {
       expect(table.stdout).toMatch(/^192\.168\.1\.240 +shop\/web +node-c +no agent$/m);
       expect(table.stdout).toMatch(/^node-d +asymroute\/asymroute-ddddd +agent did not answer +error trying to reach service/m);
 
-      // The kubectl plugin is the same command.
-      const viaKubectl = await execa(process.execPath, [`${ROOT}bin/kubectl-asymroute.js`, '-o', 'json', '--kubeconfig', alice], {
+      // The kubectl plugin is the same command: kubectl finds kubectl-asymroute on PATH and runs it.
+      const plugins = tempDir('plugin');
+      symlinkSync(`${ROOT}bin/kubectl-asymroute.js`, join(plugins, 'kubectl-asymroute'));
+      const viaKubectl = await execa('kubectl', ['asymroute', '-o', 'json', '--kubeconfig', alice], {
         reject: false,
+        env: { PATH: `${plugins}:${process.env['PATH']}` },
       });
       expect(viaKubectl.exitCode).toBe(1);
       expect((JSON.parse(viaKubectl.stdout) as View).nodes.map((n) => n.state).sort()).toEqual([

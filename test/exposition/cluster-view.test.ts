@@ -2,7 +2,7 @@
 // asymmetric over unanswered over ok, an announcer nobody reported is unknown (not "no"), and the exit code.
 
 import { describe, expect, it } from 'vitest';
-import { clusterText, clusterView, type AgentOutcome, type AgentReport } from '../../agent/cli/cluster-view.js';
+import { clusterText, clusterView, type AgentOutcome, type AgentReport } from '../../agent/exposition/cluster-view.js';
 
 const report = (over: Partial<AgentReport> & { verdicts?: string[]; announced?: boolean | null }): AgentReport =>
   ({

@@ -1,7 +1,7 @@
 // The cluster view: every agent's report folded into one table, VIP x node, with the nodes whose agent is missing or
 // did not answer listed as such. Pure: `cluster.ts` fetches, this decides and prints.
 
-import type { CheckReportJson } from '../exposition/check-report.js';
+import type { CheckReportJson } from './check-report.js';
 import type { Severity } from '../findings/registry.js';
 
 export const CLUSTER_SCHEMA = 'asymroute.cluster/v1';

@@ -58,11 +58,28 @@ export function ipv4Packet(
   dst: string,
   proto: number,
   l4: number[],
-  opts: { fragOffset?: number; more?: boolean } = {},
+  opts: { fragOffset?: number; more?: boolean; id?: number } = {},
 ): number[] {
   const total = 20 + l4.length;
   const frag = ((opts.more ? 0x2000 : 0) | (opts.fragOffset ?? 0)) & 0xffff;
-  return [0x45, 0, total >> 8, total & 0xff, 0, 1, frag >> 8, frag & 0xff, 64, proto, 0, 0, ...ipv4Bytes(src), ...ipv4Bytes(dst), ...l4];
+  const id = opts.id ?? 1;
+  return [
+    0x45,
+    0,
+    total >> 8,
+    total & 0xff,
+    (id >> 8) & 0xff,
+    id & 0xff,
+    frag >> 8,
+    frag & 0xff,
+    64,
+    proto,
+    0,
+    0,
+    ...ipv4Bytes(src),
+    ...ipv4Bytes(dst),
+    ...l4,
+  ];
 }
 
 export function ipv6Packet(src: string, dst: string, proto: number, l4: number[], ext: number[][] = []): number[] {

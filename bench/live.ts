@@ -15,8 +15,11 @@ const RUN_SECONDS = Number(process.env['BENCH_LIVE_SECONDS'] ?? 4);
 const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 20);
 const ROUNDS = Number(process.env['BENCH_LIVE_ROUNDS'] ?? 3);
 const VIP = '10.201.9.9';
-/** the agent's default (captureSampleBits) */
+/** the agent's defaults (captureSampleBits, captureDataSampleBits) */
 export const SAMPLE_BITS = 4;
+export const DATA_SAMPLE_BITS = 6;
+/** the opt-in UDP thinning measured in a row of its own */
+export const UDP_SAMPLE_BITS = 6;
 /** client ports: one outside the sample (low bits not zero), one inside it */
 const PORT_OUTSIDE = 40001;
 const PORT_INSIDE = 40000;
@@ -39,6 +42,10 @@ export interface LiveRun {
 
 export interface LiveResults {
   sampleBits: number;
+  /** captureDataSampleBits of the agent (absent in results from before it existed) */
+  dataSampleBits?: number;
+  /** the --capture-udp-sample-bits of the extra UDP row */
+  udpSampleBits?: number;
   runSeconds: number;
   rounds: number;
   runs: LiveRun[];
@@ -166,7 +173,7 @@ async function tcpdumpRun(
   cport: number,
   immediate: boolean,
 ): Promise<{ pps: number; bps: number; cores: number; drops: number | null; captured: number | null }> {
-  const args = tcpdumpArgs([VIP], { snaplen: 192, bufferKiB: 4096, sampleBits: SAMPLE_BITS });
+  const args = tcpdumpArgs([VIP], { snaplen: 192, bufferKiB: 4096, sample: { flows: SAMPLE_BITS, tcpData: DATA_SAMPLE_BITS } });
   if (immediate) args.unshift('--immediate-mode');
   const td = spawnIn(node, ['tcpdump', ...args], { stdout: 'ignore' });
   let err = '';
@@ -192,7 +199,7 @@ interface Agent {
   port: number;
 }
 
-async function startAgent(node: Netns, port: number): Promise<Agent> {
+async function startAgent(node: Netns, port: number, extra: string[] = []): Promise<Agent> {
   const child = spawnIn(node, [
     process.execPath,
     BIN,
@@ -209,6 +216,9 @@ async function startAgent(node: Netns, port: number): Promise<Agent> {
     'off',
     '--capture-sample-bits',
     String(SAMPLE_BITS),
+    '--capture-data-sample-bits',
+    String(DATA_SAMPLE_BITS),
+    ...extra,
   ]);
   const a: Agent = { child, log: '', port };
   child.stdout?.on('data', (d: Buffer) => (a.log += d.toString()));
@@ -338,6 +348,19 @@ export async function liveBenchmark(log: (s: string) => void): Promise<LiveResul
       } finally {
         await stopChild(a.child);
       }
+      if (workload === 'udp-64B') {
+        const u = await startAgent(node, 9466, ['--capture-udp-sample-bits', String(UDP_SAMPLE_BITS)]);
+        procs.push(u.child);
+        try {
+          measured.push(
+            await measure(`asymroute serve --capture-udp-sample-bits ${UDP_SAMPLE_BITS}, flow inside the sample`, () =>
+              agentRun(client, node, u, workload, PORT_INSIDE),
+            ),
+          );
+        } finally {
+          await stopChild(u.child);
+        }
+      }
       const sortedBase = [...baseline].sort((p, q) => tput(p) - tput(q));
       const base = sortedBase[Math.floor(sortedBase.length / 2)]!;
       for (const m of [
@@ -394,7 +417,15 @@ export async function liveBenchmark(log: (s: string) => void): Promise<LiveResul
     } finally {
       await stopChild(a.child);
     }
-    return { sampleBits: SAMPLE_BITS, runSeconds: RUN_SECONDS, rounds: ROUNDS, runs, idle };
+    return {
+      sampleBits: SAMPLE_BITS,
+      dataSampleBits: DATA_SAMPLE_BITS,
+      udpSampleBits: UDP_SAMPLE_BITS,
+      runSeconds: RUN_SECONDS,
+      rounds: ROUNDS,
+      runs,
+      idle,
+    };
   } finally {
     for (const p of procs) p.kill('SIGKILL');
     await Promise.allSettled(procs);

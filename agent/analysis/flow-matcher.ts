@@ -16,7 +16,8 @@ import { FlowTable } from './flow-table.js';
  * symmetric / asymmetric: answered, the first reply (RST and ICMP errors included) on the request's interface or on
  * another; reset: a symmetric flow with a TCP RST; unanswered: a TCP SYN with no reply within answerMs; no-reply: any
  * other request with no reply within answerMs (UDP, ICMP, TCP segments of a connection older than the capture), which
- * raises no finding: a single spoofed or stray datagram must not; pending: not yet decided, or replies only.
+ * raises no finding: a single spoofed or stray datagram must not; pending: not yet decided, or replies only (and TCP
+ * segments without a reply when the capture thins TCP data: the reply may simply not have been kept).
  */
 export type FlowOutcome = 'symmetric' | 'asymmetric' | 'unanswered' | 'no-reply' | 'reset' | 'pending';
 export const FLOW_OUTCOMES: FlowOutcome[] = ['symmetric', 'asymmetric', 'unanswered', 'no-reply', 'reset', 'pending'];
@@ -38,6 +39,11 @@ export interface FlowMatcherOptions {
   /** ms a request may wait for its reply before it counts as unanswered */
   answerMs?: number;
   ifname?: (ifindex: number) => string | null;
+  /**
+   * The capture keeps only some TCP data segments of a flow (captureDataSampleBits): a connection older than the
+   * capture whose replies were not kept yet stays pending instead of counting as no-reply.
+   */
+  tcpDataThinned?: boolean;
   /**
    * Which clients count as observed. 'handshake' (live, the default): only those that acknowledge the VIP's SYN-ACK,
    * which a spoofed source cannot. 'answered' (a capture file the operator chose to analyze): any client whose
@@ -117,6 +123,7 @@ export class FlowMatcher implements V4PacketSink {
   readonly capacity: number;
   private readonly idleMs: number;
   private readonly answerMs: number;
+  private readonly tcpDataThinned: boolean;
   private readonly ifname: (i: number) => string | null;
   private readonly clientsAnswered: boolean;
   // VIPs: IPv4 as numbers (index = position), IPv6 as canonical text
@@ -165,6 +172,7 @@ export class FlowMatcher implements V4PacketSink {
     this.capacity = opts.capacity ?? 1_000_000;
     this.idleMs = opts.idleMs ?? 120_000;
     this.answerMs = opts.answerMs ?? 3_000;
+    this.tcpDataThinned = opts.tcpDataThinned === true;
     this.ifname = opts.ifname ?? ((i) => `if${i}`);
     this.clientsAnswered = opts.clients === 'answered';
     for (const v of opts.vips) {
@@ -478,7 +486,9 @@ export class FlowMatcher implements V4PacketSink {
     if (t.pout[slot] === 0) {
       if (t.flags[slot]! & F_RST) return 'reset';
       if (now - t.first[slot]! < this.answerMs) return 'pending';
-      return this.svcProto[t.svc[slot]!] === 6 && t.syns[slot]! > 0 ? 'unanswered' : 'no-reply';
+      const tcp = this.svcProto[t.svc[slot]!] === 6;
+      if (tcp && t.syns[slot]! > 0) return 'unanswered';
+      return tcp && this.tcpDataThinned ? 'pending' : 'no-reply';
     }
     if (t.pin[slot] === 0) return 'pending';
     // Any reply, a RST or an ICMP error too, that leaves elsewhere is asymmetric: the client never gets it.

@@ -12,7 +12,7 @@ import { canonicalIp } from '../net/ip.js';
 import type { LinkNames } from '../sources/link-names.js';
 import type { Restarter } from '../supervisor/restarter.js';
 import { RequestError, type Endpoint, type LogFn, type Monitor, type MonitorHealth, type ReportSection } from '../findings/monitor.js';
-import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats } from './tcpdump.js';
+import { buildFilter, TcpdumpCapture, type CaptureEvent, type CaptureStats, type SampleBits } from './tcpdump.js';
 
 export interface CaptureConfig {
   enabled: boolean;
@@ -20,8 +20,8 @@ export interface CaptureConfig {
   bufferKiB: number;
   flowCapacity: number;
   idleMs: number;
-  /** TCP/UDP data of 1 in 2^sampleBits flows crosses into user space (0: all) */
-  sampleBits?: number;
+  /** what of the TCP/UDP data crosses into user space (tcpdump.ts SampleBits; absent: all) */
+  sample?: SampleBits;
 }
 
 export interface CaptureMonitorOptions {
@@ -92,13 +92,22 @@ export class CaptureMonitor implements Monitor {
   }
 
   /** What the capture filter keeps, for the report and the metrics. */
-  get sampling(): { sampleBits: number; flowsWithData: number; text: string } {
-    const k = this.opts.capture.sampleBits ?? 0;
+  get sampling(): { sampleBits: number; tcpDataBits: number; udpBits: number; flowsWithData: number; text: string } {
+    const k = this.opts.capture.sample?.flows ?? 0;
+    const d = this.opts.capture.sample?.tcpData ?? 0;
+    const u = this.opts.capture.sample?.udp ?? 0;
+    const within = [
+      d ? `about 1 in ${2 ** d} of their TCP data segments` : null,
+      u ? `about 1 in ${2 ** u} of their IPv4 UDP datagrams` : null,
+    ]
+      .filter(Boolean)
+      .join(' and ');
+    const flows = k === 0 ? 'of every flow' : `of 1 in ${2 ** k} flows (client port with its low ${k} bits zero)`;
     const text =
-      k === 0
+      k === 0 && !within
         ? 'every packet to and from the VIPs'
-        : `TCP SYN, FIN and RST of every flow; TCP and UDP data of 1 in ${2 ** k} flows (client port with its low ${k} bits zero)`;
-    return { sampleBits: k, flowsWithData: 1 / 2 ** k, text };
+        : `TCP SYN, FIN and RST of every flow; TCP and UDP data ${flows}${within ? `, and of those ${within}` : ''}`;
+    return { sampleBits: k, tcpDataBits: d, udpBits: u, flowsWithData: 1 / 2 ** k, text };
   }
 
   get wanted(): boolean {
@@ -143,7 +152,7 @@ export class CaptureMonitor implements Monitor {
     const bgp = this.opts.bgpTap ?? null;
     const filter = buildFilter(
       vips.map((v) => v.ip),
-      { bgp: bgp !== null, sampleBits: c.sampleBits },
+      { bgp: bgp !== null, sample: c.sample },
     );
     if (this.capture && this.capture.args.at(-1) === filter) return;
     // A restart for a new VIP set is planned: /healthz stays ok through it (the liveness probe must not see it).
@@ -164,7 +173,13 @@ export class CaptureMonitor implements Monitor {
     }
     this.flush();
     const names = this.opts.names;
-    const m = new FlowMatcher({ vips: vips.map((v) => v.ip), capacity: c.flowCapacity, idleMs: c.idleMs, ifname: (i) => names.name(i) });
+    const m = new FlowMatcher({
+      vips: vips.map((v) => v.ip),
+      capacity: c.flowCapacity,
+      idleMs: c.idleMs,
+      ifname: (i) => names.name(i),
+      tcpDataThinned: (c.sample?.tcpData ?? 0) > 0,
+    });
     this.matcher = m;
     this.exported = { ...this.exported, skipped: {}, evictions: 0 };
     this.dropsBase = this.captureStats.drops;
@@ -178,7 +193,7 @@ export class CaptureMonitor implements Monitor {
     this.capture = new TcpdumpCapture({
       vips: vips.map((v) => v.ip),
       bgp: bgp !== null,
-      sampleBits: c.sampleBits,
+      sample: c.sample,
       snaplen: c.snaplen,
       bufferKiB: c.bufferKiB,
       restarter: this.opts.restarter,

@@ -74,13 +74,33 @@ function netTerms(dir: 'src' | 'dst' | 'arp', family: 4 | 6, addrs: bigint[]): s
 
 /**
  * The capture filter: the kernel chooses what crosses into user space. To and from VIPs: TCP SYN, FIN and RST and
- * everything that is neither TCP nor UDP, always; TCP and UDP data only for 1 in 2^sampleBits flows, chosen by the
+ * everything that is neither TCP nor UDP, always; TCP and UDP data only for 1 in 2^flows flows, chosen by the
  * client port (its low bits zero), read from the source port of requests and the destination port of replies so
- * both directions of a chosen flow are kept. ARP for the VIPs, IPv6 neighbour discovery, and TCP port 179 (BGP) when
+ * both directions of a chosen flow are kept; within those, about 1 in 2^tcpData TCP data segments and 1 in 2^udp
+ * IPv4 UDP datagrams. ARP for the VIPs, IPv6 neighbour discovery, and TCP port 179 (BGP) when
  * asked. IPv6 transport headers are read right after the fixed header; with extension headers in between, a
  * packet counts as "neither TCP nor UDP" and is kept.
  */
-export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean; sampleBits?: number } = {}): string {
+export interface SampleBits {
+  /** TCP/UDP data of 1 in 2^flows flows, chosen by the client port */
+  flows?: number;
+  /** within those, about 1 in 2^tcpData TCP segments without SYN/FIN/RST, by sequence + acknowledgment number */
+  tcpData?: number;
+  /** within those, about 1 in 2^udp IPv4 UDP datagrams, by IP ID (ID 0 always kept) */
+  udp?: number;
+}
+
+function bitsMask(bits: number | undefined, what: string): number {
+  const b = bits ?? 0;
+  if (!Number.isInteger(b) || b < 0 || b > 16) throw new InvalidArgumentError(`invalid ${what} sample bits ${b}: 0..16`);
+  return (1 << b) - 1;
+}
+
+// Bits 10 and up of seq + ack: a bulk sender's sequence and its peer's acknowledgments both advance by about a
+// segment per packet, so each direction is thinned alike; bits below 10 would follow the segment size, not the count.
+const seqAckThin = (seq: string, ack: string, m: number) => `((((${seq} + ${ack}) >> 10) & ${m}) = 0)`;
+
+export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean; sample?: SampleBits } = {}): string {
   const v4: bigint[] = [];
   const v6: bigint[] = [];
   for (const v of vips) {
@@ -88,24 +108,34 @@ export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean
     if (ip === null || canonicalIp(v) === null) throw new InvalidArgumentError(`invalid VIP ${JSON.stringify(v)} for the capture filter`);
     (ip.family === 4 ? v4 : v6).push(ip.value);
   }
-  const bits = opts.sampleBits ?? 0;
-  if (!Number.isInteger(bits) || bits < 0 || bits > 16) throw new InvalidArgumentError(`invalid flow sample bits ${bits}: 0..16`);
-  const m = (1 << bits) - 1;
+  const m = bitsMask(opts.sample?.flows, 'flow');
+  const dm = bitsMask(opts.sample?.tcpData, 'TCP data');
+  const um = bitsMask(opts.sample?.udp, 'UDP');
+  const all = (...terms: Array<string | null>) => terms.filter((t): t is string => t !== null).join(' and ');
   const parts: string[] = [];
   if (v4.length) {
     const [dst, src] = [netTerms('dst', 4, v4), netTerms('src', 4, v4)];
-    if (m === 0) parts.push(`(ip and (${dst} or ${src}))`);
+    if (m === 0 && dm === 0 && um === 0) parts.push(`(ip and (${dst} or ${src}))`);
     else {
       const keep = (port: 0 | 2) =>
-        `(not (tcp or udp) or tcp[13] & 7 != 0 or (tcp and tcp[${port}:2] & ${m} = 0) or (udp and udp[${port}:2] & ${m} = 0))`;
+        `(not (tcp or udp) or tcp[13] & 7 != 0 or (${all(
+          'tcp',
+          m ? `tcp[${port}:2] & ${m} = 0` : null,
+          dm ? seqAckThin('tcp[4:4]', 'tcp[8:4]', dm) : null,
+        )}) or (${all('udp', m ? `udp[${port}:2] & ${m} = 0` : null, um ? `ip[4:2] & ${um} = 0` : null)}))`;
       parts.push(`(ip and ((${dst} and ${keep(0)}) or (${src} and ${keep(2)})))`);
     }
   }
   if (v6.length) {
     const [dst, src] = [netTerms('dst', 6, v6), netTerms('src', 6, v6)];
-    if (m === 0) parts.push(`(ip6 and (${dst} or ${src}))`);
+    if (m === 0 && dm === 0) parts.push(`(ip6 and (${dst} or ${src}))`);
     else {
-      const keep = (port: 40 | 42) => `(not (ip6[6] = 6 or ip6[6] = 17) or (ip6[6] = 6 and ip6[53] & 7 != 0) or ip6[${port}:2] & ${m} = 0)`;
+      // Only a TCP or UDP header right after the fixed header is read; anything else (extension headers) is kept.
+      const keep = (port: 40 | 42) =>
+        `(not (ip6[6] = 6 or ip6[6] = 17) or (ip6[6] = 6 and ip6[53] & 7 != 0) or (${all(
+          m ? `ip6[${port}:2] & ${m} = 0` : null,
+          dm ? `(ip6[6] = 17 or ${seqAckThin('ip6[44:4]', 'ip6[48:4]', dm)})` : null,
+        )}))`;
       parts.push(`(ip6 and ((${dst} and ${keep(40)}) or (${src} and ${keep(42)})))`);
     }
   }
@@ -120,7 +150,7 @@ export function buildFilter(vips: string[], opts: { arp?: boolean; bgp?: boolean
 /** tcpdump's arguments for a pcap stream of VIP traffic on stdout; -s and -B only when given (else tcpdump's defaults). */
 export function tcpdumpArgs(
   vips: string[],
-  opts: { iface?: string; snaplen?: number; bufferKiB?: number; bgp?: boolean; sampleBits?: number } = {},
+  opts: { iface?: string; snaplen?: number; bufferKiB?: number; bgp?: boolean; sample?: SampleBits } = {},
 ): string[] {
   const iface = opts.iface ?? 'any';
   if (iface !== 'any') validateIfname(iface);
@@ -133,7 +163,7 @@ export function tcpdumpArgs(
     ...['-i', iface, '-y', 'LINUX_SLL2', '-U', '-n', '-w', '-'],
     ...(snaplen !== undefined ? ['-s', String(snaplen)] : []),
     ...(bufferKiB !== undefined ? ['-B', String(bufferKiB)] : []),
-    buildFilter(vips, { bgp: opts.bgp, sampleBits: opts.sampleBits }),
+    buildFilter(vips, { bgp: opts.bgp, sample: opts.sample }),
   ];
 }
 
@@ -156,8 +186,8 @@ export interface CaptureOptions {
   vips: string[];
   /** also capture TCP port 179 (BGP sessions) */
   bgp?: boolean;
-  /** TCP/UDP data of 1 in 2^sampleBits flows (0: all); see buildFilter */
-  sampleBits?: number;
+  /** what of the TCP/UDP data is kept (absent: all); see buildFilter */
+  sample?: SampleBits;
   iface?: string;
   snaplen?: number;
   /** kernel buffer in KiB (-B) */
@@ -209,7 +239,7 @@ export class TcpdumpCapture {
       snaplen: opts.snaplen ?? 192,
       bufferKiB: opts.bufferKiB ?? 4096,
       bgp: opts.bgp,
-      sampleBits: opts.sampleBits,
+      sample: opts.sample,
     });
     this.restarter =
       opts.restarter ??

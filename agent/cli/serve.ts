@@ -145,7 +145,7 @@ export async function startServe(argv: string[], io: Output, version: string, re
       bufferKiB: v.captureBufferKiB,
       flowCapacity: v.flowCapacity,
       idleMs: v.flowIdle * 1000,
-      sampleBits: v.captureSampleBits,
+      sample: { flows: v.captureSampleBits, tcpData: v.captureDataSampleBits, udp: v.captureUdpSampleBits },
     },
     names,
     log,

@@ -115,7 +115,7 @@ function liveOf(report: AgentReport, ip: string): { live: LiveVerdict; flows: Re
   const flows = Object.fromEntries(Object.entries(o).filter((e): e is [string, number] => typeof e[1] === 'number' && e[1] > 0));
   const n = (k: string) => flows[k] ?? 0;
   const live: LiveVerdict =
-    n('asymmetric') > 0 ? 'asymmetric' : n('unanswered') + n('no-reply') > 0 ? 'unanswered' : n('symmetric') > 0 ? 'ok' : 'no-flows';
+    n('asymmetric') > 0 ? 'asymmetric' : n('unanswered') > 0 ? 'unanswered' : n('symmetric') > 0 ? 'ok' : 'no-flows';
   return { live, flows };
 }
 
@@ -220,8 +220,7 @@ const LIVE_TEXT: Record<LiveVerdict, string> = {
 function liveText(c: VipCell): string {
   if (!c.live) return '-';
   const f = c.flows ?? {};
-  const n =
-    c.live === 'asymmetric' ? f['asymmetric'] : c.live === 'unanswered' ? (f['unanswered'] ?? 0) + (f['no-reply'] ?? 0) : f['symmetric'];
+  const n = c.live === 'asymmetric' ? f['asymmetric'] : c.live === 'unanswered' ? f['unanswered'] : f['symmetric'];
   return n ? `${LIVE_TEXT[c.live]} (${n})` : LIVE_TEXT[c.live];
 }
 

@@ -258,6 +258,17 @@ describe('FlowMatcher under spoofed and non-TCP traffic', () => {
     ]);
   });
 
+  it('with TCP data thinned by the capture, a connection older than the capture waits for a reply instead of counting as no-reply', () => {
+    const m = new FlowMatcher({ vips: [VIP], answerMs: 1000, ifname: (i) => ({ 2: 'eth1', 3: 'eth0' })[i] ?? null, tcpDataThinned: true });
+    m.observe(pkt(true, '203.0.113.8', 4000, ACK, 2), 0);
+    expect(m.openTally(5000).get(VIP)!.outcomes).toMatchObject({ 'no-reply': 0, pending: 1 });
+    // Once a reply of it is kept, it is judged as any other flow; an unanswered SYN is still unanswered.
+    m.observe(pkt(false, '203.0.113.8', 4000, ACK, 3), 100);
+    m.observe(pkt(true, '203.0.113.9', 4001, SYN, 2), 0);
+    m.observe(udpReq('203.0.113.7', 5353, 2), 0);
+    expect(m.openTally(5000).get(VIP)!.outcomes).toMatchObject({ asymmetric: 1, unanswered: 1, 'no-reply': 1, pending: 0 });
+  });
+
   for (const vip of [VIP, '2001:db8:1::240']) {
     const client = vip.includes(':') ? '2001:db8:c::7' : '203.0.113.7';
     it(`an ICMP port unreachable from the VIP answers the flow it quotes, on its own interface (${vip})`, () => {

@@ -49,7 +49,7 @@ describeAsRoot('flows under spoofed and non-TCP traffic, in namespaces', () => {
       capture = new TcpdumpCapture({
         vips: [l.vip],
         netns: l.node.name,
-        sampleBits: 4,
+        sample: { flows: 4, tcpData: 6 },
         restarter: new Restarter('tcpdump', { initialMs: 200, maxMs: 30_000, random: () => 0 }),
         onPacket: (buf, off, caplen, _len, ts, linktype) =>
           void feedPacket(m, (layer, reason) => failures.push(`${layer}:${reason}`), linktype, buf, off, caplen, ts),

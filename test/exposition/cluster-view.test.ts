@@ -61,11 +61,12 @@ describe('cluster view', () => {
       expect(view([answered('a', report({ verdicts }))]).vips[0]!.nodes[0]!.static, verdicts.join()).toBe(want);
   });
 
-  it('ranks live flows: asymmetric, then unanswered (no-reply included), then ok; no table means not captured', () => {
+  it('ranks live flows: asymmetric, then unanswered SYNs, then ok (a request without reply is not evidence); no table means not captured', () => {
     const live = (outcomes: Record<string, number> | null) =>
       view([answered('a', report({ liveFlows: outcomes ? { '192.0.2.10': { outcomes } } : null }))]).vips[0]!.nodes[0]!.live;
     expect(live({ symmetric: 5, asymmetric: 1 })).toBe('asymmetric');
-    expect(live({ symmetric: 5, 'no-reply': 1 })).toBe('unanswered');
+    expect(live({ symmetric: 5, unanswered: 1 })).toBe('unanswered');
+    expect(live({ symmetric: 5, 'no-reply': 3 })).toBe('ok');
     expect(live({ symmetric: 5, reset: 2 })).toBe('ok');
     expect(live({ pending: 2 })).toBe('no-flows');
     expect(live(null)).toBe('not-captured');

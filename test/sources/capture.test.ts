@@ -42,7 +42,8 @@ describe('buildFilter', () => {
     expect(() => buildFilter([v])).toThrow(InvalidArgumentError);
   });
   it('refuses a sample outside 0..16 bits', () => {
-    for (const b of [-1, 17, 1.5]) expect(() => buildFilter(['10.0.0.1'], { sampleBits: b })).toThrow(/flow sample bits/);
+    for (const b of [-1, 17, 1.5]) expect(() => buildFilter(['10.0.0.1'], { sample: { flows: b } })).toThrow(/flow sample bits/);
+    for (const b of [-1, 17]) expect(() => buildFilter(['10.0.0.1'], { sample: { tcpData: b } })).toThrow(/TCP data sample bits/);
   });
   it('refuses bad sizes and interface names before anything runs', () => {
     const onPacket = () => undefined;
@@ -165,7 +166,71 @@ describe('the capture filter in tcpdump', () => {
       expect(covered, k).toContain(k);
     const got = await kept(
       cases.map((c) => c.frame),
-      buildFilter([VIP4, VIP6], { sampleBits: bits }),
+      buildFilter([VIP4, VIP6], { sample: { flows: bits } }),
+    );
+    const wrong = cases
+      .map((c, i) => ({ ...c, i }))
+      .filter((c) => got.has(c.i) !== c.keep)
+      .map((c) => `${c.keep ? 'dropped' : 'kept'}: ${c.what}`);
+    expect(wrong).toEqual([]);
+  });
+
+  it('within sampled flows, thins TCP data by sequence + acknowledgment bits and IPv4 UDP by IP ID, both directions alike', async () => {
+    const r = prng(29);
+    const [flowBits, dataBits, udpBits] = [2, 3, 2];
+    const u32 = () => Math.floor(r() * 2 ** 32);
+    const cases: Case[] = [];
+    const covered = new Map<string, number>();
+    for (let i = 0; i < 400; i++) {
+      const v6 = r() < 0.35;
+      const vip = v6 ? VIP6 : VIP4;
+      const client = v6 ? '2001:db8:9::7' : '203.0.113.7';
+      // Mostly sampled client ports (the thinning applies inside the sample only).
+      const cport = r() < 0.8 ? (1024 + Math.floor(r() * 15000)) << flowBits : 1025 + 4 * Math.floor(r() * 15000);
+      const request = r() < 0.5;
+      const kind = ['data', 'data', 'udp', 'syn', 'fin'][Math.floor(r() * 5)]!;
+      const [src, dst] = request ? [client, vip] : [vip, client];
+      const [sport, dport] = request ? [cport, 443] : [443, cport];
+      const seq = u32();
+      const ack = u32();
+      const id = r() < 0.15 ? 0 : Math.floor(r() * 65536);
+      const proto = kind === 'udp' ? 17 : 6;
+      const flags = kind === 'syn' ? SYN : kind === 'fin' ? 0x11 : ACK;
+      const l4 =
+        proto === 6
+          ? tcpSegment({ src, dst, sport, dport, flags, seq, ack, payload: 10 })
+          : [sport >> 8, sport & 255, dport >> 8, dport & 255, 0, 12, 0, 0, 1, 2, 3, 4];
+      const ip = v6 ? ipv6Packet(src, dst, proto, l4) : ipv4Packet(src, dst, proto, l4, { id });
+      // The rule, written out: control always; else only sampled flows, and then 1 in 2^bits by the field.
+      const sampled = cport % (1 << flowBits) === 0;
+      const thinTcp = Math.floor(((seq + ack) % 2 ** 32) / 1024) % (1 << dataBits) === 0;
+      const thinUdp = v6 || id % (1 << udpBits) === 0;
+      const keep = kind === 'syn' || kind === 'fin' || (sampled && (proto === 6 ? thinTcp : thinUdp));
+      const k = `${v6 ? 6 : 4}|${kind === 'data' || kind === 'udp' ? kind : 'control'}|${sampled}|${keep}`;
+      covered.set(k, (covered.get(k) ?? 0) + 1);
+      cases.push({
+        frame: sll2(v6 ? 0x86dd : 0x0800, 2, request ? 'host' : 'outgoing', ip),
+        keep,
+        what: `${kind} ${src}:${sport} > ${dst}:${dport} seq ${seq} ack ${ack} id ${id}`,
+      });
+    }
+    // What the generator covered: kept and dropped data in both families, UDP kept and dropped in IPv4, control kept.
+    for (const k of [
+      '4|data|true|true',
+      '4|data|true|false',
+      '6|data|true|true',
+      '6|data|true|false',
+      '4|udp|true|true',
+      '4|udp|true|false',
+      '6|udp|true|true',
+      '4|data|false|false',
+      '4|control|false|true',
+      '6|control|true|true',
+    ])
+      expect(covered.get(k) ?? 0, k).toBeGreaterThan(0);
+    const got = await kept(
+      cases.map((c) => c.frame),
+      buildFilter([VIP4, VIP6], { sample: { flows: flowBits, tcpData: dataBits, udp: udpBits } }),
     );
     const wrong = cases
       .map((c, i) => ({ ...c, i }))
@@ -177,7 +242,7 @@ describe('the capture filter in tcpdump', () => {
   it("stays bounded with a thousand VIPs: tcpdump compiles it, and every VIP's SYN still passes", async () => {
     const r = prng(17);
     const vips = Array.from({ length: 1000 }, () => `10.${Math.floor(r() * 4)}.${Math.floor(r() * 256)}.${Math.floor(r() * 256)}`);
-    const f = buildFilter(vips, { sampleBits: 4 });
+    const f = buildFilter(vips, { sample: { flows: 4, tcpData: 6 } });
     expect((f.match(/dst (host|net) /g) ?? []).length).toBeLessThanOrEqual(MAX_FILTER_TERMS);
     const frames = vips.map((v) =>
       sll2(0x0800, 2, 'host', ipv4Packet('203.0.113.7', v, 6, tcpSegment({ src: '', dst: '', sport: 40001, dport: 443, flags: SYN }))),

@@ -44,7 +44,7 @@ describeAsRoot('live capture in network namespaces', () => {
         vips: [l.vip],
         netns: l.node.name,
         // The agent's default: handshakes always, data of 1 in 16 flows.
-        sampleBits: 4,
+        sample: { flows: 4, tcpData: 6 },
         // Jitter drawn as 0: the first restart comes after exactly the first backoff step.
         restarter: new Restarter('tcpdump', { initialMs: 200, maxMs: 30_000, random: () => 0 }),
         onPacket: (buf, off, caplen, _len, ts, linktype) => {

@@ -247,7 +247,25 @@ export function parseRoutes(data: unknown, family: Family, source = `ip -j -${fa
 
 const RULE_ACTIONS: ReadonlySet<string> = new Set(['nop', 'unreachable', 'blackhole', 'prohibit']);
 // Selectors that narrow a rule beyond what the model evaluates: the model answers "unknown" when one applies.
-const RULE_UNSUPPORTED_KEYS = ['tos', 'dsfield', 'ipproto', 'sport', 'dport', 'uidrange', 'l3mdev', 'tun_id', 'flowlabel'];
+// iproute2 prints a uid range as uid_start/uid_end, a port range as sport_start/sport_end (dport likewise) and a
+// single port as sport/dport; newer versions add dscp, port masks and flowlabel_mask.
+const RULE_UNSUPPORTED_KEYS = [
+  'tos',
+  'dsfield',
+  'dscp',
+  'ipproto',
+  'sport',
+  'sport_start',
+  'sport_mask',
+  'dport',
+  'dport_start',
+  'dport_mask',
+  'uidrange',
+  'uid_start',
+  'l3mdev',
+  'tun_id',
+  'flowlabel',
+];
 
 function ruleSelector(r: Reader, key: 'src' | 'dst', family: Family): string | null {
   if (!r.has(key)) return null;

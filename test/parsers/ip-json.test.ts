@@ -164,6 +164,21 @@ describe('rules', () => {
     expect(r[8]!.unsupported).toEqual(['ipproto "tcp"', 'dport 443']);
   });
 
+  // iproute2's JSON names ranges uid_start/uid_end and sport_start/sport_end: a rule with one once parsed as if it
+  // matched every uid and port, and the model answered for it (the route-model differential found it).
+  it('marks uid and port ranges as selectors the model does not evaluate', () => {
+    const r = parseRules(
+      [
+        { priority: 52, src: 'all', dst: '40.0.0.0', dstlen: 8, uid_start: 1000, uid_end: 2000, table: '100' },
+        { priority: 53, src: 'all', sport_start: 1024, sport_end: 2048, table: '100' },
+        { priority: 54, src: 'all', dport_start: 80, dport_end: 90, table: '100' },
+        { priority: 55, src: 'all', dscp: 'CS1', table: '100' },
+      ],
+      4,
+    );
+    expect(r.map((x) => x.unsupported)).toEqual([['uid_start 1000'], ['sport_start 1024'], ['dport_start 80'], ['dscp "CS1"']]);
+  });
+
   it('rejects a rule without an action', () => {
     expect(() => parseRules([{ priority: 5, src: 'all' }], 4)).toThrow(/rule has neither table, goto nor action/);
     expect(() => parseRules([{ priority: 5, src: 'all', fwmark: 'lots', table: 'main' }], 4)).toThrow(/\.fwmark: expected a 32-bit number/);

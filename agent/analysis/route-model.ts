@@ -427,7 +427,8 @@ export class RouteModel {
     if (res.kind === 'error') return { kind: 'reject', note: `rp_filter=${rpf} and ${back} has no route (${res.reason})` };
     if (res.route.r.type !== 'unicast') return { kind: 'reject', note: `${back} is a ${res.route.r.type} route` };
     const hasAddr = this.snapshot.addrs.some((a) => a.family === 4 && a.ifname === flow.iif);
-    const devs = this.usableNexthops(res.route.r, 4, null).map((n) => n.dev);
+    // fib_info_nh_uses_dev: any nexthop of the route counts, dead and linkdown ones included.
+    const devs = res.route.r.nexthops.map((n) => n.dev);
     if (devs.includes(flow.iif)) return { kind: 'accept' };
     if (!hasAddr) return { kind: 'reject', note: `${flow.iif} has no IPv4 address and rp_filter=${rpf}` };
     if (rpf === 1) {

@@ -273,6 +273,22 @@ describe('route model: input paths', () => {
     );
   });
 
+  // The kernel accepts the request when any nexthop of the reverse route uses the ingress device, a dead or linkdown
+  // one included (fib_info_nh_uses_dev reads no flags); the route-model differential found the model rejecting it.
+  it('rp_filter: a dead linkdown nexthop of a multipath reverse route still matches the ingress device', () => {
+    const back = route({
+      dst: '203.0.113.0/24',
+      nexthops: [
+        { gateway: '192.168.1.254', dev: 'eth1', weight: 1, flags: ['dead', 'linkdown'] },
+        { gateway: '192.168.121.1', dev: 'eth0', weight: 1, flags: [] },
+      ],
+    });
+    const strict = dual([back], [], (s) => ((s.sysctls.rpFilter = { all: 1 }), (s.sysctls.ignoreRoutesWithLinkdown = { eth1: 1 })));
+    expect(brief(strict.lookup({ dst: '192.168.1.240', src: '203.0.113.5', iif: 'eth1' }))).toBe('local lo [0] 192.168.1.240@local');
+    // Neither nexthop on the ingress device: rejected.
+    expect(brief(strict.lookup({ dst: '192.168.1.240', src: '198.51.100.5', iif: 'eth1' }))).toBe('EINVAL rp-filter [0]');
+  });
+
   it('rp_filter: the reverse path, marks with src_valid_mark, interfaces without an address', () => {
     const policy = [route({ dst: 'default', table: '100', nexthops: via('192.168.1.254', 'eth1') })];
     const marked = [rule({ priority: 10, fwmark: 0x1, table: '100' })];

@@ -15,8 +15,10 @@ import { netnsProcReader, readHostState } from '../../agent/sources/host-state.j
 import { describeAsRoot, prng } from '../helpers/root.js';
 
 // A fixed seed keeps CI deterministic; set ASYMROUTE_DIFF_SEED to explore other topologies.
-const SEED = Number(process.env['ASYMROUTE_DIFF_SEED'] ?? 20261123);
-const AT_CI_SEED = process.env['ASYMROUTE_DIFF_SEED'] === undefined;
+const CI_SEED = 20261123;
+const SEED = Number(process.env['ASYMROUTE_DIFF_SEED'] ?? CI_SEED);
+// Coverage and "no unknown" are asserted at the CI seed; other seeds explore (disagreements still fail them).
+const AT_CI_SEED = SEED === CI_SEED;
 const ROUNDS = 10;
 const QUESTIONS_PER_ROUND = 100;
 
@@ -809,6 +811,7 @@ describeAsRoot('route model vs kernel (differential)', () => {
       ['src_valid_mark-with-rp_filter', 3],
     ];
     const short = atLeast.filter(([k, n]) => (covered.get(k) ?? 0) < n).map(([k, n]) => `${k}: ${covered.get(k) ?? 0} < ${n}`);
-    expect(short).toEqual([]);
+    if (AT_CI_SEED) expect(short).toEqual([]);
+    else if (short.length > 0) console.log(`seed ${SEED} covered less than the CI seed: ${short.join(', ')}`);
   });
 });

@@ -55,8 +55,8 @@ const RULE_ACTIONS = ['lookup', 'goto', 'nop', 'unreachable', 'prohibit', 'black
 const REJECT_ROUTES = ['unreachable', 'prohibit', 'blackhole', 'throw'] as const;
 // Setup commands the kernel may refuse (duplicate prefix and metric, a goto to a missing priority...): counted, bounded
 // in all and per kind (a kind tried 10 times or more), so no kind of setup is mostly refused.
-const MAX_REFUSED_SHARE = 0.1;
-const MAX_REFUSED_SHARE_PER_KIND = 0.34;
+const MAX_REFUSED_SHARE = 0.05;
+const MAX_REFUSED_SHARE_PER_KIND = 0.25;
 // Directed questions, asked every round on top of the random ones (two per generator in DIRECTED_GENERATORS): the
 // cases the model does not support, and equal-metric defaults where the kernel skips the first.
 const DIRECTED_PER_ROUND = 24;
@@ -359,11 +359,12 @@ async function randomConfig(ns: Netns, peer: Netns, r: Rand, s: Setup, round: nu
         await ns.ip(['-4', 'neigh', 'replace', gw4(d), 'dev', d, ...lladdr, 'nud', state]);
       }
     }
+    const others = shuffled(
+      r,
+      devs.filter((x) => x !== d0),
+    );
     for (let i = 0; i < (fam === 4 || chance(r, 0.6) ? 1 + Math.floor(r() * 2) : 0); i++) {
-      const d = pick(
-        r,
-        devs.filter((x) => x !== d0),
-      );
+      const d = others[i]!;
       await setup(ns, s, `equal-default${fam}`, [`-${fam}`, 'route', 'append', 'default', 'via', gw(d), 'dev', d, 'metric', '500']);
     }
     // One reject route per round in main, the type in turn, so every type is met whatever the seed.
@@ -375,10 +376,18 @@ async function randomConfig(ns: Netns, peer: Netns, r: Rand, s: Setup, round: nu
     await setup(ns, s, `route-${forced}${fam}`, [`-${fam}`, 'route', 'add', forced, forcedDst, 'table', 'main', 'metric', '5']);
     targets[fam].push(forcedDst);
     const nroutes = 10 + Math.floor(r() * 14);
+    // A prefix, table and metric already used this round would be refused ("File exists"): drawn again, up to 4 times.
+    // IPv6 stores metric 0 as 1024.
+    const used = new Set<string>();
+    const key = (dst: string, table: string, metric: string) => `${dst}|${table}|${fam === 6 && metric === '0' ? '1024' : metric}`;
     for (let i = 0; i < nroutes; i++) {
-      const dst = pick(r, pool);
-      const table = pick(r, TABLES);
-      const metric = String(pick(r, [0, 10, 100, 1024]));
+      let [dst, table, metric] = ['', '', ''];
+      for (let t = 0; t < 4 && (t === 0 || used.has(key(dst, table, metric))); t++) {
+        dst = pick(r, pool);
+        table = pick(r, TABLES);
+        metric = String(pick(r, [0, 10, 100, 1024]));
+      }
+      used.add(key(dst, table, metric));
       const kind = r();
       // table and metric first: iproute2 reads everything after the first "nexthop" as nexthop arguments.
       const args = [`-${fam}`, 'route', 'add'];

@@ -98,7 +98,7 @@ export function renderBenchmarkDoc(r: BenchResults): string {
           `| ${x.workload} | ${x.mode} | ${x.packetsPerSecond.toLocaleString('en-US')} | ${(x.bitsPerSecond / 1e6).toFixed(0)} | ${pct(x.throughputRatio)} | ${x.cores === null ? '-' : f3(x.cores)} | ${x.tcpdumpCores === null ? '-' : f3(x.tcpdumpCores)} | ${x.kernelDrops ?? '-'} | ${x.capturedPackets?.toLocaleString('en-US') ?? '-'} |`,
       ),
       '',
-      `At rest (a VIP, no traffic, ${live.idle.seconds} s): ${live.idle.cores.toFixed(4)} cores, node RSS ${live.idle.rssMiB.toFixed(1)} MiB, tcpdump RSS ${live.idle.tcpdumpRssMiB?.toFixed(1) ?? '-'} MiB.`,
+      `At rest (a VIP, no traffic, ${live.idle.seconds} s${live.idle.settleSeconds ? `, from ${live.idle.settleSeconds} s after the start` : ''}): ${live.idle.cores.toFixed(4)} cores${live.idle.withoutChecksCores !== undefined ? ` (${live.idle.withoutChecksCores.toFixed(4)} cores with \`--interval 3600\`: the periodic check every 30 s, about a dozen \`ip\`, \`nft\`, \`iptables-save\` and \`conntrack\` runs, costs the difference)` : ''}, node RSS ${live.idle.rssMiB.toFixed(1)} MiB, tcpdump RSS ${live.idle.tcpdumpRssMiB?.toFixed(1) ?? '-'} MiB.`,
       '',
     );
   }

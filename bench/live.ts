@@ -12,7 +12,11 @@ import { tcpdumpArgs } from '../agent/capture/tcpdump.js';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = `${ROOT}bin/asymroute.js`;
 const RUN_SECONDS = Number(process.env['BENCH_LIVE_SECONDS'] ?? 4);
-const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 20);
+/** two check periods (serve's --interval 30): the checks are in the figure at their real rate */
+const IDLE_SECONDS = Number(process.env['BENCH_IDLE_SECONDS'] ?? 60);
+const NO_CHECK_SECONDS = 30;
+/** seconds between the agent's start and the at-rest window: start-up's garbage collection is done by then */
+const SETTLE_SECONDS = Number(process.env['BENCH_SETTLE_SECONDS'] ?? 30);
 const ROUNDS = Number(process.env['BENCH_LIVE_ROUNDS'] ?? 3);
 const VIP = '10.201.9.9';
 /** the agent's defaults (captureSampleBits, captureDataSampleBits) */
@@ -49,7 +53,15 @@ export interface LiveResults {
   runSeconds: number;
   rounds: number;
   runs: LiveRun[];
-  idle: { seconds: number; cores: number; rssMiB: number; tcpdumpRssMiB: number | null };
+  idle: {
+    seconds: number;
+    settleSeconds?: number;
+    cores: number;
+    /** the same agent with --interval 3600: what the periodic checks cost is the difference */
+    withoutChecksCores?: number;
+    rssMiB: number;
+    tcpdumpRssMiB: number | null;
+  };
 }
 
 // utime + stime (+ cutime + cstime when `reaped`) in clock ticks.
@@ -271,6 +283,34 @@ async function agentRun(
   };
 }
 
+async function atRest(node: Netns, procs: ResultPromise[], port: number, extra: string[], seconds: number): Promise<LiveResults['idle']> {
+  const a = await startAgent(node, port, extra);
+  procs.push(a.child);
+  try {
+    await new Promise((r) => setTimeout(r, SETTLE_SECONDS * 1000));
+    const m = new CpuMeter(a.child.pid!);
+    m.begin();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const { cores } = m.end();
+    const td = children(a.child.pid!).find((c) => {
+      try {
+        return readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'tcpdump';
+      } catch {
+        return false;
+      }
+    });
+    return {
+      seconds,
+      settleSeconds: SETTLE_SECONDS,
+      cores,
+      rssMiB: rssKiB(a.child.pid!) / 1024,
+      tcpdumpRssMiB: td ? rssKiB(td) / 1024 : null,
+    };
+  } finally {
+    await stopChild(a.child);
+  }
+}
+
 export async function liveBenchmark(log: (s: string) => void): Promise<LiveResults> {
   for (const bin of ['iperf3', 'tcpdump', 'curl']) {
     if ((await execa('which', [bin], { reject: false })).exitCode !== 0)
@@ -393,30 +433,14 @@ export async function liveBenchmark(log: (s: string) => void): Promise<LiveResul
       }
     }
 
-    // At rest: the agent with a VIP and no traffic.
-    const a = await startAgent(node, 9465);
-    procs.push(a.child);
-    let idle: LiveResults['idle'];
-    try {
-      await new Promise((r) => setTimeout(r, 3000));
-      const m = new CpuMeter(a.child.pid!);
-      m.begin();
-      await new Promise((r) => setTimeout(r, IDLE_SECONDS * 1000));
-      const { cores } = m.end();
-      const td = children(a.child.pid!).find((c) => {
-        try {
-          return readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'tcpdump';
-        } catch {
-          return false;
-        }
-      });
-      idle = { seconds: IDLE_SECONDS, cores, rssMiB: rssKiB(a.child.pid!) / 1024, tcpdumpRssMiB: td ? rssKiB(td) / 1024 : null };
-      log(
-        `  at rest: ${cores.toFixed(4)} cores, node RSS ${idle.rssMiB.toFixed(1)} MiB, tcpdump RSS ${idle.tcpdumpRssMiB?.toFixed(1) ?? '-'} MiB`,
-      );
-    } finally {
-      await stopChild(a.child);
-    }
+    // At rest: the agent with a VIP and no traffic, for a whole number of check periods; then once more without
+    // periodic checks, which splits the figure into the checks and the rest.
+    const idle = await atRest(node, procs, 9465, [], IDLE_SECONDS);
+    const noChecks = await atRest(node, procs, 9467, ['--interval', '3600'], NO_CHECK_SECONDS);
+    idle.withoutChecksCores = noChecks.cores;
+    log(
+      `  at rest: ${idle.cores.toFixed(4)} cores (${noChecks.cores.toFixed(4)} without periodic checks), node RSS ${idle.rssMiB.toFixed(1)} MiB, tcpdump RSS ${idle.tcpdumpRssMiB?.toFixed(1) ?? '-'} MiB`,
+    );
     return {
       sampleBits: SAMPLE_BITS,
       dataSampleBits: DATA_SAMPLE_BITS,

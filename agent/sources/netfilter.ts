@@ -5,6 +5,7 @@ import type { ConntrackEntry, ConntrackRead, NetfilterState, NfChain, NfOrigin }
 import { parseConntrack } from '../parsers/conntrack.js';
 import { parseIptablesSave } from '../parsers/iptables-save.js';
 import { parseNftJson } from '../parsers/nft-json.js';
+import { readFileSync } from 'node:fs';
 import { parseIp } from '../net/ip.js';
 import { missingMessage, type AgentBinaryName } from './binaries.js';
 import { EnvironmentError, runTool } from './tool.js';
@@ -34,6 +35,18 @@ async function tryTool(
   }
 }
 
+/**
+ * Whether this network namespace holds legacy (x_tables) tables: /proc/net/ip_tables_names lists them, and is absent
+ * when the module is not loaded. Unreadable: assume it may (the tool then runs as before). Saves two spawns a check.
+ */
+export function legacyTablesPresent(family: 4 | 6, proc = '/proc/net'): boolean {
+  try {
+    return readFileSync(`${proc}/${family === 4 ? 'ip' : 'ip6'}_tables_names`, 'utf8').trim() !== '';
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
 export async function readNetfilter(): Promise<NetfilterState> {
   const chains: NfChain[] = [];
   const read: string[] = [];
@@ -45,6 +58,11 @@ export async function readNetfilter(): Promise<NetfilterState> {
     { bins: ['ip6tables-legacy-save'], origin: 'ip6tables-legacy', required: false },
   ];
   for (const s of saves) {
+    const family = s.origin === 'iptables-legacy' ? 4 : s.origin === 'ip6tables-legacy' ? 6 : null;
+    if (family !== null && !legacyTablesPresent(family)) {
+      read.push(`${s.bins[0]}: not run, no legacy tables in this namespace (/proc/net/${family === 4 ? 'ip' : 'ip6'}_tables_names)`);
+      continue;
+    }
     let done = false;
     for (const bin of s.bins) {
       const r = await tryTool(bin, []);

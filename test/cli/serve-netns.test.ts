@@ -1,10 +1,10 @@
 // `asymroute serve` end to end in the node namespace: HTTP read from inside the namespace, real client connections,
 // the route broken and fixed while the agent runs, promtool on a live scrape, and a clean SIGTERM.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
@@ -13,6 +13,35 @@ import { serveInNetns, collectLines } from '../helpers/cli.js';
 import { bridgeToSocket } from '../helpers/netns-bridge.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
 import { describeAsRoot } from '../helpers/root.js';
+
+// The agent's direct children with their command lines (setpriv execs tcpdump in place: same pid, tcpdump's argv).
+function agentChildren(pid: number): Array<{ pid: number; argv: string[] }> {
+  const out: Array<{ pid: number; argv: string[] }> = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      // The comm field may hold spaces and parentheses: the fields after it start at the last ")".
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      out.push({ pid: Number(e), argv: [basename(argv[0] ?? ''), ...argv.slice(1)] });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+// Alive and still the same program (a zombie, or a reused pid, is not the child left behind).
+function alive(pid: number, argv: string[]): boolean {
+  try {
+    if (/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'))) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(1).join(' ') === argv.slice(1).join(' ');
+  } catch {
+    return false;
+  }
+}
 
 const PORT = AGENT_PORT;
 const get = (ns: Netns, path: string, accept = '') => nsGet(ns, path, accept);
@@ -249,17 +278,22 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       expect(routes.version).toBe(1);
       expect((await get(l.node, '/v1/flows?limit=0')).status).toBe(400);
 
-      // SIGTERM: the agent exits 0 and leaves no tcpdump or ip monitor behind.
-      const pidsBefore = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
-      const namesBefore = await Promise.all(
-        pidsBefore.map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()),
+      // SIGTERM: the agent exits 0 and leaves no tcpdump or ip monitor behind. The check means something only if the
+      // agent's own tcpdump and ip monitor were running: seen first as its children, by their command lines.
+      const agentPid = agent.pid!;
+      const children = agentChildren(agentPid);
+      expect(children.map((c) => c.argv.join(' '))).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^tcpdump .*-y LINUX_SLL2/),
+          expect.stringMatching(/^ip monitor route rule addr link$/),
+        ]),
       );
-      // The check below means something only if the agent's tcpdump and ip monitor were running.
-      expect(namesBefore).toEqual(expect.arrayContaining(['tcpdump', 'ip']));
+      const watched = children.filter((c) => c.argv[0] === 'tcpdump' || c.argv[0] === 'ip');
       agent.kill('SIGTERM');
       const r = await agent;
       expect(r.exitCode).toBe(0);
       expect(logs.some((x) => x.includes('"event":"stopped"'))).toBe(true);
+      expect(watched.filter((c) => alive(c.pid, c.argv))).toEqual([]);
       const left = (await execa('ip', ['netns', 'pids', l.node.name])).stdout.split('\n').filter(Boolean);
       const names = await Promise.all(left.map(async (p) => (await execa('cat', [`/proc/${p}/comm`], { reject: false })).stdout.trim()));
       expect(names.filter((n) => n === 'tcpdump' || n === 'ip')).toEqual([]);

@@ -112,12 +112,19 @@ describeAsRoot('chart capabilities', () => {
   ])('without %s the capture cannot run, and the agent says so', { timeout: 60_000 }, async (cap, why) => {
     const { agent, logs } = await startWith(chartCaps().filter((c) => c !== cap));
     await untilValue('a failed capture', async () => logs.some((x) => x.includes('"event":"capture-exited"')), 15_000);
-    // Sampled while tcpdump is restarted with backoff: never reported up.
+    // Sampled while tcpdump is restarted with backoff, until two more restarts have failed: never reported up.
+    const exited = () => logs.filter((x) => x.includes('"event":"capture-exited"')).length;
+    const target = exited() + 2;
     const samples: Array<string | null> = [];
-    for (let i = 0; i < 8; i++) {
-      samples.push(captureUp((await nsGet(lab!.node, '/metrics')).body));
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await untilValue(
+      'two more failed restarts',
+      async () => {
+        samples.push(captureUp((await nsGet(lab!.node, '/metrics')).body));
+        return exited() >= target;
+      },
+      20_000,
+    );
+    samples.push(captureUp((await nsGet(lab!.node, '/metrics')).body));
     expect(
       samples.every((x) => x === '0'),
       samples.join(','),

@@ -111,8 +111,9 @@ export const FINDINGS = {
     severity: 'info',
     identity: PATH_ID,
     raisedBy: STATIC,
-    meaning: 'the model disagrees with the kernel: the kernel wins; please report it with a snapshot',
-    action: 'report it with `asymroute snapshot`',
+    meaning:
+      'the model disagrees with the kernel: the kernel wins. Routing that changes while the check runs also causes it (the snapshot and the kernel answer see different states); otherwise please report it with a snapshot',
+    action: 'if it persists on a host whose routing is not changing, report it with `asymroute snapshot`',
   },
   'asymmetric-flows-observed': {
     severity: 'critical',

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { buildIncidentLab, fixByPolicyRouting, type IncidentLab } from '../../agent/netns/incident-lab.js';
-import { startTcpServer, tcpConnect, type Netns, type TcpServer } from '../../agent/netns/netns.js';
+import { NetnsLab, startTcpServer, tcpConnect, type Netns, type TcpServer } from '../../agent/netns/netns.js';
 import { serveInNetns, collectLines } from '../helpers/cli.js';
 import { bridgeToSocket } from '../helpers/netns-bridge.js';
 import { AGENT_PORT, nsGet, untilValue } from '../helpers/netns-http.js';
@@ -60,6 +60,7 @@ describeAsRoot('asymroute serve in the node namespace', () => {
   let proxy: ResultPromise | null = null;
   let api: Server | null = null;
   let dir: string | null = null;
+  let bare: NetnsLab | null = null;
   afterEach(async () => {
     agent?.kill('SIGKILL');
     proxy?.kill('SIGKILL');
@@ -69,6 +70,8 @@ describeAsRoot('asymroute serve in the node namespace', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
     await server?.stop();
     await lab?.lab.destroy();
+    await bare?.destroy();
+    bare = null;
     lab = null;
     agent = null;
     server = null;
@@ -170,6 +173,72 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       expect(posted).toHaveLength(2);
     },
   );
+
+  it('a capture download with no VIP to capture is 409, and one with a VIP is not', { timeout: 60_000 }, async () => {
+    bare = new NetnsLab('arnovip');
+    const ns = await bare.add('node');
+    const logs: string[] = [];
+    // No --vip, and nothing VIP-like in a namespace with only lo: the agent has no VIP.
+    agent = serveInNetns(ns.name, ['--kubernetes', 'off', '--capture=false', '--pcap-download', '--interval', '300'], {
+      reject: false,
+      stdin: 'ignore',
+      all: true,
+      buffer: false,
+      env: { ASYMROUTE_CONFIG: '' },
+    });
+    collectLines(agent.all, logs);
+    await until('readyz', async () => (await get(ns, '/readyz')).status === 200);
+    expect(JSON.parse((await get(ns, '/', 'application/json')).body).vips).toEqual([]);
+    const r = await get(ns, '/v1/capture?seconds=1');
+    expect([r.status, JSON.parse(r.body)]).toEqual([409, { error: 'no VIPs to capture yet' }]);
+    agent.kill('SIGTERM');
+    expect((await agent).exitCode).toBe(0);
+    // The same agent with a VIP: the download runs (a pcap, 200).
+    await ns.ip(['addr', 'add', '192.0.2.240/32', 'dev', 'lo']);
+    agent = serveInNetns(ns.name, ['--kubernetes', 'off', '--capture=false', '--pcap-download', '--vip', '192.0.2.240'], {
+      reject: false,
+      stdin: 'ignore',
+      buffer: false,
+      env: { ASYMROUTE_CONFIG: '' },
+    });
+    await until('readyz', async () => (await get(ns, '/readyz')).status === 200);
+    const ok = await get(ns, '/v1/capture?seconds=1');
+    expect([ok.status, ok.type]).toEqual([200, 'application/vnd.tcpdump.pcap']);
+  });
+
+  it('IPv6: real TCP to the VIP goes through the capture into /v1/flows, by eth1 in and eth0 out', { timeout: 90_000 }, async () => {
+    const l = (lab = await buildIncidentLab('arserve6', { ipv6: true }));
+    server = await startTcpServer(l.node, l.vip, 8443);
+    const logs: string[] = [];
+    agent = serveInNetns(
+      l.node.name,
+      ['--vip', l.vip, '--client', l.clientCidr, '--interval', '300', '--flow-idle', '30', '--kubernetes', 'off'],
+      { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '' } },
+    );
+    collectLines(agent.all, logs);
+    await until('capture_up 1', async () => /^asymroute_capture_up 1$/m.test((await get(l.node, '/metrics')).body), 20_000);
+    // The incident in IPv6: the SYN-ACKs leave by eth0, so the connections fail.
+    for (let i = 0; i < 2; i++) expect((await tcpConnect(l.client, l.vip, 8443, 1500)).ok).toBe(false);
+    type Flow = { client: string; vip: string; vport: number; proto: number; ingress: string; egress: string };
+    const flows = await until('two asymmetric IPv6 flows', async () => {
+      const f = JSON.parse((await get(l.node, `/v1/flows?vip=${l.vip}&outcome=asymmetric`)).body) as { flows: Flow[] };
+      return f.flows.length >= 2 ? f.flows : null;
+    });
+    expect(flows.map((f) => [f.client, f.vip, f.vport, f.proto, f.ingress, f.egress])).toEqual(
+      flows.map(() => [l.clientIp, l.vip, 8443, 6, 'eth1', 'eth0']),
+    );
+    const metrics = (await get(l.node, '/metrics')).body;
+    expect(metrics).toMatch(/^asymroute_asymmetric_flows\{vip="2001:db8:1::240",ingress="eth1",egress="eth0"\} [2-9]$/m);
+    expect(metrics).toMatch(/^asymroute_vip_ingress_packets_total\{vip="2001:db8:1::240",interface="eth1"\} [1-9]/m);
+    // Fixed: new connections succeed and their flows are symmetric.
+    await fixByPolicyRouting(l);
+    expect((await tcpConnect(l.client, l.vip, 8443, 3000)).ok).toBe(true);
+    const ok = await until('a symmetric IPv6 flow', async () => {
+      const f = JSON.parse((await get(l.node, `/v1/flows?vip=${l.vip}&outcome=symmetric`)).body) as { flows: Flow[] };
+      return f.flows.length >= 1 ? f.flows : null;
+    });
+    expect(ok[0]).toMatchObject({ client: l.clientIp, ingress: 'eth1', egress: 'eth1' });
+  });
 
   it(
     'reports the incident, sees live asymmetric flows, clears and re-raises on route changes, shuts down cleanly',

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { BIN, collectLines } from '../helpers/cli.js';
+import { startKubeApi } from '../helpers/kube-api.js';
 import { tempDir } from '../helpers/tmp.js';
+import { until } from '../helpers/wait.js';
 
 // Plain http to the replay API: client-node requires insecure-skip-tls-verify for that.
 function kubeconfigFile(server: string): string {
@@ -339,3 +341,64 @@ it('reads which nodes advertise a VIP over BGP, and to which peers, from MetalLB
   expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.77",mode="bgp"\} 1/);
   expect(metrics).toMatch(/asymroute_vip_announced\{vip="198\.51\.100\.78",mode="bgp"\} 0/);
 });
+
+it(
+  'follows BGPPeers added, modified and deleted after the first list, and node labels re-read on a BGPPeer change',
+  { timeout: 90_000 },
+  async () => {
+    const PEERS = '/apis/metallb.io/v1beta2/bgppeers';
+    const NODE = '/api/v1/nodes/node-a';
+    const bgpPeer = (name: string, rv: string, peerAddress: string, nodeSelectors?: unknown[]) => ({
+      apiVersion: 'metallb.io/v1beta2',
+      kind: 'BGPPeer',
+      metadata: { name, namespace: 'metallb-system', uid: `uid-${name}`, resourceVersion: rv },
+      spec: { myASN: 64512, peerASN: 64500, peerAddress, ...(nodeSelectors ? { nodeSelectors } : {}) },
+    });
+    const node = (rack: string) => ({ kind: 'Node', apiVersion: 'v1', metadata: { name: 'node-a', labels: { rack } } });
+    const kube = await startKubeApi({
+      lists: {
+        ...SERVICES,
+        [PEERS]: {
+          kind: 'BGPPeerList',
+          apiVersion: 'metallb.io/v1beta2',
+          metadata: { resourceVersion: '31' },
+          items: [bgpPeer('tor-a', '30', '198.51.100.254', [{ matchLabels: { rack: 'a' } }])],
+        },
+        [NODE]: node('a'),
+      },
+    });
+    const { port } = await start(kube.kubeconfig);
+    // The peers this node is expected to have, as /v1/bgp reports them.
+    const expected = async () =>
+      (
+        JSON.parse(await (await fetch(`http://127.0.0.1:${port}/v1/bgp`)).text()) as {
+          peers: Array<{ peer: string; expected: boolean; expectedBy: string | null }>;
+        }
+      ).peers
+        .filter((p) => p.expected)
+        .map((p) => `${p.peer} ${p.expectedBy}`)
+        .sort();
+    const expectPeers = (want: string[], what: string) =>
+      until(async () => JSON.stringify(await expected()) === JSON.stringify(want), what, 20_000);
+    await expectPeers(['198.51.100.254 MetalLB BGPPeer metallb-system/tor-a'], 'the listed BGPPeer');
+    await until(() => kube.emit(PEERS, 'ADDED', bgpPeer('tor-c', '32', '198.51.100.252')) === 1, 'the BGPPeer watch', 20_000);
+    await expectPeers(
+      ['198.51.100.252 MetalLB BGPPeer metallb-system/tor-c', '198.51.100.254 MetalLB BGPPeer metallb-system/tor-a'],
+      'the added BGPPeer',
+    );
+    kube.emit(PEERS, 'MODIFIED', bgpPeer('tor-c', '33', '198.51.100.251'));
+    await expectPeers(
+      ['198.51.100.251 MetalLB BGPPeer metallb-system/tor-c', '198.51.100.254 MetalLB BGPPeer metallb-system/tor-a'],
+      'the modified BGPPeer',
+    );
+    kube.emit(PEERS, 'DELETED', bgpPeer('tor-c', '34', '198.51.100.251'));
+    await expectPeers(['198.51.100.254 MetalLB BGPPeer metallb-system/tor-a'], 'the deleted BGPPeer');
+    // The node moves to rack b; a BGPPeer for rack b arrives: the labels are read again, and only rack b's router is expected.
+    const nodeReads = () => kube.requests.filter((r) => r.path === NODE).length;
+    const readsBefore = nodeReads();
+    kube.lists[NODE] = node('b');
+    kube.emit(PEERS, 'ADDED', bgpPeer('tor-b', '35', '198.51.100.253', [{ matchLabels: { rack: 'b' } }]));
+    await expectPeers(['198.51.100.253 MetalLB BGPPeer metallb-system/tor-b'], 'the node in rack b');
+    expect(nodeReads()).toBeGreaterThan(readsBefore);
+  },
+);

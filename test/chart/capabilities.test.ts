@@ -132,7 +132,8 @@ describeAsRoot('chart capabilities', () => {
     const exits = logs.filter((x) => x.includes('"event":"capture-exited"'));
     expect(exits.join('\n')).toMatch(why);
     const health = await nsGet(lab!.node, '/healthz');
-    expect(JSON.parse(health.body)).toMatchObject({ lastCaptureError: expect.stringMatching(why) });
+    expect(health.status).toBe(503);
+    expect(JSON.parse(health.body)).toMatchObject({ status: 'capture-down', lastCaptureError: expect.stringMatching(why) });
     expect((await stop(agent)).exitCode).toBe(0);
   });
 

@@ -69,7 +69,6 @@ describe('children die with the agent', () => {
     running = stub(`
       pids.push(spawnChild('sleep', ['60']).pid);
       void runTool('sleep', ['61'], { missing: 'sleep is missing', timeoutMs: 60_000 }).catch(() => {});
-      await new Promise((r) => setTimeout(r, 200));
     `);
     const agent = running.pid!;
     await pidsOf(running);

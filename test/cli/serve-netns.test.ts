@@ -326,6 +326,9 @@ describeAsRoot('asymroute serve in the node namespace', () => {
       });
       // The download's own tcpdump beside the live capture's.
       await until('the download capture to start', async () => (await tcpdumps()) >= 2, 10_000);
+      // One download at a time: a second one while the first runs is 409.
+      const second = await get(l.node, '/v1/capture?seconds=1');
+      expect([second.status, JSON.parse(second.body)]).toEqual([409, { error: 'a capture download is already running; one at a time' }]);
       // The process shows before its filter is attached: connect until the 2 s download ends (at most 5 times).
       let downloaded = false;
       const ended = () => (downloaded = true);

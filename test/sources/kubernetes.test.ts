@@ -125,7 +125,9 @@ describe('Service watcher', () => {
         );
         res.write(event('DELETED', service('default', 'ext', '103', { type: 'ClusterIP', externalIPs: ['10.0.0.9'] })));
         res.write(event('BOOKMARK', { kind: 'Service', apiVersion: 'v1', metadata: { resourceVersion: '104' } }));
-        setTimeout(() => res.end(event('ERROR', GONE)), 100);
+        // 410 Gone once the client has applied the three changes (or gave up waiting: the assertions below then say which).
+        const gone = () => res.end(event('ERROR', GONE));
+        void until(() => states.length >= 4, 'the three watch events applied').then(gone, gone);
         return;
       }
       res.writeHead(200); // the second watch stays open

@@ -1,5 +1,5 @@
-// Findings no other test reaches: the route model disagreeing with the kernel or declining to answer, and a capture
-// whose frames carry no interface index.
+// The route model disagreeing with the kernel or declining to answer, and a capture whose frames carry no interface
+// index, from made-up inputs; test/scenarios/model-findings-netns.test.ts raises the same findings for real reasons.
 
 import { describe, expect, it } from 'vitest';
 import { evidenceFindings } from '../../agent/analysis/live-evidence.js';

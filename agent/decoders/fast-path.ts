@@ -61,7 +61,8 @@ export function fastPathV4(linktype: number, b: Uint8Array, off: number, caplen:
 export function sll2V4TcpHasPort(linktype: number, b: Uint8Array, off: number, caplen: number, port: number): boolean {
   if (linktype !== LINKTYPE.LINUX_SLL2 || caplen < 40 || b[off] !== 0x08 || b[off + 1] !== 0x00) return false;
   const ip = off + 20;
-  if (b[ip + 9] !== 6) return false;
+  // An IHL below 5 (or another version) would put the "ports" inside the IP header: not TCP we can be sure of.
+  if (b[ip]! >> 4 !== 4 || (b[ip]! & 0x0f) < 5 || b[ip + 9] !== 6) return false;
   const l4 = ip + (b[ip]! & 0x0f) * 4;
   if (l4 + 4 > off + caplen) return false;
   return ((b[l4]! << 8) | b[l4 + 1]!) === port || ((b[l4 + 2]! << 8) | b[l4 + 3]!) === port;

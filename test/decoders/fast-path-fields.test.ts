@@ -187,6 +187,10 @@ describe('sll2V4TcpHasPort', () => {
     ['UDP', frame({ proto: 17, l4: udp(PORT, PORT) })],
     ['39 captured bytes', frame({ l4: tcp(PORT, PORT) }), 39],
     ['3 TCP bytes captured', frame({ l4: tcp(PORT, PORT) }), 43],
+    // IHL 1 and 4 put the "ports" at the IP identification and the source address: PORT is written there.
+    ['IHL 1', [...frame({ vihl: 0x41, l4: tcp(PORT, PORT) }).slice(0, 24), 0x12, 0xb3, ...frame({ l4: tcp(PORT, PORT) }).slice(26)]],
+    ['IHL 4', [...frame({ vihl: 0x44, l4: tcp(PORT, PORT) }).slice(0, 36), 0x12, 0xb3, ...frame({ l4: tcp(PORT, PORT) }).slice(38)]],
+    ['IP version 6 behind EtherType IPv4', frame({ vihl: 0x65, l4: tcp(PORT, PORT) })],
   ])('is false for %s', (_n, f, caplen, linktype) => {
     expect(has(f, caplen, linktype)).toBe(false);
   });

@@ -444,6 +444,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(r.notes).toMatch(/kubectl -n netcheck port-forward pod\/<pod on the node> 9472:9472/);
     expect(r.notes).toMatch(/curl -k -H "Authorization: Bearer \$TOKEN" https:\/\/<node IP>:9472\//);
     expect(r.notes).toMatch(/--clusterrole=netcheck-asymroute-report-reader/);
+    expect(r.notes).toMatch(/kubectl asymroute -n \S+ -l app\.kubernetes\.io\/instance=netcheck/);
     const local = render({ config: { listen: '127.0.0.1', auth: 'none' } }, 'netcheck').notes;
     expect(local).toMatch(/^ {2}curl http:\/\/localhost:9472\/$/m);
     expect(local).not.toMatch(/node IP|TOKEN/);

@@ -423,6 +423,16 @@ export class FlowMatcher implements V4PacketSink {
       if ((tcpFlags & (TCP_SYN | TCP_ACK)) === (TCP_SYN | TCP_ACK)) {
         t.flags[slot]! |= F_SYNACK;
         t.isn[slot] = seq;
+      } else if (
+        // The VIP sends data, a pure ACK or a FIN only once established, i.e. once the client acknowledged its
+        // SYN-ACK: a spoofed source gets SYN-ACK retransmissions and RSTs only. Its FIN is never thinned away, so
+        // this still verifies a client when the capture keeps few of the handshake's ACKs (captureDataSampleBits).
+        !this.clientsAnswered &&
+        (t.flags[slot]! & (F_SYNACK | F_VERIFIED)) === F_SYNACK &&
+        (tcpFlags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_ACK
+      ) {
+        t.flags[slot]! |= F_VERIFIED;
+        this.noteClient(this.svcVip[svc]!, this.clientText(slot), ts);
       }
       if (tcpFlags & TCP_RST) t.flags[slot]! |= F_RST;
     }

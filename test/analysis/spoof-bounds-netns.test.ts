@@ -99,8 +99,8 @@ describeAsRoot('flows under spoofed and non-TCP traffic, in namespaces', () => {
       // Nothing unanswered either: each SYN got its SYN-ACK, on the wrong interface.
       expect(m.openTally(Date.now()).get(l.vip)!.outcomes.unanswered).toBe(0);
 
-      // Fixed, a real client completes its handshake (its ACK is captured: data and pure ACKs of its sampled flows
-      // or not, the handshake's ACK of some connection is): it becomes an observed client.
+      // Fixed, a real client completes its handshake: it becomes an observed client, from its ACK of the SYN-ACK
+      // or, when the capture thinned that ACK away, from the VIP's FIN (never thinned) of the established connection.
       await fixByPolicyRouting(l);
       await until(
         async () => {

@@ -9,9 +9,9 @@ import { request as httpsRequest } from 'node:https';
 import { connect, type PeerCertificate } from 'node:tls';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { selfSignedFiles } from '../helpers/openssl.js';
-import { BIN, runCli, collectLines } from '../helpers/cli.js';
+import { runCli, startServe } from '../helpers/cli.js';
 import { startKubeApi, type KubeApi } from '../helpers/kube-api.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -22,33 +22,7 @@ interface Served {
   agent: ResultPromise;
 }
 
-async function serve(args: string[]): Promise<Served> {
-  const logs: string[] = [];
-  const agent = execa(process.execPath, [BIN, 'serve', '--capture=false', '--port', '0', '--vip', '198.51.100.10', ...args], {
-    reject: false,
-    stdin: 'ignore',
-    all: true,
-    buffer: false,
-    env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' },
-  });
-  onTestFinished(async () => {
-    agent.kill('SIGTERM');
-    await agent;
-  });
-  collectLines(agent.all, logs);
-  let port = 0;
-  await until(
-    () => {
-      const l = logs.find((x) => x.includes('"event":"listening"'));
-      if (l) port = (JSON.parse(l) as { port: number }).port;
-      return port !== 0 || agent.exitCode !== null;
-    },
-    'the listening line',
-    20_000,
-  );
-  if (!port) throw new Error(`serve did not start: ${logs.join('\n')}`);
-  return { port, logs, agent };
-}
+const serve = (args: string[]): Promise<Served> => startServe(args);
 
 interface Answer {
   status: number;

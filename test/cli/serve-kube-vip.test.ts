@@ -2,9 +2,8 @@
 // (capture off, no root): the Service's kube-vip.io/vipHost annotation, the per-Service Lease (svc_election), the
 // global services Lease, a Lease named by kube-vip.io/leaseName, a holder that moves on the watch, and --kube-vip off.
 
-import { execa } from 'execa';
-import { expect, it, onTestFinished } from 'vitest';
-import { BIN, collectLines } from '../helpers/cli.js';
+import { expect, it } from 'vitest';
+import { startServe } from '../helpers/cli.js';
 import { startKubeApi, type KubeApi } from '../helpers/kube-api.js';
 import { until } from '../helpers/wait.js';
 
@@ -49,34 +48,8 @@ const SERVICES = [
   service('shared', { 'kube-vip.io/leaseName': 'kube-system/common', 'kube-vip.io/vipHost': 'node-c' }, ['198.51.100.85']),
 ];
 
-async function serve(api: KubeApi, extra: string[] = []): Promise<{ port: number; logs: string[] }> {
-  const logs: string[] = [];
-  const args = ['--capture=false', '--kubernetes', 'on', '--kubeconfig', api.kubeconfig, '--auth', 'none', '--listen', '127.0.0.1'];
-  const agent = execa(process.execPath, [BIN, 'serve', ...args, '--port', '0', '--vip', '198.51.100.10', ...extra], {
-    reject: false,
-    stdin: 'ignore',
-    all: true,
-    buffer: false,
-    env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' },
-  });
-  onTestFinished(async () => {
-    agent.kill('SIGTERM');
-    await agent;
-  });
-  collectLines(agent.all, logs);
-  let port = 0;
-  await until(
-    () => {
-      const l = logs.find((x) => x.includes('"event":"listening"'));
-      if (l) port = (JSON.parse(l) as { port: number }).port;
-      return port !== 0 || agent.exitCode !== null;
-    },
-    'the listening line',
-    20_000,
-  );
-  if (!port) throw new Error(`serve did not start: ${logs.join('\n')}`);
-  return { port, logs };
-}
+const serve = (api: KubeApi, extra: string[] = []) =>
+  startServe(['--kubernetes', 'on', '--kubeconfig', api.kubeconfig, '--auth', 'none', '--listen', '127.0.0.1', ...extra]);
 
 const get = async (port: number, path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).text();
 type Vips = { vips: Array<{ ip: string; kubeVip: unknown }> };

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
-import { BIN, collectLines } from '../helpers/cli.js';
+import { BIN, collectLines, startServe } from '../helpers/cli.js';
 import { startKubeApi } from '../helpers/kube-api.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
@@ -41,39 +41,9 @@ afterEach(async () => {
   agent = null;
 });
 
-async function start(kubeconfig: string): Promise<{ port: number; logs: string[] }> {
-  const logs: string[] = [];
-  agent = execa(
-    process.execPath,
-    [
-      BIN,
-      'serve',
-      '--capture=false',
-      '--kubernetes',
-      'on',
-      '--kubeconfig',
-      kubeconfig,
-      // Loopback, read without tokens: serve-auth.test.ts covers the default, --auth kubernetes.
-      '--auth',
-      'none',
-      '--listen',
-      '127.0.0.1',
-      '--port',
-      '0',
-      '--vip',
-      '198.51.100.10',
-    ],
-    { reject: false, stdin: 'ignore', all: true, buffer: false, env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' } },
-  );
-  collectLines(agent.all, logs);
-  const t0 = Date.now();
-  for (;;) {
-    const l = logs.find((x) => x.includes('"event":"listening"'));
-    if (l) return { port: (JSON.parse(l) as { port: number }).port, logs };
-    if (Date.now() - t0 > 15_000) throw new Error(`serve did not start: ${logs.join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+// Loopback, read without tokens: serve-auth.test.ts covers the default, --auth kubernetes.
+const start = (kubeconfig: string) =>
+  startServe(['--kubernetes', 'on', '--kubeconfig', kubeconfig, '--auth', 'none', '--listen', '127.0.0.1'], 15_000);
 
 async function waitFor(url: string, pred: (body: string) => boolean): Promise<string> {
   const t0 = Date.now();

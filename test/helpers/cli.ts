@@ -2,7 +2,9 @@
 
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { execa, type Options } from 'execa';
+import { execa, type Options, type ResultPromise } from 'execa';
+import { onTestFinished } from 'vitest';
+import { until } from './wait.js';
 import type { Netns } from '../../agent/netns/netns.js';
 import type { CheckReportJson } from '../../agent/exposition/check-report.js';
 
@@ -68,4 +70,37 @@ export function collectLines(stream: NodeJS.ReadableStream | null | undefined, l
     partial = '';
   });
   return lines;
+}
+
+/**
+ * `asymroute serve ARGS --port 0` in this namespace, without capture; resolves once it logs "listening" (with the
+ * port it got) and is stopped when the test finishes.
+ */
+export async function startServe(args: string[], startMs = 20_000): Promise<{ port: number; logs: string[]; agent: ResultPromise }> {
+  ensureBuilt();
+  const logs: string[] = [];
+  const agent = execa(process.execPath, [BIN, 'serve', '--capture=false', '--port', '0', '--vip', '198.51.100.10', ...args], {
+    reject: false,
+    stdin: 'ignore',
+    all: true,
+    buffer: false,
+    env: { ASYMROUTE_CONFIG: '', NODE_NAME: 'node-a' },
+  });
+  onTestFinished(async () => {
+    agent.kill('SIGTERM');
+    await agent;
+  });
+  collectLines(agent.all, logs);
+  let port = 0;
+  await until(
+    () => {
+      const l = logs.find((x) => x.includes('"event":"listening"'));
+      if (l) port = (JSON.parse(l) as { port: number }).port;
+      return port !== 0 || agent.exitCode !== null;
+    },
+    'the listening line',
+    startMs,
+  );
+  if (!port) throw new Error(`serve did not start: ${logs.join('\n')}`);
+  return { port, logs, agent };
 }

@@ -155,6 +155,15 @@ export interface HealthFigures {
   maxms: number;
 }
 
+/** The /healthz figures under the names every attack's [adversarial] line prints them with. */
+export const healthReport = (h: HealthFigures) => ({
+  healthzProbes: h.probes,
+  healthzFailed: h.failed,
+  healthzP50ms: h.p50ms,
+  healthzP99ms: h.p99ms,
+  healthzMaxms: h.maxms,
+});
+
 /** /healthz latencies within [from, to]; a probe without a 200 counts as Infinity. */
 export function healthFigures(samples: Sample[], from: number, to: number): HealthFigures {
   const h = samples.filter((s) => s.kind === 'healthz' && s.t >= from && s.t <= to);

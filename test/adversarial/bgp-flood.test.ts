@@ -4,7 +4,7 @@
 
 import { afterAll, expect, it } from 'vitest';
 import { describeAsRoot } from '../helpers/root.js';
-import { describeProcs } from './attack.js';
+import { describeProcs, healthReport } from './attack.js';
 import { flood } from './flood.js';
 import { chartMemoryLimitBytes, cleanupResults, report } from './measure.js';
 
@@ -44,11 +44,7 @@ describeAsRoot('adversarial: port-179 flood from random sources', () => {
         cores: r.resources.cores,
         seconds: r.resources.seconds,
         floodSeconds: r.extra['floodSeconds'],
-        healthzProbes: r.health.probes,
-        healthzFailed: r.health.failed,
-        healthzP50ms: r.health.p50ms,
-        healthzP99ms: r.health.p99ms,
-        healthzMaxms: r.health.maxms,
+        ...healthReport(r.health),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         metricsBytes: r.series.metricsBytesAfter,

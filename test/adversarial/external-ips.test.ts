@@ -22,6 +22,7 @@ import {
   survivors,
   timedGet,
   type RunningAgent,
+  healthReport,
 } from './attack.js';
 import {
   chartMaxVips,
@@ -211,11 +212,7 @@ describeAsRoot('adversarial: a Service with 500 external IPs', () => {
         cpuSeconds: resources.cpuSeconds,
         cores: resources.cores,
         seconds: resources.seconds,
-        healthzProbes: health.probes,
-        healthzFailed: health.failed,
-        healthzP50ms: health.p50ms,
-        healthzP99ms: health.p99ms,
-        healthzMaxms: health.maxms,
+        ...healthReport(health),
         alive,
         leftBehind: describeProcs(left) || 'none',
       });

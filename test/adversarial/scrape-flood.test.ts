@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { describeAsRoot } from '../helpers/root.js';
-import { describeProcs } from './attack.js';
+import { describeProcs, healthReport } from './attack.js';
 import { flood } from './flood.js';
 import { chartMemoryLimitBytes, cleanupResults, report } from './measure.js';
 
@@ -60,11 +60,7 @@ describeAsRoot('adversarial: a /metrics flood', () => {
         limitMiB,
         cpuSeconds: r.resources.cpuSeconds,
         cores: r.resources.cores,
-        healthzProbes: r.health.probes,
-        healthzFailed: r.health.failed,
-        healthzP50ms: r.health.p50ms,
-        healthzP99ms: r.health.p99ms,
-        healthzMaxms: r.health.maxms,
+        ...healthReport(r.health),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         alive: r.aliveAtEnd,

@@ -5,7 +5,7 @@
 
 import { afterAll, expect, it } from 'vitest';
 import { describeAsRoot } from '../helpers/root.js';
-import { describeProcs, holdConnections } from './attack.js';
+import { describeProcs, holdConnections, healthReport } from './attack.js';
 import { flood } from './flood.js';
 import { chartMemoryLimitBytes, cleanupResults, report } from './measure.js';
 
@@ -58,11 +58,7 @@ describeAsRoot('adversarial: idle sockets and slow readers under a 1024 file lim
         cpuSeconds: r.resources.cpuSeconds,
         cores: r.resources.cores,
         seconds: r.resources.seconds,
-        healthzProbes: r.health.probes,
-        healthzFailed: r.health.failed,
-        healthzP50ms: r.health.p50ms,
-        healthzP99ms: r.health.p99ms,
-        healthzMaxms: r.health.maxms,
+        ...healthReport(r.health),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         alive: r.aliveAtEnd,

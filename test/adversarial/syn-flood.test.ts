@@ -4,7 +4,7 @@
 
 import { afterAll, expect, it } from 'vitest';
 import { describeAsRoot } from '../helpers/root.js';
-import { describeProcs, timedGet } from './attack.js';
+import { describeProcs, timedGet, healthReport } from './attack.js';
 import { flood } from './flood.js';
 import { chartMemoryLimitBytes, cleanupResults, report, sumOf } from './measure.js';
 
@@ -64,11 +64,7 @@ describeAsRoot('adversarial: spoofed-source SYN flood to a VIP', () => {
         seconds: r.resources.seconds,
         floodSeconds: r.extra['floodSeconds'],
         settleSeconds: r.extra['settleSeconds'],
-        healthzProbes: r.health.probes,
-        healthzFailed: r.health.failed,
-        healthzP50ms: r.health.p50ms,
-        healthzP99ms: r.health.p99ms,
-        healthzMaxms: r.health.maxms,
+        ...healthReport(r.health),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         metricsBytes: r.series.metricsBytesAfter,

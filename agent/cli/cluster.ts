@@ -16,12 +16,12 @@ import { kubeHttp, type KubeAnswer } from '../kubernetes/request.js';
 import { EnvironmentError } from '../sources/tool.js';
 import type { Output } from './check.js';
 import { clusterText, clusterView, type AgentOutcome, type AgentPod, type AgentReport } from '../exposition/cluster-view.js';
+import { DNS_SUBDOMAIN } from '../net/kube-name.js';
 
 /** Annotations the chart puts on the agent pods. */
 export const SCHEME_ANNOTATION = 'asymroute.io/scheme';
 export const READER_ANNOTATION = 'asymroute.io/reader-service-account';
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const CONCURRENCY = 8;
 const MAX_REPORT_BYTES = 32 << 20;
 const TOKEN_SECONDS = 600;
@@ -69,24 +69,21 @@ function agentOf(o: PodObject): Agent | null {
   };
 }
 
-/** The message of a Kubernetes Status body, else the start of the text. */
-function statusMessage(a: KubeAnswer): string {
+/** An answer's body as an object, or null when it is not JSON. */
+function jsonOf(a: KubeAnswer): Record<string, unknown> | null {
   try {
-    const s = JSON.parse(a.text) as { kind?: unknown; message?: unknown };
-    if (s.kind === 'Status' && typeof s.message === 'string') return s.message;
+    const v: unknown = JSON.parse(a.text);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : null;
   } catch {
-    /* not JSON */
+    return null;
   }
-  return a.text.trim().slice(0, 200) || `HTTP ${a.status}`;
 }
 
-const isStatus = (a: KubeAnswer) => {
-  try {
-    return (JSON.parse(a.text) as { kind?: unknown }).kind === 'Status';
-  } catch {
-    return false;
-  }
-};
+/** The message of a Kubernetes Status body, else the start of the text. */
+function statusMessage(a: KubeAnswer, body = jsonOf(a)): string {
+  if (body?.['kind'] === 'Status' && typeof body['message'] === 'string') return body['message'];
+  return a.text.trim().slice(0, 200) || `HTTP ${a.status}`;
+}
 
 async function listItems<T>(kc: KubeConfig, path: string, timeoutMs: number): Promise<T[]> {
   let a: KubeAnswer;
@@ -185,20 +182,17 @@ async function ask(kc: KubeConfig, a: Agent, token: string | null, noToken: stri
     } catch (e) {
       return out('no-answer', (e as Error).message);
     }
+    const body = jsonOf(r);
     if (r.status === 200) {
-      try {
-        const report = JSON.parse(r.text) as AgentReport;
-        if (report.schema === CHECK_SCHEMA && Array.isArray(report.vips) && Array.isArray(report.findings))
-          return out('answered', null, report);
-      } catch {
-        /* below */
-      }
+      const report = body as AgentReport | null;
+      if (report?.schema === CHECK_SCHEMA && Array.isArray(report.vips) && Array.isArray(report.findings))
+        return out('answered', null, report);
       return out('error', `the answer is not an asymroute report (${r.contentType || 'no content type'})`);
     }
-    if (isStatus(r)) {
+    if (body?.['kind'] === 'Status') {
       // The API server's own answer: the proxy could not reach the pod (503), the pod has no address (400), or the
       // caller may not use pods/proxy (403).
-      const m = statusMessage(r);
+      const m = statusMessage(r, body);
       if (r.status === 503) {
         last = out('no-answer', m);
         continue;
@@ -206,14 +200,8 @@ async function ask(kc: KubeConfig, a: Agent, token: string | null, noToken: stri
       if (r.status === 400) return out('not-running', m);
       return out('error', `the API server answered ${r.status}: ${m}`);
     }
-    const agentError = (() => {
-      try {
-        const b = JSON.parse(r.text) as { error?: unknown; permission?: unknown };
-        return `${typeof b.error === 'string' ? b.error : `HTTP ${r.status}`}${typeof b.permission === 'string' ? ` (needs ${b.permission})` : ''}`;
-      } catch {
-        return `HTTP ${r.status}`;
-      }
-    })();
+    const error = typeof body?.['error'] === 'string' ? body['error'] : `HTTP ${r.status}`;
+    const agentError = `${error}${typeof body?.['permission'] === 'string' ? ` (needs ${body['permission']})` : ''}`;
     if (r.status === 401) return out('unauthorized', `${agentError}${noToken ? `; no token to send: ${noToken}` : ''}`);
     if (r.status === 403) return out('forbidden', agentError);
     return out('error', `the agent answered ${r.status}: ${agentError}`);

@@ -3,6 +3,7 @@
 
 import { isIfname } from '../net/ifname.js';
 import { parseIp, parsePrefix } from '../net/ip.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../net/kube-name.js';
 
 export type Command = 'check' | 'analyze' | 'serve' | 'demo' | 'snapshot' | 'cluster';
 
@@ -54,9 +55,6 @@ function checkGateway(v: string): string | null {
   if (!parseIp(v.slice(eq + 1))) return 'the part after = must be an IP address';
   return null;
 }
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 // `as const` keeps each option's key, type, choices and commands as literal types, from which ConfigFor is derived.
 const OPTION_TABLE = [

@@ -3,6 +3,7 @@
 
 import type { CheckReportJson } from './check-report.js';
 import type { Severity } from '../findings/registry.js';
+import { parseIp } from '../net/ip.js';
 
 export const CLUSTER_SCHEMA = 'asymroute.cluster/v1';
 
@@ -132,14 +133,13 @@ function announcesOf(v: Vip): string[] | null {
   return out;
 }
 
-const byIp = (a: string, b: string) => {
-  const v4 = (s: string) => (s.includes(':') ? null : s.split('.').map(Number));
-  const x = v4(a);
-  const y = v4(b);
-  if (x && y) for (let i = 0; i < 4; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
-  if (!x !== !y) return x ? -1 : 1;
+// IPv4 before IPv6, then by address; text that is no address (never from an agent) last, as text.
+function byIp(a: string, b: string): number {
+  const [x, y] = [parseIp(a), parseIp(b)];
+  if (x && y) return x.family !== y.family ? x.family - y.family : x.value < y.value ? -1 : x.value > y.value ? 1 : 0;
+  if (x || y) return x ? -1 : 1;
   return a < b ? -1 : a > b ? 1 : 0;
-};
+}
 
 export function clusterView(outcomes: AgentOutcome[], meta: { selector: string; takenAt: string; notes: string[] }): ClusterView {
   const sorted = [...outcomes].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0));

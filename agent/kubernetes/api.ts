@@ -20,6 +20,7 @@ import {
   type ServiceEndpoint,
   type ServiceVip,
 } from './objects.js';
+import { DNS_SUBDOMAIN } from '../net/kube-name.js';
 
 export interface KubeStatus {
   connected: boolean;
@@ -287,11 +288,9 @@ export const leaseWatcher = (opts: WatcherOptions<KubeVipLease> & { wanted: (lea
     },
   );
 
-const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
 /** This node's labels, for BGPPeer node selectors (needs get on nodes). */
 export async function nodeLabels(kc: KubeConfig, node: string): Promise<Record<string, string>> {
-  if (!NODE_NAME.test(node)) throw new Error(`invalid node name ${JSON.stringify(node)}`);
+  if (!DNS_SUBDOMAIN.test(node)) throw new Error(`invalid node name ${JSON.stringify(node)}`);
   const res = await kubeRequest(kc, 'GET', `/api/v1/nodes/${node}`, { timeoutMs: 15_000 });
   const body = (await res.json()) as { metadata?: { labels?: Record<string, unknown> } };
   const out: Record<string, string> = {};

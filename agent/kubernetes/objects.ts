@@ -4,6 +4,7 @@
 
 import { isIfname } from '../net/ifname.js';
 import { canonicalIp } from '../net/ip.js';
+import { DNS_SUBDOMAIN } from '../net/kube-name.js';
 
 export interface ServiceVip {
   ip: string;
@@ -38,7 +39,6 @@ export interface KubeVipMarks {
 
 /** Addresses kube-vip.io/loadbalancerIPs may list before the rest are ignored (an API object controls the count). */
 export const MAX_ANNOTATION_IPS = 16;
-const KUBE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 function kubeVipMarks(svc: Obj, ns: string, name: string): KubeVipMarks {
   const ann = obj(obj(svc['metadata'])?.['annotations']) ?? {};
@@ -48,7 +48,7 @@ function kubeVipMarks(svc: Obj, ns: string, name: string): KubeVipMarks {
   const parts = named?.split('/') ?? [];
   const [leaseNs, leaseName] = parts.length > 1 ? [parts[0]!, parts[1]!] : [ns, named ?? `kubevip-${name}`];
   return {
-    vipHost: typeof host === 'string' && KUBE_NAME.test(host) ? host : null,
+    vipHost: typeof host === 'string' && DNS_SUBDOMAIN.test(host) ? host : null,
     lease: `${leaseNs}/${leaseName}`,
     leaseNamed: named !== null,
     marked:
@@ -141,7 +141,7 @@ export function bgpStatusOf(o: unknown): BgpAdvertisement | null {
   if (typeof node !== 'string' || !node || typeof name !== 'string' || !name || typeof ns !== 'string' || !ns) return null;
   const ps = st?.['peers'];
   if (ps !== undefined && (!Array.isArray(ps) || ps.length > MAX_STATUS_PEERS)) return null;
-  const peers = (ps ?? []).filter((p): p is string => typeof p === 'string' && KUBE_NAME.test(p));
+  const peers = (ps ?? []).filter((p): p is string => typeof p === 'string' && DNS_SUBDOMAIN.test(p));
   return { service: `${ns}/${name}`, node, peers: [...new Set(peers)].sort() };
 }
 
@@ -171,7 +171,7 @@ export function leaseOf(o: unknown): KubeVipLease | null {
   const d = spec['leaseDurationSeconds'];
   return {
     lease,
-    holder: typeof h === 'string' && KUBE_NAME.test(h) ? h : null,
+    holder: typeof h === 'string' && DNS_SUBDOMAIN.test(h) ? h : null,
     renewedAt: Number.isFinite(renewed) ? renewed : null,
     leaseDurationSeconds: typeof d === 'number' && Number.isInteger(d) && d > 0 ? d : null,
   };

@@ -1,26 +1,14 @@
 // `asymroute serve` with Kubernetes discovery, through the real CLI against a local API that answers like the real
 // one (capture off, so no root is needed: the checks only read this host's routing).
 
-import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, expect, it } from 'vitest';
 import { BIN, collectLines, startServe } from '../helpers/cli.js';
-import { startKubeApi } from '../helpers/kube-api.js';
+import { kubeconfigFile, startKubeApi } from '../helpers/kube-api.js';
 import { tempDir } from '../helpers/tmp.js';
 import { until } from '../helpers/wait.js';
-
-// Plain http to the replay API: client-node requires insecure-skip-tls-verify for that.
-function kubeconfigFile(server: string): string {
-  const f = join(tempDir('kc'), 'config');
-  writeFileSync(
-    f,
-    `apiVersion: v1\nkind: Config\nclusters:\n- name: replay\n  cluster:\n    server: ${server}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: t0k3n\ncontexts:\n- name: c\n  context:\n    cluster: replay\n    user: u\ncurrent-context: c\n`,
-  );
-  return f;
-}
 
 const SVC = {
   kind: 'Service',

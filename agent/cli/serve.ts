@@ -1,9 +1,10 @@
 // `asymroute serve`: the node agent, and the composition root that wires its monitors to the store and exporters.
 
+import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { FastifyReply } from 'fastify';
 import { resolveConfig, UsageError } from '../config/load.js';
-import { buildHttp, LIMITS } from '../exposition/http.js';
+import { buildHttp, buildProbeHttp, LIMITS } from '../exposition/http.js';
 import { agentRegistry } from '../exposition/metrics.js';
 import { Agent } from '../runtime/agent.js';
 import { createLog } from '../runtime/log.js';
@@ -214,10 +215,13 @@ export async function startServe(argv: string[], io: Output, version: string, re
   });
   await app.listen({ host: v.listen, port: v.port, backlog: LIMITS.acceptBacklog });
   const port = (app.server.address() as { port: number }).port;
+  const probes = v.probePort ? buildProbeHttp(agent, checks) : null;
+  if (probes) await listenProbes(probes, v.listen, v.probePort, app);
   log({
     event: 'listening',
     address: v.listen,
     port,
+    ...(probes ? { probePort: v.probePort } : {}),
     scheme: access.tls ? 'https' : 'http',
     auth: access.mode,
     node,
@@ -235,6 +239,8 @@ export async function startServe(argv: string[], io: Output, version: string, re
     if (!shuttingDown) {
       shuttingDown = (async () => {
         log({ event: 'shutdown', reason: why });
+        probes?.close();
+        probes?.closeAllConnections();
         await app.close();
         await running.stop();
         log({ event: 'stopped' });
@@ -253,6 +259,22 @@ export async function startServe(argv: string[], io: Output, version: string, re
   });
   running.start().catch((e: Error) => log({ event: 'start-failed', error: e.message }));
   return { done, shutdown, port };
+}
+
+/** The probe listener, or the main one closed and a clear error (the port taken, the address not local). */
+async function listenProbes(server: Server, host: string, port: number, main: { close(): Promise<unknown> }): Promise<void> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    await main.close();
+    throw new UsageError(`--probe-port ${port}: cannot listen on ${host}:${port}: ${(e as Error).message}`);
+  }
 }
 
 export async function runServe(argv: string[], io: Output = consoleOutput, version = 'unknown', revision = 'unknown'): Promise<number> {

@@ -170,6 +170,18 @@ const OPTION_TABLE = [
     commands: ['serve'],
   },
   {
+    key: 'probePort',
+    flag: '--probe-port',
+    env: 'ASYMROUTE_PROBE_PORT',
+    type: 'integer',
+    default: 0,
+    min: 0,
+    max: 65535,
+    metavar: 'PORT',
+    help: 'serve: a second port, plain HTTP on the --listen address, that answers only /healthz and /readyz (no authentication, as on --port). Probes sent there do not queue behind scrapes and API clients on --port, so a flood of those cannot fail a liveness probe. 0: none (the chart sets 9473).',
+    commands: ['serve'],
+  },
+  {
     key: 'auth',
     flag: '--auth',
     env: 'ASYMROUTE_AUTH',

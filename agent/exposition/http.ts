@@ -1,6 +1,7 @@
 // The agent's HTTP interface (fastify): the incident report for curl, health, metrics and the JSON API. It reads
 // the agent only through AgentView and the static check's read-only view; the monitors' endpoints come from them.
 
+import { createServer, type Server } from 'node:http';
 import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Registry } from 'prom-client';
@@ -83,6 +84,61 @@ export function singleFlight<T>(make: () => Promise<T>, maxAgeMs: number, now: (
     });
     return value;
   };
+}
+
+type ProbeAnswer = () => { code: number; body: unknown };
+
+/** /healthz (the agent and its monitors are alive) and /readyz (a check has succeeded), for both listeners. */
+function probeAnswers(a: AgentView, checks: CheckView): Record<'/healthz' | '/readyz', ProbeAnswer> {
+  return {
+    '/healthz': () => {
+      const h = a.health();
+      const failing = Object.values(h.monitors).find((m) => !m.ok);
+      const detail = Object.assign({}, ...Object.values(h.monitors).map((m) => m.detail ?? {}));
+      return {
+        code: h.ok ? 200 : 503,
+        body: { status: failing ? failing.state : 'ok', ...detail, monitors: h.monitors, supervised: h.children },
+      };
+    },
+    '/readyz': () => {
+      const ready = a.ready();
+      return { code: ready ? 200 : 503, body: { ready, lastCheck: checks.status } };
+    },
+  };
+}
+
+/** The probe listener's own bounds: only the kubelet (or curl) comes here, a few connections at a time. */
+export const PROBE_LIMITS = { connections: 64, socketIdleMs: 10_000, requestMs: 10_000 };
+
+/**
+ * The probe listener (--probe-port): /healthz and /readyz alone, plain HTTP, on a socket of its own, so the
+ * kubelet's probes never wait in the accept queue or connection bound of the main port behind scrapers and readers.
+ */
+export function buildProbeHttp(agent: AgentView, checks: CheckView): Server {
+  const answers: Record<string, ProbeAnswer> = probeAnswers(agent, checks);
+  const server = createServer(
+    { requestTimeout: PROBE_LIMITS.requestMs, headersTimeout: PROBE_LIMITS.requestMs, keepAliveTimeout: 5_000 },
+    (req, res) => {
+      const path = (req.url ?? '/').split('?')[0]!;
+      const answer = answers[path];
+      let code: number;
+      let body: unknown;
+      if (!answer)
+        [code, body] = [
+          404,
+          { error: `no such endpoint: ${path}; this port answers only /healthz and /readyz`, endpoints: Object.keys(answers) },
+        ];
+      else if (req.method !== 'GET' && req.method !== 'HEAD') [code, body] = [405, { error: `${req.method} not allowed; use GET` }];
+      else ({ code, body } = answer());
+      const text = JSON.stringify(body);
+      res.writeHead(code, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+      res.end(req.method === 'HEAD' ? undefined : text);
+      req.resume();
+    },
+  );
+  server.setTimeout(PROBE_LIMITS.socketIdleMs, (socket) => socket.destroy());
+  boundConnections(server, PROBE_LIMITS.connections);
+  return server;
 }
 
 function wantsJson(accept: string | undefined, format: unknown): boolean {
@@ -170,19 +226,12 @@ export function buildHttp(o: HttpOptions): FastifyInstance {
     return reply.type('text/plain; charset=utf-8').send(lines.join('\n') + '\n');
   });
 
-  app.get('/healthz', async (_req, reply) => {
-    const h = a.health();
-    const failing = Object.values(h.monitors).find((m) => !m.ok);
-    const detail = Object.assign({}, ...Object.values(h.monitors).map((m) => m.detail ?? {}));
-    return reply
-      .code(h.ok ? 200 : 503)
-      .send({ status: failing ? failing.state : 'ok', ...detail, monitors: h.monitors, supervised: h.children });
-  });
-
-  app.get('/readyz', async (_req, reply) => {
-    const ready = a.ready();
-    return reply.code(ready ? 200 : 503).send({ ready, lastCheck: o.checks.status });
-  });
+  for (const [path, answer] of Object.entries(probeAnswers(a, o.checks))) {
+    app.get(path, async (_req, reply) => {
+      const r = answer();
+      return reply.code(r.code).send(r.body);
+    });
+  }
 
   app.get('/metrics', async (_req, reply) => reply.type(o.registry.contentType).send(await metrics()));
 

@@ -14,6 +14,8 @@ import { descendants, percentile, round, running, statOf, type ProcInfo } from '
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** The agent under attack: this tree's build unless ASYMROUTE_BIN names another bin/asymroute.js (before/after figures). */
 export const AGENT_BIN = process.env['ASYMROUTE_BIN'] ?? BIN;
+/** the chart's config.probePort: the kubelet's probes go there */
+export const PROBE_PORT = 9473;
 
 export interface RunningAgent {
   proc: ResultPromise;
@@ -22,6 +24,8 @@ export interface RunningAgent {
   self: ProcInfo;
   logs: string[];
   port: number;
+  /** the probe listener's port (--probe-port), null without one */
+  probePort: number | null;
   /** SIGTERM, then the exit within `ms`; true when it exited in time */
   stop(ms?: number): Promise<boolean>;
 }
@@ -35,7 +39,9 @@ export async function startAgent(
   if (!existsSync(AGENT_BIN)) throw new Error(`${AGENT_BIN} is missing (npm run build)`);
   const limit = opts.nofile ? ['prlimit', `--nofile=${opts.nofile}:${opts.nofile}`] : [];
   // ip netns exec and prlimit exec their command: the pid execa sees is the agent's.
-  const proc = execa('ip', ['netns', 'exec', ns.name, ...limit, process.execPath, AGENT_BIN, 'serve', ...args], {
+  // As the chart runs it: the kubelet's probes on a listener of their own.
+  const withProbes = args.includes('--probe-port') ? args : ['--probe-port', String(PROBE_PORT), ...args];
+  const proc = execa('ip', ['netns', 'exec', ns.name, ...limit, process.execPath, AGENT_BIN, 'serve', ...withProbes], {
     reject: false,
     stdin: 'ignore',
     all: true,
@@ -63,6 +69,7 @@ export async function startAgent(
     self,
     logs,
     port: (JSON.parse(line) as { port: number }).port,
+    probePort: (JSON.parse(line) as { probePort?: number }).probePort ?? null,
     async stop(ms = 10_000) {
       if (exited) return true;
       proc.kill('SIGTERM');
@@ -111,7 +118,8 @@ export async function holdConnections(ns: Netns, port: number, idle: number, slo
 
 export interface Sample {
   t: number;
-  kind: 'healthz' | 'metrics' | 'started';
+  /** healthz: the kubelet's probe (the probe port); healthz-api: /healthz on the API port */
+  kind: 'healthz' | 'healthz-api' | 'metrics' | 'started';
   status: number;
   ms: number;
   bytes?: number;
@@ -120,8 +128,9 @@ export interface Sample {
 }
 
 /** probe.mjs in the agent's namespace; samples() are everything it reported so far. */
-export async function startProber(ns: Netns, port: number, maxMs = 120_000) {
-  const proc = execa('ip', ['netns', 'exec', ns.name, process.execPath, join(HERE, 'probe.mjs'), String(port), String(maxMs)], {
+export async function startProber(ns: Netns, agent: { port: number; probePort: number | null }, maxMs = 120_000) {
+  const args = [join(HERE, 'probe.mjs'), String(agent.port), String(maxMs), String(agent.probePort ?? agent.port)];
+  const proc = execa('ip', ['netns', 'exec', ns.name, process.execPath, ...args], {
     reject: false,
     stdin: 'pipe',
     buffer: false,
@@ -155,18 +164,22 @@ export interface HealthFigures {
   maxms: number;
 }
 
-/** The /healthz figures under the names every attack's [adversarial] line prints them with. */
-export const healthReport = (h: HealthFigures) => ({
+/**
+ * The /healthz figures under the names every attack's [adversarial] line prints them with: the probe port's, and
+ * the API port's when given (reported, not bounded: the kubelet does not probe there).
+ */
+export const healthReport = (h: HealthFigures, api?: HealthFigures) => ({
   healthzProbes: h.probes,
   healthzFailed: h.failed,
   healthzP50ms: h.p50ms,
   healthzP99ms: h.p99ms,
   healthzMaxms: h.maxms,
+  ...(api ? { apiHealthzProbes: api.probes, apiHealthzFailed: api.failed, apiHealthzP99ms: api.p99ms, apiHealthzMaxms: api.maxms } : {}),
 });
 
-/** /healthz latencies within [from, to]; a probe without a 200 counts as Infinity. */
-export function healthFigures(samples: Sample[], from: number, to: number): HealthFigures {
-  const h = samples.filter((s) => s.kind === 'healthz' && s.t >= from && s.t <= to);
+/** /healthz latencies within [from, to] (the probe port's, or the API port's); a probe without a 200 counts as Infinity. */
+export function healthFigures(samples: Sample[], from: number, to: number, kind: 'healthz' | 'healthz-api' = 'healthz'): HealthFigures {
+  const h = samples.filter((s) => s.kind === kind && s.t >= from && s.t <= to);
   const ms = h.map((s) => (s.status === 200 ? s.ms : Infinity));
   return {
     probes: h.length,

@@ -44,7 +44,7 @@ describeAsRoot('adversarial: port-179 flood from random sources', () => {
         cores: r.resources.cores,
         seconds: r.resources.seconds,
         floodSeconds: r.extra['floodSeconds'],
-        ...healthReport(r.health),
+        ...healthReport(r.health, r.healthApi),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         metricsBytes: r.series.metricsBytesAfter,

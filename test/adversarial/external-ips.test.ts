@@ -148,7 +148,7 @@ describeAsRoot('adversarial: a Service with 500 external IPs', () => {
         30_000,
       );
       const filterBefore = await untilValue('the capture to run', async () => captureFilter(a.pid), 20_000);
-      prober = await startProber(l.node, a.port);
+      prober = await startProber(l.node, a);
       const before = seriesCount((await timedGet(l.node, a.port, '/metrics', 10_000, true)).body ?? '');
       const vipsBefore = (await report0())!.vips.length;
 

@@ -28,7 +28,10 @@ import { ResourceSampler, running, seriesCount, sumOf, type ProcInfo, type Resou
 export interface FloodResult {
   lab: IncidentLab;
   resources: ResourceFigures;
+  /** /healthz on the probe port, where the chart sends the kubelet's probes */
   health: HealthFigures;
+  /** /healthz on the API port, behind whatever the flood sends there */
+  healthApi: HealthFigures;
   arrived: { syns: number; distinctSources: number; droppedByKernel: number };
   series: { before: number; peak: number; after: number; metricsBytesAfter: number };
   /** the agent's pid was running when the flood and the reads after it were over */
@@ -109,7 +112,7 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
     async () => /^asymroute_capture_up 1$/m.test((await nsGet(l.node, '/metrics')).body),
     20_000,
   );
-  prober = await startProber(l.node, agent.port);
+  prober = await startProber(l.node, agent);
   const before = seriesCount((await nsGet(l.node, '/metrics')).body);
   const counter = await startArrivalCount(l.node, 'eth1', dst, plan.port, dir);
 
@@ -136,6 +139,7 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
   // The agent may still be building an answer its client gave up on: its peak counts too.
   resources.agentHwmMiB = Math.max(resources.agentHwmMiB, sampler.hwmNowMiB());
   const health = healthFigures(prober.samples(), t0, t1);
+  const healthApi = healthFigures(prober.samples(), t0, t1, 'healthz-api');
   const peak = seriesPeak(prober.samples(), t0, Date.now());
   await prober.stop();
 
@@ -149,6 +153,7 @@ export async function flood(plan: FloodPlan): Promise<FloodResult> {
     lab: l,
     resources,
     health,
+    healthApi,
     arrived,
     series: {
       before,

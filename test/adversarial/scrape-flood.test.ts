@@ -1,6 +1,8 @@
 // Issue 12, adversarial: a /metrics flood. 2,000 clients ask for /metrics over and over on fresh connections (before
 // issue 12, /healthz then took up to 8.4 s: every scrape rendered the registry anew). Scrapes within a second share
-// one rendering and the connection bound sheds the oldest: /healthz must stay under 1 s (p99), the agent alive.
+// one rendering and the connection bound sheds the oldest: the kubelet's /healthz (the probe port, as the chart
+// configures it) must stay under 1 s (p99), the agent alive. /healthz on the flooded API port is reported: it waits
+// in the same accept queue as the flood (0.14-0.87 s p99 in earlier runs, when the probes went there).
 
 import { execa } from 'execa';
 import { join } from 'node:path';
@@ -60,7 +62,7 @@ describeAsRoot('adversarial: a /metrics flood', () => {
         limitMiB,
         cpuSeconds: r.resources.cpuSeconds,
         cores: r.resources.cores,
-        ...healthReport(r.health),
+        ...healthReport(r.health, r.healthApi),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         alive: r.aliveAtEnd,

@@ -58,7 +58,7 @@ describeAsRoot('adversarial: idle sockets and slow readers under a 1024 file lim
         cpuSeconds: r.resources.cpuSeconds,
         cores: r.resources.cores,
         seconds: r.resources.seconds,
-        ...healthReport(r.health),
+        ...healthReport(r.health, r.healthApi),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         alive: r.aliveAtEnd,

@@ -64,7 +64,7 @@ describeAsRoot('adversarial: spoofed-source SYN flood to a VIP', () => {
         seconds: r.resources.seconds,
         floodSeconds: r.extra['floodSeconds'],
         settleSeconds: r.extra['settleSeconds'],
-        ...healthReport(r.health),
+        ...healthReport(r.health, r.healthApi),
         seriesBefore: r.series.before,
         seriesPeak: r.series.peak,
         metricsBytes: r.series.metricsBytesAfter,

@@ -57,10 +57,21 @@ describe(`chart (rendered with ${renderer()})`, () => {
       capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'SETUID', 'SETGID', 'KILL'] },
     });
     expect(c.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
-    expect(c.ports).toEqual([{ name: 'http', containerPort: 9472, protocol: 'TCP' }]);
-    // auth auto resolves to kubernetes in the pod, so the agent serves HTTPS on 0.0.0.0 (its self-signed certificate).
-    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTPS' });
-    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTPS' });
+    expect(c.ports).toEqual([
+      { name: 'http', containerPort: 9472, protocol: 'TCP' },
+      { name: 'probes', containerPort: 9473, protocol: 'TCP' },
+    ]);
+    // The probes go to the probe listener (plain HTTP, /healthz and /readyz alone), not the API port behind its
+    // scrapers; the agent gets the port from the config file.
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'probes' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'probes' });
+    expect(parseYaml(r.one<Any>('ConfigMap').data['config.yaml']).probePort).toBe(9473);
+    // Without a probe port, the probes go to the API port: auth auto resolves to kubernetes in the pod, so the agent
+    // serves HTTPS on 0.0.0.0 (its self-signed certificate).
+    const noProbePort = render({ config: { probePort: 0 } }).one<Any>('DaemonSet').spec.template.spec.containers[0];
+    expect(noProbePort.ports).toEqual([{ name: 'http', containerPort: 9472, protocol: 'TCP' }]);
+    expect(noProbePort.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTPS' });
+    expect(noProbePort.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTPS' });
     expect(c.resources.limits.memory).toBe('320Mi');
     expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/asymroute', readOnly: true });
     expect(ds.spec.selector.matchLabels).toEqual(ds.spec.template.metadata.labels);
@@ -169,10 +180,12 @@ describe(`chart (rendered with ${renderer()})`, () => {
       .filter((o) => o.key !== 'config')
       .map((o) => o.key);
     expect(Object.keys(values.config).sort()).toEqual([...keys].sort());
-    // The agent's defaults, except the bind address: Prometheus must reach the node.
-    for (const o of optionsFor('serve'))
-      if (o.key !== 'config' && o.key !== 'listen') expect(values.config[o.key], o.key).toEqual(o.default);
+    // The agent's defaults, except the bind address (Prometheus must reach the node) and the probe port (the
+    // kubelet's probes get a listener of their own).
+    const differ = new Set(['config', 'listen', 'probePort']);
+    for (const o of optionsFor('serve')) if (!differ.has(o.key)) expect(values.config[o.key], o.key).toEqual(o.default);
     expect(values.config.listen).toBe('0.0.0.0');
+    expect(values.config.probePort).toBe(9473);
   });
 
   it.each([
@@ -238,7 +251,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(pod.serviceAccountName).toBe('existing-sa');
     // Only the reader `asymroute cluster` asks a token for: the agent's own account exists already.
     expect(r.byKind('ServiceAccount').map((x) => x.metadata.name)).toEqual(['netcheck-agent-reader']);
-    expect(pod.containers[0].livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http', host: '127.0.0.1' });
+    expect(pod.containers[0].livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'probes', host: '127.0.0.1' });
     expect(pod.containers[0].ports[0].containerPort).toBe(19472);
     expect(ds.spec.template.metadata.annotations.team).toBe('net');
     expect(ds.spec.template.metadata.annotations['checksum/config']).toMatch(/^[a-f0-9]{64}$/);
@@ -351,7 +364,7 @@ describe(`chart (rendered with ${renderer()})`, () => {
       const pod = r.one<Any>('DaemonSet').spec.template.spec;
       expect(pod.volumes).toContainEqual({ name: 'tls', secret: { secretName: secret } });
       expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/asymroute-tls', readOnly: true });
-      expect(pod.containers[0].readinessProbe.httpGet.scheme).toBe('HTTPS');
+      expect(pod.containers[0].readinessProbe.httpGet.port).toBe('probes');
       const cfg = parseYaml(r.one<Any>('ConfigMap').data['config.yaml'] as string) as Any;
       expect([cfg.tlsCertFile, cfg.tlsKeyFile]).toEqual(['/etc/asymroute-tls/tls.crt', '/etc/asymroute-tls/tls.key']);
       return r;
@@ -391,7 +404,8 @@ describe(`chart (rendered with ${renderer()})`, () => {
     expect(() => renderChart({ config: { auth: 'kubernetes', kubernetes: 'off', listen: '127.0.0.1' } })).toThrow(
       /config.auth kubernetes needs config.kubernetes/,
     );
-    const c = render({ config: { auth: 'none', insecureNoAuth: true } }).one<Any>('DaemonSet').spec.template.spec.containers[0];
+    const c = render({ config: { auth: 'none', insecureNoAuth: true, probePort: 0 } }).one<Any>('DaemonSet').spec.template.spec
+      .containers[0];
     expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
   });
 

@@ -103,13 +103,15 @@ describe('chart parity values', () => {
   it('adds a startup probe on the probe port with its own timing, following TLS and the listen address', () => {
     const c = render({ startupProbe: { enabled: true, path: '/readyz', failureThreshold: 30, periodSeconds: 10 } }).container();
     expect(c['startupProbe']).toEqual({
-      httpGet: { path: '/readyz', port: 'http', scheme: 'HTTPS' },
+      httpGet: { path: '/readyz', port: 'probes' },
       periodSeconds: 10,
       timeoutSeconds: 5,
       failureThreshold: 30,
     });
     const local = render({ startupProbe: { enabled: true }, config: { listen: '127.0.0.1' } }).container();
-    expect(local['startupProbe'].httpGet).toEqual({ path: '/healthz', port: 'http', host: '127.0.0.1' });
+    expect(local['startupProbe'].httpGet).toEqual({ path: '/healthz', port: 'probes', host: '127.0.0.1' });
+    const onApiPort = render({ startupProbe: { enabled: true }, config: { probePort: 0 } }).container();
+    expect(onApiPort['startupProbe'].httpGet).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTPS' });
     expect(() => renderChart({ startupProbe: { enabled: true, path: '/metrics' } })).toThrow(/\/startupProbe\/path/);
   });
 

@@ -4,12 +4,13 @@
 
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { connect, type PeerCertificate } from 'node:tls';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { selfSignedFiles } from '../helpers/openssl.js';
 import { runCli, startServe } from '../helpers/cli.js';
 import { startKubeApi, type KubeApi } from '../helpers/kube-api.js';
@@ -305,5 +306,49 @@ describe('serve outside loopback', () => {
     });
     expect(logged(logs, 'listening')[0]).toMatchObject({ scheme: 'http', auth: 'none' });
     expect((await get(`http://127.0.0.1:${port}/v1/findings`)).status).toBe(200);
+  });
+});
+
+describe('the probe port', () => {
+  it('answers the probes over plain HTTP without a token while the API port wants HTTPS and one', { timeout: 60_000 }, async () => {
+    const tokens = join(tempDir('tokens'), 'tokens');
+    writeFileSync(tokens, 'scrape-0123456789abcdef metrics\n');
+    // A port that was free a moment ago (the kernel hands out ports in rotation, so it is not handed out again at once).
+    const spare = createServer();
+    await new Promise<void>((r) => spare.listen({ host: '127.0.0.1', port: 0 }, r));
+    const probePort = (spare.address() as AddressInfo).port;
+    await new Promise((r) => spare.close(r));
+    const { port, logs } = await serve([
+      '--kubernetes',
+      'off',
+      '--auth-token-file',
+      tokens,
+      '--tls',
+      'on',
+      '--probe-port',
+      String(probePort),
+    ]);
+    expect(logged(logs, 'listening')[0]).toMatchObject({ scheme: 'https', auth: 'tokens', probePort });
+    await until(async () => (await get(`http://127.0.0.1:${probePort}/readyz`)).status === 200, 'ready on the probe port', 30_000);
+    const health = await get(`http://127.0.0.1:${probePort}/healthz`);
+    expect([health.status, health.json()['status']]).toEqual([200, 'ok']);
+    expect((await get(`http://127.0.0.1:${probePort}/metrics`)).status).toBe(404);
+    // The API port: HTTPS, and a token for everything but the probes.
+    await expect(get(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    const ca = (await presented(port)).pem;
+    expect((await get(`https://127.0.0.1:${port}/metrics`, { ca })).status).toBe(401);
+    expect((await get(`https://127.0.0.1:${port}/metrics`, { ca, token: 'scrape-0123456789abcdef' })).status).toBe(200);
+  });
+
+  it('refuses to start when the probe port is taken, naming it', { timeout: 60_000 }, async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen({ host: '127.0.0.1', port: 0 }, r));
+    onTestFinished(() => void taken.close());
+    const busy = (taken.address() as AddressInfo).port;
+    const r = await runCli(['serve', '--capture=false', '--kubernetes', 'off', '--port', '0', '--probe-port', String(busy)], {
+      env: { ASYMROUTE_CONFIG: '' },
+    });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain(`--probe-port ${busy}: cannot listen on 127.0.0.1:${busy}: listen EADDRINUSE`);
   });
 });

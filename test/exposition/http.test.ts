@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { writeFileSync } from 'node:fs';
-import { buildHttp, LIMITS, singleFlight, type HttpOptions } from '../../agent/exposition/http.js';
+import { buildHttp, buildProbeHttp, LIMITS, singleFlight, type HttpOptions } from '../../agent/exposition/http.js';
 import { TokenFileAuthorizer } from '../../agent/exposition/auth.js';
 import { tempDir } from '../helpers/tmp.js';
 import { agentRegistry } from '../../agent/exposition/metrics.js';
@@ -290,6 +290,40 @@ describe('health that tells the truth', () => {
     m = (await a.inject('/metrics')).body;
     expect(m).toMatch(/^asymroute_checks_total\{result="ok"\} 1$/m);
     expect(m).toMatch(/^asymroute_check_last_success_timestamp_seconds [1-9]/m);
+  });
+});
+
+describe('the probe listener (--probe-port)', () => {
+  it('answers /healthz and /readyz as the API port does, without a token, and nothing else', async () => {
+    const p = makeAgent(false);
+    const dir = tempDir('asymroute-probe-');
+    writeFileSync(join(dir, 'tokens'), 'probe-test-token-0123 metrics\n');
+    const auth = new TokenFileAuthorizer(join(dir, 'tokens'));
+    const api = app(p, { enabled: false }, auth);
+    const server = buildProbeHttp(p.agent, p.checks);
+    await new Promise<void>((r) => server.listen({ host: '127.0.0.1', port: 0 }, r));
+    onTestFinished(() => void server.close());
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const same = async (path: string) => {
+      const [probe, main] = [await fetch(base + path), await api.inject(path)];
+      expect([probe.status, probe.headers.get('content-type')], path).toEqual([main.statusCode, 'application/json; charset=utf-8']);
+      expect(await probe.json(), path).toEqual(main.json());
+      return probe.status;
+    };
+    expect(await same('/readyz')).toBe(503);
+    await p.checks.check('test');
+    expect(await same('/readyz')).toBe(200);
+    expect(await same('/healthz')).toBe(200);
+    expect((await fetch(`${base}/healthz?verbose=1`)).status).toBe(200);
+    expect((await fetch(`${base}/healthz`, { method: 'HEAD' })).status).toBe(200);
+    // The API port wants a token for the rest; the probe port has none of it to give.
+    expect((await api.inject('/v1/findings')).statusCode).toBe(401);
+    for (const path of ['/v1/findings', '/metrics', '/', '/v1/routes']) {
+      const r = await fetch(base + path);
+      expect(r.status, path).toBe(404);
+      expect(((await r.json()) as { endpoints: string[] }).endpoints).toEqual(['/healthz', '/readyz']);
+    }
+    expect((await fetch(`${base}/healthz`, { method: 'POST', body: 'x' })).status).toBe(405);
   });
 });
 

@@ -182,3 +182,21 @@ none
 {{- define "asymroute.readers" -}}
 {{- if and .Values.rbac.create .Values.rbac.readerRoles (eq (include "asymroute.authMode" .) "kubernetes") -}}true{{- end -}}
 {{- end -}}
+
+{{/*
+Where the kubelet's probes go: the probe port (plain HTTP, /healthz and /readyz alone) when config.probePort is set,
+else the API port, over HTTPS when it serves HTTPS.
+*/}}
+{{- define "asymroute.probeTarget" -}}
+{{- if .Values.config.probePort -}}
+port: probes
+{{- else -}}
+port: http
+{{- if include "asymroute.tlsOn" . }}
+scheme: HTTPS
+{{- end }}
+{{- end }}
+{{- if ne .Values.config.listen "0.0.0.0" }}
+host: {{ .Values.config.listen }}
+{{- end }}
+{{- end }}

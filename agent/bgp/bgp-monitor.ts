@@ -1,5 +1,6 @@
-// BGP session health as a monitor: `ss` every few seconds for established sessions on port 179, the capture's
-// port-179 packets for how attempts end, and the peers this node must have (--bgp-peer, MetalLB BGPPeers).
+// BGP session health as a monitor: `ss` every few seconds for established sessions on port 179 (once a minute while
+// no peer is known), the capture's port-179 packets for how attempts end, and the peers this node must have
+// (--bgp-peer, MetalLB BGPPeers).
 
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { PacketTap } from '../analysis/packet-feed.js';
@@ -11,7 +12,10 @@ import { readTcpSockets } from './ss.js';
 export interface BgpMonitorOptions {
   /** peers that must be up (--bgp-peer) */
   peers: string[];
+  /** between two polls while any peer is known (expected, or seen with a session or an attempt) */
   pollMs: number;
+  /** between two polls while none is: the capture's port-179 packets bring the next poll forward (default 60 s) */
+  idlePollMs?: number;
   /** peers Kubernetes expects this node to have (MetalLB BGPPeer), peer -> who expects it; read at each poll */
   expected?: () => Map<string, string>;
   log: LogFn;
@@ -19,19 +23,37 @@ export interface BgpMonitorOptions {
   changed: () => void;
 }
 
+/** between two ss polls while no BGP peer is known */
+export const BGP_IDLE_POLL_MS = 60_000;
+
 export class BgpMonitor implements Monitor {
   readonly name = 'bgp';
   readonly tracker: BgpTracker;
   /** the capture hands port-179 packets here */
   readonly tap: { port: number; tap: PacketTap };
   error: string | null = null;
+  /** ss runs so far */
+  polls = 0;
   private polled = false;
+  private polling = false;
   private timer: NodeJS.Timeout | null = null;
+  private nextPollAt = Infinity;
+  private lastPollAt = -Infinity;
   private stopped = false;
 
   constructor(private readonly opts: BgpMonitorOptions) {
     this.tracker = new BgpTracker(opts.peers, Date.now());
-    this.tap = { port: BGP_PORT, tap: this.tracker };
+    const tracker = this.tracker;
+    // A packet that makes a peer known (this node's own SYN to a router) ends the idle polling at once.
+    this.tap = {
+      port: BGP_PORT,
+      tap: {
+        observe: (d, ts) => {
+          tracker.observe(d, ts);
+          if (tracker.peerCount > 0) this.soon();
+        },
+      },
+    };
     const registers = [opts.registry];
     const resets = new Counter({
       name: 'asymroute_bgp_peer_resets_total',
@@ -47,7 +69,6 @@ export class BgpMonitor implements Monitor {
       registers,
     });
     this.tracker.onUnexpected = () => unexpected.inc();
-    const tracker = this.tracker;
     new Gauge({
       name: 'asymroute_bgp_unexpected_sources',
       help: `Distinct sources of unexpected SYNs to port 179 seen in the last minute (bounded: at most ${MAX_UNEXPECTED_SOURCES}, oldest forgotten).`,
@@ -70,13 +91,46 @@ export class BgpMonitor implements Monitor {
 
   async start(): Promise<void> {
     await this.poll();
+    this.schedule();
+  }
+
+  /**
+   * The next poll: every pollMs while a peer is known; else every idlePollMs, since a node with no BGP (most of
+   * them) would otherwise spawn ss every few seconds for nothing, the largest part of the agent's CPU at rest.
+   */
+  private schedule(inMs = this.opts.pollMs): void {
     if (this.stopped) return;
-    this.timer = setInterval(() => void this.poll(), this.opts.pollMs);
+    const known = this.tracker.peerCount > 0 || (this.opts.expected?.().size ?? 0) > 0;
+    const ms = known ? inMs : (this.opts.idlePollMs ?? BGP_IDLE_POLL_MS);
+    this.at(Date.now() + ms);
+  }
+
+  private at(t: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.nextPollAt = t;
+    this.timer = setTimeout(
+      () => {
+        this.timer = null;
+        this.nextPollAt = Infinity;
+        void this.poll().then(() => this.schedule());
+      },
+      Math.max(0, t - Date.now()),
+    );
     this.timer.unref();
   }
 
+  /** A poll as soon as the poll period allows, if none is due by then. */
+  private soon(): void {
+    if (this.stopped || this.polling) return;
+    const t = Math.max(Date.now(), this.lastPollAt + this.opts.pollMs);
+    if (t < this.nextPollAt) this.at(t);
+  }
+
   private async poll(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.polling) return;
+    this.polling = true;
+    this.polls++;
+    this.lastPollAt = Date.now();
     try {
       const r = await readTcpSockets(BGP_PORT);
       if (r.bad.length > 0) this.opts.log({ event: 'ss-unparsed', lines: r.bad.slice(0, 3) });
@@ -90,6 +144,7 @@ export class BgpMonitor implements Monitor {
       this.error = (e as Error).message;
     }
     this.polled = true;
+    this.polling = false;
     this.opts.changed();
   }
 
@@ -124,6 +179,6 @@ export class BgpMonitor implements Monitor {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
   }
 }

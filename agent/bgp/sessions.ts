@@ -163,6 +163,11 @@ export class BgpTracker {
     this.estabLastPoll = estab;
   }
 
+  /** peers known: expected ones, and those seen with a session or an attempt of this node's */
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
   /** A captured TCP packet with port 179 on either side; other packets are ignored. */
   observe(d: PacketSummary, ts: number): void {
     if (d.proto !== 6 || d.tcpFlags === null || !d.src || !d.dst || (d.sport !== BGP_PORT && d.dport !== BGP_PORT)) return;

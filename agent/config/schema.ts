@@ -429,7 +429,7 @@ const OPTION_TABLE = [
     type: 'string',
     default: 'auto',
     metavar: 'auto|off',
-    help: 'serve: BGP session health from ss (TCP port 179) and the capture. auto: report the --bgp-peer and MetalLB BGPPeer peers, and any peer this node dials itself (at most 64), when its session is not up; SYNs from other sources are only counted.',
+    help: 'serve: BGP session health from ss (TCP port 179) and the capture. auto: report the --bgp-peer and MetalLB BGPPeer peers, and any peer this node dials itself (at most 64), when its session is not up; SYNs from other sources are only counted. ss runs every 5 s while a peer is known, else once a minute (a SYN this node sends to port 179, seen by the capture, brings the next run forward).',
     commands: ['serve'],
     ...oneOf(['auto', 'off']),
   },

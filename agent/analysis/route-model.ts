@@ -183,20 +183,23 @@ export class RouteModel {
     for (const f of [4, 6] as const) this.rules[f].sort((a, b) => a.r.priority - b.r.priority);
     this.localAddrs = snapshot.addrs.map((a) => parseIp(a.local)).filter((a): a is IpAddr => a !== null);
     for (const l of snapshot.links) this.linkByName.set(l.name, l);
-    // Only default rules left, some deleted: the kernel ignores the rule list until a custom rule was ever added.
+    // A rule as the kernel creates it at boot: a plain lookup, no selector, no suppressor. One that carries anything
+    // else was added later, so custom rules were added (fib_has_custom_rules).
+    const plain = (c: CRule) =>
+      c.r.action === 'table' &&
+      !c.src &&
+      !c.dst &&
+      !c.r.iif &&
+      !c.r.oif &&
+      c.r.fwmark === null &&
+      c.r.fwmask === null &&
+      !c.r.not &&
+      c.r.suppressPrefixlen === null &&
+      c.r.suppressIfgroup === null &&
+      c.r.unsupported.length === 0;
     const isDefault = (c: CRule, defaults: readonly (readonly [number, string])[]) =>
-      defaults.some(
-        ([p, t]) =>
-          c.r.priority === p &&
-          c.r.action === 'table' &&
-          c.r.table === t &&
-          !c.src &&
-          !c.dst &&
-          !c.r.iif &&
-          !c.r.oif &&
-          c.r.fwmark === null &&
-          !c.r.not,
-      );
+      plain(c) && defaults.some(([p, t]) => c.r.priority === p && c.r.table === t);
+    // Only default rules left, some deleted: the kernel ignores the rule list until a custom rule was ever added.
     this.defaultRulesDeleted = {
       4: this.rules[4].every((c) => isDefault(c, DEFAULT_V4_RULES)) && this.rules[4].length < DEFAULT_V4_RULES.length,
       6: this.rules[6].every((c) => isDefault(c, DEFAULT_V6_RULES)) && this.rules[6].length < DEFAULT_V6_RULES.length,
@@ -204,18 +207,7 @@ export class RouteModel {
     const v4 = this.rules[4];
     this.v4DefaultRulesOnly =
       v4.length === DEFAULT_V4_RULES.length &&
-      v4.every(
-        (c, i) =>
-          c.r.priority === DEFAULT_V4_RULES[i]![0] &&
-          c.r.action === 'table' &&
-          c.r.table === DEFAULT_V4_RULES[i]![1] &&
-          !c.src &&
-          !c.dst &&
-          !c.r.iif &&
-          !c.r.oif &&
-          c.r.fwmark === null &&
-          !c.r.not,
-      );
+      v4.every((c, i) => plain(c) && c.r.priority === DEFAULT_V4_RULES[i]![0] && c.r.table === DEFAULT_V4_RULES[i]![1]);
   }
 
   isLocalAddress(ip: IpAddr): boolean {
@@ -441,7 +433,7 @@ export class RouteModel {
   }
 
   // fib_rules_lookup
-  private fibLookup(flow: Flow, checkMerged = true): FibResult {
+  private fibLookup(flow: Flow, checkMerged = true, first = 0): FibResult {
     const trace: TraceStep[] = [];
     const rules = this.rules[flow.family];
     if (this.defaultRulesDeleted[flow.family]) {
@@ -452,7 +444,7 @@ export class RouteModel {
       };
     }
     if (checkMerged && flow.family === 4 && this.v4DefaultRulesOnly) return this.mergedLocalMainLookup(flow);
-    for (let i = 0; i < rules.length; i++) {
+    for (let i = first; i < rules.length; i++) {
       const c = rules[i]!;
       if (c.r.unsupported.length > 0 && this.unsupportedMayMatch(c, flow)) {
         return {
@@ -517,31 +509,37 @@ export class RouteModel {
     return { kind: 'error', errno: 'ENETUNREACH', reason: 'no-route', rule: null, route: null, trace };
   }
 
-  // Without custom rules the kernel keeps local and main in one trie: answer only where both views agree.
+  // Without custom rules the kernel looks up local and main in one trie (fib_lookup's fast path): the longest prefix of
+  // either table wins, at equal prefix local before main (aliases are ordered by table id, then metric), and a throw
+  // route goes on with the default table. Where that differs from the rule-by-rule walk (a local route of shorter
+  // prefix, or one skipped for its nexthops), the trie's pick is the kernel's answer (measured with `ip route get`).
   private mergedLocalMainLookup(flow: Flow): FibResult {
+    const sequential = this.fibLookup(flow, false);
     const local = this.tables.get('4:local') ?? [];
     const main = this.tables.get('4:main') ?? [];
-    const sequential = this.fibLookup(flow, false);
-    const merged = [...local, ...main].sort((a, b) => b.prefix.len - a.prefix.len || a.r.metric - b.r.metric);
+    // Both lists are in metric order already; the stable sort keeps local before main at equal prefix length.
+    const merged = [...local, ...main].sort((a, b) => b.prefix.len - a.prefix.len);
     const m = this.tableLookup(merged, flow);
-    if (m.kind === 'route' || m.kind === 'error') {
-      const same =
-        (sequential.kind === 'route' && m.kind === 'route' && sequential.route === m.route) ||
-        (sequential.kind === 'error' && m.kind === 'error' && sequential.route === m.route);
-      if (!same) {
-        const ambiguous = merged.filter(
-          (c) => c.prefix.len === m.route.prefix.len && c.r.metric === m.route.r.metric && prefixContains(c.prefix, flow.dst),
-        );
-        if (ambiguous.some((c) => c.r.table !== m.route.r.table)) {
-          return {
-            kind: 'unknown',
-            reason: 'local and main tables share a trie (no custom rules) and hold routes of equal prefix and metric',
-            trace: sequential.trace,
-          };
-        }
-      }
+    if (m.kind === 'none') return sequential;
+    if (m.kind === 'unknown') return { kind: 'unknown', reason: m.reason, trace: [] };
+    if (sequential.kind !== 'unknown' && sequential.route === m.route) return sequential;
+    const rule = this.rules[4].find((c) => c.r.table === m.route.r.table)!.r;
+    if (m.kind === 'throw') {
+      const rest = this.fibLookup(flow, false, DEFAULT_V4_RULES.length - 1);
+      return { ...rest, trace: [{ rule, outcome: 'throw', route: m.route.r }, ...rest.trace] };
     }
-    return sequential;
+    if (m.kind === 'error') {
+      return {
+        kind: 'error',
+        errno: m.errno,
+        reason: m.reason,
+        rule,
+        route: m.route,
+        trace: [{ rule, outcome: 'error', route: m.route.r }],
+      };
+    }
+    const trace: TraceStep[] = [{ rule, outcome: 'selected', route: m.route.r }];
+    return { kind: 'route', route: m.route, nexthops: m.nexthops, rule, table: m.route.r.table, trace };
   }
 
   // A rule with an unevaluated selector only matters if its other selectors match.

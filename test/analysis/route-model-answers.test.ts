@@ -279,6 +279,41 @@ describe('route model answers: nexthops and candidates', () => {
     });
   });
 
+  it('IPv6 multipath: a nexthop of weight 0 is no candidate, with or without an oif', () => {
+    const m = node([
+      v6route({
+        dst: '2001:db8:7::/48',
+        nexthops: [hop('fd00:1::fd', 'eth1'), hop('fd00:1::fc', 'eth0'), hop('fd00:1::fb', 'eth1', [], 0)],
+      }),
+    ]);
+    const both = {
+      kind: 'route',
+      candidates: [
+        { dev: 'eth1', gateway: 'fd00:1::fd' },
+        { dev: 'eth0', gateway: 'fd00:1::fc' },
+      ],
+    };
+    expect(ask(m, { dst: '2001:db8:7::1', src: 'fd00:1::1' })).toMatchObject(both);
+    expect(ask(m, { dst: '2001:db8:7::1', src: 'fd00:1::1', oif: 'eth1' })).toMatchObject(both);
+  });
+
+  it('a nexthop that names no device: a candidate without one', () => {
+    const m = node([route({ dst: '198.51.100.0/24', nexthops: [hop('192.168.1.254', null)] })], [], (s) => (s.sysctls.ipForward = 1));
+    expect(ask(m, { dst: '198.51.100.9' })).toMatchObject({ kind: 'route', candidates: [{ dev: '', gateway: '192.168.1.254' }] });
+    expect(ask(m, { dst: '198.51.100.9', src: '203.0.113.5', iif: 'eth1' })).toMatchObject({
+      kind: 'route',
+      candidates: [{ dev: '', gateway: '192.168.1.254' }],
+    });
+  });
+
+  it('a single-nexthop route flagged dead at the route level is skipped', () => {
+    const m = node([route({ dst: '198.51.100.0/24', flags: ['dead'], nexthops: via('192.168.1.254', 'eth1') })]);
+    expect(ask(m, { dst: '198.51.100.9' })).toMatchObject({
+      route: 'default@main',
+      candidates: [{ dev: 'eth0', gateway: '192.168.121.1' }],
+    });
+  });
+
   it('the same nexthop twice is one candidate', () => {
     const m = node([route({ dst: '198.51.100.0/24', nexthops: [hop('192.168.1.254', 'eth1'), hop('192.168.1.254', 'eth1', [], 2)] })]);
     expect(ask(m, { dst: '198.51.100.9' })).toMatchObject({ candidates: [{ dev: 'eth1', gateway: '192.168.1.254' }] });
@@ -336,6 +371,17 @@ describe('route model answers: nexthops and candidates', () => {
         { dev: 'eth1', gateway: 'fd00:1::fe' },
         { dev: 'eth1', gateway: 'fd00:1::fd' },
       ],
+    });
+  });
+
+  it('equal-metric IPv4 default routes do not make IPv6 candidates', () => {
+    const m = node([
+      route({ dst: 'default', metric: 1024, nexthops: via('192.168.121.5', 'eth0') }),
+      route({ dst: 'default', metric: 1024, nexthops: via('192.168.1.254', 'eth1') }),
+    ]);
+    expect(ask(m, { dst: '2001:db8::5', src: 'fd00:1::1' })).toMatchObject({
+      kind: 'route',
+      candidates: [{ dev: 'eth1', gateway: 'fd00:1::fe' }],
     });
   });
 
@@ -446,6 +492,60 @@ describe('route model answers: input', () => {
       rule: 32766,
       route: '198.51.100.0/24@main',
       trace,
+    });
+  });
+
+  it('IPv6 input: an error, or a route that is not local, is declined', () => {
+    const v6q = { dst: '2001:db8::7', src: '2001:db8:9::5', iif: 'eth1' };
+    expect(ask(node(), v6q)).toEqual(
+      unknown('IPv6 forwarding lookups are not modelled', ['0:no-route-in-table', '32766:selected:default']),
+    );
+    const refused = node([], [], (s) => s.rules.unshift(v6rule({ priority: 0, iif: 'eth1', action: 'unreachable', table: null })));
+    expect(ask(refused, v6q)).toEqual(unknown('IPv6 input lookups without a local route are not modelled', ['0:error']));
+  });
+
+  it('a forwarded packet when forwarding is not in the snapshot', () => {
+    expect(
+      ask(
+        node([], [], (s) => (s.sysctls.ipForward = null)),
+        fwd,
+      ),
+    ).toEqual(unknown('whether eth1 forwards is not in the snapshot', ['0:no-route-in-table', '32766:selected:default']));
+  });
+
+  it('a forwarded packet over a single nexthop: its weight is not read', () => {
+    const m = node(
+      [route({ dst: '198.51.100.0/24', nexthops: [hop('192.168.121.7', 'eth0', [], 0)] })],
+      [],
+      (s) => (s.sysctls.ipForward = 1),
+    );
+    expect(ask(m, fwd)).toMatchObject({ kind: 'route', candidates: [{ dev: 'eth0', gateway: '192.168.121.7' }] });
+  });
+
+  it('rp_filter=0 and a multipath route with one nexthop back out of the ingress device: the reverse lookup runs', () => {
+    const m = node(
+      [
+        route({ dst: '198.51.100.0/24', nexthops: [hop('192.168.121.1', 'eth0'), hop('192.168.1.254', 'eth1')] }),
+        route({ dst: '203.0.113.255', table: 'local', type: 'broadcast', nexthops: [hop(null, 'eth1')] }),
+      ],
+      [],
+      (s) => (s.sysctls.ipForward = 1),
+    );
+    expect(ask(m, { ...fwd, src: '203.0.113.255' })).toMatchObject({
+      kind: 'unknown',
+      reason: 'rp_filter=0 with a non-unicast reverse route depends on whether custom rules were ever added',
+    });
+  });
+
+  it('rp_filter=0 and a reverse route picked by the local/main trie that is not unicast: declined', () => {
+    // The walk would stop at the AnyIP range in table local; the trie picks main's more specific broadcast route.
+    const m = node([
+      route({ dst: '10.20.0.0/24', table: 'local', type: 'local', nexthops: [hop(null, 'eth0')] }),
+      route({ dst: '10.20.0.240', type: 'broadcast', nexthops: [hop(null, 'eth0')] }),
+    ]);
+    expect(ask(m, { ...q, src: '10.20.0.240' })).toMatchObject({
+      kind: 'unknown',
+      reason: 'rp_filter=0 with a non-unicast reverse route depends on whether custom rules were ever added',
     });
   });
 
@@ -622,6 +722,13 @@ describe('route model: snapshot details', () => {
       kind: 'route',
       candidates: [{ dev: 'eth0', gateway: '192.168.121.1' }],
     });
+  });
+
+  it('an address that does not parse is no local address', () => {
+    const m = node([], [], (s) =>
+      s.addrs.push({ ifindex: 2, ifname: 'eth0', family: 4, local: 'x', prefixlen: 24, scope: 'global', secondary: false, label: null }),
+    );
+    expect(ask(m, { dst: '203.0.113.5', src: '10.9.9.9' })).toMatchObject({ kind: 'error', reason: 'source-not-local' });
   });
 
   it('rules are taken in priority order whatever the snapshot order', () => {

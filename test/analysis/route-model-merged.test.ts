@@ -103,6 +103,7 @@ describe('route model: local and main in one trie', () => {
     ['suppress_ifgroup', { suppressIfgroup: 'mgmt' }],
     ['ipproto', { unsupported: ['ipproto tcp'] }],
     ['action nop', { action: 'nop', table: null }],
+    ['action nop, the table field left as main', { action: 'nop' }],
     ['another table', { table: '100' }],
     ['another priority', { priority: 32765 }],
   ])('main rule with %s: rule by rule', (_n, edit) => {
@@ -116,6 +117,19 @@ describe('route model: local and main in one trie', () => {
   ])('default rule with %s: rule by rule', (_n, edit) => {
     const redo = (s: HostSnapshot) => (s.rules[2] = rule({ priority: 32767, ...edit }));
     expect(short(ask([ANYIP, HOST], { dst: '10.20.0.240' }, redo))).toBe('local lo/- [0] 10.20.0.0/24@local');
+  });
+
+  it('a plain rule after the default rule is a custom rule as well', () => {
+    const after = (s: HostSnapshot) => s.rules.push(rule({ priority: 40000, table: '100' }));
+    expect(short(ask([ANYIP, HOST], { dst: '10.20.0.240' }, after))).toBe('local lo/- [0] 10.20.0.0/24@local');
+  });
+
+  it('a host without IPv4 local routes, or without main routes', () => {
+    const noLocal = (s: HostSnapshot) => (s.routes = s.routes.filter((r) => r.table !== 'local'));
+    expect(short(ask([], { dst: '203.0.113.5' }, noLocal))).toBe('unicast eth0/192.168.121.1 [32766] default@main');
+    const noMain = (s: HostSnapshot) => (s.routes = s.routes.filter((r) => r.table !== 'main'));
+    expect(short(ask([], { dst: '203.0.113.5' }, noMain))).toBe('ENETUNREACH no-route [-] -');
+    expect(short(ask([], { dst: '192.168.1.240' }, noMain))).toBe('local lo/- [0] 192.168.1.240@local');
   });
 
   it('the local rule with a selector: rule by rule', () => {
@@ -157,6 +171,22 @@ describe('route model: default rules deleted', () => {
   it('a goto as the main rule: a custom rule was added', () => {
     const redo = (s: HostSnapshot) => (dropDefault(s), (s.rules[1] = rule({ priority: 32766, action: 'goto', table: null, goto: 40000 })));
     expect(short(ask([], { dst: '203.0.113.5' }, redo))).toBe('ENETUNREACH no-route [-] -');
+  });
+
+  it('IPv6 without any rule: declined', () => {
+    const q = { dst: '2001:db8::5', src: 'fd00:1::1' };
+    const addr = (s: HostSnapshot) =>
+      s.addrs.push({
+        ifindex: 3,
+        ifname: 'eth1',
+        family: 6,
+        local: 'fd00:1::1',
+        prefixlen: 64,
+        scope: 'global',
+        secondary: false,
+        label: null,
+      });
+    expect(short(ask([], q, addr))).toBe(`unknown: IPv6 ${DELETED}`);
   });
 
   it('IPv6 without the main rule: declined; with a selector on the local rule: walked', () => {

@@ -559,8 +559,12 @@ export class RouteModel {
     if (ok && r.fwmark !== null) {
       const mask = r.fwmask ?? 0xffffffff;
       if (((r.fwmark ^ flow.mark) & mask) >>> 0 !== 0) ok = false;
+    } else if (
       // Stryker disable next-line LogicalOperator: the branch only clears ok; with ok already false, or a null or zero mask (mark & mask is 0), it changes nothing
-    } else if (ok && r.fwmask !== null && r.fwmask !== 0) {
+      ok &&
+      r.fwmask !== null &&
+      r.fwmask !== 0
+    ) {
       if ((flow.mark & r.fwmask) >>> 0 !== 0) ok = false;
     }
     if (ok && c.src && c.src.len > 0) {

@@ -467,6 +467,10 @@ export class RouteModel {
         continue;
       }
       if (r.action === 'goto') {
+        // The kernel refuses a goto to its own or an earlier priority (fib_nl2rule: "Backward goto not supported"),
+        // so only a hand-made snapshot has one; following it would never end.
+        if (r.goto === null || r.goto <= r.priority)
+          return { kind: 'unknown', reason: `rule ${r.priority} goes back to ${r.goto ?? 'nothing'}, which the kernel refuses`, trace };
         const target = rules.findIndex((t) => t.r.priority === r.goto);
         if (target === -1) {
           trace.push({ rule: r, outcome: 'goto-unresolved' });

@@ -187,6 +187,15 @@ describe('route model answers: output', () => {
     });
   });
 
+  it('a goto back to its own or an earlier priority, which the kernel refuses, is unknown rather than a loop', () => {
+    for (const back of [10, 5]) {
+      const m = node([], [rule({ priority: 5, table: '100' }), rule({ priority: 10, action: 'goto', table: null, goto: back })]);
+      expect(ask(m, { dst: '203.0.113.5' })).toEqual(
+        unknown(`rule 10 goes back to ${back}, which the kernel refuses`, ['0:no-route-in-table', '5:table-missing']),
+      );
+    }
+  });
+
   it('unevaluated selectors and attributes are listed', () => {
     const r = node([], [rule({ priority: 10, unsupported: ['ipproto tcp', 'dport 80'] })]);
     expect(ask(r, { dst: '203.0.113.5' })).toEqual({

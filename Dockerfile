@@ -48,6 +48,7 @@ COPY --from=build /app/bin ./bin
 COPY --from=build /app/captures ./captures
 # Root: the pod drops every capability but NET_RAW, SETUID, SETGID, KILL and NET_ADMIN (docs/operations.md, "Privileges").
 USER root
-EXPOSE 9472
+# 9472: the API (--port); 9473: the kubelet's probes, where the chart sets --probe-port.
+EXPOSE 9472 9473
 ENTRYPOINT ["node", "/app/bin/asymroute.js"]
 CMD ["serve"]

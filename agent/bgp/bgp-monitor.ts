@@ -14,7 +14,7 @@ export interface BgpMonitorOptions {
   peers: string[];
   /** between two polls while any peer is known (expected, or seen with a session or an attempt) */
   pollMs: number;
-  /** between two polls while none is: the capture's port-179 packets bring the next poll forward (default 60 s) */
+  /** between two polls while none is (default 60 s); whether one is known is looked at every pollMs */
   idlePollMs?: number;
   /** peers Kubernetes expects this node to have (MetalLB BGPPeer), peer -> who expects it; read at each poll */
   expected?: () => Map<string, string>;
@@ -37,23 +37,12 @@ export class BgpMonitor implements Monitor {
   private polled = false;
   private polling = false;
   private timer: NodeJS.Timeout | null = null;
-  private nextPollAt = Infinity;
   private lastPollAt = -Infinity;
   private stopped = false;
 
   constructor(private readonly opts: BgpMonitorOptions) {
     this.tracker = new BgpTracker(opts.peers, Date.now());
-    const tracker = this.tracker;
-    // A packet that makes a peer known (this node's own SYN to a router) ends the idle polling at once.
-    this.tap = {
-      port: BGP_PORT,
-      tap: {
-        observe: (d, ts) => {
-          tracker.observe(d, ts);
-          if (tracker.peerCount > 0) this.soon();
-        },
-      },
-    };
+    this.tap = { port: BGP_PORT, tap: this.tracker };
     const registers = [opts.registry];
     const resets = new Counter({
       name: 'asymroute_bgp_peer_resets_total',
@@ -69,6 +58,7 @@ export class BgpMonitor implements Monitor {
       registers,
     });
     this.tracker.onUnexpected = () => unexpected.inc();
+    const tracker = this.tracker;
     new Gauge({
       name: 'asymroute_bgp_unexpected_sources',
       help: `Distinct sources of unexpected SYNs to port 179 seen in the last minute (bounded: at most ${MAX_UNEXPECTED_SOURCES}, oldest forgotten).`,
@@ -91,39 +81,19 @@ export class BgpMonitor implements Monitor {
 
   async start(): Promise<void> {
     await this.poll();
-    this.schedule();
-  }
-
-  /**
-   * The next poll: every pollMs while a peer is known; else every idlePollMs, since a node with no BGP (most of
-   * them) would otherwise spawn ss every few seconds for nothing, the largest part of the agent's CPU at rest.
-   */
-  private schedule(inMs = this.opts.pollMs): void {
     if (this.stopped) return;
-    const known = this.tracker.peerCount > 0 || (this.opts.expected?.().size ?? 0) > 0;
-    const ms = known ? inMs : (this.opts.idlePollMs ?? BGP_IDLE_POLL_MS);
-    this.at(Date.now() + ms);
-  }
-
-  private at(t: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.nextPollAt = t;
-    this.timer = setTimeout(
-      () => {
-        this.timer = null;
-        this.nextPollAt = Infinity;
-        void this.poll().then(() => this.schedule());
-      },
-      Math.max(0, t - Date.now()),
-    );
+    this.timer = setInterval(() => this.tick(), this.opts.pollMs);
     this.timer.unref();
   }
 
-  /** A poll as soon as the poll period allows, if none is due by then. */
-  private soon(): void {
-    if (this.stopped || this.polling) return;
-    const t = Math.max(Date.now(), this.lastPollAt + this.opts.pollMs);
-    if (t < this.nextPollAt) this.at(t);
+  /**
+   * ss every pollMs while a peer is known (configured, expected by Kubernetes, or seen: a SYN this node sends to a
+   * router's port 179 in the capture is enough), else every idlePollMs: most nodes have no BGP, and an ss run every
+   * few seconds for nothing was the largest part of the agent's CPU at rest.
+   */
+  private tick(): void {
+    const known = this.tracker.peerCount > 0 || (this.opts.expected?.().size ?? 0) > 0;
+    if (known || Date.now() - this.lastPollAt >= (this.opts.idlePollMs ?? BGP_IDLE_POLL_MS)) void this.poll();
   }
 
   private async poll(): Promise<void> {
@@ -179,6 +149,6 @@ export class BgpMonitor implements Monitor {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) clearInterval(this.timer);
   }
 }

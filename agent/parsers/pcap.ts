@@ -125,6 +125,7 @@ export class PcapStreamReader {
         return this.push(chunk.subarray(take));
       }
       const rest = this.records_(joined, 0);
+      // Stryker disable next-line UnaryOperator: joined is one whole record that recordLength passed, so rest is never -1
       if (rest === -1) return this.error;
       pos = take;
     }

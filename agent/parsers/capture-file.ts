@@ -37,6 +37,7 @@ export type RawRecordSink = (
 
 // Classic pcap into a raw sink: the link type and timestamp unit come from the header.
 function pcapReader(sink: RawRecordSink): PcapStreamReader {
+  // Stryker disable next-line UnaryOperator: the header callback sets the link type before any record is delivered
   let linktype = -1;
   let fracMs = 1e-3;
   return new PcapStreamReader(

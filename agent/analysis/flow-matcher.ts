@@ -631,7 +631,8 @@ export class FlowMatcher implements V4PacketSink {
     this.flushIngress();
     for (const [k, n] of this.ingressCount) {
       const t = get(this.svcVip[Math.floor(k / MAX_IFACES)]!);
-      const name = this.ifaces[(k % MAX_IFACES) - 1]!;
+      const i = k % MAX_IFACES;
+      const name = i ? this.ifaces[i - 1]! : '?';
       t.ingressPackets[name] = (t.ingressPackets[name] ?? 0) + n;
     }
     this.foldInto(this.openTallies(now), get);

@@ -148,6 +148,19 @@ describe('FlowMatcher interfaces', () => {
     v4(m, '203.0.113.3').req(SYN, 3, 0);
     expect(m.tally(0).get(VIP)!.ingressPackets).toEqual({ eth1: 2, eth9: 1 });
   });
+
+  it('names at most 4095 interfaces; later ones are unknown ("?") in paths and ingress counts', () => {
+    const m = new FlowMatcher({ vips: [VIP], ifname: (i) => `i${i}` });
+    for (let i = 1; i <= 4096; i++) v4(m, '203.0.113.1', i).req(SYN, i, 0);
+    v4(m, '203.0.113.1', 4096).rep(SYNACK, 4096, 1);
+    const last = m.flows(1, { limit: 1 })[0]!;
+    expect([last.cport, last.ingress, last.egress]).toEqual([4096, null, null]);
+    const t = m.tally(1).get(VIP)!;
+    expect(Object.keys(t.ingressPackets).length).toBe(4096);
+    expect(t.ingressPackets['i4095']).toBe(1);
+    expect(t.ingressPackets['?']).toBe(1);
+    expect(t.paths['?>-']).toBe(1);
+  });
 });
 
 describe('FlowMatcher services', () => {

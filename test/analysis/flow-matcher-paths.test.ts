@@ -124,6 +124,7 @@ describe('FlowMatcher interfaces', () => {
     v4(m, '203.0.113.2').req(SYN, 5, 0);
     v4(m, '203.0.113.2').rep(SYNACK, 6, 1);
     expect(m.tally(1).get(VIP)!.paths).toEqual({ 'if9>if9': 1, 'bond0>bond0': 1 });
+    expect(m.tally(1).get(VIP)!.outcomes.symmetric).toBe(2);
   });
 
   it('keeps the first ingress and egress of a flow, alternating interfaces', () => {
@@ -464,5 +465,162 @@ describe('FlowMatcher observed clients', () => {
     handshake(m, '198.51.100.1', 10, c4('10.9.0.2'));
     expect(m.recentClients(60, 10)).toEqual(['198.51.100.1', '198.51.100.2']);
     expect(m.recentClients(60, 0)).toEqual([]);
+  });
+});
+
+describe('FlowMatcher edges found by mutation testing', () => {
+  const handshake = (m: FlowMatcher, client: string, ts: number, vip = VIP_N, cport = 1000) => {
+    const f = v4(m, client, cport, vip);
+    f.req(SYN, 3, ts);
+    f.rep(SYNACK, 3, ts, 1000);
+    f.req(ACK, 3, ts, 0, 1001);
+  };
+  const total = (m: FlowMatcher) => [...m.observedClients().values()].flat().length;
+
+  it('keeps every (protocol, port) apart, whichever comes first', () => {
+    const combos = [0, 1, 6, 17, 255].flatMap((proto) => [0, 1, 65535].map((port) => [proto, port] as const));
+    const shared = matcher();
+    for (const [proto, port] of combos) {
+      // A fresh matcher whose first packet is this service, and one that has seen all the others before.
+      const m = matcher();
+      expect(m.observeV4(c4('203.0.113.1'), VIP_N, proto, 7, port, 0, 3, false, 0)).toBeNull();
+      expect(m.flows(0).map((f) => [f.proto, f.vport])).toEqual([[proto, port]]);
+      for (let k = 0; k < 2; k++) expect(shared.observeV4(c4('203.0.113.1'), VIP_N, proto, 7, port, 0, 3, false, 0)).toBeNull();
+    }
+    expect(shared.size).toBe(combos.length);
+    expect(shared.flows(0).every((f) => f.packetsIn === 2)).toBe(true);
+  });
+
+  it('takes no summary without addresses, whatever its kind says', () => {
+    const m = matcher();
+    const ip = frame(false, 3, 'host', ipv4Packet('203.0.113.1', VIP, TCP, seg(1000, 443, SYN)));
+    expect(m.observe({ ...ip, kind: 'other' }, 0)).toBe('not-ip');
+    expect(m.observe({ ...ip, src: null }, 0)).toBe('not-ip');
+    expect(m.observe({ ...ip, dst: null }, 0)).toBe('not-ip');
+    expect(m.observe(ip, 0)).toBeNull();
+  });
+
+  it('an ICMP error the VIP receives is a request of its sender, not an answer', () => {
+    const m = matcher();
+    // A router tells the VIP its reply to 203.0.113.1 could not be delivered.
+    const quoted = ipv4Packet(VIP, '203.0.113.1', TCP, seg(443, 1000, SYNACK));
+    const err = frame(false, 3, 'host', ipv4Packet('198.51.100.254', VIP, 1, [3, 1, 0, 0, 0, 0, 0, 0, ...quoted]));
+    expect(err.icmpQuote).not.toBeNull();
+    expect(m.observe(err, 0)).toBeNull();
+    expect(m.flows(0)).toMatchObject([{ client: '198.51.100.254', proto: 1, packetsIn: 1, icmpError: false }]);
+  });
+
+  it('refuses an ICMP error without interface or quoting no VIP', () => {
+    const m = matcher();
+    m.observe(frame(false, 3, 'host', ipv4Packet('203.0.113.7', VIP, UDP, udp(5353, 53))), 0);
+    const q4 = (dst: string) => ipv4Packet('203.0.113.7', dst, UDP, udp(5353, 53));
+    const e4 = (dst: string) => frame(false, 2, 'outgoing', ipv4Packet(VIP, '203.0.113.7', 1, [3, 3, 0, 0, 0, 0, 0, 0, ...q4(dst)]));
+    expect(m.observe({ ...e4(VIP), ifindex: null }, 1)).toBe('no-interface');
+    expect(m.observe(e4('192.168.1.241'), 1)).toBe('not-vip');
+    const q6 = ipv6Packet('2001:db8:c::7', '2001:db8:1::241', UDP, udp(5353, 53));
+    expect(m.observe(frame(true, 2, 'outgoing', ipv6Packet(VIP6, '2001:db8:c::7', 58, [1, 4, 0, 0, 0, 0, 0, 0, ...q6])), 1)).toBe(
+      'not-vip',
+    );
+    expect(m.skipped).toMatchObject({ 'no-interface': 1, 'not-vip': 2 });
+    expect(m.flows(1)).toMatchObject([{ packetsOut: 0, icmpError: false }]);
+  });
+
+  it('verifies an IPv6 client by its ACK of the SYN-ACK sequence number + 1', () => {
+    const m = matcher();
+    const c = '2001:db8:c::9';
+    const tcp6 = (req: boolean, flags: number, seq: number, ack: number) =>
+      frame(
+        true,
+        3,
+        req ? 'host' : 'outgoing',
+        ipv6Packet(
+          req ? c : VIP6,
+          req ? VIP6 : c,
+          TCP,
+          tcpSegment({ src: '', dst: '', sport: req ? 1000 : 443, dport: req ? 443 : 1000, flags, seq, ack }),
+        ),
+      );
+    m.observe(tcp6(true, SYN, 500, 0), 0);
+    m.observe(tcp6(false, SYNACK, 0x7000, 501), 1);
+    m.observe(tcp6(true, ACK, 501, 0x7000), 2);
+    expect(m.observedClients().size).toBe(0);
+    m.observe(tcp6(true, ACK, 501, 0x7001), 3);
+    expect(m.observedClients()).toEqual(new Map([[VIP6, [c]]]));
+  });
+
+  it('verification keeps the SYN-ACK and RST marks, and happens once per flow', () => {
+    const a = matcher();
+    handshake(a, '203.0.113.1', 10);
+    // A duplicate ACK later does not renew the handshake's time.
+    v4(a, '203.0.113.1').req(ACK, 3, 500, 0, 1001);
+    expect(a.flows(500)).toMatchObject([{ synAck: true, reset: false }]);
+    expect(a.observedClients(11 + CLIENT_TTL_MS).size).toBe(0);
+    // Before any SYN-ACK, an ACK of 1 (ISN 0 + 1) proves nothing.
+    const b = matcher();
+    v4(b).req(ACK, 3, 0, 0, 1);
+    expect(b.observedClients().size).toBe(0);
+    // The VIP's own ACK after its SYN-ACK.
+    const c = matcher();
+    v4(c).rep(SYNACK, 3, 0, 1000);
+    v4(c).rep(ACK, 3, 1);
+    expect(c.flows(1)).toMatchObject([{ synAck: true }]);
+    expect(c.observedClients().size).toBe(1);
+    // 'answered': the reply after a client's RST.
+    const d = matcher({ clients: 'answered' });
+    v4(d).req(SYN, 3, 0);
+    v4(d).req(RST, 3, 1);
+    v4(d).rep(ACK, 3, 2);
+    v4(d).rep(ACK, 3, 3 + CLIENT_TTL_MS);
+    expect(d.flows(4)).toMatchObject([{ reset: true, outcome: 'reset' }]);
+    expect(d.observedClients(3 + CLIENT_TTL_MS).size).toBe(0);
+  });
+
+  it('counts each client once however often it is verified, and forgets the aged ones from the total', () => {
+    const vips = Array.from({ length: 17 }, (_, i) => `10.9.0.${i + 1}`);
+    const m = new FlowMatcher({ vips, ifname: (i) => NAMES[i] ?? null, capacity: 10_000 });
+    for (let k = 0; k < 10; k++) handshake(m, '198.51.100.1', k, c4(vips[0]!), 1000 + k);
+    let ts = 10;
+    for (const vip of vips.slice(1, 16)) for (let i = 0; i < 64; i++) handshake(m, `198.51.${i}.${vips.indexOf(vip)}`, ts++, c4(vip));
+    for (let i = 0; i < 63; i++) handshake(m, `198.51.${i}.16`, ts++, c4(vips[16]!));
+    expect(total(m)).toBe(MAX_CLIENTS);
+    expect(m.observedClients().get(vips[0]!)).toEqual(['198.51.100.1']);
+    // All aged out, then as many again: none forgotten for room.
+    m.expire(ts + CLIENT_TTL_MS);
+    expect(total(m)).toBe(0);
+    const later = ts + CLIENT_TTL_MS;
+    for (const vip of vips.slice(0, 16)) for (let i = 0; i < 64; i++) handshake(m, `198.52.${i}.${vips.indexOf(vip)}`, later, c4(vip));
+    expect(total(m)).toBe(MAX_CLIENTS);
+    expect(m.observedClients().get(vips[0]!)!.length).toBe(64);
+  });
+
+  it('a VIP whose only client is the oldest of all keeps its new client when the total is full', () => {
+    const vips = Array.from({ length: 17 }, (_, i) => `10.9.0.${i + 1}`);
+    const m = new FlowMatcher({ vips, ifname: (i) => NAMES[i] ?? null, capacity: 10_000 });
+    handshake(m, '198.51.100.1', 1, c4(vips[0]!));
+    let ts = 2;
+    for (const vip of vips.slice(1, 16)) for (let i = 0; i < 64; i++) handshake(m, `198.51.${i}.${vips.indexOf(vip)}`, ts++, c4(vip));
+    for (let i = 0; i < 63; i++) handshake(m, `198.51.${i}.16`, ts++, c4(vips[16]!));
+    expect(total(m)).toBe(MAX_CLIENTS);
+    handshake(m, '198.51.100.2', ts, c4(vips[0]!));
+    expect(m.observedClients().get(vips[0]!)).toEqual(['198.51.100.2']);
+    expect(total(m)).toBe(MAX_CLIENTS);
+  });
+
+  it('adds only SYNs beyond the first to the retransmitted count, for flows with none too', () => {
+    const m = matcher();
+    m.observeV4(c4('203.0.113.2'), VIP_N, UDP, 1000, 53, 0, 3, false, 0);
+    v4(m).req(ACK, 3, 0);
+    v4(m, '203.0.113.3').req(SYN, 3, 0);
+    v4(m, '203.0.113.3').req(SYN, 3, 1);
+    expect(m.tally(10).get(VIP)!.retransmittedSyns).toBe(1);
+    expect(m.openTally(10).get(VIP)!.retransmittedSyns).toBe(1);
+  });
+
+  it('after refreshInterfaces, the next packet is named afresh even on index 1', () => {
+    const m = new FlowMatcher({ vips: [VIP], ifname: (i) => `x${i}` });
+    v4(m, '203.0.113.1').req(SYN, 3, 0);
+    m.refreshInterfaces();
+    v4(m, '203.0.113.2').req(SYN, 1, 0);
+    expect(m.tally(0).get(VIP)!.ingressPackets).toEqual({ x3: 1, x1: 1 });
   });
 });

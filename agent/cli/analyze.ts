@@ -12,17 +12,27 @@ import { checkReportJson } from '../exposition/check-report.js';
 import { parseLinks } from '../parsers/ip-json.js';
 import { configuredGateways, configuredVips, consoleOutput, loadSnapshot, type Output } from './check.js';
 
-// One buffer, reused for every read: the readers copy what they keep, so a large file costs no garbage.
+// Two buffers in turn: the next read runs on libuv's thread pool while the reader decodes the current chunk (a
+// buffer is read into again only once its chunk was handed over, as readCaptureStream allows), and the readers copy
+// what they keep, so a large file costs no garbage.
 async function* fileChunks(path: string): AsyncGenerator<Buffer> {
   const fh = await openFile(path, 'r');
-  const buf = Buffer.allocUnsafe(1 << 20);
+  const bufs = [Buffer.allocUnsafe(1 << 20), Buffer.allocUnsafe(1 << 20)];
+  let turn = 0;
+  let next: Promise<{ bytesRead: number }> | null = fh.read(bufs[0]!, 0, 1 << 20, null);
   try {
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      const { bytesRead } = await next;
+      next = null;
       if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
+      const cur = bufs[turn]!;
+      turn ^= 1;
+      next = fh.read(bufs[turn]!, 0, 1 << 20, null);
+      yield cur.subarray(0, bytesRead);
     }
   } finally {
+    // The reader stopped early (a format error): let the read in flight finish before the file is closed.
+    await next?.catch(() => undefined);
     await fh.close();
   }
 }

@@ -3,14 +3,12 @@
 import { constants, existsSync } from 'node:fs';
 import { access, open as openFile, readFile, stat } from 'node:fs/promises';
 import { analyzeCapture } from '../analysis/capture-analysis.js';
-import { checkReplyPaths } from '../reply-path/check.js';
 import { parseVipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError } from '../config/load.js';
 import { analyzeReportJson, analyzeReportText } from '../exposition/analyze-report.js';
 import { colourReport } from './colour.js';
-import { checkReportJson } from '../exposition/check-report.js';
 import { parseLinks } from '../parsers/ip-json.js';
-import { configuredGateways, configuredVips, consoleOutput, loadSnapshot, type Output } from './check.js';
+import { configuredGateways, configuredVips, consoleOutput, type Output } from './output.js';
 
 // Two buffers in turn: the next read runs on libuv's thread pool while the reader decodes the current chunk (a
 // buffer is read into again only once its chunk was handed over, as readCaptureStream allows), and the readers copy
@@ -71,6 +69,12 @@ export async function runAnalyze(argv: string[], io: Output = consoleOutput): Pr
   let check = null;
   const snapPath = cfg.values.snapshot;
   if (snapPath) {
+    // Loaded only here: the sources and the reply-path check are a third of analyze's modules, and most runs have no snapshot.
+    const [{ loadSnapshot }, { checkReplyPaths }, { checkReportJson }] = await Promise.all([
+      import('./check.js'),
+      import('../reply-path/check.js'),
+      import('../exposition/check-report.js'),
+    ]);
     const snap = await loadSnapshot(snapPath);
     const specs = vips ?? a.vips.map((ip) => parseVipSpec(ip, 'observed'));
     const observed = [...a.observedClients.values()].flat();

@@ -2,29 +2,17 @@
 
 import { readFile } from 'node:fs/promises';
 import { checkReplyPaths } from '../reply-path/check.js';
-import { detectVips, parseVipSpec, type VipSpec } from '../analysis/vips.js';
+import { detectVips, type VipSpec } from '../analysis/vips.js';
 import { resolveConfig, UsageError, type Resolved } from '../config/load.js';
 import { checkReportJson, checkReportText } from '../exposition/check-report.js';
-import { colourReport, colourWanted } from './colour.js';
+import { colourReport } from './colour.js';
 import { SNAPSHOT_VERSION, type HostSnapshot } from '../model/host-state.js';
 import { IpRunner, kernelOracle } from '../sources/ip-command.js';
 import { readHostState } from '../sources/host-state.js';
 import { readConntrack } from '../sources/netfilter.js';
+import { configuredGateways, configuredVips, consoleOutput, type Output } from './output.js';
 
-export interface Output {
-  out: (s: string) => void;
-  err: (s: string) => void;
-  /** colour the text reports (a terminal without NO_COLOR) */
-  readonly colour?: boolean;
-}
-
-export const consoleOutput: Output = {
-  out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
-  err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
-  get colour() {
-    return colourWanted();
-  },
-};
+export { configuredGateways, configuredVips, consoleOutput, type HostCommand, type Output } from './output.js';
 
 export async function loadSnapshot(path: string): Promise<HostSnapshot> {
   let data: unknown;
@@ -48,25 +36,6 @@ export async function loadSnapshot(path: string): Promise<HostSnapshot> {
     );
   }
   return s as HostSnapshot;
-}
-
-/** The commands that take --vip, --client, --gateway and --management-cidr. */
-export type HostCommand = 'check' | 'analyze' | 'serve';
-
-/** The VIPs given by flag, environment or config file (empty when none). */
-export function configuredVips(cfg: Resolved<HostCommand>): VipSpec[] {
-  const source = cfg.origin.vips === 'file' ? 'config' : 'flag';
-  return cfg.values.vips.map((v) => parseVipSpec(v, source));
-}
-
-/** --gateway IFACE=IP values (validated by the schema) as a map. */
-export function configuredGateways(cfg: Resolved<HostCommand>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const g of cfg.values.gateways) {
-    const eq = g.indexOf('=');
-    out[g.slice(0, eq)] = g.slice(eq + 1);
-  }
-  return out;
 }
 
 function vipSources(cfg: Resolved<'check'>, snap: HostSnapshot): { vips: VipSpec[]; label: string } {

@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/analysis/{bgp,flow-matcher,flow-matcher-paths,l2-evidence,reply-path,route-model,route-model-paths,route-model-merged,route-model-answers,model-agrees,model-findings,capture-analysis-v6,vips,netfilter,packet-feed,live-evidence}.test.ts',
+      'test/analysis/{bgp,flow-matcher,flow-matcher-paths,l2-evidence,reply-path,route-model,route-model-paths,route-model-merged,route-model-answers,model-agrees,model-findings,capture-analysis-v6,vips,netfilter,packet-feed,live-evidence,capture-analysis}.test.ts',
       'test/decoders/{decoders,fast-path,fast-path-fields,link,ip,transport,packet,cursor}.test.ts',
       'test/supervisor/*.test.ts',
       'test/parsers/*.test.ts',

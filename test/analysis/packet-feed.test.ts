@@ -123,6 +123,14 @@ describe('feedPacket', () => {
     ]);
   });
 
+  it('keeps TCP on other ports from the BGP tap on the general path too', () => {
+    const r = rig();
+    const b = ether(0x0800, ipv4Tcp(40000, 80));
+    expect(feedPacket(r.matcher, r.onFailure, LINKTYPE.ETHERNET, b, 0, b.length, 1000, { bgp: { port: BGP, tap: r.bgpTap } })).toBe(false);
+    expect(r.seen.bgp).toEqual([]);
+    expect(r.seen.general.map((d) => d.dport)).toEqual([80]);
+  });
+
   it('lets adjust fill in the interface before the matcher sees the packet', () => {
     const r = rig();
     const b = ether(0x0800, ipv4Tcp(40000, 80));

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { describeRoute, describeRule, RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
 import type { HostSnapshot, Nexthop, Route, Rule } from '../../agent/model/host-state.js';
 import type { RouteQuestion } from '../../agent/model/route-question.js';
-import { route, rule, snapshot, via } from '../helpers/snapshot.js';
+import { dualStack, route, rule, v6route, v6rule, via } from '../helpers/snapshot.js';
 
 /** The answer with rules, routes and trace steps shortened to what identifies them. */
 const view = (a: ModelAnswer) => ({
@@ -16,31 +16,9 @@ const view = (a: ModelAnswer) => ({
 });
 
 const hop = (gateway: string | null, dev: string | null, flags: string[] = [], weight = 1): Nexthop => ({ gateway, dev, weight, flags });
-const v6route = (p: Partial<Route> & { dst: string }) => route({ family: 6, metric: 1024, nexthops: via('fd00:1::fe', 'eth1'), ...p });
-const v6rule = (p: Partial<Rule> & { priority: number }) => rule({ family: 6, ...p });
-
 /** The incident node (eth0 management with the default route, eth1 LAN with the VIP) plus IPv6 on eth1. */
-function node(routes: Route[] = [], rules: Rule[] = [], edit: (s: HostSnapshot) => void = () => undefined): RouteModel {
-  const s = snapshot(routes, rules);
-  s.addrs.push({
-    ifindex: 3,
-    ifname: 'eth1',
-    family: 6,
-    local: 'fd00:1::1',
-    prefixlen: 64,
-    scope: 'global',
-    secondary: false,
-    label: null,
-  });
-  s.routes.push(
-    v6route({ dst: 'fd00:1::/64', metric: 256, nexthops: [hop(null, 'eth1')] }),
-    v6route({ dst: 'fd00:1::1', table: 'local', type: 'local', metric: 0, nexthops: [hop(null, 'eth1')] }),
-    v6route({ dst: 'default' }),
-  );
-  s.rules.push(v6rule({ priority: 0, table: 'local' }), v6rule({ priority: 32766 }));
-  edit(s);
-  return new RouteModel(s);
-}
+const node = (routes: Route[] = [], rules: Rule[] = [], edit: (s: HostSnapshot) => void = () => undefined) =>
+  new RouteModel(dualStack(routes, rules, edit));
 const ask = (m: RouteModel, q: RouteQuestion) => view(m.lookup(q));
 const unknown = (reason: string, trace: string[] = []) => ({ kind: 'unknown', reason, trace });
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
 import type { HostSnapshot, Route, Rule } from '../../agent/model/host-state.js';
 import type { RouteQuestion } from '../../agent/model/route-question.js';
-import { route, rule, snapshot, via } from '../helpers/snapshot.js';
+import { addV6Eth1, route, rule, snapshot, via } from '../helpers/snapshot.js';
 
 const short = (a: ModelAnswer) => {
   if (a.kind === 'unknown') return `unknown: ${a.reason}`;
@@ -175,35 +175,13 @@ describe('route model: default rules deleted', () => {
 
   it('IPv6 without any rule: declined', () => {
     const q = { dst: '2001:db8::5', src: 'fd00:1::1' };
-    const addr = (s: HostSnapshot) =>
-      s.addrs.push({
-        ifindex: 3,
-        ifname: 'eth1',
-        family: 6,
-        local: 'fd00:1::1',
-        prefixlen: 64,
-        scope: 'global',
-        secondary: false,
-        label: null,
-      });
-    expect(short(ask([], q, addr))).toBe(`unknown: IPv6 ${DELETED}`);
+    expect(short(ask([], q, addV6Eth1))).toBe(`unknown: IPv6 ${DELETED}`);
   });
 
   it('IPv6 without the main rule: declined; with a selector on the local rule: walked', () => {
     const v6 = (local: Partial<Rule>) => (s: HostSnapshot) => s.rules.push(rule({ family: 6, priority: 0, table: 'local', ...local }));
     const q = { dst: '2001:db8::5', src: 'fd00:1::1' };
-    const addr = (s: HostSnapshot) =>
-      s.addrs.push({
-        ifindex: 3,
-        ifname: 'eth1',
-        family: 6,
-        local: 'fd00:1::1',
-        prefixlen: 64,
-        scope: 'global',
-        secondary: false,
-        label: null,
-      });
-    expect(short(ask([], q, (s) => (addr(s), v6({})(s))))).toBe(`unknown: IPv6 ${DELETED}`);
-    expect(short(ask([], q, (s) => (addr(s), v6({ iif: 'eth1' })(s))))).toBe('ENETUNREACH no-route [-] -');
+    expect(short(ask([], q, (s) => (addV6Eth1(s), v6({})(s))))).toBe(`unknown: IPv6 ${DELETED}`);
+    expect(short(ask([], q, (s) => (addV6Eth1(s), v6({ iif: 'eth1' })(s))))).toBe('ENETUNREACH no-route [-] -');
   });
 });

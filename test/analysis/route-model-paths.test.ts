@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { RouteModel, type ModelAnswer } from '../../agent/analysis/route-model.js';
 import type { RouteQuestion } from '../../agent/model/route-question.js';
 import type { HostSnapshot, Route, Rule } from '../../agent/model/host-state.js';
-import { route, rule, snapshot, via } from '../helpers/snapshot.js';
+import { dualStack, route, rule, v6route, v6rule, via } from '../helpers/snapshot.js';
 
 const brief = (a: ModelAnswer) =>
   a.kind === 'route'
@@ -15,38 +15,9 @@ const brief = (a: ModelAnswer) =>
       : `unknown: ${a.reason}`;
 const steps = (a: ModelAnswer) => a.trace.map((t) => `${t.rule.priority}:${t.outcome}`).join(' ');
 
-const v6route = (p: Partial<Route> & { dst: string }) => route({ family: 6, metric: 1024, nexthops: via('fd00:1::fe', 'eth1'), ...p });
-const v6rule = (p: Partial<Rule> & { priority: number }) => rule({ family: 6, ...p });
-
-/** The incident node, with IPv6 on eth1 and a second IPv4 address. */
-function dual(routes: Route[] = [], rules: Rule[] = [], edit: (s: HostSnapshot) => void = () => undefined): RouteModel {
-  const s = snapshot(routes, rules);
-  s.addrs.push({
-    ifindex: 3,
-    ifname: 'eth1',
-    family: 6,
-    local: 'fd00:1::1',
-    prefixlen: 64,
-    scope: 'global',
-    secondary: false,
-    label: null,
-  });
-  s.routes.push(
-    route({ family: 6, dst: 'fd00:1::/64', metric: 256, nexthops: [{ gateway: null, dev: 'eth1', weight: 1, flags: [] }] }),
-    route({
-      family: 6,
-      dst: 'fd00:1::1',
-      table: 'local',
-      type: 'local',
-      metric: 0,
-      nexthops: [{ gateway: null, dev: 'eth1', weight: 1, flags: [] }],
-    }),
-    v6route({ dst: 'default' }),
-  );
-  s.rules.push(v6rule({ priority: 0, table: 'local' }), v6rule({ priority: 32766 }));
-  edit(s);
-  return new RouteModel(s);
-}
+/** The incident node, with IPv6 on eth1. */
+const dual = (routes: Route[] = [], rules: Rule[] = [], edit: (s: HostSnapshot) => void = () => undefined) =>
+  new RouteModel(dualStack(routes, rules, edit));
 
 describe('route model: refusals', () => {
   it.each<[string, RouteQuestion, string]>([

@@ -87,3 +87,36 @@ export function snapshot(routes: Route[], rules: Rule[]): HostSnapshot {
     netfilter: { chains: [], read: ['iptables-save: 0 rules', 'nft -j list ruleset: 0 native rules'], errors: [] },
   };
 }
+
+export const v6route = (p: Partial<Route> & { dst: string }) =>
+  route({ family: 6, metric: 1024, nexthops: via('fd00:1::fe', 'eth1'), ...p });
+export const v6rule = (p: Partial<Rule> & { priority: number }) => rule({ family: 6, ...p });
+
+/** fd00:1::1/64 on eth1, the incident node's LAN. */
+export function addV6Eth1(s: HostSnapshot): void {
+  s.addrs.push({
+    ifindex: 3,
+    ifname: 'eth1',
+    family: 6,
+    local: 'fd00:1::1',
+    prefixlen: 64,
+    scope: 'global',
+    secondary: false,
+    label: null,
+  });
+}
+
+/** The incident node plus IPv6 on eth1: its address, connected and local routes, a default via fd00:1::fe, and the local and main rules. */
+export function dualStack(routes: Route[] = [], rules: Rule[] = [], edit: (s: HostSnapshot) => void = () => undefined): HostSnapshot {
+  const s = snapshot(routes, rules);
+  addV6Eth1(s);
+  const eth1 = [{ gateway: null, dev: 'eth1', weight: 1, flags: [] }];
+  s.routes.push(
+    v6route({ dst: 'fd00:1::/64', metric: 256, nexthops: eth1 }),
+    v6route({ dst: 'fd00:1::1', table: 'local', type: 'local', metric: 0, nexthops: eth1 }),
+    v6route({ dst: 'default' }),
+  );
+  s.rules.push(v6rule({ priority: 0, table: 'local' }), v6rule({ priority: 32766 }));
+  edit(s);
+  return s;
+}

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { BgpMonitor } from '../../agent/bgp/bgp-monitor.js';
 import type { PacketSummary } from '../../agent/decoders/packet.js';
 import { TCP_SYN } from '../../agent/decoders/transport.js';
+import { summary } from '../helpers/packet-summary.js';
 import { until } from '../helpers/wait.js';
 
 const monitors: BgpMonitor[] = [];
@@ -29,28 +30,19 @@ function monitor(peers: string[], expected?: () => Map<string, string>): BgpMoni
 }
 
 function syn(outgoing: boolean, src: string, dst: string): PacketSummary {
-  return {
-    ok: true,
+  return summary({
     ifindex: 2,
     direction: outgoing ? 'outgoing' : 'host',
-    srcMac: null,
-    kind: 'ip',
     family: 4,
     src,
     dst,
-    src4: null,
-    dst4: null,
     proto: 6,
     sport: outgoing ? 40000 : 179,
     dport: outgoing ? 179 : 40000,
     tcpFlags: TCP_SYN,
     tcpSeq: 0,
     tcpAck: 0,
-    icmpQuote: null,
-    fragment: false,
-    arp: null,
-    ndp: null,
-  };
+  });
 }
 
 const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));

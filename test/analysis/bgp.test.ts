@@ -6,6 +6,7 @@ import type { PacketDirection } from '../../agent/decoders/link.js';
 import type { PacketSummary } from '../../agent/decoders/packet.js';
 import { TCP_ACK, TCP_RST, TCP_SYN } from '../../agent/decoders/transport.js';
 import type { SsSocket } from '../../agent/bgp/ss-parse.js';
+import { summary } from '../helpers/packet-summary.js';
 
 const R = '192.168.1.254';
 const N = '192.168.1.10';
@@ -14,28 +15,19 @@ const listen: SsSocket = { state: 'LISTEN', localIp: '0.0.0.0', localPort: 179, 
 
 function tcp(out: boolean, flags: number, lport = 40000): PacketSummary {
   const dir: PacketDirection = out ? 'outgoing' : 'host';
-  return {
-    ok: true,
+  return summary({
     ifindex: 2,
     direction: dir,
-    srcMac: null,
-    kind: 'ip',
     family: 4,
     src: out ? N : R,
     dst: out ? R : N,
-    src4: null,
-    dst4: null,
     proto: 6,
     sport: out ? lport : 179,
     dport: out ? 179 : lport,
     tcpFlags: flags,
     tcpSeq: 0,
     tcpAck: 0,
-    icmpQuote: null,
-    fragment: false,
-    arp: null,
-    ndp: null,
-  };
+  });
 }
 
 describe('BgpTracker', () => {

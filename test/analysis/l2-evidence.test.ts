@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { PacketDirection } from '../../agent/decoders/link.js';
 import type { PacketSummary } from '../../agent/decoders/packet.js';
 import { neighbourFindings, NeighbourWatch } from '../../agent/l2/neighbour-watch.js';
+import { summary } from '../helpers/packet-summary.js';
 
 const VIP = '192.168.1.240';
 const NODE_MAC = '02:00:00:00:00:0a';
@@ -17,28 +18,13 @@ function arp(
   direction: PacketDirection | null,
   ifindex: number | null = 3,
 ): PacketSummary {
-  return {
-    ok: true,
+  return summary({
     ifindex,
     direction,
     srcMac: senderMac,
     kind: 'arp',
-    family: null,
-    src: null,
-    dst: null,
-    src4: null,
-    dst4: null,
-    proto: null,
-    sport: null,
-    dport: null,
-    tcpFlags: null,
-    tcpSeq: null,
-    tcpAck: null,
-    icmpQuote: null,
-    fragment: false,
-    ndp: null,
     arp: { ok: true, op, senderMac, senderIp, targetMac: '00:00:00:00:00:00', targetIp },
-  };
+  });
 }
 
 const VIP6 = '2001:db8::240';
@@ -52,28 +38,16 @@ function ndp(
   solicited = false,
   frameMac: string | null = null,
 ): PacketSummary {
-  return {
-    ok: true,
+  return summary({
     ifindex: 3,
     direction,
     srcMac: frameMac,
-    kind: 'ip',
     family: 6,
     src,
     dst: 'ff02::1',
-    src4: null,
-    dst4: null,
     proto: 58,
-    sport: null,
-    dport: null,
-    tcpFlags: null,
-    tcpSeq: null,
-    tcpAck: null,
-    icmpQuote: null,
-    fragment: false,
-    arp: null,
     ndp: { ok: true, type, target, router: false, solicited, override: type === 136, lla: mac },
-  };
+  });
 }
 
 const watch = () => new NeighbourWatch({ vips: [VIP, VIP6], ifname: (i) => (i === 3 ? 'eth1' : null), windowMs: 60_000 });
